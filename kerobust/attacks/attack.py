@@ -1,0 +1,66 @@
+"""Base class of kerobust's attacks: a frozen description plus a backend-neutral `perturb` rule."""
+
+import dataclasses
+import weakref
+
+import numpy as np
+from keras import ops
+
+from kerobust import backend
+from kerobust.attacks import losses
+from kerobust.attacks.lp_geometry import check_norm
+from kerobust.errors import KerobustError, unknown_name
+
+_COMPILED = weakref.WeakKeyDictionary()
+
+
+@dataclasses.dataclass(frozen=True)
+class Attack:
+    """An evasion attack within an `norm` ball of radius `eps`, in pixel units of [0, 1] inputs.
+
+    Subclasses implement `perturb(grad_fn, x, y, seed) -> x_adv`, where `grad_fn(x, y)` returns the gradient of the
+    attack loss with respect to the input. `perturb` is pure `keras.ops`, so the same rule runs inside compiled
+    attacks and inside training steps on every backend. Calling an attack on a model runs it in inference mode.
+    """
+
+    eps: float
+    norm: str = "linf"
+    loss: str = "ce"
+    clip_min: float | None = 0.0
+    clip_max: float | None = 1.0
+
+    name = "attack"
+
+    def __post_init__(self):
+        check_norm(self.norm)
+        if not np.isfinite(self.eps) or self.eps < 0:
+            raise KerobustError(f"eps must be a finite number >= 0, got {self.eps!r}.")
+        if self.loss not in losses.LOSSES:
+            raise unknown_name("attack loss", self.loss, losses.LOSSES)
+
+    @property
+    def steps(self):
+        return 1
+
+    def loss_fn(self, from_logits=True):
+        """The summed attack loss for a model whose outputs are logits (or probabilities)."""
+        return losses.LOSSES[self.loss](from_logits=from_logits)
+
+    def perturb(self, grad_fn, x, y, seed):
+        raise NotImplementedError
+
+    def __call__(self, model, x, y, seed=0):
+        """Adversarial examples for one batch `(x, y)` against `model` (inference mode)."""
+        per_model = _COMPILED.setdefault(model, {})
+        if self not in per_model:
+            loss_fn = self.loss_fn(from_logits=losses.outputs_are_logits(model))
+            per_model[self] = backend.compile_attack(model, self.perturb, loss_fn)
+        seed_pair = np.array([seed, 0], dtype="int32") if np.ndim(seed) == 0 else np.asarray(seed, "int32")
+        x = ops.convert_to_tensor(np.asarray(x, dtype="float32"))
+        y = ops.convert_to_tensor(np.asarray(y))
+        return per_model[self](x, y, ops.convert_to_tensor(seed_pair))
+
+    def describe(self):
+        """A short label such as `PGD-20 linf eps=0.2`."""
+        steps = f"-{self.steps}" if self.steps > 1 else ""
+        return f"{self.name}{steps} {self.norm} eps={self.eps:g}"

@@ -1,0 +1,38 @@
+"""Fast gradient sign method, with an optional random start."""
+
+import dataclasses
+
+from keras import ops
+
+from kerobust.attacks import lp_geometry as geo
+from kerobust.attacks.attack import Attack
+
+
+@dataclasses.dataclass(frozen=True)
+class FGSM(Attack):
+    """One steepest-ascent step of size `step_size` (default `eps`) from `x` or from a random start, projected.
+
+    For `norm="l2"` the step follows the normalised gradient (fast gradient method).
+
+    Reference: Goodfellow et al. 2015, "Explaining and Harnessing Adversarial Examples", eq. (3);
+    random start: Wong et al. 2020, "Fast is better than free", Algorithm 3.
+    """
+
+    random_start: bool = False
+    step_size: float | None = None
+
+    name = "FGSM"
+
+    def perturb(self, grad_fn, x, y, seed):
+        x_start = x
+        if self.random_start:
+            x_start = geo.clip_to_box(x + geo.random_start(x, self.eps, self.norm, seed), self.clip_min, self.clip_max)
+        step = self.eps if self.step_size is None else self.step_size
+        x_adv = x_start + geo.steepest_ascent(grad_fn(x_start, y), step, self.norm)
+        x_adv = x + geo.project(x_adv - x, self.eps, self.norm)
+        return ops.stop_gradient(geo.clip_to_box(x_adv, self.clip_min, self.clip_max))
+
+
+def fgsm(model, x, y, eps, norm="linf", random_start=False, step_size=None, seed=0, **kwargs):
+    """FGSM adversarial examples for one batch; see `FGSM`."""
+    return FGSM(eps=eps, norm=norm, random_start=random_start, step_size=step_size, **kwargs)(model, x, y, seed)

@@ -1,0 +1,67 @@
+"""Geometry of l-inf and l2 balls for attacks: steepest-ascent steps, projections, random starts.
+
+All functions act per sample (axis 0 is the batch) and are written with `keras.ops`.
+Reference: Madry et al. 2018, "Towards Deep Learning Models Resistant to Adversarial Attacks", eq. (2) (PGD)
+and its l2 variant (normalised-gradient step, projection by rescaling).
+"""
+
+from keras import ops
+
+from kerobust import backend
+from kerobust.errors import unknown_name
+
+NORMS = ("linf", "l2")
+_TINY = 1e-12
+
+
+def check_norm(norm):
+    """Raises a clear error unless `norm` is one of `NORMS`."""
+    if norm not in NORMS:
+        raise unknown_name("norm", norm, NORMS)
+    return norm
+
+
+def _sample_axes(x):
+    return tuple(range(1, len(x.shape)))
+
+
+def l2_norm(x):
+    """Per-sample l2 norm, broadcastable against `x`."""
+    return ops.sqrt(ops.sum(ops.square(x), axis=_sample_axes(x), keepdims=True))
+
+
+def steepest_ascent(grad, step_size, norm):
+    """The step of length `step_size` (in `norm`) that increases a linearised loss the most."""
+    if norm == "linf":
+        return step_size * ops.sign(grad)
+    return step_size * grad / ops.maximum(l2_norm(grad), _TINY)
+
+
+def project(delta, eps, norm):
+    """Euclidean projection of `delta` onto the `norm` ball of radius `eps` (rescaling for l2)."""
+    if norm == "linf":
+        return ops.clip(delta, -eps, eps)
+    return delta * ops.minimum(1.0, eps / ops.maximum(l2_norm(delta), _TINY))
+
+
+def random_start(x, eps, norm, seed):
+    """A perturbation for `x` drawn uniformly from the `norm` ball of radius `eps` (per sample)."""
+    shape = ops.shape(x)
+    if norm == "linf":
+        return backend.uniform(shape, seed, -eps, eps)
+    direction = backend.normal(shape, seed)
+    direction = direction / ops.maximum(l2_norm(direction), _TINY)
+    dims = 1
+    for d in x.shape[1:]:
+        dims *= d
+    radius = backend.uniform((shape[0],) + (1,) * (len(shape) - 1), seed + 1) ** (1.0 / dims)
+    return eps * radius * direction
+
+
+def clip_to_box(x, clip_min, clip_max):
+    """Clips to the valid input box; `None` bounds leave that side open."""
+    if clip_min is None and clip_max is None:
+        return x
+    low = -float("inf") if clip_min is None else clip_min
+    high = float("inf") if clip_max is None else clip_max
+    return ops.clip(x, low, high)

@@ -1,0 +1,106 @@
+"""JAX implementation of kerobust's backend plumbing (`jax.grad` over `stateless_call`, `jax.jit`)."""
+
+import jax
+import jax.numpy as jnp
+import keras
+
+
+def _key(seed):
+    key = jax.random.PRNGKey(0)
+    return jax.random.fold_in(jax.random.fold_in(key, seed[0]), seed[1])
+
+
+def uniform(shape, seed, minval=0.0, maxval=1.0, dtype="float32"):
+    """Stateless uniform noise from an int32 seed pair."""
+    return jax.random.uniform(_key(seed), tuple(shape), dtype=dtype, minval=minval, maxval=maxval)
+
+
+def normal(shape, seed, dtype="float32"):
+    """Stateless standard normal noise from an int32 seed pair."""
+    return jax.random.normal(_key(seed), tuple(shape), dtype=dtype)
+
+
+def _input_gradient(model, trainable, non_trainable, loss_fn):
+    def loss_of_input(x, y):
+        outputs, _ = model.stateless_call(trainable, non_trainable, x, training=False)
+        return loss_fn(y, outputs)
+
+    return jax.grad(loss_of_input)
+
+
+def compile_attack(model, perturb, loss_fn):
+    """Compiles `perturb(grad_fn, x, y, seed)` for `model` with `jax.jit`; returns `run(x, y, seed)`."""
+
+    @jax.jit
+    def run_stateless(trainable, non_trainable, x, y, seed):
+        return perturb(_input_gradient(model, trainable, non_trainable, loss_fn), x, y, seed)
+
+    def run(x, y, seed):
+        trainable = [v.value for v in model.trainable_variables]
+        non_trainable = [v.value for v in model.non_trainable_variables]
+        return run_stateless(trainable, non_trainable, jnp.asarray(x), jnp.asarray(y), jnp.asarray(seed))
+
+    return run
+
+
+def _index_of(variable, variables):
+    for i, v in enumerate(variables):
+        if v is variable:
+            return i
+    raise ValueError(f"variable {variable.path} not found")
+
+
+class AdversarialTrainStep:
+    """Stateless `train_step` for `AdversarialModel` on JAX (see the TensorFlow twin for the two step shapes)."""
+
+    def train_step(self, state, data):
+        trainable, non_trainable, optimizer_vars, metrics_vars = state
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        iterations = optimizer_vars[_index_of(self.optimizer.iterations, self.optimizer.variables)]
+        seed = jnp.stack([jnp.int32(self.method.seed), iterations.astype("int32")])
+        if self.method.kind == "replay":
+            return self._replay_step(state, x, y, sample_weight)
+        grad_fn = _input_gradient(self, trainable, non_trainable, self.method.loss_fn)
+        x_train, y_train, sample_weight = self.method.training_batch(grad_fn, x, y, sample_weight, seed)
+        value_and_grad = jax.value_and_grad(self.compute_loss_and_updates, has_aux=True)
+        (_, aux), grads = value_and_grad(
+            trainable, non_trainable, metrics_vars, x_train, y_train, sample_weight,
+            training=True, optimizer_variables=optimizer_vars,
+        )
+        unscaled_loss, y_pred, non_trainable, metrics_vars = aux
+        trainable, optimizer_vars = self.optimizer.stateless_apply(optimizer_vars, grads, trainable)
+        logs, metrics_vars = self._update_metrics_variables(
+            metrics_vars, unscaled_loss, x_train, y_train, y_pred, sample_weight
+        )
+        return logs, (trainable, non_trainable, optimizer_vars, metrics_vars)
+
+    def _replay_step(self, state, x, y, sample_weight):
+        trainable, non_trainable, optimizer_vars, metrics_vars = state
+        method = self.method
+        index = _index_of(self.perturbation, self.non_trainable_variables)
+        full = non_trainable[index]
+        n = x.shape[0]
+        delta = full[:n]
+
+        def loss_of(weights, delta, non_trainable, metrics_vars, optimizer_vars):
+            return self.compute_loss_and_updates(
+                weights, non_trainable, metrics_vars, method.perturbed_input(x, delta), y, sample_weight,
+                training=True, optimizer_variables=optimizer_vars,
+            )
+
+        # One backward pass per replay gives the weight and the perturbation gradients together.
+        value_and_grad = jax.value_and_grad(loss_of, argnums=(0, 1), has_aux=True)
+        logs = None
+        for _ in range(method.replays):
+            (_, aux), (grads, delta_grad) = value_and_grad(
+                trainable, delta, non_trainable, metrics_vars, optimizer_vars
+            )
+            unscaled_loss, y_pred, non_trainable, metrics_vars = aux
+            trainable, optimizer_vars = self.optimizer.stateless_apply(optimizer_vars, grads, trainable)
+            logs, metrics_vars = self._update_metrics_variables(
+                metrics_vars, unscaled_loss, method.perturbed_input(x, delta), y, y_pred, sample_weight
+            )
+            delta = method.update_perturbation(delta, delta_grad)
+        non_trainable = list(non_trainable)
+        non_trainable[index] = full.at[:n].set(delta)
+        return logs, (trainable, non_trainable, optimizer_vars, metrics_vars)

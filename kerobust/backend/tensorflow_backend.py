@@ -1,0 +1,92 @@
+"""TensorFlow implementation of kerobust's backend plumbing (GradientTape, `tf.function(jit_compile=True)`)."""
+
+import keras
+import tensorflow as tf
+
+from keras import ops
+
+
+def _dynamic_shape(shape):
+    return tf.stack([tf.cast(d, tf.int32) for d in shape])
+
+
+def uniform(shape, seed, minval=0.0, maxval=1.0, dtype="float32"):
+    """Stateless uniform noise from an int32 seed pair; `shape` may hold dynamic dimensions."""
+    shape = _dynamic_shape(shape)
+    return tf.random.stateless_uniform(shape, seed=seed, minval=minval, maxval=maxval, dtype=dtype)
+
+
+def normal(shape, seed, dtype="float32"):
+    """Stateless standard normal noise from an int32 seed pair; `shape` may hold dynamic dimensions."""
+    shape = _dynamic_shape(shape)
+    return tf.random.stateless_normal(shape, seed=seed, dtype=dtype)
+
+
+def _input_gradient(model, loss_fn, training=False):
+    def grad_fn(x, y):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = loss_fn(y, model(x, training=training))
+        return tape.gradient(loss, x)
+
+    return grad_fn
+
+
+def compile_attack(model, perturb, loss_fn):
+    """Compiles `perturb(grad_fn, x, y, seed)` for `model` with XLA; returns `run(x, y, seed)`."""
+
+    @tf.function(jit_compile=True, reduce_retracing=True)
+    def run(x, y, seed):
+        return perturb(_input_gradient(model, loss_fn), x, y, seed)
+
+    return run
+
+
+class AdversarialTrainStep:
+    """`train_step` for `AdversarialModel` on TensorFlow.
+
+    Two shapes of step, chosen by the training method:
+    * `attack` methods build a training batch first (attacks run in inference mode), then take one optimizer step;
+    * `replay` methods (free training) replay the batch m times; each replay's single backward pass gives both the
+      weight gradients and the gradient for the persistent perturbation.
+    """
+
+    def train_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        seed = tf.stack([tf.constant(self.method.seed, tf.int32), tf.cast(self.optimizer.iterations, tf.int32)])
+        if self.method.kind == "replay":
+            return self._replay_step(x, y, sample_weight)
+        grad_fn = _input_gradient(self, self.method.loss_fn, training=False)
+        x_train, y_train, sample_weight = self.method.training_batch(grad_fn, x, y, sample_weight, seed)
+        y_pred = self._apply_step(x_train, y_train, sample_weight)
+        return self.compute_metrics(x_train, y_train, y_pred, sample_weight=sample_weight)
+
+    def _apply_step(self, x, y, sample_weight):
+        with tf.GradientTape() as tape:
+            y_pred = self(x, training=True)
+            loss = self._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
+            self._loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
+            scaled = self.optimizer.scale_loss(loss)
+        grads = tape.gradient(scaled, self.trainable_weights)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+        return y_pred
+
+    def _replay_step(self, x, y, sample_weight):
+        method = self.method
+        n = tf.shape(x)[0]
+        delta = self.perturbation[:n]
+        y_pred = None
+        for _ in range(method.replays):
+            # `delta` enters the graph through x_adv, so one backward pass yields both gradients.
+            with tf.GradientTape() as tape:
+                tape.watch(delta)
+                x_adv = method.perturbed_input(x, delta)
+                y_pred = self(x_adv, training=True)
+                loss = self._compute_loss(x=x_adv, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
+                self._loss_tracker.update_state(loss, sample_weight=n)
+                scaled = self.optimizer.scale_loss(loss)
+            grads = tape.gradient(scaled, list(self.trainable_weights) + [delta])
+            self.optimizer.apply_gradients(zip(grads[:-1], self.trainable_weights))
+            delta = method.update_perturbation(delta, grads[-1])
+        self.perturbation.assign(ops.slice_update(self.perturbation, [0] * len(delta.shape), delta))
+        return self.compute_metrics(x_adv, y, y_pred, sample_weight=sample_weight)

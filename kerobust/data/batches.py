@@ -1,0 +1,53 @@
+"""Shuffled mini-batches with the dataset's augmentation, as a backend-neutral `keras.utils.PyDataset`."""
+
+import math
+
+import keras
+import numpy as np
+
+
+def crop_flip(images, rng, pad=4):
+    """Random crop after zero-padding by `pad` pixels, and random horizontal flip (standard CIFAR augmentation)."""
+    n, h, w, _ = images.shape
+    padded = np.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    rows = rng.integers(0, 2 * pad + 1, n)
+    cols = rng.integers(0, 2 * pad + 1, n)
+    out = np.stack([padded[i, r:r + h, c:c + w] for i, (r, c) in enumerate(zip(rows, cols))])
+    flip = rng.random(n) < 0.5
+    out[flip] = out[flip, :, ::-1]
+    return out
+
+
+class TrainingBatches(keras.utils.PyDataset):
+    """Reshuffles every epoch (seeded) and augments on the fly.
+
+    Args:
+        x, y: training images and labels.
+        batch_size: images per batch.
+        augmentation: "none" or "crop_flip".
+        seed: seed of the shuffling and augmentation stream.
+        full_batches: drop the last partial batch (keeps batch shapes fixed).
+    """
+
+    def __init__(self, x, y, batch_size, augmentation="none", seed=0, full_batches=False, **kwargs):
+        super().__init__(**kwargs)
+        self.x, self.y = x, y
+        self.batch_size = batch_size
+        self.augmentation = augmentation
+        self.full_batches = full_batches
+        self._rng = np.random.default_rng(seed)
+        self._order = self._rng.permutation(len(x))
+
+    def __len__(self):
+        count = len(self.x) / self.batch_size
+        return max(1, math.floor(count)) if self.full_batches else math.ceil(count)
+
+    def __getitem__(self, index):
+        rows = self._order[index * self.batch_size:(index + 1) * self.batch_size]
+        images = self.x[rows]
+        if self.augmentation == "crop_flip":
+            images = crop_flip(images, self._rng)
+        return images, self.y[rows]
+
+    def on_epoch_end(self):
+        self._order = self._rng.permutation(len(self.x))

@@ -1,0 +1,19 @@
+"""`load_dataset(name)`: the names behind `--data`."""
+
+from kerobust.data.digits import load_digits
+from kerobust.data.npz_file import load_npz
+from kerobust.data.tfds_source import SOURCES, load_tfds
+from kerobust.errors import unknown_name
+
+DATASETS = ("digits",) + tuple(SOURCES) + ("npz:PATH",)
+
+
+def load_dataset(name, data_dir=None):
+    """Loads `digits`, a tfds dataset (cifar10, cifar100, mnist, fashion_mnist, svhn) or `npz:PATH`."""
+    if name == "digits":
+        return load_digits()
+    if name.startswith("npz:"):
+        return load_npz(name[len("npz:"):])
+    if name in SOURCES:
+        return load_tfds(name, data_dir)
+    raise unknown_name("dataset", name, DATASETS)

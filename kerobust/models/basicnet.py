@@ -1,0 +1,43 @@
+"""A small plain CNN, the "Basic Net" of seed 002 section 2.1.
+
+Seed 002 does not give its layers; kerobust uses the classic adversarial-training CNN of Madry et al. 2018
+(two 3x3 conv pairs of 32 and 64 channels, each pair followed by 2x2 max pooling, then a 256-unit dense layer).
+"""
+
+import keras
+
+from kerobust.errors import KerobustError
+from kerobust.models.input_normalization import input_normalization
+from kerobust.models.registry import register
+
+
+@register("basicnet")
+def basicnet(input_shape, num_classes, mean, std, width=32, dropout=0.0):
+    """Builds the Basic Net.
+
+    Args:
+        input_shape: (H, W, C) of [0, 1] images, at least 4x4.
+        num_classes: number of output logits.
+        mean, std: per-channel statistics for the input normalisation layer.
+        width: channels of the first conv pair (the second has twice as many).
+        dropout: dropout rate before the last layer.
+
+    Returns:
+        A functional `keras.Model` that outputs logits.
+    """
+    if min(input_shape[:2]) < 4:
+        raise KerobustError(f"basicnet pools twice and needs inputs of at least 4x4, got {input_shape}.")
+    if int(width) != width or width < 1:
+        raise KerobustError(f"basicnet width must be a positive integer, got {width!r}.")
+    inputs = keras.Input(input_shape, name="image")
+    x = input_normalization(mean, std)(inputs)
+    for stage, filters in enumerate((width, 2 * width), start=1):
+        for conv in (1, 2):
+            x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv{stage}_{conv}")(x)
+        x = keras.layers.MaxPooling2D(2, name=f"pool{stage}")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    x = keras.layers.Dense(256, activation="relu", name="dense")(x)
+    if dropout > 0:
+        x = keras.layers.Dropout(dropout, name="dropout")(x)
+    outputs = keras.layers.Dense(num_classes, name="logits")(x)
+    return keras.Model(inputs, outputs, name="basicnet")

@@ -1,0 +1,13 @@
+"""Adversarial training: `AdversarialModel` and its training methods."""
+
+from kerobust.training.adversarial_model import AdversarialModel
+from kerobust.training.attack_training import AttackTraining
+from kerobust.training.free import FreeTraining
+from kerobust.training.method import TrainingMethod
+from kerobust.training.natural import NaturalTraining
+from kerobust.training.registry import TRAINING_METHODS, build_training_method
+
+__all__ = [
+    "AdversarialModel", "AttackTraining", "FreeTraining", "NaturalTraining", "TRAINING_METHODS", "TrainingMethod",
+    "build_training_method",
+]

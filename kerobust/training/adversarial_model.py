@@ -1,0 +1,35 @@
+"""The Keras model wrapper whose `train_step` performs adversarial training."""
+
+import keras
+
+from kerobust import backend
+
+
+class AdversarialModel(backend.AdversarialTrainStep, keras.Model):
+    """Wraps a classifier so that `fit` trains it with a `TrainingMethod` (natural, fgsm, pgd, free, ...).
+
+    Calls, `evaluate` and `predict` go to the classifier unchanged; only `train_step` differs (see
+    `kerobust.backend`). Works with every `model.fit` callback. Save the `classifier`, not the wrapper; the wrapper's
+    weights (classifier, free-training perturbation) and optimizer state go to resumable checkpoints.
+
+    Args:
+        classifier: a built Keras model mapping [0, 1] images to logits.
+        method: the `TrainingMethod`.
+        batch_size: needed by replay methods, whose persistent perturbation has one row per batch element.
+    """
+
+    def __init__(self, classifier, method, batch_size=None, **kwargs):
+        super().__init__(name=kwargs.pop("name", f"{method.name}_trainer"), **kwargs)
+        self.classifier = classifier
+        self.method = method
+        if method.kind == "replay":
+            if not batch_size:
+                raise ValueError("replay training methods need the batch size")
+            self.perturbation = self.add_weight(
+                shape=(int(batch_size),) + tuple(classifier.input_shape[1:]),
+                initializer="zeros", trainable=False, name="free_perturbation",
+            )
+        self.built = True
+
+    def call(self, inputs, training=False):
+        return self.classifier(inputs, training=training)
