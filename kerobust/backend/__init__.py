@@ -7,7 +7,7 @@ Everything else is written with `keras.ops` and reaches the backend through thes
 * `compile_attack(model, perturb, loss_fn)`: compiles `perturb(grad_fn, x, y, seed)` for `model`, where
   `grad_fn(x, y)` is the input gradient of `loss_fn(y, model(x, training=False))` (summed over the batch).
 * `AdversarialTrainStep`: the `train_step` override used by `kerobust.training.AdversarialModel`.
-* `jit_compile_default()`: the `jit_compile` value for `Model.compile` (XLA where available).
+* `use_xla(setting)`: whether "auto" / "on" / "off" means XLA compilation for `Model.compile` and attacks.
 """
 
 import keras
@@ -18,6 +18,7 @@ if _BACKEND == "tensorflow":
     from kerobust.backend.tensorflow_backend import (  # noqa: F401
         AdversarialTrainStep,
         compile_attack,
+        has_gpu,
         normal,
         uniform,
     )
@@ -25,6 +26,7 @@ elif _BACKEND == "jax":
     from kerobust.backend.jax_backend import (  # noqa: F401
         AdversarialTrainStep,
         compile_attack,
+        has_gpu,
         normal,
         uniform,
     )
@@ -39,9 +41,23 @@ def name():
     return _BACKEND
 
 
-def jit_compile_default():
-    """XLA compilation for `Model.compile`: on for both supported backends."""
-    return True
+JIT_SETTINGS = ("auto", "on", "off")
+
+
+def use_xla(setting="auto"):
+    """Whether to compile with XLA.
+
+    "auto": always on JAX (jax.jit is XLA); on TensorFlow only with a GPU, because on CPU TensorFlow's XLA runs
+    an attack's while-loop of gradients about 8x slower than a plain graph (measured: PGD-10 on WRN-16-1,
+    batch 128, 32x32: 8.7 s with XLA, 0.89 s without). "on" / "off" force it (JAX is always compiled).
+    """
+    if setting not in JIT_SETTINGS:
+        raise ValueError(f"jit setting must be one of {JIT_SETTINGS}, got {setting!r}")
+    if _BACKEND == "jax" or setting == "on":
+        return True
+    if setting == "off":
+        return False
+    return has_gpu()
 
 
 def seed_pair(base, counter):

@@ -28,7 +28,12 @@ def _input_gradient(model, trainable, non_trainable, loss_fn):
     return jax.grad(loss_of_input)
 
 
-def compile_attack(model, perturb, loss_fn):
+def has_gpu():
+    """Whether JAX's default backend is a GPU."""
+    return jax.default_backend() == "gpu"
+
+
+def compile_attack(model, perturb, loss_fn, xla=True):
     """Compiles `perturb(grad_fn, x, y, seed)` for `model` with `jax.jit`; returns `run(x, y, seed)`."""
 
     @jax.jit

@@ -32,10 +32,17 @@ def _input_gradient(model, loss_fn, training=False):
     return grad_fn
 
 
-def compile_attack(model, perturb, loss_fn):
-    """Compiles `perturb(grad_fn, x, y, seed)` for `model` with XLA; returns `run(x, y, seed)`."""
+def has_gpu():
+    """Whether TensorFlow sees a GPU."""
+    return bool(tf.config.list_physical_devices("GPU"))
 
-    @tf.function(jit_compile=True, reduce_retracing=True)
+
+def compile_attack(model, perturb, loss_fn, xla=None):
+    """Compiles `perturb(grad_fn, x, y, seed)` for `model` as a graph (XLA if `xla`, default: with a GPU);
+    returns `run(x, y, seed)`."""
+    xla = has_gpu() if xla is None else xla
+
+    @tf.function(jit_compile=xla, reduce_retracing=True)
     def run(x, y, seed):
         return perturb(_input_gradient(model, loss_fn), x, y, seed)
 

@@ -1,0 +1,7 @@
+"""Training callbacks: robust validation metrics, NaN guard, resumable atomic checkpoints."""
+
+from kerobust.callbacks.nan_guard import NaNGuard, TrainingDiverged
+from kerobust.callbacks.resumable_checkpoint import ResumableCheckpoint
+from kerobust.callbacks.robust_validation import RobustValidation
+
+__all__ = ["NaNGuard", "ResumableCheckpoint", "RobustValidation", "TrainingDiverged"]

@@ -17,3 +17,17 @@ def load_dataset(name, data_dir=None):
     if name in SOURCES:
         return load_tfds(name, data_dir)
     raise unknown_name("dataset", name, DATASETS)
+
+
+def threat_model_for(name):
+    """The standard threat model of dataset `name`, without loading the data."""
+    from kerobust.data.digits import DIGITS_THREAT
+    from kerobust.data.npz_file import NPZ_THREAT
+
+    if name == "digits":
+        return DIGITS_THREAT
+    if name.startswith("npz:"):
+        return NPZ_THREAT
+    if name in SOURCES:
+        return SOURCES[name][-1]
+    raise unknown_name("dataset", name, DATASETS)

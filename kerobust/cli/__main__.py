@@ -1,0 +1,5 @@
+import sys
+
+from kerobust.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,161 @@
+"""`kerobust fit`: train a model adversarially, evaluate clean / FGSM / PGD accuracy, save and export it.
+
+Data flow (design.md): config -> dataset -> model -> adversarial training model -> fit with callbacks ->
+evaluation -> metrics.json and printed table -> `.keras` file and SavedModel.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+from kerobust.cli.fit_config import (
+    ARCH_OPTIONS, FIELDS, default_run_dir, fill_dataset_defaults, resolve_fit_config, to_yaml,
+)
+from kerobust.cli.run_folder import CONFIG_FILE, prepare_run_folder
+from kerobust.errors import KerobustError
+
+_FLAGS = (
+    ("--arch", "architecture name (wrn, basicnet)"),
+    ("--k", "WideResNet widening factor"),
+    ("--depth", "WideResNet depth (6n + 4)"),
+    ("--norm", "normalisation inside the model (wrn: none, bn)"),
+    ("--dropout", "dropout rate"),
+    ("--data", "digits, cifar10, cifar100, mnist, fashion_mnist, svhn, or npz:PATH"),
+    ("--data-dir", "tfds data directory"),
+    ("--epochs", "training epochs (free training runs epochs / replays passes)"),
+    ("--batch-size", "batch size"),
+    ("--train-method", "natural, fgsm, pgd or free"),
+    ("--threat-norm", "linf or l2 threat model for training and evaluation"),
+    ("--eps", "training radius, e.g. 0.2 or 8/255 (default: the dataset's)"),
+    ("--steps", "PGD steps in training"),
+    ("--step-size", "PGD step size in training"),
+    ("--replays", "minibatch replays m for free training"),
+    ("--optimizer", "adamw, adam or sgd"),
+    ("--lr", "learning rate"),
+    ("--weight-decay", "decoupled weight decay"),
+    ("--seed", "random seed"),
+    ("--run-dir", "run folder (default runs/<arch>_<data>_<method>)"),
+    ("--eval-eps", "evaluation radius (default: the training eps)"),
+    ("--eval-steps", "PGD step counts at evaluation, e.g. 10,20"),
+    ("--eval-step-size", "PGD step size at evaluation"),
+    ("--val-points", "validation points attacked after each epoch"),
+    ("--jit", "XLA compilation: auto (JAX always, TensorFlow on GPU), on, off"),
+)
+
+
+def add_arguments(parser):
+    parser.add_argument("--config", help="YAML file of defaults (flags override it)")
+    for flag, help_text in _FLAGS:
+        parser.add_argument(flag, help=help_text, default=argparse.SUPPRESS)
+    parser.set_defaults(run=run)
+
+
+def _check_architecture_options(config, explicit):
+    from kerobust.models import architecture_options
+
+    accepted = architecture_options(config.arch)
+    unsupported = sorted(k for k in explicit & set(ARCH_OPTIONS) if k not in accepted)
+    if unsupported:
+        raise KerobustError(f"architecture {config.arch!r} does not take {', '.join('--' + k for k in unsupported)}.")
+    return {k: getattr(config, k) for k in ARCH_OPTIONS if k in accepted}
+
+
+def _attack_label(config):
+    return f"{config.threat_norm} eps={config.eps:.4g}"
+
+
+def run(args):
+    flags = {k: v for k, v in vars(args).items() if k in FIELDS}
+    config, explicit = resolve_fit_config(flags, args.config)
+
+    from kerobust.data.registry import load_dataset, threat_model_for
+
+    fill_dataset_defaults(config, threat_model_for(config.data))
+    arch_options = _check_architecture_options(config, explicit)
+    run_dir = config.run_dir or default_run_dir(config)
+    config.run_dir = run_dir
+    config_yaml = to_yaml(config)
+    prepare_run_folder(run_dir, config_yaml)
+    dataset = load_dataset(config.data, config.data_dir)
+    return _train_and_report(config, config_yaml, dataset, arch_options, run_dir)
+
+
+def _train_and_report(config, config_yaml, dataset, arch_options, run_dir):
+    import keras
+
+    from kerobust.atomic_files import write_text
+    from kerobust.backend import use_xla
+    from kerobust.attacks import PGD
+    from kerobust.callbacks import NaNGuard, ResumableCheckpoint, RobustValidation
+    from kerobust.data import TrainingBatches
+    from kerobust.evaluation import evaluate_robustness, format_table, standard_attacks, write_metrics
+    from kerobust.export import export_saved_model, save_keras
+    from kerobust.models import build_model
+    from kerobust.training import AdversarialModel, build_training_method
+    from kerobust.training.optimizers import build_optimizer
+
+    started = time.time()
+    keras.utils.set_random_seed(config.seed)
+    classifier = build_model(config.arch, dataset.input_shape, dataset.num_classes, dataset.mean, dataset.std, **arch_options)
+    method = build_training_method(
+        config.train_method, eps=config.eps, steps=config.steps, step_size=config.step_size,
+        replays=config.replays, norm=config.threat_norm, seed=config.seed,
+    )
+    trainer = AdversarialModel(classifier, method, batch_size=config.batch_size)
+    trainer.compile(
+        optimizer=build_optimizer(config.optimizer, config.lr, config.weight_decay),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+        jit_compile=use_xla(config.jit),
+    )
+    checkpoint = ResumableCheckpoint(os.path.join(run_dir, "checkpoints"))
+    initial_epoch = checkpoint.restore(trainer)
+    write_text(os.path.join(run_dir, CONFIG_FILE), config_yaml)
+    print(f"kerobust fit: {classifier.name} ({classifier.count_params():,} parameters) on {dataset.name}, "
+          f"{method.describe()}, {config.fit_epochs} epochs" + (f", resuming after epoch {initial_epoch}" if initial_epoch else ""))
+
+    validation_attack = PGD(
+        eps=config.eval_eps, norm=config.threat_norm, num_steps=config.eval_steps[0], step_size=config.eval_step_size
+    )
+    callbacks = [
+        NaNGuard(hint=f"Lower --lr (now {config.lr:g}) or check the data."),
+        RobustValidation(classifier, dataset.x_val, dataset.y_val, validation_attack, max_points=config.val_points),
+        checkpoint,
+        keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"), write_graph=False),
+    ]
+    if config.val_points == 0:
+        callbacks.pop(1)
+    batches = TrainingBatches(
+        dataset.x_train, dataset.y_train, config.batch_size, dataset.augmentation, seed=config.seed + initial_epoch
+    )
+    if initial_epoch < config.fit_epochs:
+        trainer.fit(
+            batches, validation_data=(dataset.x_val, dataset.y_val), epochs=config.fit_epochs,
+            initial_epoch=initial_epoch, callbacks=callbacks, verbose=1 if sys.stdout.isatty() else 2,
+        )
+    train_seconds = time.time() - started
+
+    attacks = standard_attacks(
+        dataset.threat_model, eps=config.eval_eps, steps=config.eval_steps, step_size=config.eval_step_size,
+        norm=config.threat_norm,
+    )
+    print(f"Evaluating on {len(dataset.x_test)} test points: clean, " + ", ".join(a.describe() for a in attacks))
+    result = evaluate_robustness(classifier, dataset.x_test, dataset.y_test, attacks, seed=config.seed)
+    title = f"{classifier.name} {config.train_method}"
+    print(format_table({title: result}))
+
+    probe = dataset.x_test[:64]
+    keras_error = save_keras(classifier, os.path.join(run_dir, "model.keras"), probe)
+    export_error = export_saved_model(classifier, os.path.join(run_dir, "saved_model"), probe)
+    write_metrics(
+        os.path.join(run_dir, "metrics.json"), result, dataset=dataset.name, arch=config.arch,
+        model=classifier.name, train_method=config.train_method, threat_norm=config.threat_norm,
+        epochs=config.fit_epochs, train_seconds=round(train_seconds, 1),
+        export_max_abs_error={"keras": keras_error, "saved_model": export_error},
+        history=checkpoint.history,
+    )
+    print(f"Run folder {run_dir}: config.yaml, metrics.json, model.keras, saved_model/, logs/ (TensorBoard), checkpoints/")
+    print(json.dumps({"clean_top1": result.clean_top1, **{a.name + f"-{a.steps}": a.top1 for a in result.attacks}}))
+    return 0

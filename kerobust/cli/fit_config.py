@@ -1,0 +1,176 @@
+"""The resolved configuration of `kerobust fit`: CLI flags over `--config FILE.yaml` over dataset defaults."""
+
+import dataclasses
+import os
+
+import yaml
+
+from kerobust.cli.values import convert, number, whole, whole_list
+from kerobust.errors import KerobustError, require, unknown_name
+
+from kerobust.training.optimizers import OPTIMIZERS  # noqa: E402
+NORMS = ("linf", "l2")
+
+
+@dataclasses.dataclass
+class FitConfig:
+    """Everything a `kerobust fit` run depends on; `None` means "the dataset's default" until resolved.
+
+    Architecture options (`depth`, `k`, `norm`, `dropout`) go to the architectures that take them.
+    """
+
+    arch: str = "wrn"
+    depth: int = 16
+    k: int = 1
+    norm: str = "bn"
+    dropout: float = 0.0
+    data: str = "digits"
+    data_dir: str = None
+    epochs: int = 30
+    batch_size: int = 128
+    train_method: str = "pgd"
+    threat_norm: str = "linf"
+    eps: float = None
+    steps: int = None
+    step_size: float = None
+    replays: int = 4
+    optimizer: str = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = None
+    seed: int = 0
+    run_dir: str = None
+    eval_eps: float = None
+    eval_steps: list = None
+    eval_step_size: float = None
+    val_points: int = 512
+    jit: str = "auto"
+
+    @property
+    def fit_epochs(self):
+        """Epochs passed to `fit`: free training divides the epoch budget by its replays (Shafahi et al.)."""
+        if self.train_method == "free":
+            return max(1, -(-self.epochs // self.replays))
+        return self.epochs
+
+
+ARCH_OPTIONS = ("depth", "k", "norm", "dropout")
+_CONVERTERS = {
+    "depth": whole, "k": whole, "dropout": number, "epochs": whole, "batch_size": whole, "eps": number,
+    "steps": whole, "step_size": number, "replays": whole, "lr": number, "weight_decay": number, "seed": whole,
+    "eval_eps": number, "eval_steps": whole_list, "eval_step_size": number, "val_points": whole,
+}
+FIELDS = tuple(f.name for f in dataclasses.fields(FitConfig))
+
+
+def load_yaml_config(path):
+    """Reads a YAML mapping of FitConfig keys (dashes or underscores); unknown keys are an error with a suggestion."""
+    if not os.path.isfile(path):
+        raise KerobustError(f"config file {path!r} does not exist.")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            raw = yaml.safe_load(handle)
+    except yaml.YAMLError as error:
+        where = getattr(error, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where is not None else ""
+        raise KerobustError(f"config file {path!r} is not valid YAML{line}.") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise KerobustError(f"config file {path!r} must hold a mapping of keys to values, got {type(raw).__name__}.")
+    values = {}
+    for key, value in raw.items():
+        name = str(key).replace("-", "_")
+        if name not in FIELDS:
+            raise unknown_name(f"config key in {path}", str(key), FIELDS)
+        values[name] = value
+    return values
+
+
+def resolve_fit_config(flags, config_path=None):
+    """Merges flags over the YAML file over defaults, converts and validates every value.
+
+    Args:
+        flags: only the options given on the command line (names as FitConfig fields).
+        config_path: optional YAML file.
+
+    Returns:
+        `(config, explicit)`: the `FitConfig` (dataset defaults still `None`) and the set of keys the user set.
+    """
+    values = load_yaml_config(config_path) if config_path else {}
+    values.update(flags)
+    for key, value in list(values.items()):
+        if key in _CONVERTERS:
+            values[key] = convert(key, value, _CONVERTERS[key])
+        elif value is not None and key not in ("data_dir", "run_dir"):
+            values[key] = str(value)
+    config = FitConfig(**values)
+    validate(config)
+    return config, set(values)
+
+
+def validate(config):
+    """Checks ranges and names before any expensive work."""
+    from kerobust.data.registry import DATASETS
+    from kerobust.models import architectures
+    from kerobust.training import TRAINING_METHODS
+
+    if config.arch not in architectures():
+        raise unknown_name("architecture", config.arch, architectures())
+    if config.train_method not in TRAINING_METHODS:
+        raise unknown_name("training method", config.train_method, TRAINING_METHODS)
+    if config.optimizer not in OPTIMIZERS:
+        raise unknown_name("optimizer", config.optimizer, OPTIMIZERS)
+    if config.jit not in ("auto", "on", "off"):
+        raise unknown_name("jit setting", config.jit, ("auto", "on", "off"))
+    if config.threat_norm not in NORMS:
+        raise unknown_name("threat norm", config.threat_norm, NORMS)
+    if not (config.data in DATASETS or config.data.startswith("npz:")):
+        raise unknown_name("dataset", config.data, DATASETS)
+    require(config.k >= 1, f"k must be >= 1, got {config.k}.")
+    require(config.epochs >= 1, f"epochs must be >= 1, got {config.epochs}.")
+    require(config.batch_size >= 1, f"batch size must be >= 1, got {config.batch_size}.")
+    require(config.replays >= 1, f"replays must be >= 1, got {config.replays}.")
+    require(config.lr > 0, f"learning rate must be > 0, got {config.lr}.")
+    require(config.val_points >= 0, f"val points must be >= 0, got {config.val_points}.")
+    for key in ("eps", "eval_eps", "weight_decay"):
+        value = getattr(config, key)
+        require(value is None or value >= 0, f"{key.replace('_', ' ')} must be >= 0, got {value}.")
+    for key in ("step_size", "eval_step_size"):
+        value = getattr(config, key)
+        require(value is None or value > 0, f"{key.replace('_', ' ')} must be > 0, got {value}.")
+    require(config.steps is None or config.steps >= 1, f"steps must be >= 1, got {config.steps}.")
+    require(not config.eval_steps or min(config.eval_steps) >= 1, f"eval steps must be >= 1, got {config.eval_steps}.")
+
+
+def fill_dataset_defaults(config, threat_model):
+    """Fills the threat-model values left `None` from the dataset's standard threat model."""
+    l2 = config.threat_norm == "l2"
+    if config.eps is None:
+        config.eps = threat_model.l2_eps if l2 else threat_model.eps
+    if config.steps is None:
+        config.steps = threat_model.train_steps
+    if config.step_size is None and not l2:
+        config.step_size = threat_model.train_step_size * config.eps / threat_model.eps if threat_model.eps else None
+    if config.step_size is None:
+        config.step_size = 2.5 * config.eps / config.steps
+    if config.eval_eps is None:
+        config.eval_eps = config.eps
+    if config.eval_steps is None:
+        config.eval_steps = list(threat_model.eval_steps)
+    if config.eval_step_size is None and not l2:
+        config.eval_step_size = threat_model.eval_step_size * config.eval_eps / threat_model.eps if threat_model.eps else None
+    return config
+
+
+def default_run_dir(config):
+    """`runs/<arch>-<depth>-<k>-<norm>_<data>_<method>` for wrn, `runs/<arch>_<data>_<method>` otherwise."""
+    arch = f"{config.arch}-{config.depth}-{config.k}-{config.norm}" if config.arch == "wrn" else config.arch
+    data = config.data.replace("npz:", "npz-").replace(os.sep, "_")
+    return os.path.join("runs", f"{arch}_{data}_{config.train_method}")
+
+
+def to_yaml(config):
+    """The resolved config as YAML text (with the epochs actually passed to fit)."""
+    payload = dataclasses.asdict(config)
+    payload["fit_epochs"] = config.fit_epochs
+    return yaml.safe_dump(payload, sort_keys=False)

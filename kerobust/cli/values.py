@@ -1,0 +1,50 @@
+"""Parsing of numeric values given on the command line or in YAML (fractions such as 8/255 allowed)."""
+
+import math
+from fractions import Fraction
+
+from kerobust.errors import KerobustError
+
+
+def number(text):
+    """A float from `0.03`, `8/255` or a YAML number; rejects NaN and infinities."""
+    if isinstance(text, bool):
+        raise ValueError(f"not a number: {text!r}")
+    if isinstance(text, (int, float)):
+        value = float(text)
+    else:
+        text = str(text).strip()
+        try:
+            value = float(Fraction(text)) if "/" in text else float(text)
+        except (ValueError, ZeroDivisionError):
+            raise ValueError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"not a finite number: {text!r}")
+    return value
+
+
+def whole(text):
+    """An int from `5` or `"5"` (not `5.5`)."""
+    if isinstance(text, bool):
+        raise ValueError(f"not a whole number: {text!r}")
+    value = number(text)
+    if value != int(value):
+        raise ValueError(f"not a whole number: {text!r}")
+    return int(value)
+
+
+def whole_list(text):
+    """A list of ints from `10,20`, `[10, 20]` or `20`."""
+    if isinstance(text, (list, tuple)):
+        return [whole(v) for v in text]
+    return [whole(v) for v in str(text).replace(" ", "").strip("[]").split(",") if v]
+
+
+def convert(key, value, kind):
+    """Converts `value` for config `key` with converter `kind`, raising a one-line `KerobustError`."""
+    if value is None:
+        return None
+    try:
+        return kind(value)
+    except (TypeError, ValueError) as error:
+        raise KerobustError(f"{key}: {error}") from None
