@@ -18,8 +18,8 @@ _COMPILED = weakref.WeakKeyDictionary()
 class Attack:
     """An evasion attack within an `norm` ball of radius `eps`, in pixel units of [0, 1] inputs.
 
-    Subclasses implement `perturb(grad_fn, x, y, seed) -> x_adv`, where `grad_fn(x, y)` returns the gradient of the
-    attack loss with respect to the input. `perturb` is pure `keras.ops`, so the same rule runs inside compiled
+    Subclasses implement `perturb(oracle, x, y, seed) -> x_adv` with a `kerobust.backend.oracle.Oracle`: its
+    `gradient(x, y)` is the input gradient of the attack loss, its `logits(x)` the model's outputs. `perturb` is pure `keras.ops`, so the same rule runs inside compiled
     attacks and inside training steps on every backend. Calling an attack on a model runs it in inference mode.
     """
 
@@ -46,7 +46,7 @@ class Attack:
         """The summed attack loss for a model whose outputs are logits (or probabilities)."""
         return losses.LOSSES[self.loss](from_logits=from_logits)
 
-    def perturb(self, grad_fn, x, y, seed):
+    def perturb(self, oracle, x, y, seed):
         raise NotImplementedError
 
     def __call__(self, model, x, y, seed=0):

@@ -23,12 +23,12 @@ class FGSM(Attack):
 
     name = "FGSM"
 
-    def perturb(self, grad_fn, x, y, seed):
+    def perturb(self, oracle, x, y, seed):
         x_start = x
         if self.random_start:
             x_start = geo.clip_to_box(x + geo.random_start(x, self.eps, self.norm, seed), self.clip_min, self.clip_max)
         step = self.eps if self.step_size is None else self.step_size
-        x_adv = x_start + geo.steepest_ascent(grad_fn(x_start, y), step, self.norm)
+        x_adv = x_start + geo.steepest_ascent(oracle.gradient(x_start, y), step, self.norm)
         x_adv = x + geo.project(x_adv - x, self.eps, self.norm)
         return ops.stop_gradient(geo.clip_to_box(x_adv, self.clip_min, self.clip_max))
 

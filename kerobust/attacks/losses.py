@@ -48,3 +48,23 @@ def margin(from_logits=True):
 
 
 LOSSES = {"ce": cross_entropy, "margin": margin}
+
+
+def targeted_margin(from_logits=True):
+    """Summed targeted margin `z_t - z_y` for labels given as pairs `[y, t]` (shape [batch, 2]).
+
+    Reference: Carlini & Wagner 2017, eq. (f6) with a fixed target; the targeted attacks of Croce & Hein 2020
+    (APGD-T) use the same idea over the top-k classes.
+    """
+
+    def loss(pairs, outputs):
+        z = ops.cast(outputs, "float32")
+        if not from_logits:
+            z = ops.log(ops.clip(z, 1e-12, 1.0))
+        pairs = ops.cast(pairs, "int32")
+        classes = z.shape[-1]
+        true_logit = ops.sum(z * ops.one_hot(pairs[:, 0], classes), axis=-1)
+        target_logit = ops.sum(z * ops.one_hot(pairs[:, 1], classes), axis=-1)
+        return ops.sum(target_logit - true_logit)
+
+    return loss

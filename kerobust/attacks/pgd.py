@@ -4,6 +4,7 @@ import dataclasses
 
 from keras import ops
 
+from kerobust.attacks import losses
 from kerobust.attacks import lp_geometry as geo
 from kerobust.attacks.attack import Attack
 from kerobust.errors import KerobustError
@@ -13,15 +14,20 @@ from kerobust.errors import KerobustError
 class PGD(Attack):
     """`num_steps` steepest-ascent steps of `step_size`, each projected onto the eps-ball and the input box.
 
-    The loop is `keras.ops.fori_loop`, so a compiled attack is one XLA while-loop rather than an unrolled graph.
-    Returns the last iterate (Madry et al.); `step_size` defaults to `2.5 * eps / num_steps`.
+    The loop is `keras.ops.fori_loop` (one while-loop in the compiled graph). Untargeted (`targets=0`), it
+    maximises `loss` and returns the last iterate (Madry et al.). With `targets=k` it runs one attack on the targeted
+    margin `z_t - z_y` for each of the k classes with the highest clean logits and keeps, per point, the first that
+    changes the decision (multi-targeted PGD): on a linear model this finds a misclassification whenever one exists
+    in the ball. `step_size` defaults to `2.5 * eps / num_steps`.
 
-    Reference: Madry et al. 2018, "Towards Deep Learning Models Resistant to Adversarial Attacks", eq. (2).
+    Reference: Madry et al. 2018, "Towards Deep Learning Models Resistant to Adversarial Attacks", eq. (2);
+    targeted restarts as in Croce & Hein 2020 (APGD-T) and Gowal et al. 2019 (MultiTargeted).
     """
 
     num_steps: int = 10
     step_size: float | None = None
     random_start: bool = True
+    targets: int = 0
 
     name = "PGD"
 
@@ -31,6 +37,17 @@ class PGD(Attack):
             raise KerobustError(f"PGD needs steps >= 1, got {self.num_steps!r}.")
         if self.step_size is not None and not self.step_size > 0:
             raise KerobustError(f"PGD step size must be > 0, got {self.step_size!r}.")
+        if int(self.targets) < 0:
+            raise KerobustError(f"PGD targets must be >= 0, got {self.targets!r}.")
+
+    def loss_fn(self, from_logits=True):
+        if self.targets:
+            return losses.targeted_margin(from_logits=from_logits)
+        return super().loss_fn(from_logits=from_logits)
+
+    def describe(self):
+        label = super().describe()
+        return f"{label} x{self.targets} targets" if self.targets else label
 
     @property
     def steps(self):
@@ -41,21 +58,43 @@ class PGD(Attack):
         """The step size actually used."""
         return 2.5 * self.eps / self.steps if self.step_size is None else self.step_size
 
-    def perturb(self, grad_fn, x, y, seed):
+    def perturb(self, oracle, x, y, seed):
+        if not self.targets:
+            return self._ascend(oracle, x, y, seed)
+        y = ops.cast(y, "int32")
+        clean = ops.cast(oracle.logits(x), "float32")
+        classes = clean.shape[-1]
+        ranked = ops.argsort(-(clean - 1e9 * ops.one_hot(y, classes)), axis=-1)
+        best, found = None, None
+        for rank in range(min(int(self.targets), classes - 1)):
+            pairs = ops.stack([y, ops.cast(ranked[:, rank], "int32")], axis=1)
+            x_target = self._ascend(oracle, x, pairs, seed + rank)
+            fooled = ops.argmax(oracle.logits(x_target), axis=-1) != y
+            if best is None:
+                best, found = x_target, fooled
+                continue
+            take = ops.logical_and(fooled, ops.logical_not(found))
+            best = ops.where(ops.reshape(take, (-1,) + (1,) * (len(x.shape) - 1)), x_target, best)
+            found = ops.logical_or(found, fooled)
+        return best
+
+    def _ascend(self, oracle, x, y, seed):
         x_adv = x
         if self.random_start:
             x_adv = geo.clip_to_box(x + geo.random_start(x, self.eps, self.norm, seed), self.clip_min, self.clip_max)
         alpha = self.alpha
 
         def step(_, x_adv):
-            x_next = x_adv + geo.steepest_ascent(grad_fn(x_adv, y), alpha, self.norm)
+            x_next = x_adv + geo.steepest_ascent(oracle.gradient(x_adv, y), alpha, self.norm)
             x_next = x + geo.project(x_next - x, self.eps, self.norm)
             return geo.clip_to_box(x_next, self.clip_min, self.clip_max)
 
         return ops.stop_gradient(ops.fori_loop(0, self.steps, step, x_adv))
 
 
-def pgd(model, x, y, eps, steps=10, step_size=None, norm="linf", random_start=True, seed=0, **kwargs):
+def pgd(model, x, y, eps, steps=10, step_size=None, norm="linf", random_start=True, targets=0, seed=0, **kwargs):
     """PGD adversarial examples for one batch; see `PGD`."""
-    attack = PGD(eps=eps, norm=norm, num_steps=steps, step_size=step_size, random_start=random_start, **kwargs)
+    attack = PGD(
+        eps=eps, norm=norm, num_steps=steps, step_size=step_size, random_start=random_start, targets=targets, **kwargs
+    )
     return attack(model, x, y, seed)

@@ -4,8 +4,9 @@ Everything else is written with `keras.ops` and reaches the backend through thes
 
 * `uniform(shape, seed, minval, maxval)` and `normal(shape, seed)`: stateless random numbers from an int32 seed
   pair, usable inside compiled functions on every backend.
-* `compile_attack(model, perturb, loss_fn)`: compiles `perturb(grad_fn, x, y, seed)` for `model`, where
-  `grad_fn(x, y)` is the input gradient of `loss_fn(y, model(x, training=False))` (summed over the batch).
+* `compile_attack(model, perturb, loss_fn)`: compiles `perturb(oracle, x, y, seed)` for `model`, where the
+  `Oracle`'s `gradient(x, y)` is the input gradient of `loss_fn(y, model(x, training=False))` (summed over the
+  batch) and `logits(x)` is `model(x, training=False)`.
 * `AdversarialTrainStep`: the `train_step` override used by `kerobust.training.AdversarialModel`.
 * `use_xla(setting)`: whether "auto" / "on" / "off" means XLA compilation for `Model.compile` and attacks.
 """

@@ -4,6 +4,8 @@ import jax
 import jax.numpy as jnp
 import keras
 
+from kerobust.backend.oracle import Oracle
+
 
 def _key(seed):
     key = jax.random.PRNGKey(0)
@@ -20,12 +22,12 @@ def normal(shape, seed, dtype="float32"):
     return jax.random.normal(_key(seed), tuple(shape), dtype=dtype)
 
 
-def _input_gradient(model, trainable, non_trainable, loss_fn):
-    def loss_of_input(x, y):
+def _oracle(model, trainable, non_trainable, loss_fn):
+    def logits(x):
         outputs, _ = model.stateless_call(trainable, non_trainable, x, training=False)
-        return loss_fn(y, outputs)
+        return outputs
 
-    return jax.grad(loss_of_input)
+    return Oracle(gradient=jax.grad(lambda x, y: loss_fn(y, logits(x))), logits=logits)
 
 
 def has_gpu():
@@ -34,11 +36,11 @@ def has_gpu():
 
 
 def compile_attack(model, perturb, loss_fn, xla=True):
-    """Compiles `perturb(grad_fn, x, y, seed)` for `model` with `jax.jit`; returns `run(x, y, seed)`."""
+    """Compiles `perturb(oracle, x, y, seed)` for `model` with `jax.jit`; returns `run(x, y, seed)`."""
 
     @jax.jit
     def run_stateless(trainable, non_trainable, x, y, seed):
-        return perturb(_input_gradient(model, trainable, non_trainable, loss_fn), x, y, seed)
+        return perturb(_oracle(model, trainable, non_trainable, loss_fn), x, y, seed)
 
     def run(x, y, seed):
         trainable = [v.value for v in model.trainable_variables]
@@ -65,8 +67,8 @@ class AdversarialTrainStep:
         seed = jnp.stack([jnp.int32(self.method.seed), iterations.astype("int32")])
         if self.method.kind == "replay":
             return self._replay_step(state, x, y, sample_weight)
-        grad_fn = _input_gradient(self, trainable, non_trainable, self.method.loss_fn)
-        x_train, y_train, sample_weight = self.method.training_batch(grad_fn, x, y, sample_weight, seed)
+        oracle = _oracle(self, trainable, non_trainable, self.method.loss_fn)
+        x_train, y_train, sample_weight = self.method.training_batch(oracle, x, y, sample_weight, seed)
         value_and_grad = jax.value_and_grad(self.compute_loss_and_updates, has_aux=True)
         (_, aux), grads = value_and_grad(
             trainable, non_trainable, metrics_vars, x_train, y_train, sample_weight,

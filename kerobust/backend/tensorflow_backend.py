@@ -5,6 +5,8 @@ import tensorflow as tf
 
 from keras import ops
 
+from kerobust.backend.oracle import Oracle
+
 
 def _dynamic_shape(shape):
     return tf.stack([tf.cast(d, tf.int32) for d in shape])
@@ -22,14 +24,14 @@ def normal(shape, seed, dtype="float32"):
     return tf.random.stateless_normal(shape, seed=seed, dtype=dtype)
 
 
-def _input_gradient(model, loss_fn, training=False):
-    def grad_fn(x, y):
+def _oracle(model, loss_fn, training=False):
+    def gradient(x, y):
         with tf.GradientTape() as tape:
             tape.watch(x)
             loss = loss_fn(y, model(x, training=training))
         return tape.gradient(loss, x)
 
-    return grad_fn
+    return Oracle(gradient=gradient, logits=lambda x: model(x, training=training))
 
 
 def has_gpu():
@@ -38,13 +40,13 @@ def has_gpu():
 
 
 def compile_attack(model, perturb, loss_fn, xla=None):
-    """Compiles `perturb(grad_fn, x, y, seed)` for `model` as a graph (XLA if `xla`, default: with a GPU);
+    """Compiles `perturb(oracle, x, y, seed)` for `model` as a graph (XLA if `xla`, default: with a GPU);
     returns `run(x, y, seed)`."""
     xla = has_gpu() if xla is None else xla
 
     @tf.function(jit_compile=xla, reduce_retracing=True)
     def run(x, y, seed):
-        return perturb(_input_gradient(model, loss_fn), x, y, seed)
+        return perturb(_oracle(model, loss_fn), x, y, seed)
 
     return run
 
@@ -63,8 +65,8 @@ class AdversarialTrainStep:
         seed = tf.stack([tf.constant(self.method.seed, tf.int32), tf.cast(self.optimizer.iterations, tf.int32)])
         if self.method.kind == "replay":
             return self._replay_step(x, y, sample_weight)
-        grad_fn = _input_gradient(self, self.method.loss_fn, training=False)
-        x_train, y_train, sample_weight = self.method.training_batch(grad_fn, x, y, sample_weight, seed)
+        oracle = _oracle(self, self.method.loss_fn, training=False)
+        x_train, y_train, sample_weight = self.method.training_batch(oracle, x, y, sample_weight, seed)
         y_pred = self._apply_step(x_train, y_train, sample_weight)
         return self.compute_metrics(x_train, y_train, y_pred, sample_weight=sample_weight)
 

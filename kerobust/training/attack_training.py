@@ -24,8 +24,8 @@ class AttackTraining(TrainingMethod):
     def loss_fn(self):
         return self.attack.loss_fn(from_logits=True)
 
-    def training_batch(self, grad_fn, x, y, sample_weight, seed):
-        return self.attack.perturb(grad_fn, x, y, seed), y, sample_weight
+    def training_batch(self, oracle, x, y, sample_weight, seed):
+        return self.attack.perturb(oracle, x, y, seed), y, sample_weight
 
     def describe(self):
         return f"{self.name} training ({self.attack.describe()})"

@@ -9,7 +9,7 @@ from kerobust.attacks.losses import cross_entropy
 class TrainingMethod:
     """A rule that turns a clean batch into the batch the optimizer trains on.
 
-    `kind == "attack"`: `training_batch(grad_fn, x, y, sample_weight, seed)` returns the training batch, built with
+    `kind == "attack"`: `training_batch(oracle, x, y, sample_weight, seed)` returns the training batch, built with
     input gradients of the model in inference mode; one optimizer step follows.
     `kind == "replay"`: the batch is replayed with a persistent perturbation (free training); see `FreeTraining`.
 
@@ -27,7 +27,7 @@ class TrainingMethod:
         """The loss the method's attack maximises (cross-entropy on the model's logits)."""
         return cross_entropy(from_logits=True)
 
-    def training_batch(self, grad_fn, x, y, sample_weight, seed):
+    def training_batch(self, oracle, x, y, sample_weight, seed):
         raise NotImplementedError
 
     def describe(self):

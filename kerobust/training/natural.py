@@ -11,5 +11,5 @@ class NaturalTraining(TrainingMethod):
 
     name = "natural"
 
-    def training_batch(self, grad_fn, x, y, sample_weight, seed):
+    def training_batch(self, oracle, x, y, sample_weight, seed):
         return x, y, sample_weight

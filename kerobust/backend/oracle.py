@@ -1,0 +1,11 @@
+"""What an attack may ask of the model it attacks, on every backend."""
+
+import collections
+
+Oracle = collections.namedtuple("Oracle", ["gradient", "logits"])
+Oracle.__doc__ = """Model access for attack rules inside compiled code.
+
+Fields:
+    gradient: `gradient(x, y)`, the input gradient of the attack loss (summed over the batch) in inference mode.
+    logits: `logits(x)`, the model's outputs in inference mode.
+"""

@@ -1,0 +1,56 @@
+import json
+
+import numpy as np
+import pytest
+
+from kerobust.attacks import FGSM, PGD
+from kerobust.evaluation import evaluate_robustness, format_table, write_metrics
+from kerobust.evaluation.top_k import top_k_correct
+
+pytestmark = pytest.mark.smoke
+
+
+def test_top_k_by_hand():
+    outputs = np.array([[0.1, 0.5, 0.4], [0.7, 0.2, 0.1]])
+    np.testing.assert_array_equal(top_k_correct(outputs, [2, 2], 1), [False, False])
+    np.testing.assert_array_equal(top_k_correct(outputs, [2, 2], 2), [True, False])
+    np.testing.assert_array_equal(top_k_correct(outputs, [2, 2], 5), [True, True])  # k capped at 3 classes
+
+
+def test_clean_accuracy_and_zero_radius_attacks_equal_numpy_accuracy(linear_digits, digits):
+    model, weights, bias = linear_digits
+    logits = digits.x_test.reshape(len(digits.x_test), -1) @ weights + bias
+    expected = (logits.argmax(1) == digits.y_test).mean()
+    result = evaluate_robustness(
+        model, digits.x_test, digits.y_test, [FGSM(eps=0.0), PGD(eps=0.0, num_steps=3)], batch_size=100, progress=False
+    )
+    assert result.clean_top1 == pytest.approx(expected)
+    assert [a.top1 for a in result.attacks] == [pytest.approx(expected)] * 2
+    assert result.clean_top5 >= result.clean_top1
+
+
+def test_attacks_lower_accuracy_and_results_are_reproducible(linear_digits, digits):
+    model, _, _ = linear_digits
+    attacks = [FGSM(eps=0.1), PGD(eps=0.1, num_steps=10)]
+    first = evaluate_robustness(model, digits.x_test, digits.y_test, attacks, seed=3, progress=False)
+    again = evaluate_robustness(model, digits.x_test, digits.y_test, attacks, seed=3, progress=False)
+    assert first.to_json() == again.to_json()
+    assert first.attacks[1].top1 <= first.attacks[0].top1 < first.clean_top1
+
+
+def test_table_layout_and_metrics_json(linear_digits, digits, tmp_path):
+    model, _, _ = linear_digits
+    result = evaluate_robustness(model, digits.x_test[:50], digits.y_test[:50], [FGSM(eps=0.1), PGD(eps=0.1, num_steps=5)], progress=False)
+    table = format_table({"linear": result, "again": result}).splitlines()
+    assert [c.strip() for c in table[0].split("|")[1:-1]] == ["Top-N", "Attack", "eps", "steps", "linear", "again"]
+    assert table[2].startswith("| Precision@1 | Clean") and table[5].startswith("| Precision@5 | Clean")
+    assert f"{100 * result.attacks[1].top1:.2f}" in table[4]
+    path = tmp_path / "metrics.json"
+    write_metrics(path, result, dataset="digits")
+    payload = json.loads(path.read_text())
+    assert set(payload) >= {"clean", "attacks", "dataset"}
+    assert payload["attacks"][1] | {} == {
+        "name": "PGD", "norm": "linf", "eps": 0.1, "steps": 5, "step_size": pytest.approx(0.05),
+        "top1": result.attacks[1].top1, "top5": result.attacks[1].top5,
+    }
+    assert all(0 <= a[k] <= 1 for a in payload["attacks"] for k in ("top1", "top5"))

@@ -1,0 +1,68 @@
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from kerobust.models import build_model
+from kerobust.training import AdversarialModel, build_training_method
+
+pytestmark = pytest.mark.smoke
+
+
+def _trainer(digits, method, batch_size=64):
+    keras.utils.set_random_seed(0)
+    classifier = build_model("basicnet", digits.input_shape, 10, digits.mean, digits.std, width=8)
+    trainer = AdversarialModel(classifier, method, batch_size=batch_size)
+    trainer.compile(
+        optimizer=keras.optimizers.Adam(1e-3), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    return classifier, trainer
+
+
+@pytest.mark.parametrize("name", ["natural", "fgsm", "pgd", "free"])
+def test_each_method_lowers_its_training_loss(digits, tiny_digits, name):
+    x, y, _, _ = tiny_digits
+    method = build_training_method(name, eps=0.1, steps=3, step_size=0.05, replays=2)
+    _, trainer = _trainer(digits, method)
+    history = trainer.fit(x, y, batch_size=64, epochs=4, verbose=0).history["loss"]
+    assert history[-1] < history[0]
+
+
+def test_free_training_updates_the_perturbation_with_the_sign_of_the_input_gradient(digits, tiny_digits):
+    """One replay: delta = eps * sign(d loss / d x) at x (delta starts at 0); a model without batch norm or dropout
+    has the same gradient in training and inference mode, so it can be computed independently beforehand."""
+    x, y, _, _ = tiny_digits
+    x, y = x[:32], y[:32]
+    classifier, trainer = _trainer(digits, build_training_method("free", eps=0.1, replays=1), batch_size=48)
+    inputs = ops.convert_to_tensor(x)
+    from kerobust.backend import compile_attack
+    from kerobust.attacks.losses import cross_entropy
+
+    gradient = compile_attack(classifier, lambda oracle, x, y, seed: oracle.gradient(x, y), cross_entropy())
+    expected = 0.1 * np.sign(ops.convert_to_numpy(gradient(inputs, ops.convert_to_tensor(y), np.zeros(2, "int32"))))
+    before = [w.copy() for w in classifier.get_weights()]
+    trainer.fit(x, y, batch_size=32, epochs=1, verbose=0, shuffle=False)
+    delta = ops.convert_to_numpy(trainer.perturbation)
+    np.testing.assert_allclose(delta[:32], expected, atol=1e-7)
+    np.testing.assert_array_equal(delta[32:], 0.0)  # rows beyond the batch are untouched
+    assert any(np.abs(a - b).max() > 0 for a, b in zip(before, classifier.get_weights()))
+
+
+def test_free_training_perturbation_persists_and_stays_in_the_ball(digits, tiny_digits):
+    x, y, _, _ = tiny_digits
+    _, trainer = _trainer(digits, build_training_method("free", eps=0.1, replays=3))
+    trainer.fit(x, y, batch_size=64, epochs=2, verbose=0)
+    delta = ops.convert_to_numpy(trainer.perturbation)
+    assert np.abs(delta).max() <= 0.1 + 1e-6 and np.abs(delta).max() > 0.05
+    assert int(ops.convert_to_numpy(trainer.optimizer.iterations)) == 2 * 4 * 3  # epochs * batches * replays
+
+
+def test_pgd_training_trains_on_points_inside_the_ball(digits, tiny_digits):
+    method = build_training_method("pgd", eps=0.1, steps=5, step_size=0.05)
+    x, y, _, _ = tiny_digits
+    classifier, _ = _trainer(digits, method)
+    from kerobust.attacks.attack import Attack
+
+    x_adv = ops.convert_to_numpy(Attack.__call__(method.attack, classifier, x[:16], y[:16]))
+    assert np.abs(x_adv - x[:16]).max() <= 0.1 + 1e-6 and x_adv.min() >= 0 and x_adv.max() <= 1
