@@ -3,6 +3,7 @@
 import argparse
 import os
 
+from kerobust.cli.fit_config import scaled_step
 from kerobust.cli.values import convert, number, whole, whole_list
 from kerobust.errors import KerobustError, require
 
@@ -62,7 +63,7 @@ def run(args):
     from kerobust.evaluation import evaluate_robustness, format_table, standard_attacks, write_metrics
 
     if step_size is None and eps is not None and args.threat_norm == "linf":
-        step_size = threat.eval_step_size * eps / threat.eps
+        step_size = scaled_step(threat.eval_step_size, eps, threat.eps)
     attacks = standard_attacks(threat, eps=eps, steps=steps, step_size=step_size, norm=args.threat_norm)
     result = evaluate_robustness(classifier, dataset.x_test, dataset.y_test, attacks, batch_size=batch_size, seed=seed)
     print(format_table({classifier.name: result}))

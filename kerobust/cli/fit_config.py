@@ -142,6 +142,13 @@ def validate(config):
     require(not config.eval_steps or min(config.eval_steps) >= 1, f"eval steps must be >= 1, got {config.eval_steps}.")
 
 
+def scaled_step(step, eps, reference_eps):
+    """The dataset's step size, scaled in proportion when `eps` differs from the dataset's radius."""
+    if eps == reference_eps:
+        return step
+    return step * eps / reference_eps if reference_eps and eps else None
+
+
 def fill_dataset_defaults(config, threat_model):
     """Fills the threat-model values left `None` from the dataset's standard threat model."""
     l2 = config.threat_norm == "l2"
@@ -150,15 +157,15 @@ def fill_dataset_defaults(config, threat_model):
     if config.steps is None:
         config.steps = threat_model.train_steps
     if config.step_size is None and not l2:
-        config.step_size = threat_model.train_step_size * config.eps / threat_model.eps if threat_model.eps else None
-    if config.step_size is None:
+        config.step_size = scaled_step(threat_model.train_step_size, config.eps, threat_model.eps)
+    if config.step_size is None and config.eps:
         config.step_size = 2.5 * config.eps / config.steps
     if config.eval_eps is None:
         config.eval_eps = config.eps
     if config.eval_steps is None:
         config.eval_steps = list(threat_model.eval_steps)
     if config.eval_step_size is None and not l2:
-        config.eval_step_size = threat_model.eval_step_size * config.eval_eps / threat_model.eps if threat_model.eps else None
+        config.eval_step_size = scaled_step(threat_model.eval_step_size, config.eval_eps, threat_model.eps)
     return config
 
 

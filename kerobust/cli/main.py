@@ -13,7 +13,7 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message):
         if "unrecognized arguments" in message:
-            flags = [s for a in self._actions for s in a.option_strings]
+            flags = self._all_flags()
             for word in message.split(":", 1)[1].split():
                 close = difflib.get_close_matches(word.split("=")[0], flags, n=1)
                 if close:
@@ -21,6 +21,15 @@ class OneLineParser(argparse.ArgumentParser):
                     break
         print(f"{self.prog}: error: {message}", file=sys.stderr)
         sys.exit(2)
+
+    def _all_flags(self):
+        flags = []
+        for action in self._actions:
+            flags += action.option_strings
+            if isinstance(action, argparse._SubParsersAction):
+                for parser in action.choices.values():
+                    flags += parser._all_flags()
+        return flags
 
 
 def build_parser():

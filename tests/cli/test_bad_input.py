@@ -1,0 +1,94 @@
+"""Every user error is one line on stderr, exit status 2, no traceback, and nothing half-written."""
+
+import os
+
+import numpy as np
+import pytest
+
+from kerobust.cli.main import main
+
+QUICK = ["--arch", "basicnet", "--epochs", "1", "--val-points", "0", "--steps", "1"]
+
+
+def _run(capsys, argv):
+    try:
+        status = main(argv)
+    except SystemExit as exit_:  # argparse errors
+        status = exit_.code
+    err = capsys.readouterr().err.strip()
+    return status, err
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["fit", "--arch", "wrm"], "unknown architecture 'wrm'. Did you mean 'wrn'?"),
+        (["fit", "--data", "digit"], "unknown dataset 'digit'. Did you mean 'digits'?"),
+        (["fit", "--train-method", "pdg"], "unknown training method 'pdg'. Did you mean 'pgd'?"),
+        (["fit", "--optimizer", "adamx"], "unknown optimizer 'adamx'"),
+        (["fit", "--eps", "-0.1"], "eps must be >= 0, got -0.1"),
+        (["fit", "--steps", "0"], "steps must be >= 1, got 0"),
+        (["fit", "--k", "0"], "k must be >= 1, got 0"),
+        (["fit", "--k", "two"], "k: not a number: 'two'"),
+        (["fit", "--epochs", "2.5"], "epochs: not a whole number"),
+        (["fit", "--arch", "basicnet", "--k", "2"], "architecture 'basicnet' does not take --k"),
+        (["fit", "--kk", "2"], "unrecognized arguments: --kk 2 (did you mean --k?)"),
+        (["eval", "--model", "missing.keras", "--data", "digits"], "model file 'missing.keras' does not exist"),
+        (["eval", "--model", "x.keras", "--data", "digits", "--eps", "-1"], "eps must be >= 0"),
+    ],
+)
+def test_one_line_errors(capsys, argv, message):
+    status, err = _run(capsys, argv)
+    assert status == 2
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert message in err
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [("arch: wrn\nlearning_rate: 0.1\n", "unknown config key in .* 'learning_rate'"), ("arch: [wrn\n", "not valid YAML"),
+     ("- wrn\n", "must hold a mapping")],
+)
+def test_malformed_configs(capsys, tmp_path, text, message):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    status, err = _run(capsys, ["fit", "--config", str(path)])
+    assert status == 2 and len(err.splitlines()) == 1
+    import re
+
+    assert re.search(message, err)
+
+
+def test_unwritable_run_folder(capsys, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    status, err = _run(capsys, ["fit", "--run-dir", str(blocker / "run")] + QUICK)
+    assert status == 2 and "is not writable" in err
+
+
+def test_nan_in_the_data_is_refused_before_training(capsys, tmp_path):
+    x = np.random.rand(40, 8, 8).astype("float32")
+    x[3, 2, 2] = np.nan
+    np.savez(tmp_path / "d.npz", x_train=x, y_train=np.arange(40) % 4, x_test=x[:8], y_test=np.arange(8) % 4)
+    run_dir = tmp_path / "run"
+    status, err = _run(capsys, ["fit", "--data", f"npz:{tmp_path / 'd.npz'}", "--run-dir", str(run_dir)] + QUICK)
+    assert status == 2 and "1 NaN or infinite values" in err
+    assert not (run_dir / "metrics.json").exists() and not (run_dir / "model.keras").exists()
+
+
+def test_nan_loss_stops_with_one_line_and_no_half_written_results(capsys, tmp_path):
+    run_dir = tmp_path / "run"
+    argv = ["fit", "--run-dir", str(run_dir), "--optimizer", "sgd", "--lr", "1e30", "--train-method", "natural"] + QUICK
+    status, err = _run(capsys, argv)
+    assert status == 2 and len(err.splitlines()) == 1
+    assert "training loss became nan" in err and "Lower --lr" in err
+    assert sorted(os.listdir(run_dir)) == ["config.yaml", "logs"]
+
+
+def test_a_different_run_in_the_same_folder_is_refused(capsys, tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.yaml").write_text("arch: basicnet\nlr: 0.5\n")
+    status, err = _run(capsys, ["fit", "--run-dir", str(run_dir)] + QUICK)
+    assert status == 2 and "holds a different run (differs in" in err and "lr" in err
+    assert (run_dir / "config.yaml").read_text() == "arch: basicnet\nlr: 0.5\n"

@@ -1,0 +1,87 @@
+"""`kerobust fit` from flags to exported model, resumption after a kill, and `kerobust eval` on the result."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kerobust.cli.main import main
+
+FAST = ["--arch", "basicnet", "--data", "digits", "--val-points", "64", "--steps", "2", "--eval-steps", "5"]
+
+
+@pytest.fixture(scope="module")
+def free_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("runs") / "free"
+    assert main(["fit", *FAST, "--train-method", "free", "--replays", "2", "--epochs", "4", "--run-dir", str(run_dir)]) == 0
+    return run_dir
+
+
+def test_run_folder_contents(free_run):
+    assert {"config.yaml", "metrics.json", "model.keras", "saved_model", "logs", "checkpoints"} <= set(os.listdir(free_run))
+    metrics = json.loads((free_run / "metrics.json").read_text())
+    assert 0 <= metrics["clean"]["top1"] <= metrics["clean"]["top5"] <= 1
+    assert [(a["name"], a["steps"]) for a in metrics["attacks"]] == [("FGSM", 1), ("PGD", 5)]
+    assert metrics["epochs"] == 2  # free training: 4 epochs / 2 replays
+    assert len(metrics["history"]["val_robust_accuracy"]) == 2
+    assert "fit_epochs: 2" in (free_run / "config.yaml").read_text()
+
+
+def test_exported_saved_model_matches_the_keras_file(free_run, digits):
+    import keras
+
+    model = keras.saving.load_model(str(free_run / "model.keras"))
+    served = tf.saved_model.load(str(free_run / "saved_model"))
+    np.testing.assert_allclose(np.asarray(served.serve(tf.constant(digits.x_test))), np.asarray(model(digits.x_test)), atol=1e-5)
+
+
+def _tags(folder):
+    tags = {}
+    for name in os.listdir(folder):
+        for event in tf.compat.v1.train.summary_iterator(os.path.join(folder, name)):
+            for value in event.summary.value:
+                tags.setdefault(value.tag, []).append(event.step)
+    return tags
+
+
+def test_tensorboard_logs_hold_loss_and_clean_and_robust_validation_accuracy_per_epoch(free_run):
+    # Keras writes `val_*` logs to the validation run without the prefix, beside the training curves.
+    train, validation = _tags(free_run / "logs" / "train"), _tags(free_run / "logs" / "validation")
+    assert train["epoch_loss"] == [0, 1]
+    assert validation["epoch_robust_accuracy"] == [0, 1] and validation["epoch_clean_accuracy"] == [0, 1]
+
+
+def test_eval_command_reproduces_the_run_metrics(free_run, tmp_path, capsys):
+    out = tmp_path / "eval.json"
+    assert main(["eval", "--model", str(free_run / "model.keras"), "--data", "digits", "--steps", "5", "--json", str(out)]) == 0
+    assert "Precision@1" in capsys.readouterr().out
+    fitted, evaluated = json.loads((free_run / "metrics.json").read_text()), json.loads(out.read_text())
+    assert evaluated["clean"] == fitted["clean"]
+    assert evaluated["attacks"] == fitted["attacks"]
+
+
+def test_a_killed_run_resumes_and_loses_at_most_one_epoch(tmp_path):
+    run_dir = tmp_path / "run"
+    argv = [sys.executable, "-m", "kerobust.cli.main", "fit", *FAST, "--train-method", "natural", "--epochs", "6",
+            "--run-dir", str(run_dir)]
+    env = dict(os.environ, KEROBUST_TEST="1")
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    pointer = run_dir / "checkpoints" / "LATEST"
+    deadline = time.time() + 240
+    while time.time() < deadline and not (pointer.exists() and pointer.read_text() >= "epoch-0002"):
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done = int(pointer.read_text().split("-")[1])
+    assert 2 <= done < 6 and not (run_dir / "metrics.json").exists()
+    result = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"resuming after epoch {done}" in result.stdout
+    history = json.loads((run_dir / "metrics.json").read_text())["history"]["loss"]
+    assert len(history) == 6
