@@ -70,8 +70,7 @@ def test_a_killed_run_resumes_and_loses_at_most_one_epoch(tmp_path):
     run_dir = tmp_path / "run"
     argv = [sys.executable, "-m", "kerobust.cli.main", "fit", *FAST, "--train-method", "natural", "--epochs", "6",
             "--run-dir", str(run_dir)]
-    env = dict(os.environ, KEROBUST_TEST="1")
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     pointer = run_dir / "checkpoints" / "LATEST"
     deadline = time.time() + 240
     while time.time() < deadline and not (pointer.exists() and pointer.read_text() >= "epoch-0002"):
@@ -80,7 +79,7 @@ def test_a_killed_run_resumes_and_loses_at_most_one_epoch(tmp_path):
     process.wait()
     done = int(pointer.read_text().split("-")[1])
     assert 2 <= done < 6 and not (run_dir / "metrics.json").exists()
-    result = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600)
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"resuming after epoch {done}" in result.stdout
     history = json.loads((run_dir / "metrics.json").read_text())["history"]["loss"]

@@ -36,8 +36,8 @@ def test_free_training_updates_the_perturbation_with_the_sign_of_the_input_gradi
     x, y = x[:32], y[:32]
     classifier, trainer = _trainer(digits, build_training_method("free", eps=0.1, replays=1), batch_size=48)
     inputs = ops.convert_to_tensor(x)
-    from kerobust.backend import compile_attack
     from kerobust.attacks.losses import cross_entropy
+    from kerobust.backend import compile_attack
 
     gradient = compile_attack(classifier, lambda oracle, x, y, seed: oracle.gradient(x, y), cross_entropy())
     expected = 0.1 * np.sign(ops.convert_to_numpy(gradient(inputs, ops.convert_to_tensor(y), np.zeros(2, "int32"))))
@@ -62,7 +62,5 @@ def test_pgd_training_trains_on_points_inside_the_ball(digits, tiny_digits):
     method = build_training_method("pgd", eps=0.1, steps=5, step_size=0.05)
     x, y, _, _ = tiny_digits
     classifier, _ = _trainer(digits, method)
-    from kerobust.attacks.attack import Attack
-
-    x_adv = ops.convert_to_numpy(Attack.__call__(method.attack, classifier, x[:16], y[:16]))
+    x_adv = ops.convert_to_numpy(method.attack(classifier, x[:16], y[:16]))
     assert np.abs(x_adv - x[:16]).max() <= 0.1 + 1e-6 and x_adv.min() >= 0 and x_adv.max() <= 1
