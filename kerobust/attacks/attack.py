@@ -42,6 +42,11 @@ class Attack:
     def steps(self):
         return 1
 
+    @property
+    def alpha(self):
+        """The step size (a single step of eps unless a subclass says otherwise)."""
+        return self.eps
+
     def loss_fn(self, from_logits=True):
         """The summed attack loss for a model whose outputs are logits (or probabilities)."""
         return losses.LOSSES[self.loss](from_logits=from_logits)

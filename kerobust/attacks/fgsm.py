@@ -23,12 +23,16 @@ class FGSM(Attack):
 
     name = "FGSM"
 
+    @property
+    def alpha(self):
+        """The step size actually used."""
+        return self.eps if self.step_size is None else self.step_size
+
     def perturb(self, oracle, x, y, seed):
         x_start = x
         if self.random_start:
             x_start = geo.clip_to_box(x + geo.random_start(x, self.eps, self.norm, seed), self.clip_min, self.clip_max)
-        step = self.eps if self.step_size is None else self.step_size
-        x_adv = x_start + geo.steepest_ascent(oracle.gradient(x_start, y), step, self.norm)
+        x_adv = x_start + geo.steepest_ascent(oracle.gradient(x_start, y), self.alpha, self.norm)
         x_adv = x + geo.project(x_adv - x, self.eps, self.norm)
         return ops.stop_gradient(geo.clip_to_box(x_adv, self.clip_min, self.clip_max))
 

@@ -49,7 +49,7 @@ def evaluate_robustness(model, x, y, attacks, batch_size=256, seed=0, progress=T
     results = [
         AttackAccuracy(
             name=attack.name, norm=attack.norm, eps=float(attack.eps), steps=attack.steps,
-            step_size=float(getattr(attack, "alpha", attack.eps)), top1=float(adversarial[a, 0].mean()),
+            step_size=float(attack.alpha), top1=float(adversarial[a, 0].mean()),
             top5=float(adversarial[a, 1].mean()),
         )
         for a, attack in enumerate(attacks)
