@@ -8,9 +8,11 @@ import tempfile
 
 @contextlib.contextmanager
 def atomic_path(path):
-    """Yields a temporary path next to `path`; on success it replaces `path` (file or folder) in one rename.
+    """Yields a temporary path next to `path`; on success it replaces `path`.
 
-    On error the temporary is removed and `path` is untouched.
+    A file is replaced in one atomic rename. An existing folder is first moved aside and then replaced: two renames,
+    with a brief moment in between when `path` is absent (resumable checkpoints avoid this with a pointer file). On
+    error the temporary is removed and `path` is untouched.
     """
     path = os.path.abspath(path)
     parent = os.path.dirname(path)

@@ -62,10 +62,6 @@ def _check_architecture_options(config, explicit):
     return {k: getattr(config, k) for k in ARCH_OPTIONS if k in accepted}
 
 
-def _attack_label(config):
-    return f"{config.threat_norm} eps={config.eps:.4g}"
-
-
 def run(args):
     flags = {k: v for k, v in vars(args).items() if k in FIELDS}
     config, explicit = resolve_fit_config(flags, args.config)
