@@ -1,0 +1,28 @@
+"""Where a Keras `Conv2D` puts its kernel: output sizes and the zero padding of `same` and `valid`.
+
+Reference: the TensorFlow/Keras convention for `padding="same"` (total padding `max((out - 1) * s + k - n, 0)`,
+the smaller half on the left/top), which PyTorch's symmetric padding differs from for even kernels and strides.
+"""
+
+import math
+
+from kerobust.errors import unknown_name
+
+PADDINGS = ("same", "valid")
+
+
+def output_size(size, kernel, stride, padding):
+    """Length of a conv output along one axis for an input of length `size`."""
+    if padding == "same":
+        return math.ceil(size / stride)
+    if padding == "valid":
+        return (size - kernel) // stride + 1
+    raise unknown_name("padding", padding, PADDINGS)
+
+
+def padding_amounts(size, kernel, stride, padding):
+    """(before, after) zeros that `padding` adds along one axis."""
+    if padding == "valid":
+        return 0, 0
+    total = max((output_size(size, kernel, stride, padding) - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2

@@ -1,0 +1,217 @@
+"""Convolutional Normalization (ConvNorm): a convolution whose output channels are preconditioned into tight frames.
+
+Reference: Liu et al. 2021, "Convolutional Normalization: Improving Deep Convolutional Network Robustness and
+Training", eq. (6)-(8) (seed 000 section 3, eq. (1)-(3)). Per output channel k the multi-channel operator
+A_k = [C_{a_k1}, ..., C_{a_kC}] is replaced by (A_k A_k^T)^(-1/2) A_k, which for circular convolutions is a
+per-frequency scale `v_k = (sum_j |FFT a_kj|^2)^(-1/2)` applied to the channel's output.
+
+Deliberate differences from the reference code (facts in `specs/references.md`):
+* `v_k` adds `epsilon` (1e-8) under the square root, so an all-zero kernel gives finite outputs.
+* The running estimate's cosine schedule is held at its floor after `decay_calls` training calls; the reference's
+  `cos(pi t / 40000)` would rise again after 40000 calls.
+* Before the first training call the layer has no running estimate and uses the kernel's own `v` at inference.
+* The affine depthwise kernel starts as the identity (a centred delta), so an untrained layer is the preconditioned
+  convolution itself.
+"""
+
+import math
+
+import keras
+from keras import ops
+
+from kerobust.layers.conv_geometry import PADDINGS, output_size, padding_amounts
+
+
+def _pair(value, name):
+    pair = (value, value) if isinstance(value, int) else tuple(value)
+    if len(pair) != 2 or any(int(v) != v or v < 1 for v in pair):
+        raise ValueError(f"ConvNorm {name} must be a positive integer or a pair of them, got {value!r}.")
+    return tuple(int(v) for v in pair)
+
+
+def _identity_depthwise(shape, dtype=None):
+    """A depthwise kernel that passes every channel through unchanged (1 at the centre used by `same` padding)."""
+    kh, kw = shape[0], shape[1]
+    centre = ops.one_hot((kh - 1) // 2 * kw + (kw - 1) // 2, kh * kw, dtype=dtype or "float32")
+    return ops.broadcast_to(ops.reshape(centre, (kh, kw, 1, 1)), shape)
+
+
+def channel_preconditioner(kernel, grid, epsilon):
+    """`v_k(w) = (sum_j |FFT a_kj(w)|^2 + epsilon)^(-1/2)` on a `grid` = (H', W') frequency grid.
+
+    Args:
+        kernel: (kh, kw, C_in, C_out) conv kernel.
+        grid: the circular grid the kernel is zero-padded to.
+        epsilon: added under the square root.
+
+    Returns:
+        (C_out, H', W') real preconditioner, or (C_out,) for 1x1 kernels (`(sum_j a_kj^2 + epsilon)^(-1/2)`).
+    """
+    kh, kw = kernel.shape[0], kernel.shape[1]
+    if kh == 1 and kw == 1:
+        return ops.rsqrt(ops.sum(ops.square(kernel[0, 0]), axis=0) + epsilon)
+    channels = ops.transpose(kernel, (3, 2, 0, 1))  # (C_out, C_in, kh, kw)
+    padded = ops.pad(channels, ((0, 0), (0, 0), (0, grid[0] - kh), (0, grid[1] - kw)))
+    real, imag = ops.fft2((padded, ops.zeros_like(padded)))
+    return ops.rsqrt(ops.sum(real * real + imag * imag, axis=1) + epsilon)
+
+
+def apply_preconditioner(z, v):
+    """Filters each channel of `z` (N, H', W', C) circularly by its real spectrum `v` (C, H', W'): ifft2(fft2(z) v)."""
+    planes = ops.transpose(z, (0, 3, 1, 2))
+    real, imag = ops.fft2((planes, ops.zeros_like(planes)))
+    real, _ = ops.ifft2((real * v, imag * v))
+    return ops.transpose(real, (0, 2, 3, 1))
+
+
+@keras.saving.register_keras_serializable(package="kerobust")
+class ConvNorm(keras.layers.Layer):
+    """2-D convolution with ConvNorm preconditioning, an optional affine depthwise step and batch normalisation.
+
+    The convolution runs at stride 1 over the zero-padded ("full") input, each output channel is preconditioned on
+    the (H + kh - 1) x (W + kw - 1) grid, then the output is cropped and subsampled to what `Conv2D` with the same
+    `padding` and `strides` returns. With `v = 1` it equals that `Conv2D` exactly. `v` carries no gradient. Training
+    calls use the kernel's current `v` and update a running estimate `running_v = f v + (1 - f) running_v` with
+    `f = max((cos(pi t / decay_calls) + 1) / 2, floor)`; inference uses the running estimate. The layer is built
+    for one input height and width, because `v` lives on a grid of that size.
+
+    Args:
+        filters: output channels.
+        kernel_size: int or (kh, kw).
+        strides: int or (sh, sw).
+        padding: "same" or "valid" (Keras conventions).
+        use_bias: add a bias after preconditioning (only when `affine` is off; the affine step has its own bias).
+        affine: follow with a depthwise convolution of the same kernel size with bias ("kernel r" of the paper).
+        batch_norm: follow with batch normalisation (the reference's default; "bn+convnorm" in seed 000).
+        epsilon: added under the preconditioner's square root.
+        decay_calls, floor: the running estimate's cosine schedule (40000 and 0.01 in the reference).
+        kernel_initializer, kernel_regularizer, kernel_constraint: for the convolution kernel.
+
+    Reference: Liu et al. 2021, eq. (6)-(8); running estimate and affine step as in the authors' code.
+    """
+
+    def __init__(self, filters, kernel_size, strides=1, padding="same", use_bias=False, affine=True,
+                 batch_norm=True, epsilon=1e-8, decay_calls=40000, floor=0.01, kernel_initializer="he_normal",
+                 kernel_regularizer=None, kernel_constraint=None, **kwargs):
+        super().__init__(**kwargs)
+        if int(filters) != filters or filters < 1:
+            raise ValueError(f"ConvNorm filters must be a positive integer, got {filters!r}.")
+        if padding not in PADDINGS:
+            raise ValueError(f"ConvNorm padding must be one of {PADDINGS}, got {padding!r}.")
+        if epsilon < 0 or decay_calls < 1 or not 0 <= floor <= 1:
+            raise ValueError(
+                f"ConvNorm needs epsilon >= 0, decay_calls >= 1 and 0 <= floor <= 1, got {epsilon}, {decay_calls}, {floor}."
+            )
+        self.filters = int(filters)
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.strides = _pair(strides, "strides")
+        self.padding = padding
+        self.use_bias = bool(use_bias)
+        self.affine = bool(affine)
+        self.batch_norm = bool(batch_norm)
+        self.epsilon = float(epsilon)
+        self.decay_calls = int(decay_calls)
+        self.floor = float(floor)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.kernel_constraint = keras.constraints.get(kernel_constraint)
+        self.affine_conv = None
+        self.normalization = None
+
+    @property
+    def is_pointwise(self):
+        return self.kernel_size == (1, 1)
+
+    def build(self, input_shape):
+        height, width, channels = input_shape[1], input_shape[2], input_shape[3]
+        if height is None or width is None or channels is None:
+            raise ValueError(
+                f"ConvNorm needs a fixed input height, width and channels (its preconditioner lives on an "
+                f"H x W grid), got input shape {tuple(input_shape)}."
+            )
+        kh, kw = self.kernel_size
+        if self.padding == "valid" and (height < kh or width < kw):
+            raise ValueError(f"ConvNorm with padding 'valid' needs inputs of at least {kh}x{kw}, got {height}x{width}.")
+        self.input_size = (int(height), int(width))
+        self.grid = (height + kh - 1, width + kw - 1)
+        self.kernel = self.add_weight(
+            name="kernel", shape=(kh, kw, channels, self.filters), initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer, constraint=self.kernel_constraint,
+        )
+        running_shape = (self.filters,) if self.is_pointwise else (self.filters, *self.grid)
+        self.running_v = self.add_weight(name="running_v", shape=running_shape, initializer="ones", trainable=False)
+        self.training_calls = self.add_weight(name="training_calls", shape=(), initializer="zeros", trainable=False)
+        self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros") if self.use_bias and not self.affine else None
+        out_shape = self.compute_output_shape(input_shape)
+        if self.affine:
+            self.affine_conv = keras.layers.DepthwiseConv2D(
+                self.kernel_size, padding="same", depthwise_initializer=_identity_depthwise, name="affine"
+            )
+            self.affine_conv.build(out_shape)
+        if self.batch_norm:
+            self.normalization = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name="batch_norm")
+            self.normalization.build(out_shape)
+
+    def compute_output_shape(self, input_shape):
+        sizes = [
+            output_size(n, k, s, self.padding) if n is not None else None
+            for n, k, s in zip(input_shape[1:3], self.kernel_size, self.strides)
+        ]
+        return (input_shape[0], *sizes, self.filters)
+
+    def preconditioner(self):
+        """The current kernel's `v` (no gradient)."""
+        return ops.stop_gradient(channel_preconditioner(self.kernel, self.grid, self.epsilon))
+
+    def schedule_factor(self):
+        """The running estimate's weight `f` on the current `v` at this training call."""
+        t = ops.minimum(self.training_calls, float(self.decay_calls))
+        return ops.maximum(0.5 * (ops.cos(math.pi * t / self.decay_calls) + 1.0), self.floor)
+
+    def _inference_preconditioner(self, v):
+        # Until the first training call there is no running estimate: use the kernel's own preconditioner.
+        return ops.where(self.training_calls > 0, self.running_v, v)
+
+    def call(self, inputs, training=False):
+        v = self.preconditioner()
+        if training:
+            f = self.schedule_factor()
+            self.running_v.assign(f * v + (1.0 - f) * self.running_v)
+            self.training_calls.assign(self.training_calls + 1.0)
+        else:
+            v = self._inference_preconditioner(v)
+        outputs = self.preconditioned_conv(inputs, v)
+        if self.bias is not None:
+            outputs = outputs + self.bias
+        if self.affine_conv is not None:
+            outputs = self.affine_conv(outputs)
+        if self.normalization is not None:
+            outputs = self.normalization(outputs, training=training)
+        return outputs
+
+    def preconditioned_conv(self, inputs, v):
+        """The convolution with each output channel filtered by `v` (None: unfiltered, which is `Conv2D` exactly)."""
+        if self.is_pointwise:
+            pads = [padding_amounts(n, 1, s, self.padding) for n, s in zip(self.input_size, self.strides)]
+            inputs = ops.pad(inputs, ((0, 0), *pads, (0, 0)))
+            outputs = ops.conv(inputs, self.kernel, strides=self.strides, padding="valid")
+            return outputs if v is None else outputs * v
+        (kh, kw), (sh, sw) = self.kernel_size, self.strides
+        full = ops.conv(ops.pad(inputs, ((0, 0), (kh - 1, kh - 1), (kw - 1, kw - 1), (0, 0))), self.kernel, padding="valid")
+        filtered = full if v is None else apply_preconditioner(full, v)
+        (top, _), (left, _) = (padding_amounts(n, k, s, self.padding) for n, k, s in zip(self.input_size, self.kernel_size, self.strides))
+        out_h, out_w = (output_size(n, k, s, self.padding) for n, k, s in zip(self.input_size, self.kernel_size, self.strides))
+        row0, col0 = kh - 1 - top, kw - 1 - left
+        return filtered[:, row0 : row0 + (out_h - 1) * sh + 1 : sh, col0 : col0 + (out_w - 1) * sw + 1 : sw, :]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            filters=self.filters, kernel_size=self.kernel_size, strides=self.strides, padding=self.padding,
+            use_bias=self.use_bias, affine=self.affine, batch_norm=self.batch_norm, epsilon=self.epsilon,
+            decay_calls=self.decay_calls, floor=self.floor,
+            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+            kernel_regularizer=keras.regularizers.serialize(self.kernel_regularizer),
+            kernel_constraint=keras.constraints.serialize(self.kernel_constraint),
+        )
+        return config

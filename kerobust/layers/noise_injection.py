@@ -1,0 +1,152 @@
+"""Randomised layers: Gaussian noise on the input at inference, and parametric (trainable) noise on weights.
+
+References: Araujo et al. 2020, "Advocating for Multiple Defense Strategies against Adversarial Examples" and seed 002
+section 3.2.1 (noise injection at predict); Rakin, He & Fan 2018, "Parametric Noise Injection: Trainable Randomness
+to Improve Deep Neural Network Robustness against Adversarial Attack", eq. (1)-(3) (seed 002 section 3.2.2).
+
+Both layers stay random at test time: evaluate them with expectation over transformation. On JAX, noise inside one
+compiled attack call is drawn from the seed state passed into that call.
+"""
+
+import keras
+from keras import ops
+
+from kerobust.errors import unknown_name
+
+GRANULARITIES = ("layerwise", "channelwise", "elementwise")
+
+
+@keras.saving.register_keras_serializable(package="kerobust")
+class GaussianNoiseInjection(keras.layers.Layer):
+    """Adds N(0, stddev^2) noise to its input in training and at inference (unlike `keras.layers.GaussianNoise`).
+
+    Args:
+        stddev: noise standard deviation, in the units of the input (pixels of [0, 1] images when first).
+        enabled: switch; when False the layer is the identity.
+        seed: seed of the layer's noise generator.
+
+    Reference: seed 002 section 3.2.1: the model predicts f(x + eta), eta ~ N(0, stddev^2 I).
+    """
+
+    def __init__(self, stddev, enabled=True, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if stddev < 0:
+            raise ValueError(f"GaussianNoiseInjection stddev must be >= 0, got {stddev!r}.")
+        self.stddev = float(stddev)
+        self.enabled = bool(enabled)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs):
+        if not self.enabled or self.stddev == 0:
+            return inputs
+        return inputs + keras.random.normal(ops.shape(inputs), stddev=self.stddev, seed=self.seed_generator, dtype=inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(stddev=self.stddev, enabled=self.enabled, seed=self.seed)
+        return config
+
+
+class _ParametricNoise:
+    """Mixin: a trainable scale `alpha` and the noisy kernel W + alpha * N(0, std(W)^2) (no gradient into the noise)."""
+
+    def _init_noise(self, granularity, initial_scale, enabled, seed):
+        if granularity not in GRANULARITIES:
+            raise unknown_name("noise granularity", granularity, GRANULARITIES)
+        self.granularity = granularity
+        self.initial_scale = float(initial_scale)
+        self.noise_enabled = bool(enabled)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def _build_noise_scale(self):
+        shape = {"layerwise": (), "channelwise": (self.kernel.shape[-1],), "elementwise": tuple(self.kernel.shape)}
+        self.noise_scale = self.add_weight(
+            name="noise_scale", shape=shape[self.granularity], initializer=keras.initializers.Constant(self.initial_scale)
+        )
+
+    def noisy_kernel(self):
+        """The kernel with this call's noise; the plain kernel when noise is switched off."""
+        kernel = self.kernel
+        if not self.noise_enabled:
+            return kernel
+        std = ops.stop_gradient(ops.std(kernel))
+        noise = ops.stop_gradient(keras.random.normal(kernel.shape, seed=self.seed_generator, dtype=kernel.dtype)) * std
+        return kernel + self.noise_scale * noise
+
+    # Dense and Conv2D save their variables by position (for quantisation); the noise scale goes under its own key.
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        if self.built:
+            store["noise_scale"] = self.noise_scale
+
+    def load_own_variables(self, store):
+        super().load_own_variables(store)
+        if self.built:
+            self.noise_scale.assign(store["noise_scale"])
+
+    def _noise_config(self):
+        return dict(granularity=self.granularity, initial_scale=self.initial_scale, noise_enabled=self.noise_enabled, seed=self.seed)
+
+
+@keras.saving.register_keras_serializable(package="kerobust")
+class NoisyConv2D(_ParametricNoise, keras.layers.Conv2D):
+    """`Conv2D` with parametric noise injection on its kernel, on in training and at test time.
+
+    Args:
+        granularity: "layerwise" (one scale), "channelwise" (one per output channel) or "elementwise".
+        initial_scale: initial alpha (0.25 in the reference).
+        noise_enabled: switch; when False the layer is an ordinary `Conv2D`.
+        seed: seed of the noise generator.
+        *args, **kwargs: as for `keras.layers.Conv2D`.
+
+    The scale's variable is named `noise_scale`; kerobust's optimizers exclude it from weight decay.
+
+    Reference: Rakin et al. 2018, eq. (2): W~ = W + alpha * eta, eta ~ N(0, std(W)^2).
+    """
+
+    def __init__(self, *args, granularity="channelwise", initial_scale=0.25, noise_enabled=True, seed=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._init_noise(granularity, initial_scale, noise_enabled, seed)
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self._build_noise_scale()
+
+    def call(self, inputs):
+        outputs = self.convolution_op(inputs, self.noisy_kernel())
+        if self.use_bias:
+            outputs = outputs + self.bias
+        return outputs if self.activation is None else self.activation(outputs)
+
+    def get_config(self):
+        return {**super().get_config(), **self._noise_config()}
+
+
+@keras.saving.register_keras_serializable(package="kerobust")
+class NoisyDense(_ParametricNoise, keras.layers.Dense):
+    """`Dense` with parametric noise injection on its kernel (see `NoisyConv2D`).
+
+    Reference: Rakin et al. 2018, eq. (2).
+    """
+
+    def __init__(self, *args, granularity="channelwise", initial_scale=0.25, noise_enabled=True, seed=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._init_noise(granularity, initial_scale, noise_enabled, seed)
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self._build_noise_scale()
+
+    def call(self, inputs, training=None):
+        outputs = ops.matmul(inputs, self.noisy_kernel())
+        if self.use_bias:
+            outputs = outputs + self.bias
+        return outputs if self.activation is None else self.activation(outputs)
+
+    def get_config(self):
+        return {**super().get_config(), **self._noise_config()}
