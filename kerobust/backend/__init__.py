@@ -8,6 +8,8 @@ Everything else is written with `keras.ops` and reaches the backend through thes
   `Oracle`'s `gradient(x, y)` is the input gradient of `loss_fn(y, model(x, training=False))` (summed over the
   batch) and `logits(x)` is `model(x, training=False)`.
 * `AdversarialTrainStep`: the `train_step` override used by `kerobust.training.AdversarialModel`.
+* `grouped_conv(inputs, kernel, strides, padding)`: a channels-last convolution whose kernel may hold fewer input
+  channels than `inputs` (grouped), without Keras's forced XLA path on TensorFlow CPU.
 * `use_xla(setting)`: whether "auto" / "on" / "off" means XLA compilation for `Model.compile` and attacks.
 """
 
@@ -19,6 +21,7 @@ if _BACKEND == "tensorflow":
     from kerobust.backend.tensorflow_backend import (  # noqa: F401
         AdversarialTrainStep,
         compile_attack,
+        grouped_conv,
         has_gpu,
         normal,
         uniform,
@@ -27,6 +30,7 @@ elif _BACKEND == "jax":
     from kerobust.backend.jax_backend import (  # noqa: F401
         AdversarialTrainStep,
         compile_attack,
+        grouped_conv,
         has_gpu,
         normal,
         uniform,

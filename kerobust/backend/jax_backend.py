@@ -30,6 +30,11 @@ def _oracle(model, trainable, non_trainable, loss_fn):
     return Oracle(gradient=jax.grad(lambda x, y: loss_fn(y, logits(x))), logits=logits)
 
 
+def grouped_conv(inputs, kernel, strides, padding):
+    """`keras.ops.conv` (grouped through `feature_group_count`)."""
+    return keras.ops.conv(inputs, kernel, strides=strides, padding=padding)
+
+
 def has_gpu():
     """Whether JAX's default backend is a GPU."""
     return jax.default_backend() == "gpu"

@@ -34,6 +34,13 @@ def _oracle(model, loss_fn, training=False):
     return Oracle(gradient=gradient, logits=lambda x: model(x, training=training))
 
 
+def grouped_conv(inputs, kernel, strides, padding):
+    """`tf.nn.convolution`, which handles groups natively on CPU and GPU in TensorFlow >= 2.18. (Keras's
+    TensorFlow backend sends every grouped convolution through an XLA-compiled function, a workaround for old
+    CPU bugs that makes RegNet training steps about 30x slower on CPU.)"""
+    return tf.nn.convolution(inputs, kernel, strides=strides, padding=padding.upper())
+
+
 def has_gpu():
     """Whether TensorFlow sees a GPU."""
     return bool(tf.config.list_physical_devices("GPU"))

@@ -7,12 +7,12 @@ Seed 002 does not give its layers; kerobust uses the classic adversarial-trainin
 import keras
 
 from kerobust.errors import KerobustError
-from kerobust.models.input_normalization import input_normalization
+from kerobust.models.input_normalization import image_input
 from kerobust.models.registry import register
 
 
 @register("basicnet")
-def basicnet(input_shape, num_classes, mean, std, width=32, dropout=0.0):
+def basicnet(input_shape, num_classes, mean, std, width=32, dropout=0.0, input_noise=0.0):
     """Builds the Basic Net.
 
     Args:
@@ -21,6 +21,7 @@ def basicnet(input_shape, num_classes, mean, std, width=32, dropout=0.0):
         mean, std: per-channel statistics for the input normalisation layer.
         width: channels of the first conv pair (the second has twice as many).
         dropout: dropout rate before the last layer.
+        input_noise: Gaussian noise (pixels) on the input, also at inference (seed 002 section 3.2.1).
 
     Returns:
         A functional `keras.Model` that outputs logits.
@@ -29,8 +30,7 @@ def basicnet(input_shape, num_classes, mean, std, width=32, dropout=0.0):
         raise KerobustError(f"basicnet pools twice and needs inputs of at least 4x4, got {input_shape}.")
     if int(width) != width or width < 1:
         raise KerobustError(f"basicnet width must be a positive integer, got {width!r}.")
-    inputs = keras.Input(input_shape, name="image")
-    x = input_normalization(mean, std)(inputs)
+    inputs, x = image_input(input_shape, mean, std, input_noise)
     for stage, filters in enumerate((width, 2 * width), start=1):
         for conv in (1, 2):
             x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv{stage}_{conv}")(x)

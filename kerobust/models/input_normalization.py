@@ -1,7 +1,11 @@
-"""The first layer of every kerobust model: per-channel (x - mean) / std, so models take [0, 1] pixels."""
+"""The first layers of every kerobust model: optional input noise, then per-channel (x - mean) / std, so models
+take [0, 1] pixels and every epsilon is in pixel units."""
 
 import keras
 import numpy as np
+
+from kerobust.errors import KerobustError
+from kerobust.layers import GaussianNoiseInjection
 
 
 def input_normalization(mean, std):
@@ -9,3 +13,22 @@ def input_normalization(mean, std):
     mean = np.asarray(mean, dtype="float32")
     variance = np.square(np.asarray(std, dtype="float32"))
     return keras.layers.Normalization(mean=mean, variance=variance, name="input_normalization")
+
+
+def image_input(input_shape, mean, std, input_noise=0.0, seed=0):
+    """`(inputs, x)`: the model's image input and its normalised tensor.
+
+    Args:
+        input_shape: (H, W, C) of [0, 1] images.
+        mean, std: per-channel statistics.
+        input_noise: standard deviation (pixels) of Gaussian noise added to the image in training and at
+            inference (seed 002 section 3.2.1); 0 for none.
+        seed: seed of the noise.
+    """
+    if input_noise < 0:
+        raise KerobustError(f"input_noise must be >= 0, got {input_noise!r}.")
+    inputs = keras.Input(tuple(input_shape), name="image")
+    x = inputs
+    if input_noise > 0:
+        x = GaussianNoiseInjection(input_noise, seed=seed, name="input_noise")(x)
+    return inputs, input_normalization(mean, std)(x)

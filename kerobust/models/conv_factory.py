@@ -1,0 +1,74 @@
+"""How an architecture's convolutions, their normalisation and its dense layers are made for a `--norm` choice
+(seed 000's four columns) and, for noise networks, with parametric noise (seed 002)."""
+
+import keras
+
+from kerobust.errors import KerobustError, unknown_name
+from kerobust.layers import ConvNorm, GroupedConv2D, NoisyConv2D, NoisyDense
+
+NORMS = ("none", "bn", "convnorm", "bn+convnorm")
+
+
+class ConvFactory:
+    """Makes the layers of one model.
+
+    * `norm="none"`: `Conv2D` with bias, no normalisation.
+    * `norm="bn"`: `Conv2D` without bias, batch normalisation where the architecture puts it.
+    * `norm="convnorm"`: `ConvNorm` (affine step on, its batch norm off) for every convolution; no batch norm.
+    * `norm="bn+convnorm"`: `ConvNorm` with its built-in batch norm (the reference's default), which replaces the
+      architecture's own batch norm.
+
+    Args:
+        norm: one of `NORMS`.
+        noise: None, or a parametric-noise granularity ("layerwise", "channelwise", "elementwise"): convolutions and
+            dense layers become `NoisyConv2D` / `NoisyDense` (Rakin et al. 2018).
+        seed: first seed of the noise layers (each layer gets the next one, so their noise is independent).
+        allowed: the norms this architecture supports.
+    """
+
+    def __init__(self, norm="bn", noise=None, seed=0, allowed=NORMS):
+        if norm not in allowed:
+            raise unknown_name("norm", norm, allowed)
+        if noise is not None and norm in ("convnorm", "bn+convnorm"):
+            raise KerobustError(f"parametric noise and norm {norm!r} cannot be combined (ConvNorm has no noisy form).")
+        self.norm = norm
+        self.noise = noise
+        self._seed = seed
+
+    @property
+    def uses_convnorm(self):
+        return self.norm in ("convnorm", "bn+convnorm")
+
+    def _next_seed(self):
+        self._seed += 1
+        return self._seed
+
+    def conv(self, filters, kernel, stride=1, name=None, groups=1, padding="same"):
+        """A convolution layer; its bias only when nothing normalises its output."""
+        if self.uses_convnorm:
+            if groups != 1:
+                raise KerobustError("ConvNorm does not support grouped convolutions.")
+            return ConvNorm(filters, kernel, strides=stride, padding=padding, batch_norm=self.norm == "bn+convnorm", name=name)
+        options = dict(strides=stride, padding=padding, groups=groups, use_bias=self.norm == "none",
+                       kernel_initializer="he_normal", name=name)
+        if self.noise is not None:
+            return NoisyConv2D(filters, kernel, granularity=self.noise, seed=self._next_seed(), **options)
+        if groups != 1:
+            return GroupedConv2D(filters, kernel, **options)
+        return keras.layers.Conv2D(filters, kernel, **options)
+
+    def batch_norm(self, name):
+        """Batch normalisation for `norm="bn"`; the identity otherwise (ConvNorm layers carry their own)."""
+        if self.norm == "bn":
+            return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
+        return keras.layers.Identity(name=name)
+
+    def conv_bn(self, x, filters, kernel, stride=1, name="conv", groups=1, padding="same"):
+        """conv -> batch norm (post-activation architectures)."""
+        y = self.conv(filters, kernel, stride, name=name, groups=groups, padding=padding)(x)
+        return self.batch_norm(f"{name}_bn")(y)
+
+    def dense(self, units, name, activation=None):
+        if self.noise is not None:
+            return NoisyDense(units, activation=activation, granularity=self.noise, seed=self._next_seed(), name=name)
+        return keras.layers.Dense(units, activation=activation, name=name)

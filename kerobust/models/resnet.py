@@ -1,0 +1,112 @@
+"""CIFAR ResNets: ResNet-20 (He et al. 2016), ResNet-18 (the CIFAR variant of kuangliu/pytorch-cifar), and
+NoiseNet-20, ResNet-20 with parametric noise injection on every weight layer (Rakin et al. 2018).
+
+References: He et al. 2016, "Deep Residual Learning for Image Recognition", section 4.2 (6n + 2 layers, widths 16,
+32, 64, option A identity shortcuts: subsample and zero-pad channels); ResNet-18: He et al. 2016 Table 1 with a 3x3
+stem and no max pooling (the CIFAR form seed 001 section 4 trains); NoiseNet-20: seed 002 section 3.2.2.
+"""
+
+import keras
+
+from kerobust.errors import KerobustError, unknown_name
+from kerobust.layers.noise_injection import GRANULARITIES
+from kerobust.models.conv_factory import ConvFactory
+from kerobust.models.input_normalization import image_input
+from kerobust.models.registry import register
+
+
+def _option_a_shortcut(x, filters, stride, name):
+    """Identity shortcut of He et al. option A: subsample by the stride and append zero channels (no parameters)."""
+    if stride == 1 and x.shape[-1] == filters:
+        return x
+    if filters != 2 * x.shape[-1]:
+        raise KerobustError(f"option A shortcuts double the channels, cannot go from {x.shape[-1]} to {filters}.")
+    y = keras.layers.AveragePooling2D(1, strides=stride, name=f"{name}_subsample")(x)
+    zeros = keras.layers.Rescaling(0.0, name=f"{name}_zeros")(y)
+    return keras.layers.Concatenate(name=f"{name}_pad")([y, zeros])
+
+
+def _projection_shortcut(x, layers, filters, stride, name):
+    """Option B: a 1x1 convolution (and batch norm) when the shape changes."""
+    if stride == 1 and x.shape[-1] == filters:
+        return x
+    return layers.conv_bn(x, filters, 1, stride, name=f"{name}_shortcut")
+
+
+def _basic_block(x, layers, filters, stride, shortcut, name):
+    """conv3x3 - BN - ReLU - conv3x3 - BN, plus shortcut, then ReLU (post-activation, He et al. 2016 Fig. 2)."""
+    if shortcut == "A":
+        skip = _option_a_shortcut(x, filters, stride, name)
+    else:
+        skip = _projection_shortcut(x, layers, filters, stride, name)
+    y = keras.layers.ReLU(name=f"{name}_relu1")(layers.conv_bn(x, filters, 3, stride, name=f"{name}_conv1"))
+    y = layers.conv_bn(y, filters, 3, 1, name=f"{name}_conv2")
+    return keras.layers.ReLU(name=f"{name}_relu2")(keras.layers.Add(name=f"{name}_add")([skip, y]))
+
+
+def _resnet(inputs, x, layers, widths, blocks, strides, shortcut, num_classes, name):
+    x = keras.layers.ReLU(name="stem_relu")(layers.conv_bn(x, widths[0], 3, 1, name="stem_conv"))
+    for stage, (width, count, stride) in enumerate(zip(widths, blocks, strides), start=1):
+        for block in range(count):
+            x = _basic_block(x, layers, width, stride if block == 0 else 1, shortcut, f"stage{stage}_block{block + 1}")
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    outputs = layers.dense(num_classes, name="logits")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def _check_size(input_shape, minimum, arch):
+    if min(input_shape[:2]) < minimum:
+        raise KerobustError(f"{arch} needs inputs of at least {minimum}x{minimum}, got {tuple(input_shape)}.")
+
+
+@register("resnet20")
+def resnet20(input_shape, num_classes, mean, std, norm="bn", input_noise=0.0):
+    """ResNet-20 for CIFAR (0.27M parameters): 3 stages of 3 basic blocks, widths 16/32/64, option A shortcuts.
+
+    Args:
+        input_shape, num_classes, mean, std: as for every architecture.
+        norm: "none", "bn", "convnorm" or "bn+convnorm".
+        input_noise: Gaussian noise (pixels) on the input, also at inference.
+    """
+    _check_size(input_shape, 4, "resnet20")
+    inputs, x = image_input(input_shape, mean, std, input_noise)
+    return _resnet(inputs, x, ConvFactory(norm), (16, 32, 64), (3, 3, 3), (1, 2, 2), "A", num_classes, f"resnet20-{norm.replace('+', '_')}")
+
+
+@register("resnet18")
+def resnet18(input_shape, num_classes, mean, std, norm="bn", input_noise=0.0):
+    """ResNet-18, CIFAR form (11.2M parameters): 3x3 stem, 4 stages of 2 basic blocks, widths 64-512, 1x1 projection
+    shortcuts. Works from 8x8 inputs (three stride-2 stages).
+
+    Args:
+        input_shape, num_classes, mean, std: as for every architecture.
+        norm: "none", "bn", "convnorm" or "bn+convnorm".
+        input_noise: Gaussian noise (pixels) on the input, also at inference.
+    """
+    _check_size(input_shape, 8, "resnet18")
+    inputs, x = image_input(input_shape, mean, std, input_noise)
+    layers = ConvFactory(norm)
+    return _resnet(inputs, x, layers, (64, 128, 256, 512), (2, 2, 2, 2), (1, 2, 2, 2), "B", num_classes, f"resnet18-{norm.replace('+', '_')}")
+
+
+@register("noisenet20")
+def noisenet20(input_shape, num_classes, mean, std, noise="channelwise", input_noise=0.0):
+    """NoiseNet-20: ResNet-20 (batch norm) whose convolutions and dense layer carry trainable weight noise.
+
+    Train it with `--train-method pni` (the paper's recipe) and attack it with expectation over transformation: its
+    noise stays on at test time.
+
+    Args:
+        input_shape, num_classes, mean, std: as for every architecture.
+        noise: granularity of the noise scale: "layerwise", "channelwise" (the reference's best, default) or
+            "elementwise".
+        input_noise: Gaussian noise (pixels) on the input, also at inference.
+
+    Reference: Rakin et al. 2018, section 3 (PNI-W on every layer); seed 002 section 3.2.2.
+    """
+    if noise not in GRANULARITIES:
+        raise unknown_name("noise granularity", noise, GRANULARITIES)
+    _check_size(input_shape, 4, "noisenet20")
+    inputs, x = image_input(input_shape, mean, std, input_noise)
+    layers = ConvFactory("bn", noise=noise)
+    return _resnet(inputs, x, layers, (16, 32, 64), (3, 3, 3), (1, 2, 2), "A", num_classes, f"noisenet20-{noise}")

@@ -1,0 +1,28 @@
+import keras
+import numpy as np
+import pytest
+
+from kerobust.layers import GroupedConv2D
+from tests.keras_citizenship import check_citizenship, classifier_around
+
+
+@pytest.mark.smoke
+@pytest.mark.parametrize("strides,padding", [(1, "same"), (2, "same"), (2, "valid")])
+def test_equals_the_split_form_with_ordinary_convolutions(strides, padding):
+    x = np.random.default_rng(0).normal(size=(2, 7, 7, 12)).astype("float32")
+    layer = GroupedConv2D(6, 3, strides=strides, padding=padding, groups=3)
+    out = np.asarray(layer(x))
+    kernel, bias = (np.asarray(w) for w in layer.weights)
+    pieces = []
+    for g in range(3):  # group g sees input channels 4g..4g+3 and makes output channels 2g, 2g+1
+        conv = keras.layers.Conv2D(2, 3, strides=strides, padding=padding)
+        conv.build((None, 7, 7, 4))
+        conv.set_weights([kernel[..., 2 * g : 2 * g + 2], bias[2 * g : 2 * g + 2]])
+        pieces.append(np.asarray(conv(x[..., 4 * g : 4 * g + 4])))
+    np.testing.assert_allclose(out, np.concatenate(pieces, axis=-1), atol=1e-5)
+    assert isinstance(layer, keras.layers.Conv2D)
+
+
+def test_keras_citizenship(tmp_path):
+    x = np.random.default_rng(1).uniform(size=(16, 6, 6, 4)).astype("float32")
+    check_citizenship(classifier_around(GroupedConv2D(4, 3, groups=2, padding="same"), (6, 6, 4)), x, tmp_path)
