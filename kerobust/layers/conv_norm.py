@@ -170,7 +170,7 @@ class ConvNorm(keras.layers.Layer):
 
     def _inference_preconditioner(self, v):
         # Until the first training call there is no running estimate: use the kernel's own preconditioner.
-        return ops.where(self.training_calls > 0, self.running_v, v)
+        return ops.where(self.training_calls.value > 0, self.running_v.value, v)
 
     def call(self, inputs, training=False):
         v = self.preconditioner()
