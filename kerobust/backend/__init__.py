@@ -10,6 +10,8 @@ Everything else is written with `keras.ops` and reaches the backend through thes
 * `AdversarialTrainStep`: the `train_step` override used by `kerobust.training.AdversarialModel`.
 * `grouped_conv(inputs, kernel, strides, padding)`: a channels-last convolution whose kernel may hold fewer input
   channels than `inputs` (grouped), without Keras's forced XLA path on TensorFlow CPU.
+* `spectral_filter(z, v)`: filters each channel of a channels-last batch circularly by a real half-spectrum
+  (`irfft2(rfft2(z) * v)`), the core of ConvNorm.
 * `use_xla(setting)`: whether "auto" / "on" / "off" means XLA compilation for `Model.compile` and attacks.
 """
 
@@ -24,6 +26,7 @@ if _BACKEND == "tensorflow":
         grouped_conv,
         has_gpu,
         normal,
+        spectral_filter,
         uniform,
     )
 elif _BACKEND == "jax":
@@ -33,6 +36,7 @@ elif _BACKEND == "jax":
         grouped_conv,
         has_gpu,
         normal,
+        spectral_filter,
         uniform,
     )
 else:  # pragma: no cover - depends on the environment

@@ -35,6 +35,14 @@ def grouped_conv(inputs, kernel, strides, padding):
     return keras.ops.conv(inputs, kernel, strides=strides, padding=padding)
 
 
+def spectral_filter(z, v):
+    """Filters each channel of `z` (N, H, W, C) circularly by the real half-spectrum `v` (C, H, W // 2 + 1):
+    irfft2(rfft2(z) * v) over H and W."""
+    height, width = z.shape[1], z.shape[2]
+    spectrum = jnp.fft.rfft2(z, axes=(1, 2))
+    return jnp.fft.irfft2(spectrum * jnp.transpose(v, (1, 2, 0)), s=(height, width), axes=(1, 2)).astype(z.dtype)
+
+
 def has_gpu():
     """Whether JAX's default backend is a GPU."""
     return jax.default_backend() == "gpu"

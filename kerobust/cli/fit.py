@@ -17,16 +17,20 @@ from kerobust.cli.run_folder import CONFIG_FILE, prepare_run_folder
 from kerobust.errors import KerobustError
 
 _FLAGS = (
-    ("--arch", "architecture name (wrn, basicnet)"),
+    ("--arch", "architecture: wrn, resnet20, resnet18, vgg11, senet18, regnetx_200mf, basicnet, noisenet20, "
+               "lenet5, lenet5_lrn1, lenet5_lrn2, lenet5_lrn3, cifar_nin"),
     ("--k", "WideResNet widening factor"),
     ("--depth", "WideResNet depth (6n + 4)"),
-    ("--norm", "normalisation inside the model (wrn: none, bn)"),
+    ("--norm", "normalisation inside the model: none, bn, convnorm, bn+convnorm (wrn, resnets, vgg11, senet18)"),
     ("--dropout", "dropout rate"),
+    ("--width", "channels of basicnet's first layer / cifar_nin's mlpconv layers"),
+    ("--noise", "parametric noise granularity of noisenet20: layerwise, channelwise, elementwise"),
+    ("--input-noise", "Gaussian noise (pixels) on the input, also at inference"),
     ("--data", "digits, cifar10, cifar100, mnist, fashion_mnist, svhn, or npz:PATH"),
     ("--data-dir", "tfds data directory"),
     ("--epochs", "training epochs (free training runs epochs / replays passes)"),
     ("--batch-size", "batch size"),
-    ("--train-method", "natural, fgsm, pgd or free"),
+    ("--train-method", "natural, fgsm, pgd, free, or pni (0.5 clean + 0.5 PGD loss, Rakin et al.)"),
     ("--threat-norm", "linf or l2 threat model for training and evaluation"),
     ("--eps", "training radius, e.g. 0.2 or 8/255 (default: the dataset's)"),
     ("--steps", "PGD steps in training"),
@@ -59,7 +63,7 @@ def _check_architecture_options(config, explicit):
     unsupported = sorted(k for k in explicit & set(ARCH_OPTIONS) if k not in accepted)
     if unsupported:
         raise KerobustError(f"architecture {config.arch!r} does not take {', '.join('--' + k for k in unsupported)}.")
-    return {k: getattr(config, k) for k in ARCH_OPTIONS if k in accepted}
+    return {k: getattr(config, k) for k in ARCH_OPTIONS if k in accepted and getattr(config, k) is not None}
 
 
 def run(args):

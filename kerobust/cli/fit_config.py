@@ -16,7 +16,8 @@ NORMS = ("linf", "l2")
 class FitConfig:
     """Everything a `kerobust fit` run depends on; `None` means "the dataset's default" until resolved.
 
-    Architecture options (`depth`, `k`, `norm`, `dropout`) go to the architectures that take them.
+    Architecture options (`depth`, `k`, `norm`, `dropout`, `width`, `noise`, `input_noise`) go to the
+    architectures that take them; `None` leaves the architecture's own default.
     """
 
     arch: str = "wrn"
@@ -24,6 +25,9 @@ class FitConfig:
     k: int = 1
     norm: str = "bn"
     dropout: float = 0.0
+    width: int = None
+    noise: str = None
+    input_noise: float = None
     data: str = "digits"
     data_dir: str = None
     epochs: int = 30
@@ -53,9 +57,9 @@ class FitConfig:
         return self.epochs
 
 
-ARCH_OPTIONS = ("depth", "k", "norm", "dropout")
+ARCH_OPTIONS = ("depth", "k", "norm", "dropout", "width", "noise", "input_noise")
 _CONVERTERS = {
-    "depth": whole, "k": whole, "dropout": number, "epochs": whole, "batch_size": whole, "eps": number,
+    "depth": whole, "k": whole, "dropout": number, "width": whole, "input_noise": number, "epochs": whole, "batch_size": whole, "eps": number,
     "steps": whole, "step_size": number, "replays": whole, "lr": number, "weight_decay": number, "seed": whole,
     "eval_eps": number, "eval_steps": whole_list, "eval_step_size": number, "val_points": whole,
 }

@@ -18,10 +18,14 @@ def _check_close(reference, outputs, what):
 
 
 def save_keras(model, path, probe_inputs):
-    """Atomically saves `model` as a `.keras` file and checks the reloaded copy's outputs on `probe_inputs`."""
-    reference = keras.ops.convert_to_numpy(model(probe_inputs, training=False))
+    """Atomically saves `model` as a `.keras` file and checks the reloaded copy's outputs on `probe_inputs`.
+
+    The reference outputs are computed after saving, so a randomised model (noise layers) and its reloaded copy
+    start from the same saved noise-generator state and draw the same noise.
+    """
     with atomic_path(path) as temporary:
         model.save(temporary)
+        reference = keras.ops.convert_to_numpy(model(probe_inputs, training=False))
         reloaded = keras.saving.load_model(temporary)
         error = _check_close(reference, keras.ops.convert_to_numpy(reloaded(probe_inputs, training=False)), "reloaded .keras model")
     return error
@@ -33,8 +37,8 @@ def export_saved_model(model, path, probe_inputs):
     Returns:
         The largest absolute output difference on `probe_inputs`.
     """
-    reference = keras.ops.convert_to_numpy(model(probe_inputs, training=False))
     with atomic_path(path) as temporary:
         model.export(temporary, format="tf_saved_model", verbose=False)
+        reference = keras.ops.convert_to_numpy(model(probe_inputs, training=False))  # after export: see save_keras
         error = _check_close(reference, saved_model_outputs(temporary, probe_inputs), "exported SavedModel")
     return error

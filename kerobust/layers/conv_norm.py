@@ -17,8 +17,10 @@ Deliberate differences from the reference code (facts in `specs/references.md`):
 import math
 
 import keras
+import numpy as np
 from keras import ops
 
+from kerobust import backend
 from kerobust.layers.conv_geometry import PADDINGS, output_size, padding_amounts
 
 
@@ -36,32 +38,95 @@ def _identity_depthwise(shape, dtype=None):
     return ops.broadcast_to(ops.reshape(centre, (kh, kw, 1, 1)), shape)
 
 
+def _autocorrelation(kernel):
+    """`R_k[s, t] = sum_j sum_{a, b} a_kj[a, b] a_kj[a + s, b + t]` for |s| < kh, |t| < kw: (C_out, 2kh - 1, 2kw - 1).
+
+    Computed as the Gram matrix of each output channel's taps (one batched matmul) summed along its diagonals.
+    """
+    kh, kw, channels, filters = kernel.shape
+    taps = ops.reshape(kernel, (kh * kw, channels, filters))
+    gram = ops.einsum("pjk,qjk->kpq", taps, taps)  # (C_out, kh kw, kh kw)
+    a, b = np.divmod(np.arange(kh * kw), kw)
+    shift = ((a[None, :] - a[:, None]) + kh - 1) * (2 * kw - 1) + (b[None, :] - b[:, None]) + kw - 1
+    diagonals = np.zeros((kh * kw * kh * kw, (2 * kh - 1) * (2 * kw - 1)), "float32")
+    diagonals[np.arange(kh * kw * kh * kw), shift.ravel()] = 1.0
+    correlation = ops.matmul(ops.reshape(gram, (filters, kh * kw * kh * kw)), diagonals)
+    return ops.reshape(correlation, (filters, 2 * kh - 1, 2 * kw - 1))
+
+
+def _cosine_sine(size, half_width, frequencies):
+    """cos / sin(2 pi f s / size) for shifts s = -half_width .. half_width and the given frequencies: (F, 2h + 1)."""
+    shifts = np.arange(-half_width, half_width + 1)
+    angles = 2 * np.pi * np.outer(np.arange(frequencies), shifts) / size
+    return np.cos(angles).astype("float32"), np.sin(angles).astype("float32")
+
+
 def channel_preconditioner(kernel, grid, epsilon):
     """`v_k(w) = (sum_j |FFT a_kj(w)|^2 + epsilon)^(-1/2)` on a `grid` = (H', W') frequency grid.
 
+    The power spectrum `sum_j |FFT a_kj|^2` is the Fourier transform of the kernel's autocorrelation
+    `R_k = sum_j a_kj * a_kj` (Wiener-Khinchin), which has only (2kh - 1)(2kw - 1) taps; transforming R_k with a
+    small cosine/sine table costs far less than FFTs of all C_out x C_in zero-padded kernels, and is exact.
+
     Args:
         kernel: (kh, kw, C_in, C_out) conv kernel.
-        grid: the circular grid the kernel is zero-padded to.
+        grid: the circular grid the kernel is zero-padded to (at least the kernel's size).
         epsilon: added under the square root.
 
     Returns:
-        (C_out, H', W') real preconditioner, or (C_out,) for 1x1 kernels (`(sum_j a_kj^2 + epsilon)^(-1/2)`).
+        (C_out, H', W' // 2 + 1) real preconditioner on the half spectrum of a real FFT (the kernel is real, so the
+        other half is its mirror image), or (C_out,) for 1x1 kernels (`(sum_j a_kj^2 + epsilon)^(-1/2)`).
     """
     kh, kw = kernel.shape[0], kernel.shape[1]
     if kh == 1 and kw == 1:
         return ops.rsqrt(ops.sum(ops.square(kernel[0, 0]), axis=0) + epsilon)
-    channels = ops.transpose(kernel, (3, 2, 0, 1))  # (C_out, C_in, kh, kw)
-    padded = ops.pad(channels, ((0, 0), (0, 0), (0, grid[0] - kh), (0, grid[1] - kw)))
-    real, imag = ops.fft2((padded, ops.zeros_like(padded)))
-    return ops.rsqrt(ops.sum(real * real + imag * imag, axis=1) + epsilon)
+    correlation = _autocorrelation(kernel)  # (C_out, 2kh - 1, 2kw - 1)
+    cos_h, sin_h = _cosine_sine(grid[0], kh - 1, grid[0])
+    cos_w, sin_w = _cosine_sine(grid[1], kw - 1, grid[1] // 2 + 1)
+    # Re FFT R (w1, w2) = sum_{s, t} R[s, t] cos(2 pi (s w1 / H' + t w2 / W')); R is even, so the FFT is real.
+    power = ops.einsum("hs,kst,wt->khw", cos_h, correlation, cos_w) - ops.einsum("hs,kst,wt->khw", sin_h, correlation, sin_w)
+    return ops.rsqrt(ops.maximum(power, 0.0) + epsilon)
+
+
+# Grids up to this many points apply the preconditioner as a dense per-channel matrix (one batched matmul), which
+# on CPU is several times faster than many tiny FFTs; larger grids use real FFTs. Both are exact.
+DENSE_GRID_POINTS = 400
+
+
+def _circulant_indices(grid):
+    """(P, P) indices into a flattened H' x W' spatial filter: entry (p, q) holds the offset p - q (circularly)."""
+    rows, cols = np.meshgrid(np.arange(grid[0]), np.arange(grid[1]), indexing="ij")
+    rows, cols = rows.ravel(), cols.ravel()
+    return ((rows[:, None] - rows[None, :]) % grid[0]) * grid[1] + (cols[:, None] - cols[None, :]) % grid[1]
+
+
+def _spatial_filter(v, grid):
+    """The circular filter with half-spectrum `v` (C, H', W' // 2 + 1) in space: irfft2(v), (C, H' * W')."""
+    height, width = grid
+    rows = np.arange(height)
+    cols = np.arange(width // 2 + 1)
+    # irfft2 of a real, even spectrum: (1 / HW) sum_w c(w2) v(w) cos(2 pi (w1 y / H + w2 x / W)), where c doubles the
+    # columns that stand for two mirrored frequencies.
+    weights = np.where((cols == 0) | ((width % 2 == 0) & (cols == width // 2)), 1.0, 2.0)
+    cos_h = np.cos(2 * np.pi * np.outer(rows, rows) / height)
+    sin_h = np.sin(2 * np.pi * np.outer(rows, rows) / height)
+    cos_w = np.cos(2 * np.pi * np.outer(np.arange(width), cols) / width) * weights / (height * width)
+    sin_w = np.sin(2 * np.pi * np.outer(np.arange(width), cols) / width) * weights / (height * width)
+    spatial = ops.einsum("yh,khw,xw->kyx", cos_h.astype("float32"), v, cos_w.astype("float32")) - ops.einsum(
+        "yh,khw,xw->kyx", sin_h.astype("float32"), v, sin_w.astype("float32")
+    )
+    return ops.reshape(spatial, (v.shape[0], height * width))
 
 
 def apply_preconditioner(z, v):
-    """Filters each channel of `z` (N, H', W', C) circularly by its real spectrum `v` (C, H', W'): ifft2(fft2(z) v)."""
-    planes = ops.transpose(z, (0, 3, 1, 2))
-    real, imag = ops.fft2((planes, ops.zeros_like(planes)))
-    real, _ = ops.ifft2((real * v, imag * v))
-    return ops.transpose(real, (0, 2, 3, 1))
+    """Filters each channel of `z` (N, H', W', C) circularly by its real half-spectrum `v` (C, H', W' // 2 + 1):
+    irfft2(rfft2(z) v), by FFT or, on small grids, as a dense circulant matrix per channel."""
+    grid = (z.shape[1], z.shape[2])
+    if grid[0] * grid[1] > DENSE_GRID_POINTS:
+        return backend.spectral_filter(z, v)
+    matrices = ops.take(_spatial_filter(v, grid), _circulant_indices(grid), axis=1)  # (C, P, P)
+    flat = ops.reshape(z, (-1, grid[0] * grid[1], z.shape[3]))
+    return ops.reshape(ops.einsum("npc,cqp->nqc", flat, matrices), (-1, grid[0], grid[1], z.shape[3]))
 
 
 @keras.saving.register_keras_serializable(package="kerobust")
@@ -138,7 +203,7 @@ class ConvNorm(keras.layers.Layer):
             name="kernel", shape=(kh, kw, channels, self.filters), initializer=self.kernel_initializer,
             regularizer=self.kernel_regularizer, constraint=self.kernel_constraint,
         )
-        running_shape = (self.filters,) if self.is_pointwise else (self.filters, *self.grid)
+        running_shape = (self.filters,) if self.is_pointwise else (self.filters, self.grid[0], self.grid[1] // 2 + 1)
         self.running_v = self.add_weight(name="running_v", shape=running_shape, initializer="ones", trainable=False)
         self.training_calls = self.add_weight(name="training_calls", shape=(), initializer="zeros", trainable=False)
         self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros") if self.use_bias and not self.affine else None

@@ -2,12 +2,13 @@
 
 from kerobust.training.adversarial_model import AdversarialModel
 from kerobust.training.attack_training import AttackTraining
+from kerobust.training.clean_and_adversarial import CleanAndAdversarialTraining
 from kerobust.training.free import FreeTraining
 from kerobust.training.method import TrainingMethod
 from kerobust.training.natural import NaturalTraining
 from kerobust.training.registry import TRAINING_METHODS, build_training_method
 
 __all__ = [
-    "AdversarialModel", "AttackTraining", "FreeTraining", "NaturalTraining", "TRAINING_METHODS", "TrainingMethod",
+    "AdversarialModel", "AttackTraining", "CleanAndAdversarialTraining", "FreeTraining", "NaturalTraining", "TRAINING_METHODS", "TrainingMethod",
     "build_training_method",
 ]

@@ -3,10 +3,11 @@
 from kerobust.attacks import FGSM, PGD
 from kerobust.errors import unknown_name
 from kerobust.training.attack_training import AttackTraining
+from kerobust.training.clean_and_adversarial import CleanAndAdversarialTraining
 from kerobust.training.free import FreeTraining
 from kerobust.training.natural import NaturalTraining
 
-TRAINING_METHODS = ("natural", "fgsm", "pgd", "free")
+TRAINING_METHODS = ("natural", "fgsm", "pgd", "free", "pni")
 
 
 def build_training_method(name, eps, steps=10, step_size=None, replays=4, norm="linf", seed=0):
@@ -15,7 +16,7 @@ def build_training_method(name, eps, steps=10, step_size=None, replays=4, norm="
     Args:
         name: one of `TRAINING_METHODS`.
         eps: training perturbation radius (pixel units).
-        steps, step_size: PGD steps and step size (`pgd`); `step_size` is also FGSM's step (default 1.25 eps with a
+        steps, step_size: PGD steps and step size (`pgd`, `pni`); `step_size` is also FGSM's step (default 1.25 eps with a
             random start, as in Wong et al. 2020).
         replays: minibatch replays m (`free`).
         norm: "linf" or "l2".
@@ -28,6 +29,9 @@ def build_training_method(name, eps, steps=10, step_size=None, replays=4, norm="
         return AttackTraining(seed=seed, attack=FGSM(eps=eps, norm=norm, random_start=True, step_size=step))
     if name == "pgd":
         return AttackTraining(seed=seed, attack=PGD(eps=eps, norm=norm, num_steps=steps, step_size=step_size))
+    if name == "pni":
+        attack = PGD(eps=eps, norm=norm, num_steps=steps, step_size=step_size)
+        return CleanAndAdversarialTraining(seed=seed, attack=attack)
     if name == "free":
         return FreeTraining(seed=seed, eps=eps, replays=replays, norm=norm)
     raise unknown_name("training method", name, TRAINING_METHODS)

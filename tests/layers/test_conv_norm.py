@@ -13,6 +13,15 @@ CONFIGS = [
 ]
 
 
+@pytest.fixture(params=["fft", "dense"])
+def filter_path(request, monkeypatch):
+    """Runs a test through both ways of applying the preconditioner (real FFTs, dense circulant matrices)."""
+    import kerobust.layers.conv_norm as conv_norm
+
+    monkeypatch.setattr(conv_norm, "DENSE_GRID_POINTS", 0 if request.param == "fft" else 10**6)
+    return request.param
+
+
 def _layer(kernel, strides, padding, size, channels=3, filters=4, **options):
     layer = ConvNorm(filters, kernel, strides=strides, padding=padding, affine=False, batch_norm=False, **options)
     layer.build((None, *size, channels))
@@ -21,7 +30,7 @@ def _layer(kernel, strides, padding, size, channels=3, filters=4, **options):
 
 @pytest.mark.smoke
 @pytest.mark.parametrize("kernel,strides,padding,size", CONFIGS)
-def test_unit_preconditioner_reproduces_conv2d(kernel, strides, padding, size):
+def test_unit_preconditioner_reproduces_conv2d(kernel, strides, padding, size, filter_path):
     x = np.random.default_rng(0).normal(size=(2, *size, 3)).astype("float32")
     layer = _layer(kernel, strides, padding, size)
     conv = keras.layers.Conv2D(4, kernel, strides=strides, padding=padding, use_bias=False)
@@ -49,7 +58,7 @@ def _circular_conv_matrix(kernel, grid):
 
 @pytest.mark.smoke
 @pytest.mark.parametrize("kernel_size", [(3, 3), (2, 3)])
-def test_each_channel_is_a_tight_frame_for_circular_convolution(kernel_size):
+def test_each_channel_is_a_tight_frame_for_circular_convolution(kernel_size, filter_path):
     # Q_k = P_k A_k with A_k the circular multi-channel operator of output channel k: Q_k Q_k^T = I.
     grid = (5, 6)
     kernel = np.random.default_rng(1).normal(size=(*kernel_size, 2, 3)).astype("float32")
@@ -89,7 +98,7 @@ def _numpy_conv_norm(x, kernel, strides, padding, epsilon):
 
 @pytest.mark.smoke
 @pytest.mark.parametrize("kernel,strides,padding,size", [c for c in CONFIGS if c[0] != 1])
-def test_matches_an_independent_numpy_fft_computation(kernel, strides, padding, size):
+def test_matches_an_independent_numpy_fft_computation(kernel, strides, padding, size, filter_path):
     x = np.random.default_rng(2).uniform(size=(2, *size, 3)).astype("float32")
     layer = _layer(kernel, strides, padding, size)
     expected = _numpy_conv_norm(x.astype("float64"), np.asarray(layer.kernel, "float64"), layer.strides, padding, layer.epsilon)

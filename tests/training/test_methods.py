@@ -20,7 +20,7 @@ def _trainer(digits, method, batch_size=64):
     return classifier, trainer
 
 
-@pytest.mark.parametrize("name", ["natural", "fgsm", "pgd", "free"])
+@pytest.mark.parametrize("name", ["natural", "fgsm", "pgd", "free", "pni"])
 def test_each_method_lowers_its_training_loss(digits, tiny_digits, name):
     x, y, _, _ = tiny_digits
     method = build_training_method(name, eps=0.1, steps=3, step_size=0.05, replays=2)
@@ -64,3 +64,24 @@ def test_pgd_training_trains_on_points_inside_the_ball(digits, tiny_digits):
     classifier, _ = _trainer(digits, method)
     x_adv = ops.convert_to_numpy(method.attack(classifier, x[:16], y[:16]))
     assert np.abs(x_adv - x[:16]).max() <= 0.1 + 1e-6 and x_adv.min() >= 0 and x_adv.max() <= 1
+
+
+def test_pni_batch_is_clean_plus_pgd_on_the_predicted_labels(digits, tiny_digits):
+    from kerobust.attacks import PGD
+    from kerobust.attacks.losses import cross_entropy
+    from kerobust.backend import compile_attack
+    from kerobust.training import CleanAndAdversarialTraining
+
+    x, y, _, _ = tiny_digits
+    x, y = x[:48], y[:48]
+    classifier, _ = _trainer(digits, build_training_method("natural", eps=0.1))
+    attack = PGD(eps=0.1, num_steps=3, step_size=0.05, random_start=False)
+    method = CleanAndAdversarialTraining(attack=attack)
+    batch = compile_attack(classifier, lambda oracle, x, y, seed: method.training_batch(oracle, x, y, None, seed)[:2], cross_entropy())
+    x_train, y_train = (ops.convert_to_numpy(t) for t in batch(ops.convert_to_tensor(x), ops.convert_to_tensor(y), np.zeros(2, "int32")))
+    predicted = np.argmax(ops.convert_to_numpy(classifier(x)), axis=-1)
+    assert (predicted != y).any()  # an untrained model: predictions and labels differ, so the test can tell them apart
+    expected_adv = ops.convert_to_numpy(attack(classifier, x, predicted, seed=0))
+    np.testing.assert_array_equal(x_train[:48], x)
+    np.testing.assert_allclose(x_train[48:], expected_adv, atol=1e-6)
+    np.testing.assert_array_equal(y_train, np.concatenate([y, y]))
