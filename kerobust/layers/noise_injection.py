@@ -8,12 +8,31 @@ Both layers stay random at test time: evaluate them with expectation over transf
 compiled attack call is drawn from the seed state passed into that call.
 """
 
+import random
+
 import keras
 from keras import ops
 
+from kerobust import backend
 from kerobust.errors import unknown_name
 
 GRANULARITIES = ("layerwise", "channelwise", "elementwise")
+
+
+def _add_noise_state(layer, seed):
+    """The layer's random state as its own non-trainable weight `[seed, counter]`, so saving the layer saves it and
+    a reloaded copy continues the same noise stream (a `keras.random.SeedGenerator` is not saved with the layer)."""
+    seed = random.randrange(2**31 - 1) if seed is None else int(seed)
+    return layer.add_weight(
+        name="noise_state", shape=(2,), dtype="int32", initializer=keras.initializers.Constant([seed, 0]), trainable=False
+    )
+
+
+def _standard_normal(shape, state):
+    """Standard normal noise for this call from the layer's state; advances the state's counter."""
+    seed = ops.convert_to_tensor(state)
+    state.assign(seed + ops.convert_to_tensor([0, 1], dtype="int32"))
+    return backend.normal(shape, seed)
 
 
 @keras.saving.register_keras_serializable(package="kerobust")
@@ -35,12 +54,14 @@ class GaussianNoiseInjection(keras.layers.Layer):
         self.stddev = float(stddev)
         self.enabled = bool(enabled)
         self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def build(self, input_shape):
+        self.noise_state = _add_noise_state(self, self.seed)
 
     def call(self, inputs):
         if not self.enabled or self.stddev == 0:
             return inputs
-        return inputs + keras.random.normal(ops.shape(inputs), stddev=self.stddev, seed=self.seed_generator, dtype=inputs.dtype)
+        return inputs + self.stddev * ops.cast(_standard_normal(ops.shape(inputs), self.noise_state), inputs.dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -61,13 +82,13 @@ class _ParametricNoise:
         self.initial_scale = float(initial_scale)
         self.noise_enabled = bool(enabled)
         self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
 
     def _build_noise_scale(self):
         shape = {"layerwise": (), "channelwise": (self.kernel.shape[-1],), "elementwise": tuple(self.kernel.shape)}
         self.noise_scale = self.add_weight(
             name="noise_scale", shape=shape[self.granularity], initializer=keras.initializers.Constant(self.initial_scale)
         )
+        self.noise_state = _add_noise_state(self, self.seed)
 
     def noisy_kernel(self):
         """The kernel with this call's noise; the plain kernel when noise is switched off."""
@@ -75,19 +96,22 @@ class _ParametricNoise:
         if not self.noise_enabled:
             return kernel
         std = ops.stop_gradient(ops.std(kernel))
-        noise = ops.stop_gradient(keras.random.normal(kernel.shape, seed=self.seed_generator, dtype=kernel.dtype)) * std
+        noise = ops.stop_gradient(_standard_normal(kernel.shape, self.noise_state)) * std
         return kernel + self.noise_scale * noise
 
-    # Dense and Conv2D save their variables by position (for quantisation); the noise scale goes under its own key.
+    # Dense and Conv2D save their variables by position (for quantisation); the noise scale and the random state go
+    # under their own keys.
     def save_own_variables(self, store):
         super().save_own_variables(store)
         if self.built:
             store["noise_scale"] = self.noise_scale
+            store["noise_state"] = self.noise_state
 
     def load_own_variables(self, store):
         super().load_own_variables(store)
         if self.built:
             self.noise_scale.assign(store["noise_scale"])
+            self.noise_state.assign(store["noise_state"])
 
     def _noise_config(self):
         return dict(granularity=self.granularity, initial_scale=self.initial_scale, noise_enabled=self.noise_enabled, seed=self.seed)

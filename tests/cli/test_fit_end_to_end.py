@@ -84,3 +84,18 @@ def test_a_killed_run_resumes_and_loses_at_most_one_epoch(tmp_path):
     assert f"resuming after epoch {done}" in result.stdout
     history = json.loads((run_dir / "metrics.json").read_text())["history"]["loss"]
     assert len(history) == 6
+
+
+def test_noise_network_with_the_pni_recipe_trains_exports_and_reloads(tmp_path, digits):
+    """A randomised model end to end: the saved and exported copies draw the same noise as the trained one."""
+    import keras
+
+    run_dir = tmp_path / "noisenet"
+    argv = ["fit", "--arch", "noisenet20", "--noise", "layerwise", "--data", "digits", "--train-method", "pni",
+            "--epochs", "1", "--steps", "1", "--eval-steps", "2", "--val-points", "32", "--run-dir", str(run_dir)]
+    assert main(argv) == 0
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["train_method"] == "pni" and metrics["model"] == "noisenet20-layerwise"
+    model = keras.saving.load_model(str(run_dir / "model.keras"))
+    scales = [float(np.asarray(layer.noise_scale)) for layer in model.layers if hasattr(layer, "noise_scale")]
+    assert len(scales) == 20 and any(abs(s - 0.25) > 1e-4 for s in scales)  # the noise scales trained
