@@ -90,7 +90,7 @@ def channel_preconditioner(kernel, grid, epsilon):
 
 # Grids up to this many points apply the preconditioner as a dense per-channel matrix (one batched matmul), which
 # on CPU is several times faster than many tiny FFTs; larger grids use real FFTs. Both are exact.
-DENSE_GRID_POINTS = 400
+DENSE_GRID_POINTS = 256
 
 
 def _circulant_indices(grid):
