@@ -118,15 +118,23 @@ def _spatial_filter(v, grid):
     return ops.reshape(spatial, (v.shape[0], height * width))
 
 
-def apply_preconditioner(z, v):
+def apply_preconditioner(z, v, rows=None, cols=None):
     """Filters each channel of `z` (N, H', W', C) circularly by its real half-spectrum `v` (C, H', W' // 2 + 1):
-    irfft2(rfft2(z) v), by FFT or, on small grids, as a dense circulant matrix per channel."""
+    irfft2(rfft2(z) v), by FFT or, on small grids, as a dense circulant matrix per channel.
+
+    Args:
+        z, v: as above.
+        rows, cols: optional slices of the output to keep (the crop and stride); the dense form computes only those.
+    """
     grid = (z.shape[1], z.shape[2])
+    rows, cols = rows or slice(None), cols or slice(None)
     if grid[0] * grid[1] > DENSE_GRID_POINTS:
-        return backend.spectral_filter(z, v)
-    matrices = ops.take(_spatial_filter(v, grid), _circulant_indices(grid), axis=1)  # (C, P, P)
+        return backend.spectral_filter(z, v)[:, rows, cols, :]
+    kept_rows, kept_cols = np.arange(grid[0])[rows], np.arange(grid[1])[cols]
+    kept = (kept_rows[:, None] * grid[1] + kept_cols[None, :]).ravel()
+    matrices = ops.take(_spatial_filter(v, grid), _circulant_indices(grid)[kept], axis=1)  # (C, kept, P)
     flat = ops.reshape(z, (-1, grid[0] * grid[1], z.shape[3]))
-    return ops.reshape(ops.einsum("npc,cqp->nqc", flat, matrices), (-1, grid[0], grid[1], z.shape[3]))
+    return ops.reshape(ops.einsum("npc,cqp->nqc", flat, matrices), (-1, len(kept_rows), len(kept_cols), z.shape[3]))
 
 
 @keras.saving.register_keras_serializable(package="kerobust")
@@ -263,11 +271,14 @@ class ConvNorm(keras.layers.Layer):
             return outputs if v is None else outputs * v
         (kh, kw), (sh, sw) = self.kernel_size, self.strides
         full = ops.conv(ops.pad(inputs, ((0, 0), (kh - 1, kh - 1), (kw - 1, kw - 1), (0, 0))), self.kernel, padding="valid")
-        filtered = full if v is None else apply_preconditioner(full, v)
         (top, _), (left, _) = (padding_amounts(n, k, s, self.padding) for n, k, s in zip(self.input_size, self.kernel_size, self.strides))
         out_h, out_w = (output_size(n, k, s, self.padding) for n, k, s in zip(self.input_size, self.kernel_size, self.strides))
         row0, col0 = kh - 1 - top, kw - 1 - left
-        return filtered[:, row0 : row0 + (out_h - 1) * sh + 1 : sh, col0 : col0 + (out_w - 1) * sw + 1 : sw, :]
+        rows = slice(row0, row0 + (out_h - 1) * sh + 1, sh)
+        cols = slice(col0, col0 + (out_w - 1) * sw + 1, sw)
+        if v is None:
+            return full[:, rows, cols, :]
+        return apply_preconditioner(full, v, rows, cols)
 
     def get_config(self):
         config = super().get_config()
