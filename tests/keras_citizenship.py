@@ -16,8 +16,17 @@ def outputs(model, x):
 
 
 def check_config_round_trip(layer):
-    clone = type(layer).from_config(layer.get_config())
-    assert clone.get_config() == layer.get_config()
+    """Every constructor argument is in the config, and a layer rebuilt from the config has the same config."""
+    import inspect
+
+    config = layer.get_config()
+    for cls in type(layer).__mro__:
+        if cls.__module__.startswith("kerobust"):
+            arguments = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "args", "kwargs")]
+            missing = [a for a in arguments if a not in config]
+            assert not missing, f"{type(layer).__name__}.get_config() lacks {missing}"
+    clone = type(layer).from_config(config)
+    assert clone.get_config() == config
 
 
 def check_keras_file(model, x, tmp_path, atol=0.0):

@@ -26,6 +26,7 @@ def _cases():
     for norm in ("none", "convnorm", "bn+convnorm"):
         cases[f"wrn-{norm}"] = build_model("wrn", (8, 8, 1), 10, (0.5,), (0.3,), norm=norm)
     cases["convnorm-stride2-valid"] = _layer_model(ConvNorm(5, (3, 2), strides=2, padding="valid"), (9, 8, 3))
+    cases["convnorm-fft-grid"] = _layer_model(ConvNorm(4, 3, strides=2), (16, 16, 2))
     cases["convnorm-pointwise"] = _layer_model(ConvNorm(5, 1, batch_norm=False), (6, 6, 3))
     cases["lrn"] = _layer_model(LocalResponseNormalization(k=1.0, n=3, alpha=0.3), (5, 5, 6))
     cases["grouped"] = _layer_model(GroupedConv2D(6, 3, strides=2, groups=3, padding="same"), (7, 7, 6))

@@ -10,6 +10,7 @@ from kerobust import backend
 from kerobust.attacks import losses
 from kerobust.attacks.lp_geometry import check_norm
 from kerobust.errors import KerobustError, unknown_name
+from kerobust.layers.noise_injection import advance_noise_states
 
 _COMPILED = weakref.WeakKeyDictionary()
 
@@ -63,7 +64,9 @@ class Attack:
         seed_pair = np.array([seed, 0], dtype="int32") if np.ndim(seed) == 0 else np.asarray(seed, "int32")
         x = ops.convert_to_tensor(np.asarray(x, dtype="float32"))
         y = ops.convert_to_tensor(np.asarray(y))
-        return per_model[self](x, y, ops.convert_to_tensor(seed_pair))
+        x_adv = per_model[self](x, y, ops.convert_to_tensor(seed_pair))
+        advance_noise_states(model)  # randomised models: the next call draws noise the attack did not see
+        return x_adv
 
     def describe(self):
         """A short label such as `PGD-20 linf eps=0.2`."""

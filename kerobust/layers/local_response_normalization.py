@@ -12,11 +12,12 @@ from keras import ops
 
 @keras.saving.register_keras_serializable(package="kerobust")
 class LocalResponseNormalization(keras.layers.Layer):
-    """Normalises each channel by the squared activity of its `n` neighbouring channels at the same position.
+    """Normalises each channel by the squared activity of its neighbouring channels at the same position.
 
     Args:
         k: additive constant (2 in AlexNet).
-        n: number of adjacent channels summed (5 in AlexNet); the window is n // 2 channels on either side.
+        n: size of the channel window (5 in AlexNet): n // 2 channels on either side, so n + 1 channels for even n,
+            as in the formula and in TensorFlow.
         alpha: scale of the sum (1e-4 in AlexNet).
         beta: exponent (0.75 in AlexNet).
 

@@ -4,10 +4,14 @@ References: Araujo et al. 2020, "Advocating for Multiple Defense Strategies agai
 section 3.2.1 (noise injection at predict); Rakin, He & Fan 2018, "Parametric Noise Injection: Trainable Randomness
 to Improve Deep Neural Network Robustness against Adversarial Attack", eq. (1)-(3) (seed 002 section 3.2.2).
 
-Both layers stay random at test time: evaluate them with expectation over transformation. On JAX, noise inside one
-compiled attack call is drawn from the seed state passed into that call.
+Both layers stay random at test time. An honest attack on them averages gradients over noise draws (expectation
+over transformation, Athalye et al. 2018), which kerobust's attacks do not do yet: on TensorFlow every model call in
+an attack draws fresh noise; on JAX one compiled attack call sees one noise draw (the state is an input of the
+compiled function), and `Attack` advances the state afterwards so the scoring call draws anew. Likewise in JAX
+training steps the attack and the update share one draw.
 """
 
+import math
 import random
 
 import keras
@@ -26,6 +30,13 @@ def _add_noise_state(layer, seed):
     return layer.add_weight(
         name="noise_state", shape=(2,), dtype="int32", initializer=keras.initializers.Constant([seed, 0]), trainable=False
     )
+
+
+def advance_noise_states(model):
+    """Moves every noise layer of `model` on to a fresh draw (after a compiled call that could not update them)."""
+    for variable in model.non_trainable_variables:
+        if variable.path.endswith("noise_state"):
+            variable.assign(ops.convert_to_tensor(variable) + ops.convert_to_tensor([0, 1], dtype="int32"))
 
 
 def _standard_normal(shape, state):
@@ -95,7 +106,8 @@ class _ParametricNoise:
         kernel = self.kernel
         if not self.noise_enabled:
             return kernel
-        std = ops.stop_gradient(ops.std(kernel))
+        size = math.prod(kernel.shape)
+        std = ops.stop_gradient(ops.std(kernel) * math.sqrt(size / max(size - 1, 1)))  # unbiased, as torch.std
         noise = ops.stop_gradient(_standard_normal(kernel.shape, self.noise_state)) * std
         return kernel + self.noise_scale * noise
 
@@ -130,7 +142,8 @@ class NoisyConv2D(_ParametricNoise, keras.layers.Conv2D):
 
     The scale's variable is named `noise_scale`; kerobust's optimizers exclude it from weight decay.
 
-    Reference: Rakin et al. 2018, eq. (2): W~ = W + alpha * eta, eta ~ N(0, std(W)^2).
+    Reference: Rakin et al. 2018, eq. (2): W~ = W + alpha * eta, eta ~ N(0, std(W)^2) (std over all weights of
+    the layer, unbiased as in the reference code).
     """
 
     def __init__(self, *args, granularity="channelwise", initial_scale=0.25, noise_enabled=True, seed=None, **kwargs):

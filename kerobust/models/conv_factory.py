@@ -1,6 +1,8 @@
 """How an architecture's convolutions, their normalisation and its dense layers are made for a `--norm` choice
 (seed 000's four columns) and, for noise networks, with parametric noise (seed 002)."""
 
+import random
+
 import keras
 
 from kerobust.errors import KerobustError, unknown_name
@@ -22,18 +24,19 @@ class ConvFactory:
         norm: one of `NORMS`.
         noise: None, or a parametric-noise granularity ("layerwise", "channelwise", "elementwise"): convolutions and
             dense layers become `NoisyConv2D` / `NoisyDense` (Rakin et al. 2018).
-        seed: first seed of the noise layers (each layer gets the next one, so their noise is independent).
+        seed: first seed of the noise layers (each layer gets the next one, so their noise is independent); None
+            draws it from Python's `random`, which `keras.utils.set_random_seed` (and so `kerobust fit --seed`) seeds.
         allowed: the norms this architecture supports.
     """
 
-    def __init__(self, norm="bn", noise=None, seed=0, allowed=NORMS):
+    def __init__(self, norm="bn", noise=None, seed=None, allowed=NORMS):
         if norm not in allowed:
             raise unknown_name("norm", norm, allowed)
         if noise is not None and norm in ("convnorm", "bn+convnorm"):
             raise KerobustError(f"parametric noise and norm {norm!r} cannot be combined (ConvNorm has no noisy form).")
         self.norm = norm
         self.noise = noise
-        self._seed = seed
+        self._seed = random.randrange(2**31 - 2**16) if seed is None else seed
 
     @property
     def uses_convnorm(self):

@@ -15,7 +15,7 @@ def input_normalization(mean, std):
     return keras.layers.Normalization(mean=mean, variance=variance, name="input_normalization")
 
 
-def image_input(input_shape, mean, std, input_noise=0.0, seed=0):
+def image_input(input_shape, mean, std, input_noise=0.0, seed=None):
     """`(inputs, x)`: the model's image input and its normalised tensor.
 
     Args:
@@ -23,7 +23,7 @@ def image_input(input_shape, mean, std, input_noise=0.0, seed=0):
         mean, std: per-channel statistics.
         input_noise: standard deviation (pixels) of Gaussian noise added to the image in training and at
             inference (seed 002 section 3.2.1); 0 for none.
-        seed: seed of the noise.
+        seed: seed of the noise (None: from Python's `random`, which `keras.utils.set_random_seed` seeds).
     """
     if input_noise < 0:
         raise KerobustError(f"input_noise must be >= 0, got {input_noise!r}.")

@@ -93,8 +93,8 @@ def resnet18(input_shape, num_classes, mean, std, norm="bn", input_noise=0.0):
 def noisenet20(input_shape, num_classes, mean, std, noise="channelwise", input_noise=0.0):
     """NoiseNet-20: ResNet-20 (batch norm) whose convolutions and dense layer carry trainable weight noise.
 
-    Train it with `--train-method pni` (the paper's recipe) and attack it with expectation over transformation: its
-    noise stays on at test time.
+    Train it with `--train-method pni` (the paper's recipe). Its noise stays on at test time, so plain attacks
+    (one noise draw per model call) overstate its robustness; attack it with expectation over transformation.
 
     Args:
         input_shape, num_classes, mean, std: as for every architecture.

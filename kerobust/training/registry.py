@@ -16,7 +16,8 @@ def build_training_method(name, eps, steps=10, step_size=None, replays=4, norm="
     Args:
         name: one of `TRAINING_METHODS`.
         eps: training perturbation radius (pixel units).
-        steps, step_size: PGD steps and step size (`pgd`, `pni`); `step_size` is also FGSM's step (default 1.25 eps with a
+        steps, step_size: PGD steps and step size (`pgd`, `pni`; `pni` uses the dataset's training PGD like `pgd`,
+            Rakin et al. used PGD-7, step 0.01, eps 0.031 on CIFAR-10: pass them to reproduce); `step_size` is also FGSM's step (default 1.25 eps with a
             random start, as in Wong et al. 2020).
         replays: minibatch replays m (`free`).
         norm: "linf" or "l2".

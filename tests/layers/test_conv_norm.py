@@ -158,10 +158,11 @@ def test_affine_step_starts_as_the_identity():
     np.testing.assert_allclose(np.asarray(affine(x)), np.asarray(plain(x)), atol=1e-6)
 
 
-def test_keras_citizenship(tmp_path):
-    x = np.random.default_rng(7).uniform(size=(8, 6, 6, 2)).astype("float32")
+@pytest.mark.parametrize("size", [6, 16])  # grids of 8x8 (dense filter) and 18x18 (FFT filter)
+def test_keras_citizenship(tmp_path, size):
+    x = np.random.default_rng(7).uniform(size=(8, size, size, 2)).astype("float32")
     layer = ConvNorm(4, 3, strides=2, padding="same", affine=True, batch_norm=True)
-    model = classifier_around(layer, (6, 6, 2))
+    model = classifier_around(layer, (size, size, 2))
     model(x, training=True)  # a training call so that the running estimate is in use
     check_citizenship(model, x, tmp_path)
 

@@ -37,11 +37,10 @@ def test_bad_arguments_are_clear_errors(bad):
 
 
 def test_keras_citizenship(tmp_path):
-    x = np.random.default_rng(1).normal(size=(8, 4, 4, 6)).astype("float32")
     import keras
 
+    x = np.random.default_rng(1).normal(size=(8, 4, 4, 6)).astype("float32")
     inputs = keras.Input((4, 4, 6))
-    hidden = keras.layers.Conv2D(6, 3, padding="same")(inputs)
-    model = classifier_around(LocalResponseNormalization(alpha=0.1), (4, 4, 6))
-    model = keras.Model(inputs, model(hidden))
+    hidden = LocalResponseNormalization(alpha=0.1)(keras.layers.Conv2D(6, 3, padding="same")(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Flatten()(hidden)))
     check_citizenship(model, x, tmp_path)
