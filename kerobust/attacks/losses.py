@@ -1,4 +1,7 @@
-"""Losses that attacks maximise, summed over the batch (so the input gradient is per-sample)."""
+"""Losses that attacks maximise, summed over the batch (so the input gradient is per-sample).
+
+Every loss is `loss(y, outputs, per_sample=False)`: the batch sum, or with `per_sample=True` one value per sample.
+"""
 
 import keras
 from keras import ops
@@ -19,11 +22,13 @@ def cross_entropy(from_logits=True):
     Labels may be integer class ids (shape [batch]) or one-hot rows.
     """
 
-    def loss(y, outputs):
+    def loss(y, outputs, per_sample=False):
         outputs = ops.cast(outputs, "float32")
         if len(y.shape) == len(outputs.shape):
-            return ops.sum(keras.losses.categorical_crossentropy(y, outputs, from_logits=from_logits))
-        return ops.sum(keras.losses.sparse_categorical_crossentropy(y, outputs, from_logits=from_logits))
+            values = keras.losses.categorical_crossentropy(y, outputs, from_logits=from_logits)
+        else:
+            values = keras.losses.sparse_categorical_crossentropy(y, outputs, from_logits=from_logits)
+        return values if per_sample else ops.sum(values)
 
     return loss
 
@@ -34,15 +39,14 @@ def margin(from_logits=True):
     Reference: Carlini & Wagner 2017, "Towards Evaluating the Robustness of Neural Networks", eq. (f6).
     """
 
-    def loss(y, outputs):
-        z = ops.cast(outputs, "float32")
-        if not from_logits:
-            z = ops.log(ops.clip(z, 1e-12, 1.0))
+    def loss(y, outputs, per_sample=False):
+        z = _logits(outputs, from_logits)
         classes = z.shape[-1]
         onehot = y if len(y.shape) == len(z.shape) else ops.one_hot(ops.cast(y, "int32"), classes)
         true_logit = ops.sum(z * onehot, axis=-1)
         other = ops.max(z - 1e9 * onehot, axis=-1)
-        return ops.sum(other - true_logit)
+        values = other - true_logit
+        return values if per_sample else ops.sum(values)
 
     return loss
 
@@ -57,14 +61,43 @@ def targeted_margin(from_logits=True):
     (APGD-T) use the same idea over the top-k classes.
     """
 
-    def loss(pairs, outputs):
-        z = ops.cast(outputs, "float32")
-        if not from_logits:
-            z = ops.log(ops.clip(z, 1e-12, 1.0))
-        pairs = ops.cast(pairs, "int32")
-        classes = z.shape[-1]
-        true_logit = ops.sum(z * ops.one_hot(pairs[:, 0], classes), axis=-1)
-        target_logit = ops.sum(z * ops.one_hot(pairs[:, 1], classes), axis=-1)
-        return ops.sum(target_logit - true_logit)
+    def loss(pairs, outputs, per_sample=False):
+        z = _logits(outputs, from_logits)
+        true_logit, target_logit = _pair_logits(pairs, z)
+        values = target_logit - true_logit
+        return values if per_sample else ops.sum(values)
 
     return loss
+
+
+def targeted_dlr(from_logits=True):
+    """Summed targeted difference-of-logits ratio `-(z_y - z_t) / (z_pi1 - (z_pi3 + z_pi4) / 2)` for pairs `[y, t]`,
+    with z sorted decreasingly as z_pi1 >= z_pi2 >= ... (needs at least 4 classes). Invariant to shifts and scalings
+    of the logits.
+
+    Reference: Croce & Hein 2020, "Reliable evaluation of adversarial robustness with an ensemble of diverse
+    parameter-free attacks", eq. (7) (the DLR-targeted loss of APGD-T).
+    """
+
+    def loss(pairs, outputs, per_sample=False):
+        z = _logits(outputs, from_logits)
+        if z.shape[-1] < 4:
+            raise ValueError(f"the targeted DLR loss needs at least 4 classes, got {z.shape[-1]}.")
+        true_logit, target_logit = _pair_logits(pairs, z)
+        ordered = ops.sort(z, axis=-1)  # ascending: z_pi1 is the last column
+        scale = ordered[:, -1] - 0.5 * (ordered[:, -3] + ordered[:, -4]) + 1e-12
+        values = -(true_logit - target_logit) / scale
+        return values if per_sample else ops.sum(values)
+
+    return loss
+
+
+def _logits(outputs, from_logits):
+    z = ops.cast(outputs, "float32")
+    return z if from_logits else ops.log(ops.clip(z, 1e-12, 1.0))
+
+
+def _pair_logits(pairs, z):
+    pairs = ops.cast(pairs, "int32")
+    classes = z.shape[-1]
+    return ops.sum(z * ops.one_hot(pairs[:, 0], classes), axis=-1), ops.sum(z * ops.one_hot(pairs[:, 1], classes), axis=-1)

@@ -27,7 +27,10 @@ def _oracle(model, trainable, non_trainable, loss_fn):
         outputs, _ = model.stateless_call(trainable, non_trainable, x, training=False)
         return outputs
 
-    return Oracle(gradient=jax.grad(lambda x, y: loss_fn(y, logits(x))), logits=logits)
+    return Oracle(
+        gradient=jax.grad(lambda x, y: loss_fn(y, logits(x))), logits=logits,
+        losses=lambda x, y: loss_fn(y, logits(x), per_sample=True),
+    )
 
 
 def grouped_conv(inputs, kernel, strides, padding):

@@ -2,10 +2,11 @@
 
 import collections
 
-Oracle = collections.namedtuple("Oracle", ["gradient", "logits"])
+Oracle = collections.namedtuple("Oracle", ["gradient", "logits", "losses"])
 Oracle.__doc__ = """Model access for attack rules inside compiled code.
 
 Fields:
     gradient: `gradient(x, y)`, the input gradient of the attack loss (summed over the batch) in inference mode.
     logits: `logits(x)`, the model's outputs in inference mode.
+    losses: `losses(x, y)`, the attack loss of each sample (shape [batch]) in inference mode.
 """

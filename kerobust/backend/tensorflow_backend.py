@@ -31,7 +31,10 @@ def _oracle(model, loss_fn, training=False):
             loss = loss_fn(y, model(x, training=training))
         return tape.gradient(loss, x)
 
-    return Oracle(gradient=gradient, logits=lambda x: model(x, training=training))
+    return Oracle(
+        gradient=gradient, logits=lambda x: model(x, training=training),
+        losses=lambda x, y: loss_fn(y, model(x, training=training), per_sample=True),
+    )
 
 
 def grouped_conv(inputs, kernel, strides, padding):

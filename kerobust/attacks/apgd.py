@@ -1,0 +1,159 @@
+"""Auto-PGD: PGD with momentum and a step size that halves itself when progress stalls (APGD-CE, APGD-T).
+
+Reference: Croce & Hein 2020, "Reliable evaluation of adversarial robustness with an ensemble of diverse
+parameter-free attacks", Algorithm 1 (momentum 0.75, step 2 eps, checkpoints p_0 = 0, p_1 = 0.22,
+p_{j+1} = p_j + max(p_j - p_{j-1} - 0.03, 0.06), halving under condition 1 (fewer than rho = 75 % of the steps since
+the last checkpoint raised the loss) or condition 2 (step and best loss unchanged since the last checkpoint, then
+restarting from the best point)) and section 4 (APGD-T: the targeted DLR loss against each of the top-k classes).
+"""
+
+import dataclasses
+import math
+
+import numpy as np
+from keras import ops
+
+from kerobust.attacks import losses
+from kerobust.attacks import lp_geometry as geo
+from kerobust.attacks.attack import Attack
+from kerobust.errors import KerobustError
+
+
+def checkpoints(num_steps):
+    """The iterations w_1 < w_2 < ... <= num_steps at which APGD may halve its step (Croce & Hein 2020, sec. 3.2)."""
+    p = [0.0, 0.22]
+    while p[-1] < 1.0:
+        p.append(p[-1] + max(p[-1] - p[-2] - 0.03, 0.06))
+    marks = sorted({min(math.ceil(round(q * num_steps, 6)), num_steps) for q in p[1:]} - {0})  # round: 0.57 * 100
+    return marks
+
+
+@dataclasses.dataclass(frozen=True)
+class APGD(Attack):
+    """APGD-CE (`targets=0`, cross-entropy) or APGD-T (`targets=k`, targeted DLR loss against each of the k classes
+    with the highest clean logits, keeping per point the first run that changes the decision).
+
+    Returns, per point, the first adversarial iterate found, or else the iterate of highest loss. Costs `num_steps`
+    gradients and `num_steps + 1` forward passes per run (times `targets` for APGD-T).
+    """
+
+    num_steps: int = 100
+    targets: int = 0
+    rho: float = 0.75
+    momentum: float = 0.75
+    random_start: bool = True
+
+    def __post_init__(self):
+        super().__post_init__()
+        if int(self.num_steps) < 1:
+            raise KerobustError(f"APGD needs steps >= 1, got {self.num_steps!r}.")
+        if int(self.targets) < 0:
+            raise KerobustError(f"APGD targets must be >= 0, got {self.targets!r}.")
+
+    @property
+    def name(self):
+        return "APGD-T" if self.targets else "APGD-CE"
+
+    @property
+    def steps(self):
+        return int(self.num_steps)
+
+    @property
+    def alpha(self):
+        """The initial step size, 2 eps."""
+        return 2.0 * self.eps
+
+    def loss_fn(self, from_logits=True):
+        if self.targets:
+            return losses.targeted_dlr(from_logits=from_logits)
+        return super().loss_fn(from_logits=from_logits)
+
+    def describe(self):
+        label = super().describe()
+        return f"{label} x{self.targets} targets" if self.targets else label
+
+    def perturb(self, oracle, x, y, seed):
+        if not self.targets:
+            return self._run(oracle, x, y, ops.cast(y, "int32"), seed)
+        y = ops.cast(y, "int32")
+        clean = ops.cast(oracle.logits(x), "float32")
+        classes = clean.shape[-1]
+        ranked = ops.argsort(-(clean - 1e9 * ops.one_hot(y, classes)), axis=-1)
+        best, found = None, None
+        for rank in range(min(int(self.targets), classes - 1)):
+            pairs = ops.stack([y, ops.cast(ranked[:, rank], "int32")], axis=1)
+            x_target = self._run(oracle, x, pairs, y, seed + rank)
+            fooled = ops.argmax(oracle.logits(x_target), axis=-1) != y
+            if best is None:
+                best, found = x_target, fooled
+                continue
+            take = ops.logical_and(fooled, ops.logical_not(found))
+            best = ops.where(_per_sample(take, x), x_target, best)
+            found = ops.logical_or(found, fooled)
+        return best
+
+    def _project(self, x, candidate):
+        return geo.clip_to_box(x + geo.project(candidate - x, self.eps, self.norm), self.clip_min, self.clip_max)
+
+    def _run(self, oracle, x, y, labels, seed):
+        n = self.steps
+        marks = checkpoints(n)
+        is_mark = np.zeros(n + 1, "bool")
+        is_mark[marks] = True
+        since = np.zeros(n + 1, "float32")  # iterations since the previous checkpoint, at each checkpoint
+        since[marks] = np.diff([0] + marks)
+        is_mark, since = ops.convert_to_tensor(is_mark), ops.convert_to_tensor(since)
+
+        x0 = x
+        if self.random_start:
+            x0 = geo.clip_to_box(x + geo.random_start(x, self.eps, self.norm, seed), self.clip_min, self.clip_max)
+        loss0 = oracle.losses(x0, y)
+        fooled0 = ops.argmax(oracle.logits(x0), axis=-1) != labels
+        eta = ops.full(ops.shape(loss0), self.alpha)
+        zeros = ops.zeros_like(loss0)
+        state = (x0, x0, loss0, eta, loss0, x0, zeros, eta, loss0, x0, fooled0)
+
+        def step(k, state):
+            x_cur, x_prev, loss_cur, eta, f_max, x_max, increases, eta_mark, f_max_mark, best_adv, found = state
+            grad = oracle.gradient(x_cur, y)
+            z = self._project(x, x_cur + geo.steepest_ascent(grad, 1.0, self.norm) * _per_sample(eta, x))
+            a = ops.where(k == 0, 1.0, self.momentum)
+            x_next = self._project(x, x_cur + a * (z - x_cur) + (1.0 - a) * (x_cur - x_prev))
+            loss_next = oracle.losses(x_next, y)
+            fooled = ops.argmax(oracle.logits(x_next), axis=-1) != labels
+            best_adv = ops.where(_per_sample(ops.logical_and(fooled, ops.logical_not(found)), x), x_next, best_adv)
+            found = ops.logical_or(found, fooled)
+            increases = increases + ops.cast(loss_next > loss_cur, "float32")
+            improved = loss_next > f_max
+            x_max = ops.where(_per_sample(improved, x), x_next, x_max)
+            f_max = ops.where(improved, loss_next, f_max)
+            # At a checkpoint: halve the step where progress stalled, and restart those points from their best iterate.
+            at_mark = ops.take(is_mark, k + 1)
+            stalled = ops.logical_or(
+                increases < self.rho * ops.take(since, k + 1),
+                ops.logical_and(eta_mark == eta, f_max_mark == f_max),
+            )
+            halve = ops.logical_and(at_mark, stalled)
+            eta = ops.where(halve, eta / 2.0, eta)
+            restart = _per_sample(halve, x)
+            x_next = ops.where(restart, x_max, x_next)
+            loss_next = ops.where(halve, f_max, loss_next)
+            x_cur = ops.where(restart, x_max, x_cur)  # no momentum across a restart
+            eta_mark = ops.where(at_mark, eta, eta_mark)
+            f_max_mark = ops.where(at_mark, f_max, f_max_mark)
+            increases = ops.where(at_mark, 0.0, increases)
+            return (x_next, x_cur, loss_next, eta, f_max, x_max, increases, eta_mark, f_max_mark, best_adv, found)
+
+        final = ops.fori_loop(0, n, step, state)
+        x_max, best_adv, found = final[5], final[9], final[10]
+        return ops.stop_gradient(ops.where(_per_sample(found, x), best_adv, x_max))
+
+
+def _per_sample(values, like):
+    """Reshapes a per-sample vector to broadcast against a batch shaped like `like`."""
+    return ops.reshape(values, (-1,) + (1,) * (len(like.shape) - 1))
+
+
+def apgd(model, x, y, eps, steps=100, norm="linf", targets=0, seed=0, **kwargs):
+    """APGD-CE (or APGD-T with `targets=k`) adversarial examples for one batch; see `APGD`."""
+    return APGD(eps=eps, norm=norm, num_steps=steps, targets=targets, **kwargs)(model, x, y, seed)
