@@ -16,6 +16,8 @@ from keras import ops
 from kerobust.attacks import losses
 from kerobust.attacks import lp_geometry as geo
 from kerobust.attacks.attack import Attack
+from kerobust.attacks.lp_geometry import per_sample
+from kerobust.attacks.multi_targeted import first_success_over_targets
 from kerobust.errors import KerobustError
 
 
@@ -68,29 +70,12 @@ class APGD(Attack):
             return losses.targeted_dlr(from_logits=from_logits)
         return super().loss_fn(from_logits=from_logits)
 
-    def describe(self):
-        label = super().describe()
-        return f"{label} x{self.targets} targets" if self.targets else label
-
     def perturb(self, oracle, x, y, seed):
+        labels = ops.cast(y, "int32")
         if not self.targets:
-            return self._run(oracle, x, y, ops.cast(y, "int32"), seed)
-        y = ops.cast(y, "int32")
-        clean = ops.cast(oracle.logits(x), "float32")
-        classes = clean.shape[-1]
-        ranked = ops.argsort(-(clean - 1e9 * ops.one_hot(y, classes)), axis=-1)
-        best, found = None, None
-        for rank in range(min(int(self.targets), classes - 1)):
-            pairs = ops.stack([y, ops.cast(ranked[:, rank], "int32")], axis=1)
-            x_target = self._run(oracle, x, pairs, y, seed + rank)
-            fooled = ops.argmax(oracle.logits(x_target), axis=-1) != y
-            if best is None:
-                best, found = x_target, fooled
-                continue
-            take = ops.logical_and(fooled, ops.logical_not(found))
-            best = ops.where(_per_sample(take, x), x_target, best)
-            found = ops.logical_or(found, fooled)
-        return best
+            return self._run(oracle, x, y, labels, seed)
+        run = lambda pairs, rank: self._run(oracle, x, pairs, labels, seed + rank)  # noqa: E731
+        return first_success_over_targets(oracle, x, y, self.targets, run)
 
     def _project(self, x, candidate):
         return geo.clip_to_box(x + geo.project(candidate - x, self.eps, self.norm), self.clip_min, self.clip_max)
@@ -116,16 +101,16 @@ class APGD(Attack):
         def step(k, state):
             x_cur, x_prev, loss_cur, eta, f_max, x_max, increases, eta_mark, f_max_mark, best_adv, found = state
             grad = oracle.gradient(x_cur, y)
-            z = self._project(x, x_cur + geo.steepest_ascent(grad, 1.0, self.norm) * _per_sample(eta, x))
+            z = self._project(x, x_cur + geo.steepest_ascent(grad, 1.0, self.norm) * per_sample(eta, x))
             a = ops.where(k == 0, 1.0, self.momentum)
             x_next = self._project(x, x_cur + a * (z - x_cur) + (1.0 - a) * (x_cur - x_prev))
             loss_next = oracle.losses(x_next, y)
             fooled = ops.argmax(oracle.logits(x_next), axis=-1) != labels
-            best_adv = ops.where(_per_sample(ops.logical_and(fooled, ops.logical_not(found)), x), x_next, best_adv)
+            best_adv = ops.where(per_sample(ops.logical_and(fooled, ops.logical_not(found)), x), x_next, best_adv)
             found = ops.logical_or(found, fooled)
             increases = increases + ops.cast(loss_next > loss_cur, "float32")
             improved = loss_next > f_max
-            x_max = ops.where(_per_sample(improved, x), x_next, x_max)
+            x_max = ops.where(per_sample(improved, x), x_next, x_max)
             f_max = ops.where(improved, loss_next, f_max)
             # At a checkpoint: halve the step where progress stalled, and restart those points from their best iterate.
             at_mark = ops.take(is_mark, k + 1)
@@ -135,7 +120,7 @@ class APGD(Attack):
             )
             halve = ops.logical_and(at_mark, stalled)
             eta = ops.where(halve, eta / 2.0, eta)
-            restart = _per_sample(halve, x)
+            restart = per_sample(halve, x)
             x_next = ops.where(restart, x_max, x_next)
             loss_next = ops.where(halve, f_max, loss_next)
             x_cur = ops.where(restart, x_max, x_cur)  # no momentum across a restart
@@ -146,12 +131,7 @@ class APGD(Attack):
 
         final = ops.fori_loop(0, n, step, state)
         x_max, best_adv, found = final[5], final[9], final[10]
-        return ops.stop_gradient(ops.where(_per_sample(found, x), best_adv, x_max))
-
-
-def _per_sample(values, like):
-    """Reshapes a per-sample vector to broadcast against a batch shaped like `like`."""
-    return ops.reshape(values, (-1,) + (1,) * (len(like.shape) - 1))
+        return ops.stop_gradient(ops.where(per_sample(found, x), best_adv, x_max))
 
 
 def apgd(model, x, y, eps, steps=100, norm="linf", targets=0, seed=0, **kwargs):

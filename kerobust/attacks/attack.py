@@ -19,9 +19,10 @@ _COMPILED = weakref.WeakKeyDictionary()
 class Attack:
     """An evasion attack within an `norm` ball of radius `eps`, in pixel units of [0, 1] inputs.
 
-    Subclasses implement `perturb(oracle, x, y, seed) -> x_adv` with a `kerobust.backend.oracle.Oracle`: its
-    `gradient(x, y)` is the input gradient of the attack loss, its `logits(x)` the model's outputs. `perturb` is pure `keras.ops`, so the same rule runs inside compiled
-    attacks and inside training steps on every backend. Calling an attack on a model runs it in inference mode.
+    Subclasses implement `perturb(oracle, x, y, seed) -> x_adv` with a `kerobust.backend.oracle.Oracle` (input
+    gradient of the attack loss, the model's outputs, per-sample losses). `perturb` is pure `keras.ops`, so the same
+    rule runs inside compiled attacks and inside training steps on every backend. Calling an attack on a model runs
+    it in inference mode.
     """
 
     eps: float
@@ -69,6 +70,7 @@ class Attack:
         return x_adv
 
     def describe(self):
-        """A short label such as `PGD-20 linf eps=0.2`."""
+        """A short label such as `PGD-20 linf eps=0.2` (with ` x9 targets` for targeted restarts)."""
         steps = f"-{self.steps}" if self.steps > 1 else ""
-        return f"{self.name}{steps} {self.norm} eps={self.eps:g}"
+        targets = getattr(self, "targets", 0)
+        return f"{self.name}{steps} {self.norm} eps={self.eps:g}" + (f" x{targets} targets" if targets else "")

@@ -25,6 +25,11 @@ def _sample_axes(x):
     return tuple(range(1, len(x.shape)))
 
 
+def per_sample(values, like):
+    """Reshapes a per-sample vector to broadcast against a batch shaped like `like`."""
+    return ops.reshape(values, (-1,) + (1,) * (len(like.shape) - 1))
+
+
 def l2_norm(x):
     """Per-sample l2 norm, broadcastable against `x`."""
     return ops.sqrt(ops.sum(ops.square(x), axis=_sample_axes(x), keepdims=True))

@@ -7,6 +7,7 @@ from keras import ops
 from kerobust.attacks import losses
 from kerobust.attacks import lp_geometry as geo
 from kerobust.attacks.attack import Attack
+from kerobust.attacks.multi_targeted import first_success_over_targets
 from kerobust.errors import KerobustError
 
 
@@ -45,10 +46,6 @@ class PGD(Attack):
             return losses.targeted_margin(from_logits=from_logits)
         return super().loss_fn(from_logits=from_logits)
 
-    def describe(self):
-        label = super().describe()
-        return f"{label} x{self.targets} targets" if self.targets else label
-
     @property
     def steps(self):
         return int(self.num_steps)
@@ -61,22 +58,8 @@ class PGD(Attack):
     def perturb(self, oracle, x, y, seed):
         if not self.targets:
             return self._ascend(oracle, x, y, seed)
-        y = ops.cast(y, "int32")
-        clean = ops.cast(oracle.logits(x), "float32")
-        classes = clean.shape[-1]
-        ranked = ops.argsort(-(clean - 1e9 * ops.one_hot(y, classes)), axis=-1)
-        best, found = None, None
-        for rank in range(min(int(self.targets), classes - 1)):
-            pairs = ops.stack([y, ops.cast(ranked[:, rank], "int32")], axis=1)
-            x_target = self._ascend(oracle, x, pairs, seed + rank)
-            fooled = ops.argmax(oracle.logits(x_target), axis=-1) != y
-            if best is None:
-                best, found = x_target, fooled
-                continue
-            take = ops.logical_and(fooled, ops.logical_not(found))
-            best = ops.where(ops.reshape(take, (-1,) + (1,) * (len(x.shape) - 1)), x_target, best)
-            found = ops.logical_or(found, fooled)
-        return best
+        run = lambda pairs, rank: self._ascend(oracle, x, pairs, seed + rank)  # noqa: E731
+        return first_success_over_targets(oracle, x, y, self.targets, run)
 
     def _ascend(self, oracle, x, y, seed):
         x_adv = x

@@ -119,14 +119,12 @@ def _train_and_report(config, config_yaml, dataset, arch_options, run_dir):
     validation_attack = PGD(
         eps=config.eval_eps, norm=config.threat_norm, num_steps=config.eval_steps[0], step_size=config.eval_step_size
     )
-    callbacks = [
-        NaNGuard(hint=f"Lower --lr (now {config.lr:g}) or check the data."),
-        RobustValidation(classifier, dataset.x_val, dataset.y_val, validation_attack, max_points=config.val_points),
-        checkpoint,
-        keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"), write_graph=False),
-    ]
-    if config.val_points == 0:
-        callbacks.pop(1)
+    callbacks = [NaNGuard(hint=f"Lower --lr (now {config.lr:g}) or check the data.")]
+    if config.val_points:
+        callbacks.append(
+            RobustValidation(classifier, dataset.x_val, dataset.y_val, validation_attack, max_points=config.val_points)
+        )
+    callbacks += [checkpoint, keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"), write_graph=False)]
     batches = TrainingBatches(
         dataset.x_train, dataset.y_train, config.batch_size, dataset.augmentation, seed=config.seed + initial_epoch
     )

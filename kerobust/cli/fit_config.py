@@ -5,11 +5,11 @@ import os
 
 import yaml
 
+from kerobust.attacks.lp_geometry import NORMS
+from kerobust.backend import JIT_SETTINGS
 from kerobust.cli.values import convert, number, whole, whole_list
 from kerobust.errors import KerobustError, require, unknown_name
-
-from kerobust.training.optimizers import OPTIMIZERS  # noqa: E402
-NORMS = ("linf", "l2")
+from kerobust.training.optimizers import OPTIMIZERS
 
 
 @dataclasses.dataclass
@@ -59,8 +59,8 @@ class FitConfig:
 
 ARCH_OPTIONS = ("depth", "k", "norm", "dropout", "width", "noise", "input_noise")
 _CONVERTERS = {
-    "depth": whole, "k": whole, "dropout": number, "width": whole, "input_noise": number, "epochs": whole, "batch_size": whole, "eps": number,
-    "steps": whole, "step_size": number, "replays": whole, "lr": number, "weight_decay": number, "seed": whole,
+    "depth": whole, "k": whole, "dropout": number, "width": whole, "input_noise": number, "epochs": whole,
+    "batch_size": whole, "eps": number, "steps": whole, "step_size": number, "replays": whole, "lr": number, "weight_decay": number, "seed": whole,
     "eval_eps": number, "eval_steps": whole_list, "eval_step_size": number, "val_points": whole,
 }
 FIELDS = tuple(f.name for f in dataclasses.fields(FitConfig))
@@ -124,8 +124,8 @@ def validate(config):
         raise unknown_name("training method", config.train_method, TRAINING_METHODS)
     if config.optimizer not in OPTIMIZERS:
         raise unknown_name("optimizer", config.optimizer, OPTIMIZERS)
-    if config.jit not in ("auto", "on", "off"):
-        raise unknown_name("jit setting", config.jit, ("auto", "on", "off"))
+    if config.jit not in JIT_SETTINGS:
+        raise unknown_name("jit setting", config.jit, JIT_SETTINGS)
     if config.threat_norm not in NORMS:
         raise unknown_name("threat norm", config.threat_norm, NORMS)
     if not (config.data in DATASETS or config.data.startswith("npz:")):

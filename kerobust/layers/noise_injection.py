@@ -32,18 +32,23 @@ def _add_noise_state(layer, seed):
     )
 
 
+def _advance(state):
+    """Moves a noise state's counter on by one; returns the state before the move."""
+    seed = ops.convert_to_tensor(state)
+    state.assign(seed + ops.convert_to_tensor([0, 1], dtype="int32"))
+    return seed
+
+
 def advance_noise_states(model):
     """Moves every noise layer of `model` on to a fresh draw (after a compiled call that could not update them)."""
     for variable in model.non_trainable_variables:
         if variable.path.endswith("noise_state"):
-            variable.assign(ops.convert_to_tensor(variable) + ops.convert_to_tensor([0, 1], dtype="int32"))
+            _advance(variable)
 
 
 def _standard_normal(shape, state):
     """Standard normal noise for this call from the layer's state; advances the state's counter."""
-    seed = ops.convert_to_tensor(state)
-    state.assign(seed + ops.convert_to_tensor([0, 1], dtype="int32"))
-    return backend.normal(shape, seed)
+    return backend.normal(shape, _advance(state))
 
 
 @keras.saving.register_keras_serializable(package="kerobust")
@@ -84,17 +89,28 @@ class GaussianNoiseInjection(keras.layers.Layer):
 
 
 class _ParametricNoise:
-    """Mixin: a trainable scale `alpha` and the noisy kernel W + alpha * N(0, std(W)^2) (no gradient into the noise)."""
+    """Mixin placed before `Conv2D` / `Dense`: a trainable scale `alpha` and the noisy kernel
+    W + alpha * N(0, std(W)^2) (no gradient into the noise), saved and configured with the layer.
 
-    def _init_noise(self, granularity, initial_scale, enabled, seed):
+    Args:
+        granularity: "layerwise" (one scale), "channelwise" (one per output channel) or "elementwise".
+        initial_scale: initial alpha (0.25 in the reference).
+        noise_enabled: switch; when False the layer is the plain Keras layer.
+        seed: seed of the noise generator.
+        *args, **kwargs: as for the Keras layer.
+    """
+
+    def __init__(self, *args, granularity="channelwise", initial_scale=0.25, noise_enabled=True, seed=None, **kwargs):
+        super().__init__(*args, **kwargs)
         if granularity not in GRANULARITIES:
             raise unknown_name("noise granularity", granularity, GRANULARITIES)
         self.granularity = granularity
         self.initial_scale = float(initial_scale)
-        self.noise_enabled = bool(enabled)
+        self.noise_enabled = bool(noise_enabled)
         self.seed = seed
 
-    def _build_noise_scale(self):
+    def build(self, input_shape):
+        super().build(input_shape)
         shape = {"layerwise": (), "channelwise": (self.kernel.shape[-1],), "elementwise": tuple(self.kernel.shape)}
         self.noise_scale = self.add_weight(
             name="noise_scale", shape=shape[self.granularity], initializer=keras.initializers.Constant(self.initial_scale)
@@ -111,6 +127,12 @@ class _ParametricNoise:
         noise = ops.stop_gradient(_standard_normal(kernel.shape, self.noise_state)) * std
         return kernel + self.noise_scale * noise
 
+    def _finish(self, outputs):
+        """Bias and activation, as the Keras layer would add them."""
+        if self.use_bias:
+            outputs = outputs + self.bias
+        return outputs if self.activation is None else self.activation(outputs)
+
     # Dense and Conv2D save their variables by position (for quantisation); the noise scale and the random state go
     # under their own keys.
     def save_own_variables(self, store):
@@ -125,43 +147,26 @@ class _ParametricNoise:
             self.noise_scale.assign(store["noise_scale"])
             self.noise_state.assign(store["noise_state"])
 
-    def _noise_config(self):
-        return dict(granularity=self.granularity, initial_scale=self.initial_scale, noise_enabled=self.noise_enabled, seed=self.seed)
+    def get_config(self):
+        return {
+            **super().get_config(), "granularity": self.granularity, "initial_scale": self.initial_scale,
+            "noise_enabled": self.noise_enabled, "seed": self.seed,
+        }
 
 
 @keras.saving.register_keras_serializable(package="kerobust")
 class NoisyConv2D(_ParametricNoise, keras.layers.Conv2D):
     """`Conv2D` with parametric noise injection on its kernel, on in training and at test time.
 
-    Args:
-        granularity: "layerwise" (one scale), "channelwise" (one per output channel) or "elementwise".
-        initial_scale: initial alpha (0.25 in the reference).
-        noise_enabled: switch; when False the layer is an ordinary `Conv2D`.
-        seed: seed of the noise generator.
-        *args, **kwargs: as for `keras.layers.Conv2D`.
-
+    Takes `Conv2D`'s arguments and `granularity`, `initial_scale`, `noise_enabled`, `seed` (see `_ParametricNoise`).
     The scale's variable is named `noise_scale`; kerobust's optimizers exclude it from weight decay.
 
     Reference: Rakin et al. 2018, eq. (2): W~ = W + alpha * eta, eta ~ N(0, std(W)^2) (std over all weights of
     the layer, unbiased as in the reference code).
     """
 
-    def __init__(self, *args, granularity="channelwise", initial_scale=0.25, noise_enabled=True, seed=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._init_noise(granularity, initial_scale, noise_enabled, seed)
-
-    def build(self, input_shape):
-        super().build(input_shape)
-        self._build_noise_scale()
-
     def call(self, inputs):
-        outputs = self.convolution_op(inputs, self.noisy_kernel())
-        if self.use_bias:
-            outputs = outputs + self.bias
-        return outputs if self.activation is None else self.activation(outputs)
-
-    def get_config(self):
-        return {**super().get_config(), **self._noise_config()}
+        return self._finish(self.convolution_op(inputs, self.noisy_kernel()))
 
 
 @keras.saving.register_keras_serializable(package="kerobust")
@@ -171,19 +176,5 @@ class NoisyDense(_ParametricNoise, keras.layers.Dense):
     Reference: Rakin et al. 2018, eq. (2).
     """
 
-    def __init__(self, *args, granularity="channelwise", initial_scale=0.25, noise_enabled=True, seed=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._init_noise(granularity, initial_scale, noise_enabled, seed)
-
-    def build(self, input_shape):
-        super().build(input_shape)
-        self._build_noise_scale()
-
     def call(self, inputs, training=None):
-        outputs = ops.matmul(inputs, self.noisy_kernel())
-        if self.use_bias:
-            outputs = outputs + self.bias
-        return outputs if self.activation is None else self.activation(outputs)
-
-    def get_config(self):
-        return {**super().get_config(), **self._noise_config()}
+        return self._finish(ops.matmul(inputs, self.noisy_kernel()))

@@ -7,7 +7,7 @@ Seed 002 does not give its layers; kerobust uses the classic adversarial-trainin
 import keras
 
 from kerobust.errors import KerobustError
-from kerobust.models.input_normalization import image_input
+from kerobust.models.input_normalization import image_input, require_input_size
 from kerobust.models.registry import register
 
 
@@ -26,8 +26,7 @@ def basicnet(input_shape, num_classes, mean, std, width=32, dropout=0.0, input_n
     Returns:
         A functional `keras.Model` that outputs logits.
     """
-    if min(input_shape[:2]) < 4:
-        raise KerobustError(f"basicnet pools twice and needs inputs of at least 4x4, got {input_shape}.")
+    require_input_size("basicnet", input_shape, 4, "pools twice")
     if int(width) != width or width < 1:
         raise KerobustError(f"basicnet width must be a positive integer, got {width!r}.")
     inputs, x = image_input(input_shape, mean, std, input_noise)

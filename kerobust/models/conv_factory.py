@@ -7,6 +7,7 @@ import keras
 
 from kerobust.errors import KerobustError, unknown_name
 from kerobust.layers import ConvNorm, GroupedConv2D, NoisyConv2D, NoisyDense
+from kerobust.layers.noise_injection import GRANULARITIES
 
 NORMS = ("none", "bn", "convnorm", "bn+convnorm")
 
@@ -32,11 +33,18 @@ class ConvFactory:
     def __init__(self, norm="bn", noise=None, seed=None, allowed=NORMS):
         if norm not in allowed:
             raise unknown_name("norm", norm, allowed)
+        if noise is not None and noise not in GRANULARITIES:
+            raise unknown_name("noise granularity", noise, GRANULARITIES)
         if noise is not None and norm in ("convnorm", "bn+convnorm"):
             raise KerobustError(f"parametric noise and norm {norm!r} cannot be combined (ConvNorm has no noisy form).")
         self.norm = norm
         self.noise = noise
         self._seed = random.randrange(2**31 - 2**16) if seed is None else seed
+
+    @property
+    def tag(self):
+        """The choice as it goes into a model name (Keras names cannot hold "+")."""
+        return self.noise or self.norm.replace("+", "_")
 
     @property
     def uses_convnorm(self):

@@ -15,6 +15,13 @@ def input_normalization(mean, std):
     return keras.layers.Normalization(mean=mean, variance=variance, name="input_normalization")
 
 
+def require_input_size(arch, input_shape, minimum, why=""):
+    """A clear error unless (H, W, C) `input_shape` is at least `minimum` x `minimum`; `why` says what needs it."""
+    if min(input_shape[:2]) < minimum:
+        because = f" {why} and" if why else ""
+        raise KerobustError(f"{arch}{because} needs inputs of at least {minimum}x{minimum}, got {tuple(input_shape)}.")
+
+
 def image_input(input_shape, mean, std, input_noise=0.0, seed=None):
     """`(inputs, x)`: the model's image input and its normalised tensor.
 

@@ -11,17 +11,15 @@ LRN hyperparameters: the thesis gives none and built its variants in Caffe, so t
 
 import keras
 
-from kerobust.errors import KerobustError
 from kerobust.layers import LocalResponseNormalization
-from kerobust.models.input_normalization import image_input
+from kerobust.models.input_normalization import image_input, require_input_size
 from kerobust.models.registry import register
 
 CAFFE_LRN = dict(k=1.0, n=5, alpha=0.2, beta=0.75)
 
 
 def _lenet(input_shape, num_classes, mean, std, lrn_after, input_noise, name):
-    if min(input_shape[:2]) < 4:
-        raise KerobustError(f"{name} pools twice and needs inputs of at least 4x4, got {tuple(input_shape)}.")
+    require_input_size(name, input_shape, 4, "pools twice")
     # The 5x5 convolutions are `valid` on MNIST-sized inputs; below 16x16 (8x8 digits) they pad (`same`) instead,
     # since two valid 5x5 convolutions and two poolings need at least 16x16.
     padding = "valid" if min(input_shape[:2]) >= 16 else "same"

@@ -13,7 +13,7 @@ Reference: Lin, Chen & Yan 2014, "Network In Network", section 3 and the CIFAR-1
 import keras
 
 from kerobust.errors import KerobustError
-from kerobust.models.input_normalization import image_input
+from kerobust.models.input_normalization import image_input, require_input_size
 from kerobust.models.registry import register
 
 
@@ -33,8 +33,7 @@ def cifar_nin(input_shape, num_classes, mean, std, width=192, dropout=0.5, input
         dropout: dropout after the first two blocks (0.5 in the paper).
         input_noise: Gaussian noise (pixels) on the input, also at inference.
     """
-    if min(input_shape[:2]) < 4:
-        raise KerobustError(f"cifar_nin pools twice and needs inputs of at least 4x4, got {tuple(input_shape)}.")
+    require_input_size("cifar_nin", input_shape, 4, "pools twice")
     if int(width) != width or width < 1:
         raise KerobustError(f"cifar_nin width must be a positive integer, got {width!r}.")
     if not 0.0 <= dropout < 1.0:

@@ -7,9 +7,8 @@ Reference: Radosavovic et al. 2020, "Designing Network Design Spaces", RegNetX-2
 
 import keras
 
-from kerobust.errors import KerobustError
 from kerobust.models.conv_factory import ConvFactory
-from kerobust.models.input_normalization import image_input
+from kerobust.models.input_normalization import image_input, require_input_size
 from kerobust.models.registry import register
 
 DEPTHS, WIDTHS, STRIDES, GROUP_WIDTH = (1, 1, 4, 7), (24, 56, 152, 368), (1, 1, 2, 2), 8
@@ -34,8 +33,7 @@ def regnetx_200mf(input_shape, num_classes, mean, std, norm="bn", input_noise=0.
         norm: "none" or "bn" (ConvNorm has no grouped form).
         input_noise: Gaussian noise (pixels) on the input, also at inference.
     """
-    if min(input_shape[:2]) < 4:
-        raise KerobustError(f"regnetx_200mf needs inputs of at least 4x4, got {tuple(input_shape)}.")
+    require_input_size("regnetx_200mf", input_shape, 4)
     layers = ConvFactory(norm, allowed=("none", "bn"))
     inputs, x = image_input(input_shape, mean, std, input_noise)
     x = keras.layers.ReLU(name="stem_relu")(layers.conv_bn(x, 64, 3, name="stem_conv"))
@@ -44,4 +42,4 @@ def regnetx_200mf(input_shape, num_classes, mean, std, norm="bn", input_noise=0.
             x = _x_block(x, layers, width, stride if block == 0 else 1, f"stage{stage}_block{block + 1}")
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     outputs = keras.layers.Dense(num_classes, name="logits")(x)
-    return keras.Model(inputs, outputs, name=f"regnetx_200mf-{norm}")
+    return keras.Model(inputs, outputs, name=f"regnetx_200mf-{layers.tag}")

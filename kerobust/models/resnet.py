@@ -8,10 +8,9 @@ stem and no max pooling (the CIFAR form seed 001 section 4 trains); NoiseNet-20:
 
 import keras
 
-from kerobust.errors import KerobustError, unknown_name
-from kerobust.layers.noise_injection import GRANULARITIES
+from kerobust.errors import KerobustError
 from kerobust.models.conv_factory import ConvFactory
-from kerobust.models.input_normalization import image_input
+from kerobust.models.input_normalization import image_input, require_input_size
 from kerobust.models.registry import register
 
 
@@ -44,19 +43,22 @@ def _basic_block(x, layers, filters, stride, shortcut, name):
     return keras.layers.ReLU(name=f"{name}_relu2")(keras.layers.Add(name=f"{name}_add")([skip, y]))
 
 
-def _resnet(inputs, x, layers, widths, blocks, strides, shortcut, num_classes, name):
+def _resnet(input_shape, mean, std, input_noise, layers, num_classes, arch, depth):
+    """ResNet-20 (`depth=20`: widths 16-64, option A shortcuts) or ResNet-18 (`depth=18`: widths 64-512, 1x1
+    projection shortcuts), conv - BN - ReLU stem, global average pooling, dense logits."""
+    if depth == 20:
+        widths, blocks, strides, shortcut, minimum = (16, 32, 64), (3, 3, 3), (1, 2, 2), "A", 4
+    else:
+        widths, blocks, strides, shortcut, minimum = (64, 128, 256, 512), (2, 2, 2, 2), (1, 2, 2, 2), "B", 8
+    require_input_size(arch, input_shape, minimum)
+    inputs, x = image_input(input_shape, mean, std, input_noise)
     x = keras.layers.ReLU(name="stem_relu")(layers.conv_bn(x, widths[0], 3, 1, name="stem_conv"))
     for stage, (width, count, stride) in enumerate(zip(widths, blocks, strides), start=1):
         for block in range(count):
             x = _basic_block(x, layers, width, stride if block == 0 else 1, shortcut, f"stage{stage}_block{block + 1}")
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     outputs = layers.dense(num_classes, name="logits")(x)
-    return keras.Model(inputs, outputs, name=name)
-
-
-def _check_size(input_shape, minimum, arch):
-    if min(input_shape[:2]) < minimum:
-        raise KerobustError(f"{arch} needs inputs of at least {minimum}x{minimum}, got {tuple(input_shape)}.")
+    return keras.Model(inputs, outputs, name=f"{arch}-{layers.tag}")
 
 
 @register("resnet20")
@@ -68,9 +70,7 @@ def resnet20(input_shape, num_classes, mean, std, norm="bn", input_noise=0.0):
         norm: "none", "bn", "convnorm" or "bn+convnorm".
         input_noise: Gaussian noise (pixels) on the input, also at inference.
     """
-    _check_size(input_shape, 4, "resnet20")
-    inputs, x = image_input(input_shape, mean, std, input_noise)
-    return _resnet(inputs, x, ConvFactory(norm), (16, 32, 64), (3, 3, 3), (1, 2, 2), "A", num_classes, f"resnet20-{norm.replace('+', '_')}")
+    return _resnet(input_shape, mean, std, input_noise, ConvFactory(norm), num_classes, "resnet20", 20)
 
 
 @register("resnet18")
@@ -83,10 +83,7 @@ def resnet18(input_shape, num_classes, mean, std, norm="bn", input_noise=0.0):
         norm: "none", "bn", "convnorm" or "bn+convnorm".
         input_noise: Gaussian noise (pixels) on the input, also at inference.
     """
-    _check_size(input_shape, 8, "resnet18")
-    inputs, x = image_input(input_shape, mean, std, input_noise)
-    layers = ConvFactory(norm)
-    return _resnet(inputs, x, layers, (64, 128, 256, 512), (2, 2, 2, 2), (1, 2, 2, 2), "B", num_classes, f"resnet18-{norm.replace('+', '_')}")
+    return _resnet(input_shape, mean, std, input_noise, ConvFactory(norm), num_classes, "resnet18", 18)
 
 
 @register("noisenet20")
@@ -104,9 +101,4 @@ def noisenet20(input_shape, num_classes, mean, std, noise="channelwise", input_n
 
     Reference: Rakin et al. 2018, section 3 (PNI-W on every layer); seed 002 section 3.2.2.
     """
-    if noise not in GRANULARITIES:
-        raise unknown_name("noise granularity", noise, GRANULARITIES)
-    _check_size(input_shape, 4, "noisenet20")
-    inputs, x = image_input(input_shape, mean, std, input_noise)
-    layers = ConvFactory("bn", noise=noise)
-    return _resnet(inputs, x, layers, (16, 32, 64), (3, 3, 3), (1, 2, 2), "A", num_classes, f"noisenet20-{noise}")
+    return _resnet(input_shape, mean, std, input_noise, ConvFactory("bn", noise=noise), num_classes, "noisenet20", 20)

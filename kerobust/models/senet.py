@@ -7,9 +7,8 @@ with pre-activation blocks as in kuangliu/pytorch-cifar.
 
 import keras
 
-from kerobust.errors import KerobustError
 from kerobust.models.conv_factory import ConvFactory
-from kerobust.models.input_normalization import image_input
+from kerobust.models.input_normalization import image_input, require_input_size
 from kerobust.models.registry import register
 
 
@@ -40,8 +39,7 @@ def senet18(input_shape, num_classes, mean, std, norm="bn", input_noise=0.0):
         norm: "none", "bn", "convnorm" or "bn+convnorm".
         input_noise: Gaussian noise (pixels) on the input, also at inference.
     """
-    if min(input_shape[:2]) < 8:
-        raise KerobustError(f"senet18 needs inputs of at least 8x8, got {tuple(input_shape)}.")
+    require_input_size("senet18", input_shape, 8)
     layers = ConvFactory(norm)
     inputs, x = image_input(input_shape, mean, std, input_noise)
     x = keras.layers.ReLU(name="stem_relu")(layers.conv_bn(x, 64, 3, name="stem_conv"))
@@ -50,4 +48,4 @@ def senet18(input_shape, num_classes, mean, std, norm="bn", input_noise=0.0):
             x = _pre_activation_se_block(x, layers, width, stride if block == 0 else 1, f"stage{stage}_block{block + 1}")
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     outputs = keras.layers.Dense(num_classes, name="logits")(x)
-    return keras.Model(inputs, outputs, name=f"senet18-{norm.replace('+', '_')}")
+    return keras.Model(inputs, outputs, name=f"senet18-{layers.tag}")

@@ -6,9 +6,8 @@ batch norm and a single 512 -> classes layer as in kuangliu/pytorch-cifar.
 
 import keras
 
-from kerobust.errors import KerobustError
 from kerobust.models.conv_factory import ConvFactory
-from kerobust.models.input_normalization import image_input
+from kerobust.models.input_normalization import image_input, require_input_size
 from kerobust.models.registry import register
 
 VGG11 = (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M")
@@ -26,8 +25,7 @@ def vgg11(input_shape, num_classes, mean, std, norm="bn", input_noise=0.0):
         norm: "none", "bn", "convnorm" or "bn+convnorm".
         input_noise: Gaussian noise (pixels) on the input, also at inference.
     """
-    if min(input_shape[:2]) < 2:
-        raise KerobustError(f"vgg11 needs inputs of at least 2x2, got {tuple(input_shape)}.")
+    require_input_size("vgg11", input_shape, 2)
     layers = ConvFactory(norm)
     inputs, x = image_input(input_shape, mean, std, input_noise)
     conv_index, pool_index = 0, 0
@@ -42,4 +40,4 @@ def vgg11(input_shape, num_classes, mean, std, norm="bn", input_noise=0.0):
         x = keras.layers.ReLU(name=f"conv{conv_index}_relu")(x)
     x = keras.layers.Flatten(name="flatten")(x) if x.shape[1] * x.shape[2] == 1 else keras.layers.GlobalAveragePooling2D(name="pool")(x)
     outputs = keras.layers.Dense(num_classes, name="logits")(x)
-    return keras.Model(inputs, outputs, name=f"vgg11-{norm.replace('+', '_')}")
+    return keras.Model(inputs, outputs, name=f"vgg11-{layers.tag}")

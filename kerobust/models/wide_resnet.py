@@ -9,7 +9,7 @@ import keras
 
 from kerobust.errors import KerobustError
 from kerobust.models.conv_factory import NORMS, ConvFactory
-from kerobust.models.input_normalization import image_input
+from kerobust.models.input_normalization import image_input, require_input_size
 from kerobust.models.registry import register
 
 __all__ = ["NORMS", "wide_resnet"]
@@ -52,8 +52,7 @@ def wide_resnet(input_shape, num_classes, mean, std, depth=16, k=1, norm="bn", d
         raise KerobustError(f"wrn needs an integer widening factor k >= 1, got {k!r}.")
     if depth < 10 or (depth - 4) % 6:
         raise KerobustError(f"wrn depth must be 6n + 4 with n >= 1 (10, 16, 22, 28, ...), got {depth!r}.")
-    if min(input_shape[:2]) < 4:
-        raise KerobustError(f"wrn halves the image twice and needs inputs of at least 4x4, got {input_shape}.")
+    require_input_size("wrn", input_shape, 4, "halves the image twice")
     if not 0.0 <= dropout < 1.0:
         raise KerobustError(f"dropout must be in [0, 1), got {dropout!r}.")
     blocks = (depth - 4) // 6
@@ -65,4 +64,4 @@ def wide_resnet(input_shape, num_classes, mean, std, depth=16, k=1, norm="bn", d
     x = keras.layers.ReLU(name="final_relu")(layers.batch_norm("final_norm")(x))
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     outputs = keras.layers.Dense(num_classes, name="logits")(x)
-    return keras.Model(inputs, outputs, name=f"wrn-{depth}-{k}-{norm.replace('+', '_')}")
+    return keras.Model(inputs, outputs, name=f"wrn-{depth}-{k}-{layers.tag}")

@@ -9,6 +9,6 @@ from kerobust.training.natural import NaturalTraining
 from kerobust.training.registry import TRAINING_METHODS, build_training_method
 
 __all__ = [
-    "AdversarialModel", "AttackTraining", "CleanAndAdversarialTraining", "FreeTraining", "NaturalTraining", "TRAINING_METHODS", "TrainingMethod",
-    "build_training_method",
+    "AdversarialModel", "AttackTraining", "CleanAndAdversarialTraining", "FreeTraining", "NaturalTraining",
+    "TRAINING_METHODS", "TrainingMethod", "build_training_method",
 ]

@@ -9,24 +9,18 @@ import dataclasses
 
 from keras import ops
 
-from kerobust.attacks.attack import Attack
-from kerobust.training.method import TrainingMethod
+from kerobust.training.attack_training import AttackTraining
 
 
 @dataclasses.dataclass(frozen=True)
-class CleanAndAdversarialTraining(TrainingMethod):
+class CleanAndAdversarialTraining(AttackTraining):
     """Trains on the clean batch and its adversarial copy together, each weighing one half of the loss.
 
     The two halves go through the model as one concatenated batch (so batch norm sees both at once, and a noise
     layer draws one noise sample for the step); the reference runs two forward passes.
     """
 
-    attack: Attack = None
     name = "pni"
-
-    @property
-    def loss_fn(self):
-        return self.attack.loss_fn(from_logits=True)
 
     def training_batch(self, oracle, x, y, sample_weight, seed):
         predicted = ops.cast(ops.argmax(oracle.logits(x), axis=-1), y.dtype)

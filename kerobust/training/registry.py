@@ -16,9 +16,9 @@ def build_training_method(name, eps, steps=10, step_size=None, replays=4, norm="
     Args:
         name: one of `TRAINING_METHODS`.
         eps: training perturbation radius (pixel units).
-        steps, step_size: PGD steps and step size (`pgd`, `pni`; `pni` uses the dataset's training PGD like `pgd`,
-            Rakin et al. used PGD-7, step 0.01, eps 0.031 on CIFAR-10: pass them to reproduce); `step_size` is also FGSM's step (default 1.25 eps with a
-            random start, as in Wong et al. 2020).
+        steps, step_size: PGD steps and step size (`pgd`, `pni`; Rakin et al. used PGD-7, step 0.01, eps 0.031 on
+            CIFAR-10: pass them to reproduce); `step_size` is also FGSM's step (default 1.25 eps with a random start,
+            as in Wong et al. 2020).
         replays: minibatch replays m (`free`).
         norm: "linf" or "l2".
         seed: seed of random starts.
@@ -28,11 +28,9 @@ def build_training_method(name, eps, steps=10, step_size=None, replays=4, norm="
     if name == "fgsm":
         step = 1.25 * eps if step_size is None else step_size
         return AttackTraining(seed=seed, attack=FGSM(eps=eps, norm=norm, random_start=True, step_size=step))
-    if name == "pgd":
-        return AttackTraining(seed=seed, attack=PGD(eps=eps, norm=norm, num_steps=steps, step_size=step_size))
-    if name == "pni":
-        attack = PGD(eps=eps, norm=norm, num_steps=steps, step_size=step_size)
-        return CleanAndAdversarialTraining(seed=seed, attack=attack)
+    if name in ("pgd", "pni"):
+        method = AttackTraining if name == "pgd" else CleanAndAdversarialTraining
+        return method(seed=seed, attack=PGD(eps=eps, norm=norm, num_steps=steps, step_size=step_size))
     if name == "free":
         return FreeTraining(seed=seed, eps=eps, replays=replays, norm=norm)
     raise unknown_name("training method", name, TRAINING_METHODS)

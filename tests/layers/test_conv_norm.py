@@ -71,6 +71,12 @@ def test_each_channel_is_a_tight_frame_for_circular_convolution(kernel_size, fil
         np.testing.assert_allclose(q @ q.T, np.eye(len(q)), atol=1e-5)
 
 
+def _numpy_preconditioner(kernel, grid, epsilon):
+    """Independent `v` on the half spectrum: rfft2 of every zero-padded kernel, power summed over input channels."""
+    spectrum = np.fft.rfft2(np.transpose(np.asarray(kernel, "float64"), (3, 2, 0, 1)), s=grid)
+    return (np.sum(np.abs(spectrum) ** 2, axis=1) + epsilon) ** -0.5
+
+
 def _numpy_conv_norm(x, kernel, strides, padding, epsilon):
     """Independent NumPy ConvNorm: full correlation by loops, FFT preconditioning, crop and stride."""
     n, h, w, _ = x.shape
@@ -122,13 +128,14 @@ def test_running_estimate_follows_the_cosine_schedule():
     running = None
     for t, kernel in enumerate(kernels):
         layer.kernel.assign(kernel)
-        v = np.asarray(channel_preconditioner(kernel, layer.grid, layer.epsilon))
+        v = _numpy_preconditioner(kernel, layer.grid, layer.epsilon)
         f = max(0.5 * (np.cos(np.pi * min(t, 4) / 4) + 1), 0.1)
         running = v if t == 0 else f * v + (1 - f) * running
         layer(x, training=True)
         np.testing.assert_allclose(np.asarray(layer.running_v), running, rtol=1e-5)
     # Inference uses the running estimate, not the current kernel's preconditioner.
-    np.testing.assert_allclose(np.asarray(layer(x)), np.asarray(layer.preconditioned_conv(x, running)), atol=1e-5)
+    expected = layer.preconditioned_conv(x, running.astype("float32"))
+    np.testing.assert_allclose(np.asarray(layer(x)), np.asarray(expected), atol=1e-5)
 
 
 def test_no_gradient_flows_through_the_preconditioner():

@@ -85,8 +85,8 @@ def test_reload_restores_the_noise_stream(tmp_path):
 
 
 def test_input_noise_citizenship(tmp_path):
-    x = np.random.default_rng(4).uniform(size=(16, 5)).astype("float32")
-    model = classifier_around(GaussianNoiseInjection(0.05, seed=1), (5,))
+    x = np.random.default_rng(4).uniform(size=(16, 32)).astype("float32")  # 16 points in 32 dimensions: separable
+    model = classifier_around(GaussianNoiseInjection(0.05, seed=1), (32,))
     check_citizenship(model, x, tmp_path)
 
 
