@@ -26,6 +26,18 @@ def linear_digits(digits):
     return model, fit.coef_.T.astype("float64"), fit.intercept_.astype("float64")
 
 
+@pytest.fixture(scope="session")
+def natural_digits_net(digits):
+    """A small naturally trained digits network (basicnet, width 8; about 95 % clean accuracy)."""
+    from kerobust.models import build_model
+
+    keras.utils.set_random_seed(0)
+    model = build_model("basicnet", digits.input_shape, 10, digits.mean, digits.std, width=8)
+    model.compile(keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(digits.x_train, digits.y_train, batch_size=64, epochs=8, verbose=0)
+    return model
+
+
 @pytest.fixture
 def tiny_digits(digits):
     """The first 256 training and 64 test digits."""

@@ -17,7 +17,7 @@ from kerobust.attacks import losses
 from kerobust.attacks import lp_geometry as geo
 from kerobust.attacks.attack import Attack
 from kerobust.attacks.lp_geometry import per_sample
-from kerobust.attacks.multi_targeted import first_success_over_targets
+from kerobust.attacks.restarts import restarted
 from kerobust.errors import KerobustError
 
 
@@ -74,8 +74,8 @@ class APGD(Attack):
         labels = ops.cast(y, "int32")
         if not self.targets:
             return self._run(oracle, x, y, labels, seed)
-        run = lambda pairs, rank: self._run(oracle, x, pairs, labels, seed + rank)  # noqa: E731
-        return first_success_over_targets(oracle, x, y, self.targets, run)
+        run = lambda pairs, offset: self._run(oracle, x, pairs, labels, seed + offset)  # noqa: E731
+        return restarted(oracle, x, y, run, targets=int(self.targets))
 
     def _project(self, x, candidate):
         return geo.clip_to_box(x + geo.project(candidate - x, self.eps, self.norm), self.clip_min, self.clip_max)
@@ -100,7 +100,7 @@ class APGD(Attack):
 
         def step(k, state):
             x_cur, x_prev, loss_cur, eta, f_max, x_max, increases, eta_mark, f_max_mark, best_adv, found = state
-            grad = oracle.gradient(x_cur, y)
+            grad = self.gradient(oracle, x_cur, y, k)
             z = self._project(x, x_cur + geo.steepest_ascent(grad, 1.0, self.norm) * per_sample(eta, x))
             a = ops.where(k == 0, 1.0, self.momentum)
             x_next = self._project(x, x_cur + a * (z - x_cur) + (1.0 - a) * (x_cur - x_prev))

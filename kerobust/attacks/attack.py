@@ -23,6 +23,10 @@ class Attack:
     gradient of the attack loss, the model's outputs, per-sample losses). `perturb` is pure `keras.ops`, so the same
     rule runs inside compiled attacks and inside training steps on every backend. Calling an attack on a model runs
     it in inference mode.
+
+    `eot_samples > 1` averages every input gradient over that many noise draws of a randomised model (expectation over
+    transformation, Athalye, Carlini & Wagner 2018, "Obfuscated Gradients Give a False Sense of Security", sec. 4.1);
+    every gradient sees a fresh draw either way.
     """
 
     eps: float
@@ -30,6 +34,7 @@ class Attack:
     loss: str = "ce"
     clip_min: float | None = 0.0
     clip_max: float | None = 1.0
+    eot_samples: int = 1
 
     name = "attack"
 
@@ -39,6 +44,8 @@ class Attack:
             raise KerobustError(f"eps must be a finite number >= 0, got {self.eps!r}.")
         if self.loss not in losses.LOSSES:
             raise unknown_name("attack loss", self.loss, losses.LOSSES)
+        if int(self.eot_samples) < 1:
+            raise KerobustError(f"eot_samples must be >= 1, got {self.eot_samples!r}.")
 
     @property
     def steps(self):
@@ -56,6 +63,14 @@ class Attack:
     def perturb(self, oracle, x, y, seed):
         raise NotImplementedError
 
+    def gradient(self, oracle, x, y, step=0):
+        """The input gradient at iteration `step`, averaged over `eot_samples` fresh noise draws (EOT)."""
+        samples = int(self.eot_samples)
+        total = oracle.gradient(x, y, draw=step * samples + 1)
+        for i in range(1, samples):
+            total = total + oracle.gradient(x, y, draw=step * samples + 1 + i)
+        return total if samples == 1 else total / samples
+
     def __call__(self, model, x, y, seed=0):
         """Adversarial examples for one batch `(x, y)` against `model` (inference mode)."""
         per_model = _COMPILED.setdefault(model, {})
@@ -70,7 +85,12 @@ class Attack:
         return x_adv
 
     def describe(self):
-        """A short label such as `PGD-20 linf eps=0.2` (with ` x9 targets` for targeted restarts)."""
+        """A short label such as `PGD-20 linf eps=0.2`, with ` x9 targets`, ` x5 restarts`, ` EOT-10` where they
+        apply."""
         steps = f"-{self.steps}" if self.steps > 1 else ""
-        targets = getattr(self, "targets", 0)
-        return f"{self.name}{steps} {self.norm} eps={self.eps:g}" + (f" x{targets} targets" if targets else "")
+        label = f"{self.name}{steps} {self.norm} eps={self.eps:g}"
+        for suffix, value in ((" x{} targets", getattr(self, "targets", 0)), (" x{} restarts", getattr(self, "restarts", 1)),
+                              (" EOT-{}", self.eot_samples)):
+            if value > 1 or (value == 1 and "targets" in suffix):
+                label += suffix.format(value)
+        return label + (" targeted" if getattr(self, "targeted", False) else "")

@@ -32,7 +32,7 @@ class FGSM(Attack):
         x_start = x
         if self.random_start:
             x_start = geo.clip_to_box(x + geo.random_start(x, self.eps, self.norm, seed), self.clip_min, self.clip_max)
-        x_adv = x_start + geo.steepest_ascent(oracle.gradient(x_start, y), self.alpha, self.norm)
+        x_adv = x_start + geo.steepest_ascent(self.gradient(oracle, x_start, y), self.alpha, self.norm)
         x_adv = x + geo.project(x_adv - x, self.eps, self.norm)
         return ops.stop_gradient(geo.clip_to_box(x_adv, self.clip_min, self.clip_max))
 

@@ -54,6 +54,15 @@ def margin(from_logits=True):
 LOSSES = {"ce": cross_entropy, "margin": margin}
 
 
+def negated(loss):
+    """`-loss`: ascending it descends `loss` (targeted attacks move towards the given labels)."""
+
+    def wrapped(y, outputs, per_sample=False):
+        return -loss(y, outputs, per_sample=per_sample)
+
+    return wrapped
+
+
 def targeted_margin(from_logits=True):
     """Summed targeted margin `z_t - z_y` for labels given as pairs `[y, t]` (shape [batch, 2]).
 

@@ -7,7 +7,7 @@ from keras import ops
 from kerobust.attacks import losses
 from kerobust.attacks import lp_geometry as geo
 from kerobust.attacks.attack import Attack
-from kerobust.attacks.multi_targeted import first_success_over_targets
+from kerobust.attacks.restarts import restarted
 from kerobust.errors import KerobustError
 
 
@@ -19,7 +19,10 @@ class PGD(Attack):
     maximises `loss` and returns the last iterate (Madry et al.). With `targets=k` it runs one attack on the targeted
     margin `z_t - z_y` for each of the k classes with the highest clean logits and keeps, per point, the first that
     changes the decision (multi-targeted PGD): on a linear model this finds a misclassification whenever one exists
-    in the ball. `step_size` defaults to `2.5 * eps / num_steps`.
+    in the ball. `restarts=r` reruns each attack from r random starts, keeping per point the first that succeeds.
+    With `targeted=True` the labels passed in are target classes and PGD descends `loss` towards them (Kurakin et
+    al. 2017, "Adversarial Machine Learning at Scale", sec. 2); success then means reaching the target.
+    `step_size` defaults to `2.5 * eps / num_steps`.
 
     Reference: Madry et al. 2018, "Towards Deep Learning Models Resistant to Adversarial Attacks", eq. (2);
     targeted restarts as in Croce & Hein 2020 (APGD-T) and Gowal et al. 2019 (MultiTargeted).
@@ -29,6 +32,8 @@ class PGD(Attack):
     step_size: float | None = None
     random_start: bool = True
     targets: int = 0
+    restarts: int = 1
+    targeted: bool = False
 
     name = "PGD"
 
@@ -40,11 +45,16 @@ class PGD(Attack):
             raise KerobustError(f"PGD step size must be > 0, got {self.step_size!r}.")
         if int(self.targets) < 0:
             raise KerobustError(f"PGD targets must be >= 0, got {self.targets!r}.")
+        if int(self.restarts) < 1:
+            raise KerobustError(f"PGD restarts must be >= 1, got {self.restarts!r}.")
+        if self.targeted and self.targets:
+            raise KerobustError("PGD takes either targeted=True (given target labels) or targets=k (top-k classes).")
 
     def loss_fn(self, from_logits=True):
         if self.targets:
             return losses.targeted_margin(from_logits=from_logits)
-        return super().loss_fn(from_logits=from_logits)
+        loss = super().loss_fn(from_logits=from_logits)
+        return losses.negated(loss) if self.targeted else loss
 
     @property
     def steps(self):
@@ -56,10 +66,10 @@ class PGD(Attack):
         return 2.5 * self.eps / self.steps if self.step_size is None else self.step_size
 
     def perturb(self, oracle, x, y, seed):
-        if not self.targets:
+        if not self.targets and self.restarts == 1:
             return self._ascend(oracle, x, y, seed)
-        run = lambda pairs, rank: self._ascend(oracle, x, pairs, seed + rank)  # noqa: E731
-        return first_success_over_targets(oracle, x, y, self.targets, run)
+        run = lambda labels, offset: self._ascend(oracle, x, labels, seed + offset)  # noqa: E731
+        return restarted(oracle, x, y, run, restarts=int(self.restarts), targets=int(self.targets), targeted=self.targeted)
 
     def _ascend(self, oracle, x, y, seed):
         x_adv = x
@@ -67,17 +77,19 @@ class PGD(Attack):
             x_adv = geo.clip_to_box(x + geo.random_start(x, self.eps, self.norm, seed), self.clip_min, self.clip_max)
         alpha = self.alpha
 
-        def step(_, x_adv):
-            x_next = x_adv + geo.steepest_ascent(oracle.gradient(x_adv, y), alpha, self.norm)
+        def step(k, x_adv):
+            x_next = x_adv + geo.steepest_ascent(self.gradient(oracle, x_adv, y, k), alpha, self.norm)
             x_next = x + geo.project(x_next - x, self.eps, self.norm)
             return geo.clip_to_box(x_next, self.clip_min, self.clip_max)
 
         return ops.stop_gradient(ops.fori_loop(0, self.steps, step, x_adv))
 
 
-def pgd(model, x, y, eps, steps=10, step_size=None, norm="linf", random_start=True, targets=0, seed=0, **kwargs):
+def pgd(model, x, y, eps, steps=10, step_size=None, norm="linf", random_start=True, targets=0, restarts=1, seed=0,
+        **kwargs):
     """PGD adversarial examples for one batch; see `PGD`."""
     attack = PGD(
-        eps=eps, norm=norm, num_steps=steps, step_size=step_size, random_start=random_start, targets=targets, **kwargs
+        eps=eps, norm=norm, num_steps=steps, step_size=step_size, random_start=random_start, targets=targets,
+        restarts=restarts, **kwargs
     )
     return attack(model, x, y, seed)

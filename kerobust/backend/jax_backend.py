@@ -22,15 +22,34 @@ def normal(shape, seed, dtype="float32"):
     return jax.random.normal(_key(seed), tuple(shape), dtype=dtype)
 
 
+_DRAW_STRIDE = 1_000_003  # spreads the seeds of draws 1, 2, ... far from one another and from other layers' seeds
+
+
+def _noise_state_indices(model):
+    return [i for i, v in enumerate(model.non_trainable_variables) if v.path.endswith("noise_state")]
+
+
 def _oracle(model, trainable, non_trainable, loss_fn):
-    def logits(x):
+    noise_states = _noise_state_indices(model)
+
+    def logits(x, non_trainable=non_trainable):
         outputs, _ = model.stateless_call(trainable, non_trainable, x, training=False)
         return outputs
 
-    return Oracle(
-        gradient=jax.grad(lambda x, y: loss_fn(y, logits(x))), logits=logits,
-        losses=lambda x, y: loss_fn(y, logits(x), per_sample=True),
-    )
+    def drawn(draw):
+        """The variables with every noise layer's seed moved to draw `draw` (0: the current state)."""
+        if not noise_states:
+            return non_trainable
+        moved = list(non_trainable)
+        offset = jnp.stack([jnp.asarray(draw, "int32") * _DRAW_STRIDE, jnp.int32(0)])
+        for i in noise_states:
+            moved[i] = moved[i] + offset
+        return moved
+
+    def gradient(x, y, draw=0):
+        return jax.grad(lambda x: loss_fn(y, logits(x, drawn(draw))))(x)
+
+    return Oracle(gradient=gradient, logits=logits, losses=lambda x, y: loss_fn(y, logits(x), per_sample=True))
 
 
 def grouped_conv(inputs, kernel, strides, padding):

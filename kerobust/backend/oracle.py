@@ -6,7 +6,9 @@ Oracle = collections.namedtuple("Oracle", ["gradient", "logits", "losses"])
 Oracle.__doc__ = """Model access for attack rules inside compiled code.
 
 Fields:
-    gradient: `gradient(x, y)`, the input gradient of the attack loss (summed over the batch) in inference mode.
+    gradient: `gradient(x, y, draw=0)`, the input gradient of the attack loss (summed over the batch) in inference
+        mode. Randomised models (noise layers) draw fresh noise for every distinct `draw` index (on TensorFlow for
+        every call), so averaging over draws is expectation over transformation.
     logits: `logits(x)`, the model's outputs in inference mode.
     losses: `losses(x, y)`, the attack loss of each sample (shape [batch]) in inference mode.
 """

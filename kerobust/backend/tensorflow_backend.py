@@ -9,6 +9,8 @@ from kerobust.backend.oracle import Oracle
 
 
 def _dynamic_shape(shape):
+    if len(shape) == 0:
+        return tf.constant([], tf.int32)
     return tf.stack([tf.cast(d, tf.int32) for d in shape])
 
 
@@ -25,11 +27,13 @@ def normal(shape, seed, dtype="float32"):
 
 
 def _oracle(model, loss_fn, training=False):
-    def gradient(x, y):
+    def gradient(x, y, draw=0):
+        # Noise layers advance their state variables on every call, so each call (any `draw`) sees fresh noise.
         with tf.GradientTape() as tape:
             tape.watch(x)
             loss = loss_fn(y, model(x, training=training))
-        return tape.gradient(loss, x)
+        # A model that cuts the gradient path (e.g. rounding its input) has a zero gradient, not None.
+        return tape.gradient(loss, x, unconnected_gradients=tf.UnconnectedGradients.ZERO)
 
     return Oracle(
         gradient=gradient, logits=lambda x: model(x, training=training),

@@ -1,7 +1,8 @@
-"""Training callbacks: robust validation metrics, NaN guard, resumable atomic checkpoints."""
+"""Training callbacks: robust validation metrics, NaN guard, resumable atomic checkpoints, early stopping."""
 
+from kerobust.callbacks.early_stopping import RobustEarlyStopping
 from kerobust.callbacks.nan_guard import NaNGuard, TrainingDiverged
 from kerobust.callbacks.resumable_checkpoint import ResumableCheckpoint
 from kerobust.callbacks.robust_validation import RobustValidation
 
-__all__ = ["NaNGuard", "ResumableCheckpoint", "RobustValidation", "TrainingDiverged"]
+__all__ = ["NaNGuard", "ResumableCheckpoint", "RobustEarlyStopping", "RobustValidation", "TrainingDiverged"]

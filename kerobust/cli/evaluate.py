@@ -1,4 +1,5 @@
-"""`kerobust eval`: clean, FGSM and PGD accuracy (top-1 and top-5) of a saved `.keras` model on a test split."""
+"""`kerobust eval`: clean and adversarial accuracy (top-1 and top-5) of saved `.keras` models on a test split,
+over a list of attacks and radii, with gradient-masking checks, a sweep plot and a RobustBench-style summary."""
 
 import argparse
 import os
@@ -8,15 +9,31 @@ from kerobust.cli.values import convert, number, whole, whole_list
 from kerobust.errors import KerobustError, require
 
 
+def number_list(text):
+    """A list of floats from `0.1,8/255`."""
+    return [number(v) for v in str(text).replace(" ", "").strip("[]").split(",") if v]
+
+
 def add_arguments(parser):
-    parser.add_argument("--model", required=True, help="a .keras file (e.g. runs/<name>/model.keras)")
+    parser.add_argument("--model", required=True, action="append",
+                        help="a .keras file (e.g. runs/<name>/model.keras); repeat to compare models")
     parser.add_argument("--data", required=True, help="digits, cifar10, cifar100, mnist, fashion_mnist, svhn, npz:PATH")
     parser.add_argument("--data-dir", default=None, help="tfds data directory")
     parser.add_argument("--json", default=None, help="write the results here (metrics.json schema)")
+    parser.add_argument("--plot", default=None, help="PNG of accuracy against eps (default with --json and several eps: "
+                                                     "next to it)")
     parser.add_argument("--threat-norm", default="linf", help="linf or l2")
-    parser.add_argument("--eps", default=argparse.SUPPRESS, help="radius (default: the dataset's)")
-    parser.add_argument("--steps", default=argparse.SUPPRESS, help="PGD step counts, e.g. 10,20")
-    parser.add_argument("--step-size", default=argparse.SUPPRESS, help="PGD step size")
+    parser.add_argument("--eps", default=argparse.SUPPRESS, help="radii, e.g. 0.1 or 2/255,4/255,8/255 (default: the dataset's)")
+    parser.add_argument("--attacks", default=None,
+                        help="e.g. fgsm,pgd-20,apgd-ce,apgd-t,square-1000,autoattack (default: FGSM and PGD)")
+    parser.add_argument("--steps", default=argparse.SUPPRESS, help="PGD step counts of the default attacks, e.g. 10,20")
+    parser.add_argument("--step-size", default=argparse.SUPPRESS, help="PGD step size at the first eps (scaled with eps)")
+    parser.add_argument("--restarts", default="1", help="PGD random restarts")
+    parser.add_argument("--targets", default="9", help="target classes of APGD-T")
+    parser.add_argument("--eot", default="1", help="gradient samples per step for randomised models (EOT)")
+    parser.add_argument("--square-queries", default="5000", help="Square queries inside the autoattack suite")
+    parser.add_argument("--points", default=None, help="evaluate the first N test points (default: all)")
+    parser.add_argument("--diagnostics-points", default="256", help="points of the gradient-masking probe (0: off)")
     parser.add_argument("--batch-size", default="256", help="evaluation batch size")
     parser.add_argument("--seed", default="0", help="attack seed")
     parser.set_defaults(run=run)
@@ -38,35 +55,101 @@ def load_classifier(path):
         raise KerobustError(f"model file {path!r} cannot be loaded: {str(error).splitlines()[0]}") from None
 
 
+def _writable(path, flag):
+    parent = os.path.dirname(os.path.abspath(path))
+    require(os.access(parent, os.W_OK), f"cannot write {flag} {path!r}: folder {parent!r} is not writable.")
+
+
+def _titles(paths, classifiers):
+    """Column titles: the model names, or the file paths where names repeat."""
+    names = [c.name for c in classifiers]
+    return names if len(set(names)) == len(names) else list(paths)
+
+
 def run(args):
-    eps = convert("eps", getattr(args, "eps", None), number)
+    eps_list = convert("eps", getattr(args, "eps", None), number_list)
     steps = convert("steps", getattr(args, "steps", None), whole_list)
     step_size = convert("step size", getattr(args, "step_size", None), number)
-    batch_size = convert("batch size", args.batch_size, whole)
-    seed = convert("seed", args.seed, whole)
-    require(eps is None or eps >= 0, f"eps must be >= 0, got {eps}.")
+    counts = {key: convert(key.replace("_", " "), getattr(args, key), whole)
+              for key in ("restarts", "targets", "eot", "square_queries", "diagnostics_points", "batch_size", "seed")}
+    points = convert("points", args.points, whole)
+    require(eps_list is None or (eps_list and min(eps_list) >= 0), f"eps must be >= 0, got {eps_list}.")
     require(not steps or min(steps) >= 1, f"steps must be >= 1, got {steps}.")
-    require(batch_size >= 1, f"batch size must be >= 1, got {batch_size}.")
+    require(counts["batch_size"] >= 1, f"batch size must be >= 1, got {counts['batch_size']}.")
+    for key in ("restarts", "eot"):
+        require(counts[key] >= 1, f"{key} must be >= 1, got {counts[key]}.")
+    require(counts["diagnostics_points"] >= 0, f"diagnostics points must be >= 0, got {counts['diagnostics_points']}.")
+    require(points is None or points >= 1, f"points must be >= 1, got {points}.")
     from kerobust.attacks.lp_geometry import check_norm
     from kerobust.data.registry import load_dataset, threat_model_for
+    from kerobust.evaluation.attack_specs import AttackOptions, build_attacks, parse_attack_list
 
-    check_norm(args.threat_norm)
+    norm = check_norm(args.threat_norm)
+    specs = parse_attack_list(args.attacks) if args.attacks else None
     threat = threat_model_for(args.data)
-    if args.json:
-        parent = os.path.dirname(os.path.abspath(args.json))
-        require(os.access(parent, os.W_OK), f"cannot write --json {args.json!r}: folder {parent!r} is not writable.")
-    classifier = load_classifier(args.model)
+    for path, flag in ((args.json, "--json"), (args.plot, "--plot")):
+        if path:
+            _writable(path, flag)
+    classifiers = [load_classifier(path) for path in args.model]
     dataset = load_dataset(args.data, args.data_dir)
-    if tuple(classifier.input_shape[1:]) != dataset.input_shape:
-        raise KerobustError(f"model {args.model!r} takes inputs {classifier.input_shape[1:]}, {args.data} has {dataset.input_shape}.")
+    for path, classifier in zip(args.model, classifiers):
+        if tuple(classifier.input_shape[1:]) != dataset.input_shape:
+            raise KerobustError(f"model {path!r} takes inputs {classifier.input_shape[1:]}, {args.data} has {dataset.input_shape}.")
 
-    from kerobust.evaluation import evaluate_robustness, format_table, standard_attacks, write_metrics
+    from kerobust.evaluation import evaluate_robustness, format_table, standard_attacks
+    from kerobust.evaluation.masking import diagnose
 
-    if step_size is None and eps is not None and args.threat_norm == "linf":
-        step_size = scaled_step(threat.eval_step_size, eps, threat.eps)
-    attacks = standard_attacks(threat, eps=eps, steps=steps, step_size=step_size, norm=args.threat_norm)
-    result = evaluate_robustness(classifier, dataset.x_test, dataset.y_test, attacks, batch_size=batch_size, seed=seed)
-    print(format_table({classifier.name: result}))
+    reference_eps = threat.eps if norm == "linf" else threat.l2_eps
+    eps_list = eps_list or [reference_eps]
+    if step_size is None and norm == "linf":
+        step_size = scaled_step(threat.eval_step_size, eps_list[0], threat.eps)
+    attacks = []
+    for eps in eps_list:
+        if specs is None:
+            scaled = scaled_step(step_size, eps, eps_list[0]) if step_size else None
+            attacks += standard_attacks(threat, eps=eps, steps=steps, step_size=scaled, norm=norm)
+        else:
+            options = AttackOptions(norm=norm, step_size=step_size, reference_eps=eps_list[0], restarts=counts["restarts"],
+                                    targets=counts["targets"], eot_samples=counts["eot"],
+                                    square_queries=counts["square_queries"])
+            attacks += build_attacks(specs, eps, options)
+    x, y = dataset.x_test[:points], dataset.y_test[:points]
+    results = {}
+    for title, classifier in zip(_titles(args.model, classifiers), classifiers):
+        print(f"kerobust eval: {title} on {len(x)} {dataset.name} test points: " + "; ".join(a.describe() for a in attacks))
+        result = evaluate_robustness(classifier, x, y, attacks, batch_size=counts["batch_size"], seed=counts["seed"])
+        diagnose(classifier, x, y, result, norm, eps_list[0], points=counts["diagnostics_points"], seed=counts["seed"])
+        results[title] = result
+    print(format_table(results))
+    _report_sweep(args, results, eps_list)
     if args.json:
-        write_metrics(args.json, result, dataset=dataset.name, model=args.model)
+        _write_json(args, dataset.name, norm, eps_list[0], results)
     return 0
+
+
+def _report_sweep(args, results, eps_list):
+    from kerobust.evaluation.sweep import format_sweep_table, plot_sweep
+
+    if len(eps_list) > 1:
+        print(format_sweep_table(results))
+    plot = args.plot
+    if plot is None and args.json and len(eps_list) > 1:
+        plot = os.path.splitext(args.json)[0] + "_eps_sweep.png"
+    if plot:
+        plot_sweep(results, plot, title=f"{args.data}, {args.threat_norm}: top-1 accuracy against eps")
+        print(f"Plot: {plot}")
+
+
+def _write_json(args, dataset, norm, eps, results):
+    import json
+
+    from kerobust.atomic_files import write_text
+    from kerobust.evaluation.summary import robustbench_summary
+
+    entries = [
+        dict(result.to_json(), model=path, title=title, dataset=dataset, threat_norm=norm,
+             robustbench=robustbench_summary(result, dataset, norm, eps))
+        for path, (title, result) in zip(args.model, results.items())
+    ]
+    payload = entries[0] if len(entries) == 1 else {"dataset": dataset, "threat_norm": norm, "models": entries}
+    write_text(args.json, json.dumps(payload, indent=2) + "\n")

@@ -6,6 +6,7 @@ evaluation -> metrics.json and printed table -> `.keras` file and SavedModel.
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -30,21 +31,33 @@ _FLAGS = (
     ("--data-dir", "tfds data directory"),
     ("--epochs", "training epochs (free training runs epochs / replays passes)"),
     ("--batch-size", "batch size"),
-    ("--train-method", "natural, fgsm, pgd, free, or pni (0.5 clean + 0.5 PGD loss, Rakin et al.)"),
+    ("--train-method", "natural, fgsm, pgd, free, pni (0.5 clean + 0.5 PGD loss, Rakin et al.), mat-rand or mat-max "
+                       "(l-inf and l2 PGD, Araujo et al.)"),
     ("--threat-norm", "linf or l2 threat model for training and evaluation"),
     ("--eps", "training radius, e.g. 0.2 or 8/255 (default: the dataset's)"),
     ("--steps", "PGD steps in training"),
     ("--step-size", "PGD step size in training"),
     ("--replays", "minibatch replays m for free training"),
+    ("--l2-eps", "l2 training radius of mat-rand / mat-max (default: the dataset's l2 radius)"),
+    ("--adversarial-share", "share of adversarial training, e.g. 0.95 (the rest natural; fgsm, pgd, mat-*)"),
+    ("--mix", "how natural and adversarial mix: batch (whole natural batches, seed 002) or example"),
     ("--optimizer", "adamw, adam or sgd"),
     ("--lr", "learning rate"),
+    ("--lr-schedule", "constant, multistep (x gamma at --milestones) or cosine (with --warmup-epochs)"),
+    ("--milestones", "epochs where multistep multiplies the learning rate by gamma, e.g. 20,30 (default 50%,75%)"),
+    ("--gamma", "multistep factor"),
+    ("--warmup-epochs", "linear warm-up epochs of the cosine schedule"),
     ("--weight-decay", "decoupled weight decay"),
     ("--seed", "random seed"),
     ("--run-dir", "run folder (default runs/<arch>_<data>_<method>)"),
     ("--eval-eps", "evaluation radius (default: the training eps)"),
+    ("--eval-l2-eps", "l2 evaluation radius of mat-* runs (default: --l2-eps)"),
     ("--eval-steps", "PGD step counts at evaluation, e.g. 10,20"),
     ("--eval-step-size", "PGD step size at evaluation"),
     ("--val-points", "validation points attacked after each epoch"),
+    ("--restore-best", "true: end with the weights of the epoch of best robust validation accuracy (Rice et al.)"),
+    ("--patience", "stop after this many epochs without better robust validation accuracy (restores the best)"),
+    ("--diagnostics-points", "points of the gradient-masking probe at evaluation (0: off)"),
     ("--jit", "XLA compilation: auto (JAX always, TensorFlow on GPU), on, off"),
 )
 
@@ -82,36 +95,64 @@ def run(args):
     return _train_and_report(config, config_yaml, dataset, arch_options, run_dir)
 
 
+def _evaluation_attacks(config, threat_model):
+    """FGSM and PGD at the evaluation radius; MAT runs add the same attacks in l2."""
+    from kerobust.evaluation import standard_attacks
+
+    attacks = standard_attacks(
+        threat_model, eps=config.eval_eps, steps=config.eval_steps, step_size=config.eval_step_size,
+        norm=config.threat_norm,
+    )
+    if config.eval_l2_eps:
+        attacks += standard_attacks(threat_model, eps=config.eval_l2_eps, steps=config.eval_steps, norm="l2")
+    return attacks
+
+
 def _train_and_report(config, config_yaml, dataset, arch_options, run_dir):
     import keras
 
     from kerobust.atomic_files import write_text
     from kerobust.backend import use_xla
     from kerobust.attacks import PGD
-    from kerobust.callbacks import NaNGuard, ResumableCheckpoint, RobustValidation
+    from kerobust.callbacks import NaNGuard, ResumableCheckpoint, RobustEarlyStopping, RobustValidation
     from kerobust.data import TrainingBatches
-    from kerobust.evaluation import evaluate_robustness, format_table, standard_attacks, write_metrics
+    from kerobust.evaluation import evaluate_robustness, format_table, write_metrics
+    from kerobust.evaluation.masking import diagnose
+    from kerobust.evaluation.summary import robustbench_summary
     from kerobust.export import export_saved_model, save_keras
     from kerobust.models import build_model
     from kerobust.training import AdversarialModel, build_training_method
     from kerobust.training.optimizers import build_optimizer
+    from kerobust.training.schedules import build_schedule
 
     started = time.time()
     keras.utils.set_random_seed(config.seed)
     classifier = build_model(config.arch, dataset.input_shape, dataset.num_classes, dataset.mean, dataset.std, **arch_options)
     method = build_training_method(
         config.train_method, eps=config.eps, steps=config.steps, step_size=config.step_size,
-        replays=config.replays, norm=config.threat_norm, seed=config.seed,
+        replays=config.replays, norm=config.threat_norm, seed=config.seed, l2_eps=config.l2_eps,
+        adversarial_share=config.adversarial_share, mix=config.mix,
+    )
+    # Free training takes `replays` optimizer steps per batch: its schedule runs over fit_epochs * replays passes.
+    replays = config.replays if method.kind == "replay" else 1
+    schedule = build_schedule(
+        config.lr_schedule, config.lr, config.fit_epochs * replays, math.ceil(len(dataset.x_train) / config.batch_size),
+        milestones=config.milestones, gamma=config.gamma, warmup_epochs=config.warmup_epochs,
     )
     trainer = AdversarialModel(classifier, method, batch_size=config.batch_size)
     trainer.compile(
-        optimizer=build_optimizer(config.optimizer, config.lr, config.weight_decay),
+        optimizer=build_optimizer(config.optimizer, schedule, config.weight_decay),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
         jit_compile=use_xla(config.jit),
     )
     checkpoint = ResumableCheckpoint(os.path.join(run_dir, "checkpoints"))
     initial_epoch = checkpoint.restore(trainer)
+    early = None
+    if config.restore_best or config.patience:
+        early = RobustEarlyStopping(
+            os.path.join(run_dir, "best"), patience=config.patience, restore_best=False, classifier=classifier
+        )
     write_text(os.path.join(run_dir, CONFIG_FILE), config_yaml)
     print(f"kerobust fit: {classifier.name} ({classifier.count_params():,} parameters) on {dataset.name}, "
           f"{method.describe()}, {config.fit_epochs} epochs" + (f", resuming after epoch {initial_epoch}" if initial_epoch else ""))
@@ -124,23 +165,29 @@ def _train_and_report(config, config_yaml, dataset, arch_options, run_dir):
         callbacks.append(
             RobustValidation(classifier, dataset.x_val, dataset.y_val, validation_attack, max_points=config.val_points)
         )
+    if early is not None:
+        callbacks.append(early)  # after robust validation (it reads its value), before the checkpoint
     callbacks += [checkpoint, keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"), write_graph=False)]
     batches = TrainingBatches(
         dataset.x_train, dataset.y_train, config.batch_size, dataset.augmentation, seed=config.seed + initial_epoch
     )
-    if initial_epoch < config.fit_epochs:
+    if initial_epoch < config.fit_epochs and not (early is not None and early.stopped):
         trainer.fit(
             batches, validation_data=(dataset.x_val, dataset.y_val), epochs=config.fit_epochs,
             initial_epoch=initial_epoch, callbacks=callbacks, verbose=1 if sys.stdout.isatty() else 2,
         )
     train_seconds = time.time() - started
+    best_epoch = None
+    if early is not None:  # --patience implies --restore-best
+        best_epoch = early.restore(classifier)
+        if best_epoch is not None:
+            print(f"Restored the weights of epoch {best_epoch} (best robust validation accuracy {early.best_value:.4f}).")
 
-    attacks = standard_attacks(
-        dataset.threat_model, eps=config.eval_eps, steps=config.eval_steps, step_size=config.eval_step_size,
-        norm=config.threat_norm,
-    )
+    attacks = _evaluation_attacks(config, dataset.threat_model)
     print(f"Evaluating on {len(dataset.x_test)} test points: clean, " + ", ".join(a.describe() for a in attacks))
     result = evaluate_robustness(classifier, dataset.x_test, dataset.y_test, attacks, seed=config.seed)
+    diagnose(classifier, dataset.x_test, dataset.y_test, result, config.threat_norm, config.eval_eps,
+             points=config.diagnostics_points, seed=config.seed)
     title = f"{classifier.name} {config.train_method}"
     print(format_table({title: result}))
 
@@ -150,7 +197,8 @@ def _train_and_report(config, config_yaml, dataset, arch_options, run_dir):
     write_metrics(
         os.path.join(run_dir, "metrics.json"), result, dataset=dataset.name, arch=config.arch,
         model=classifier.name, train_method=config.train_method, threat_norm=config.threat_norm,
-        epochs=config.fit_epochs, train_seconds=round(train_seconds, 1),
+        epochs=config.fit_epochs, train_seconds=round(train_seconds, 1), best_epoch=best_epoch,
+        robustbench=robustbench_summary(result, dataset.name, config.threat_norm, config.eval_eps),
         export_max_abs_error={"keras": keras_error, "saved_model": export_error},
         history=checkpoint.history,
     )

@@ -7,7 +7,7 @@ import yaml
 
 from kerobust.attacks.lp_geometry import NORMS
 from kerobust.backend import JIT_SETTINGS
-from kerobust.cli.values import convert, number, whole, whole_list
+from kerobust.cli.values import boolean, convert, number, whole, whole_list
 from kerobust.errors import KerobustError, require, unknown_name
 from kerobust.training.optimizers import OPTIMIZERS
 
@@ -38,15 +38,26 @@ class FitConfig:
     steps: int = None
     step_size: float = None
     replays: int = 4
+    l2_eps: float = None
+    adversarial_share: float = 1.0
+    mix: str = "batch"
     optimizer: str = "adamw"
     lr: float = 1e-3
+    lr_schedule: str = "constant"
+    milestones: list = None
+    gamma: float = 0.1
+    warmup_epochs: int = 0
     weight_decay: float = None
     seed: int = 0
     run_dir: str = None
     eval_eps: float = None
+    eval_l2_eps: float = None
     eval_steps: list = None
     eval_step_size: float = None
     val_points: int = 512
+    restore_best: bool = False
+    patience: int = None
+    diagnostics_points: int = 256
     jit: str = "auto"
 
     @property
@@ -62,6 +73,8 @@ _CONVERTERS = {
     "depth": whole, "k": whole, "dropout": number, "width": whole, "input_noise": number, "epochs": whole,
     "batch_size": whole, "eps": number, "steps": whole, "step_size": number, "replays": whole, "lr": number, "weight_decay": number, "seed": whole,
     "eval_eps": number, "eval_steps": whole_list, "eval_step_size": number, "val_points": whole,
+    "l2_eps": number, "eval_l2_eps": number, "adversarial_share": number, "milestones": whole_list, "gamma": number,
+    "warmup_epochs": whole, "restore_best": boolean, "patience": whole, "diagnostics_points": whole,
 }
 FIELDS = tuple(f.name for f in dataclasses.fields(FitConfig))
 
@@ -136,7 +149,23 @@ def validate(config):
     require(config.replays >= 1, f"replays must be >= 1, got {config.replays}.")
     require(config.lr > 0, f"learning rate must be > 0, got {config.lr}.")
     require(config.val_points >= 0, f"val points must be >= 0, got {config.val_points}.")
-    for key in ("eps", "eval_eps", "weight_decay"):
+    from kerobust.training.mixed_batches import MIXES
+    from kerobust.training.schedules import SCHEDULES
+
+    if config.mix not in MIXES:
+        raise unknown_name("mix", config.mix, MIXES)
+    if config.lr_schedule not in SCHEDULES:
+        raise unknown_name("learning-rate schedule", config.lr_schedule, SCHEDULES)
+    require(not (config.train_method.startswith("mat-") and config.threat_norm != "linf"),
+            "MAT trains on l-inf and l2 together: keep --threat-norm linf (--eps) and set the l2 radius with --l2-eps.")
+    require(0 < config.adversarial_share <= 1, f"adversarial share must be in (0, 1], got {config.adversarial_share}.")
+    require(config.patience is None or config.patience >= 1, f"patience must be >= 1, got {config.patience}.")
+    require(config.gamma > 0, f"gamma must be > 0, got {config.gamma}.")
+    require(config.warmup_epochs >= 0, f"warmup epochs must be >= 0, got {config.warmup_epochs}.")
+    require(config.diagnostics_points >= 0, f"diagnostics points must be >= 0, got {config.diagnostics_points}.")
+    require(not (config.val_points == 0 and (config.restore_best or config.patience)),
+            "--restore-best and --patience need robust validation (--val-points > 0).")
+    for key in ("eps", "eval_eps", "weight_decay", "l2_eps", "eval_l2_eps"):
         value = getattr(config, key)
         require(value is None or value >= 0, f"{key.replace('_', ' ')} must be >= 0, got {value}.")
     for key in ("step_size", "eval_step_size"):
@@ -170,6 +199,11 @@ def fill_dataset_defaults(config, threat_model):
         config.eval_steps = list(threat_model.eval_steps)
     if config.eval_step_size is None and not l2:
         config.eval_step_size = scaled_step(threat_model.eval_step_size, config.eval_eps, threat_model.eps)
+    if config.train_method.startswith("mat-"):
+        if config.l2_eps is None:
+            config.l2_eps = threat_model.l2_eps
+        if config.eval_l2_eps is None:
+            config.eval_l2_eps = config.l2_eps
     return config
 
 

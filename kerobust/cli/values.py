@@ -33,6 +33,17 @@ def whole(text):
     return int(value)
 
 
+def boolean(text):
+    """A bool from `true` / `false` / `yes` / `no` / `1` / `0` or a YAML boolean."""
+    if isinstance(text, bool):
+        return text
+    words = {"true": True, "yes": True, "1": True, "on": True, "false": False, "no": False, "0": False, "off": False}
+    key = str(text).strip().lower()
+    if key not in words:
+        raise ValueError(f"not true or false: {text!r}")
+    return words[key]
+
+
 def whole_list(text):
     """A list of ints from `10,20`, `[10, 20]` or `20`."""
     if isinstance(text, (list, tuple)):

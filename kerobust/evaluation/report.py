@@ -9,8 +9,31 @@ def _cell(value):
     return f"{100 * value:.2f}"
 
 
+def variant(attack):
+    """What an attack result's description adds after its radius: e.g. `EOT-10`, `x5 restarts`, `x9 targets`."""
+    return attack.description.partition(f" eps={attack.eps:g}")[2].strip()
+
+
+def attack_label(attack):
+    """Row label of an attack result: `PGD`, `PGD-l2`, `PGD EOT-10`, `autoattack/APGD-T` (a suite member,
+    cumulative)."""
+    name = attack.name if attack.norm == "linf" else f"{attack.name}-{attack.norm}"
+    if attack.suite and attack.name != attack.suite:
+        name = f"{attack.suite}/{name}"
+    return f"{name} {variant(attack)}".strip()
+
+
+def markdown(header, rows):
+    """A markdown table with padded columns."""
+    widths = [max(len(str(row[c])) for row in [header] + rows) for c in range(len(header))]
+    line = lambda row: "| " + " | ".join(str(v).ljust(w) for v, w in zip(row, widths)) + " |"  # noqa: E731
+    rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([line(header), rule] + [line(r) for r in rows])
+
+
 def format_table(results):
-    """Markdown table: rows Precision@1 / Precision@5 by attack, one column per model (percent).
+    """Markdown table: rows Precision@1 / Precision@5 by attack, one column per model (percent); a row "all attacks"
+    per threat model where several attacks ran at it (points robust to every one); masking warnings underneath.
 
     Args:
         results: mapping of column title (e.g. a model name) to `RobustnessResult`; all share the same attacks.
@@ -23,13 +46,18 @@ def format_table(results):
         key = f"top{k}"
         rows.append([label, "Clean", "-", "-"] + [_cell(getattr(r, f"clean_{key}")) for r in results.values()])
         for i, attack in enumerate(first.attacks):
-            name = attack.name if attack.norm == "linf" else f"{attack.name}-{attack.norm}"
             cells = [_cell(getattr(r.attacks[i], key)) for r in results.values()]
-            rows.append(["", name, f"{attack.eps:.4g}", str(attack.steps)] + cells)
-    widths = [max(len(str(row[c])) for row in [header] + rows) for c in range(len(header))]
-    line = lambda row: "| " + " | ".join(str(v).ljust(w) for v, w in zip(row, widths)) + " |"  # noqa: E731
-    rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-    return "\n".join([line(header), rule] + [line(r) for r in rows])
+            rows.append(["", attack_label(attack), f"{attack.eps:.4g}", str(attack.steps)] + cells)
+        for j, entry in enumerate(first.worst_case):
+            if len(entry["attacks"]) > 1:
+                name = "all attacks" if entry["norm"] == "linf" else f"all attacks-{entry['norm']}"
+                cells = [_cell(r.worst_case[j][key]) for r in results.values()]
+                rows.append(["", name, f"{entry['eps']:.4g}", "-"] + cells)
+    lines = [markdown(header, rows)]
+    for title, result in results.items():
+        for warning in result.warnings:
+            lines.append(f"> warning ({title}, possible gradient masking): {warning['message']}")
+    return "\n".join(lines)
 
 
 def write_metrics(path, result, **extra):

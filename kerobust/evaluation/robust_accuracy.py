@@ -3,12 +3,21 @@
 import keras
 import numpy as np
 
+from kerobust.attacks.suite import AttackSuite, attack_rows, predict
 from kerobust.evaluation.result import AttackAccuracy, RobustnessResult
 from kerobust.evaluation.top_k import top_k_correct
 
 
-def _predict(model, x):
-    return keras.ops.convert_to_numpy(model(x, training=False))
+def _correct(model, x, y):
+    outputs = predict(model, x)
+    return top_k_correct(outputs, y, 1), top_k_correct(outputs, y, 5)
+
+
+def _rows_of(entry):
+    """The table rows an attack or suite yields: `(attack, suite name or None)`; a suite adds its own total row."""
+    if isinstance(entry, AttackSuite):
+        return [(member, entry.name) for member in entry.members] + [(entry, entry.name)]
+    return [(entry, None)]
 
 
 def evaluate_robustness(model, x, y, attacks, batch_size=256, seed=0, progress=True):
@@ -17,41 +26,65 @@ def evaluate_robustness(model, x, y, attacks, batch_size=256, seed=0, progress=T
     Args:
         model: a Keras classifier on [0, 1] inputs (logits or probabilities).
         x, y: test images and integer labels.
-        attacks: `kerobust.attacks.Attack` instances (run in inference mode).
+        attacks: `kerobust.attacks.Attack` and `AttackSuite` instances (run in inference mode). A suite runs its
+            members in order, each on the points still robust (top-5 correct) after the earlier ones.
         batch_size: points per batch.
         seed: attack seed; batch `b` uses the seed pair `(seed, b)`, so results are reproducible.
         progress: show a progress bar.
 
     Returns:
-        A `RobustnessResult` with fractions in [0, 1].
+        A `RobustnessResult` with fractions in [0, 1], including the per-point worst case at each threat model.
     """
     x = np.asarray(x, dtype="float32")
     y = np.asarray(y)
     n = len(x)
+    rows = [row for entry in attacks for row in _rows_of(entry)]
     batches = range(0, n, batch_size)
-    bar = keras.utils.Progbar(len(batches), unit_name="batch") if progress else None
+    shown = [i for i, (a, suite) in enumerate(rows) if suite is None or isinstance(a, AttackSuite)]
+    labels = ["clean"] + [f"{rows[i][0].describe().split()[0]}@{rows[i][0].eps:g}" for i in shown]
+    bar = keras.utils.Progbar(len(batches), unit_name="batch", stateful_metrics=labels) if progress else None
     clean = np.zeros((2, n), dtype=bool)
-    adversarial = np.zeros((len(attacks), 2, n), dtype=bool)
+    adversarial = np.zeros((len(rows), 2, n), dtype=bool)
     for index, start in enumerate(batches):
-        rows = slice(start, start + batch_size)
-        xb, yb = x[rows], y[rows]
-        outputs = _predict(model, xb)
-        clean[0, rows], clean[1, rows] = top_k_correct(outputs, yb, 1), top_k_correct(outputs, yb, 5)
-        for a, attack in enumerate(attacks):
-            x_adv = attack(model, xb, yb, seed=np.array([seed, index], dtype="int32"))
-            outputs = _predict(model, x_adv)
-            adversarial[a, 0, rows], adversarial[a, 1, rows] = top_k_correct(outputs, yb, 1), top_k_correct(outputs, yb, 5)
+        part = slice(start, start + batch_size)
+        xb, yb = x[part], y[part]
+        seed_pair = np.array([seed, index], dtype="int32")
+        clean[:, part] = _correct(model, xb, yb)
+        r = 0
+        for entry in attacks:
+            if isinstance(entry, AttackSuite):
+                still = clean[:, part].copy()
+                for member in entry.members:
+                    x_adv = attack_rows(member, model, xb, yb, still[1], seed_pair)
+                    still &= np.stack(_correct(model, x_adv, yb))
+                    adversarial[r, :, part] = still
+                    r += 1
+                adversarial[r, :, part] = still
+            else:
+                x_adv = np.asarray(entry(model, xb, yb, seed=seed_pair))
+                adversarial[r, :, part] = _correct(model, x_adv, yb)
+            r += 1
         if bar is not None:
             done = start + len(xb)
-            values = [("clean", clean[0, :done].mean())]
-            values += [(attack.describe().split()[0], adversarial[a, 0, :done].mean()) for a, attack in enumerate(attacks)]
-            bar.update(index + 1, values=values, finalize=index + 1 == len(batches))
+            accuracies = [clean[0, :done].mean()] + [adversarial[i, 0, :done].mean() for i in shown]
+            bar.update(index + 1, values=list(zip(labels, accuracies)), finalize=index + 1 == len(batches))
     results = [
         AttackAccuracy(
             name=attack.name, norm=attack.norm, eps=float(attack.eps), steps=attack.steps,
-            step_size=float(attack.alpha), top1=float(adversarial[a, 0].mean()),
-            top5=float(adversarial[a, 1].mean()),
+            step_size=None if attack.alpha is None else float(attack.alpha), top1=float(adversarial[i, 0].mean()),
+            top5=float(adversarial[i, 1].mean()), description=attack.describe(), suite=suite,
         )
-        for a, attack in enumerate(attacks)
+        for i, (attack, suite) in enumerate(rows)
     ]
-    return RobustnessResult(num_points=n, clean_top1=float(clean[0].mean()), clean_top5=float(clean[1].mean()), attacks=results)
+    worst = []
+    for norm, eps in dict.fromkeys((a.norm, float(a.eps)) for a, _ in rows):
+        members = [i for i, (a, _) in enumerate(rows) if a.norm == norm and float(a.eps) == eps]
+        robust = np.logical_and.reduce(adversarial[members], axis=0)
+        worst.append({
+            "norm": norm, "eps": eps, "top1": float(robust[0].mean()), "top5": float(robust[1].mean()),
+            "attacks": [rows[i][0].describe() for i in members if not isinstance(rows[i][0], AttackSuite)],
+        })
+    return RobustnessResult(
+        num_points=n, clean_top1=float(clean[0].mean()), clean_top5=float(clean[1].mean()), attacks=results,
+        worst_case=worst,
+    )

@@ -5,10 +5,13 @@ from kerobust.training.attack_training import AttackTraining
 from kerobust.training.clean_and_adversarial import CleanAndAdversarialTraining
 from kerobust.training.free import FreeTraining
 from kerobust.training.method import TrainingMethod
+from kerobust.training.mixed_batches import MixedBatches
+from kerobust.training.mixed_norm import MixedNormTraining
 from kerobust.training.natural import NaturalTraining
 from kerobust.training.registry import TRAINING_METHODS, build_training_method
 
 __all__ = [
-    "AdversarialModel", "AttackTraining", "CleanAndAdversarialTraining", "FreeTraining", "NaturalTraining",
+    "AdversarialModel", "AttackTraining", "CleanAndAdversarialTraining", "FreeTraining", "MixedBatches", "MixedNormTraining",
+    "NaturalTraining",
     "TRAINING_METHODS", "TrainingMethod", "build_training_method",
 ]

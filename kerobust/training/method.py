@@ -10,7 +10,8 @@ class TrainingMethod:
     """A rule that turns a clean batch into the batch the optimizer trains on.
 
     `kind == "attack"`: `training_batch(oracle, x, y, sample_weight, seed)` returns the training batch, built with
-    input gradients of the model in inference mode; one optimizer step follows.
+    input gradients of the model in inference mode; one optimizer step follows. Methods that return a batch of the
+    same size keep its row order (so `MixedBatches` can mix it with the clean batch).
     `kind == "replay"`: the batch is replayed with a persistent perturbation (free training); see `FreeTraining`.
 
     Args:

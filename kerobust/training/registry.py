@@ -1,28 +1,48 @@
 """`build_training_method(name, ...)`: the names behind `--train-method`."""
 
 from kerobust.attacks import FGSM, PGD
-from kerobust.errors import unknown_name
+from kerobust.errors import KerobustError, unknown_name
 from kerobust.training.attack_training import AttackTraining
 from kerobust.training.clean_and_adversarial import CleanAndAdversarialTraining
 from kerobust.training.free import FreeTraining
+from kerobust.training.mixed_batches import MIXES, MixedBatches
+from kerobust.training.mixed_norm import MixedNormTraining
 from kerobust.training.natural import NaturalTraining
 
-TRAINING_METHODS = ("natural", "fgsm", "pgd", "free", "pni")
+TRAINING_METHODS = ("natural", "fgsm", "pgd", "free", "pni", "mat-rand", "mat-max")
+MIXABLE = ("fgsm", "pgd", "mat-rand", "mat-max")  # methods whose batches can be mixed with natural ones
 
 
-def build_training_method(name, eps, steps=10, step_size=None, replays=4, norm="linf", seed=0):
+def build_training_method(name, eps, steps=10, step_size=None, replays=4, norm="linf", seed=0, l2_eps=None,
+                          adversarial_share=1.0, mix="batch"):
     """Builds a training method.
 
     Args:
         name: one of `TRAINING_METHODS`.
-        eps: training perturbation radius (pixel units).
-        steps, step_size: PGD steps and step size (`pgd`, `pni`; Rakin et al. used PGD-7, step 0.01, eps 0.031 on
-            CIFAR-10: pass them to reproduce); `step_size` is also FGSM's step (default 1.25 eps with a random start,
-            as in Wong et al. 2020).
+        eps: training perturbation radius (pixel units); for MAT the l-inf radius.
+        steps, step_size: PGD steps and step size (`pgd`, `pni`, `mat-*`; Rakin et al. used PGD-7, step 0.01, eps
+            0.031 on CIFAR-10: pass them to reproduce); `step_size` is also FGSM's step (default 1.25 eps with a
+            random start, as in Wong et al. 2020); for MAT it is the l-inf step (the l2 step is 2.5 l2_eps / steps).
         replays: minibatch replays m (`free`).
-        norm: "linf" or "l2".
+        norm: "linf" or "l2" (not for MAT, which trains on both).
         seed: seed of random starts.
+        l2_eps: MAT's l2 radius (Araujo et al. used 0.83 with l-inf 0.031 on CIFAR-10).
+        adversarial_share: share of adversarial training (below 1 wraps the method in `MixedBatches`).
+        mix: "batch" (whole natural batches, seed 002) or "example".
     """
+    if not 0.0 < adversarial_share <= 1.0:
+        raise KerobustError(f"adversarial share must be in (0, 1], got {adversarial_share}.")
+    if mix not in MIXES:
+        raise unknown_name("mix", mix, MIXES)
+    if adversarial_share < 1.0 and name not in MIXABLE:
+        raise KerobustError(f"an adversarial share below 1 needs one of {', '.join(MIXABLE)}, not {name!r}.")
+    method = _build(name, eps, steps, step_size, replays, norm, seed, l2_eps)
+    if adversarial_share < 1.0:
+        method = MixedBatches(seed=seed, inner=method, adversarial_share=adversarial_share, mix=mix)
+    return method
+
+
+def _build(name, eps, steps, step_size, replays, norm, seed, l2_eps):
     if name == "natural":
         return NaturalTraining(seed=seed)
     if name == "fgsm":
@@ -33,4 +53,12 @@ def build_training_method(name, eps, steps=10, step_size=None, replays=4, norm="
         return method(seed=seed, attack=PGD(eps=eps, norm=norm, num_steps=steps, step_size=step_size))
     if name == "free":
         return FreeTraining(seed=seed, eps=eps, replays=replays, norm=norm)
+    if name in ("mat-rand", "mat-max"):
+        if l2_eps is None or l2_eps <= 0:
+            raise KerobustError(f"{name} needs an l2 radius > 0 (--l2-eps), got {l2_eps}.")
+        return MixedNormTraining(
+            seed=seed, selection=name.split("-")[1],
+            linf_attack=PGD(eps=eps, norm="linf", num_steps=steps, step_size=step_size),
+            l2_attack=PGD(eps=l2_eps, norm="l2", num_steps=steps),
+        )
     raise unknown_name("training method", name, TRAINING_METHODS)

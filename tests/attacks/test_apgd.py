@@ -38,17 +38,6 @@ def test_iterates_stay_in_the_ball_and_the_box(linear_digits, digits, norm, eps)
     assert size.max() <= eps * (1 + 1e-5) and x_adv.min() >= 0.0 and x_adv.max() <= 1.0
 
 
-@pytest.fixture(scope="module")
-def natural_digits_net(digits):
-    from kerobust.models import build_model
-
-    keras.utils.set_random_seed(0)
-    model = build_model("basicnet", digits.input_shape, 10, digits.mean, digits.std, width=8)
-    model.compile(keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(digits.x_train, digits.y_train, batch_size=64, epochs=8, verbose=0)
-    return model
-
-
 def test_apgd_ce_finds_at_least_as_many_adversarial_points_as_pgd20(natural_digits_net, digits):
     eps = 0.05
     attacks = [PGD(eps=eps, num_steps=20, step_size=eps / 4), APGD(eps=eps, num_steps=20)]

@@ -35,6 +35,15 @@ def _run(capsys, argv):
         (["fit", "--kk", "2"], "unrecognized arguments: --kk 2 (did you mean --k?)"),
         (["eval", "--model", "missing.keras", "--data", "digits"], "model file 'missing.keras' does not exist"),
         (["eval", "--model", "x.keras", "--data", "digits", "--eps", "-1"], "eps must be >= 0"),
+        (["eval", "--model", "x.keras", "--data", "digits", "--attacks", "pgd,cw"], "unknown attack 'cw'"),
+        (["eval", "--model", "x.keras", "--data", "digits", "--eot", "0"], "eot must be >= 1"),
+        (["eval", "--model", "x.keras", "--data", "digits", "--eps", "0.1,x"], "eps: not a number: 'x'"),
+        (["fit", "--train-method", "mat-rand", "--threat-norm", "l2"], "keep --threat-norm linf"),
+        (["fit", "--lr-schedule", "cosin"], "unknown learning-rate schedule 'cosin'. Did you mean 'cosine'?"),
+        (["fit", "--restore-best", "maybe"], "restore_best: not true or false: 'maybe'"),
+        (["fit", "--adversarial-share", "1.5"], "adversarial share must be in (0, 1]"),
+        (["fit", "--mix", "rows"], "unknown mix 'rows'"),
+        (["fit", "--val-points", "0", "--patience", "2"], "need robust validation"),
     ],
 )
 def test_one_line_errors(capsys, argv, message):

@@ -66,6 +66,59 @@ def test_eval_command_reproduces_the_run_metrics(free_run, tmp_path, capsys):
     assert evaluated["attacks"] == fitted["attacks"]
 
 
+def test_eval_compares_models_over_attack_lists_and_an_eps_sweep(free_run, natural_digits_net, tmp_path, capsys):
+    other = tmp_path / "natural.keras"
+    natural_digits_net.save(other)
+    out = tmp_path / "sweep.json"
+    argv = ["eval", "--model", str(free_run / "model.keras"), "--model", str(other), "--data", "digits",
+            "--attacks", "fgsm,pgd-5,apgd-ce-10,square-50", "--eps", "0.05,0.1", "--points", "64",
+            "--diagnostics-points", "32", "--json", str(out)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert any(line.startswith("| Model") and "eps=0.05" in line and "eps=0.1" in line for line in printed.splitlines())
+    payload = json.loads(out.read_text())
+    assert [m["model"] for m in payload["models"]] == [str(free_run / "model.keras"), str(other)]
+    for model in payload["models"]:
+        assert [(a["name"], a["eps"]) for a in model["attacks"]] == [
+            (name, eps) for eps in (0.05, 0.1) for name in ("FGSM", "PGD", "APGD-CE", "Square")
+        ]
+        assert model["num_points"] == 64 and isinstance(model["masking_warnings"], list)
+        summary = model["robustbench"]
+        assert summary["threat_model"] == "Linf" and summary["eps"] == 0.05 and summary["dataset"] == "digits"
+        assert summary["robust_acc"] <= round(min(100 * a["top1"] for a in model["attacks"][:4]), 2)
+    assert (tmp_path / "sweep_eps_sweep.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_eval_runs_the_autoattack_suite(free_run, tmp_path):
+    out = tmp_path / "aa.json"
+    argv = ["eval", "--model", str(free_run / "model.keras"), "--data", "digits", "--attacks", "autoattack",
+            "--square-queries", "30", "--points", "32", "--diagnostics-points", "0", "--json", str(out)]
+    assert main(argv) == 0
+    payload = json.loads(out.read_text())
+    assert [a["name"] for a in payload["attacks"]] == ["APGD-CE", "APGD-T", "Square", "autoattack"]
+    assert payload["robustbench"]["autoattack_acc"] == round(100 * payload["attacks"][-1]["top1"], 2)
+    assert payload["masking_warnings"] == []
+
+
+def test_mat_rand_with_mixed_batches_cosine_schedule_and_early_stopping(tmp_path):
+    run_dir = tmp_path / "mat"
+    argv = ["fit", *FAST, "--train-method", "mat-rand", "--adversarial-share", "0.9", "--lr-schedule", "cosine",
+            "--patience", "2", "--epochs", "3", "--diagnostics-points", "0", "--run-dir", str(run_dir)]
+    assert main(argv) == 0
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert [(a["name"], a["norm"]) for a in metrics["attacks"]] == [
+        ("FGSM", "linf"), ("PGD", "linf"), ("FGSM", "l2"), ("PGD", "l2")
+    ]
+    history = metrics["history"]["val_robust_accuracy"]
+    assert metrics["best_epoch"] == 1 + int(np.argmax(history))
+    assert metrics["robustbench"]["threat_model"] == "Linf"
+    assert (run_dir / "best" / "best.weights.h5").exists()
+    config = (run_dir / "config.yaml").read_text()
+    assert "\nl2_eps: 0.5\n" in config and "\neval_l2_eps: 0.5\n" in config  # the dataset's l2 radius
+    assert main(argv) == 0  # run again: already finished, restores the same best epoch without training
+    assert json.loads((run_dir / "metrics.json").read_text())["best_epoch"] == metrics["best_epoch"]
+
+
 def test_a_killed_run_resumes_and_loses_at_most_one_epoch(tmp_path):
     run_dir = tmp_path / "run"
     argv = [sys.executable, "-m", "kerobust.cli.main", "fit", *FAST, "--train-method", "natural", "--epochs", "6",

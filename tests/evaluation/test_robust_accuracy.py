@@ -43,14 +43,35 @@ def test_table_layout_and_metrics_json(linear_digits, digits, tmp_path):
     result = evaluate_robustness(model, digits.x_test[:50], digits.y_test[:50], [FGSM(eps=0.1), PGD(eps=0.1, num_steps=5)], progress=False)
     table = format_table({"linear": result, "again": result}).splitlines()
     assert [c.strip() for c in table[0].split("|")[1:-1]] == ["Top-N", "Attack", "eps", "steps", "linear", "again"]
-    assert table[2].startswith("| Precision@1 | Clean") and table[5].startswith("| Precision@5 | Clean")
+    assert table[2].startswith("| Precision@1 | Clean") and table[6].startswith("| Precision@5 | Clean")
     assert f"{100 * result.attacks[1].top1:.2f}" in table[4]
+    assert table[5].startswith("|             | all attacks | 0.1 ")
+    assert f"{100 * result.worst_case[0]['top1']:.2f}" in table[5]
     path = tmp_path / "metrics.json"
     write_metrics(path, result, dataset="digits")
     payload = json.loads(path.read_text())
     assert set(payload) >= {"clean", "attacks", "dataset"}
     assert payload["attacks"][1] | {} == {
         "name": "PGD", "norm": "linf", "eps": 0.1, "steps": 5, "step_size": pytest.approx(0.05),
-        "top1": result.attacks[1].top1, "top5": result.attacks[1].top5,
+        "top1": result.attacks[1].top1, "top5": result.attacks[1].top5, "description": "PGD-5 linf eps=0.1",
+        "suite": None,
     }
     assert all(0 <= a[k] <= 1 for a in payload["attacks"] for k in ("top1", "top5"))
+
+
+def test_worst_case_counts_points_robust_to_every_attack(linear_digits, digits):
+    model, _, _ = linear_digits
+    x, y = digits.x_test[:120], digits.y_test[:120]
+    attacks = [FGSM(eps=0.05), PGD(eps=0.05, num_steps=5, loss="margin"), PGD(eps=0.1, num_steps=5)]
+    result = evaluate_robustness(model, x, y, attacks, batch_size=50, progress=False)
+    per_point = []
+    for b, start in enumerate(range(0, len(x), 50)):  # the same seeds as the evaluation: (0, batch index)
+        xb, yb = x[start:start + 50], y[start:start + 50]
+        robust = np.ones(len(xb), bool)
+        for attack in attacks[:2]:
+            robust &= np.asarray(model(attack(model, xb, yb, seed=np.array([0, b], "int32")))).argmax(1) == yb
+        per_point.append(robust)
+    assert [(w["norm"], w["eps"]) for w in result.worst_case] == [("linf", 0.05), ("linf", 0.1)]
+    assert result.worst_case[0]["top1"] == pytest.approx(np.concatenate(per_point).mean())
+    assert result.worst_case[0]["top1"] <= min(a.top1 for a in result.attacks[:2])
+    assert result.worst_case[1]["top1"] == result.attacks[2].top1

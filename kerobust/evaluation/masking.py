@@ -1,0 +1,171 @@
+"""Gradient-masking diagnostics, run with every evaluation and reported as warnings.
+
+A robust accuracy is only as good as the attack behind it. These checks look for the signs of obfuscated gradients
+listed by Athalye, Carlini & Wagner 2018 ("Obfuscated Gradients Give a False Sense of Security", sec. 3.1) and
+Carlini et al. 2019 ("On Evaluating Adversarial Robustness", sec. 4 and appendix): iterative attacks weaker than
+single-step ones, accuracy that does not fall as eps or steps grow, accuracy far from zero when the ball covers the
+whole input box, a black-box attack beating the white-box ones, vanishing input gradients, and randomised outputs.
+
+Each check compares accuracies on the same points; differences below `TOLERANCE` are not reported.
+"""
+
+import dataclasses
+
+import numpy as np
+
+from kerobust import backend
+from kerobust.attacks import FGSM, PGD, Square, losses
+from kerobust.evaluation.report import variant
+from kerobust.evaluation.robust_accuracy import evaluate_robustness
+
+TOLERANCE = 0.02  # accuracy differences (fractions) smaller than this are noise
+LARGE_EPS_ACCURACY = 0.10  # accuracy above this when the ball covers the input box is "far from zero"
+ZERO_GRADIENT_SHARE = 0.10  # more points than this with an exactly zero input gradient is "a large share"
+CHECKS = (
+    "iterative_weaker_than_single_step", "accuracy_rises_with_eps", "accuracy_rises_with_steps",
+    "accuracy_not_falling_with_eps", "large_eps_accuracy", "black_box_beats_white_box", "zero_gradients",
+    "random_outputs",
+)
+
+
+def _warning(check, message):
+    return {"check": check, "message": message}
+
+
+def _pct(value):
+    return f"{100 * value:.1f} %"
+
+
+def whole_box_eps(norm, input_shape):
+    """A radius whose ball around any input covers the whole [0, 1] box: 1 in l-inf, sqrt(d) in l2."""
+    return 1.0 if norm == "linf" else float(np.sqrt(np.prod(input_shape)))
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbeAttacks:
+    """The attacks of the diagnostic probe at one threat model (norm, eps)."""
+
+    norm: str
+    eps: float
+    input_shape: tuple
+    square_queries: int = 300
+
+    def attacks(self):
+        found = {
+            "fgsm": FGSM(eps=self.eps, norm=self.norm),
+            "pgd10": PGD(eps=self.eps, norm=self.norm, num_steps=10),
+            "pgd50": PGD(eps=self.eps, norm=self.norm, num_steps=50),
+            "pgd10_double_eps": PGD(eps=2 * self.eps, norm=self.norm, num_steps=10),
+            "pgd20_whole_box": PGD(eps=whole_box_eps(self.norm, self.input_shape), norm=self.norm, num_steps=20),
+        }
+        if self.square_queries:
+            found["square"] = Square(eps=self.eps, norm=self.norm, num_queries=self.square_queries)
+        return found
+
+
+def zero_gradient_share(model, x, y):
+    """Share of points whose input gradient of the margin loss is exactly zero (a locally flat network)."""
+    loss_fn = losses.margin(from_logits=losses.outputs_are_logits(model))
+    run = backend.compile_attack(model, lambda oracle, x, y, seed: oracle.gradient(x, y), loss_fn)
+    grads = np.asarray(run(np.asarray(x, "float32"), np.asarray(y), np.zeros(2, "int32")))
+    flat = np.abs(grads.reshape(len(grads), -1)).max(axis=1)
+    return float(np.mean(flat == 0.0))
+
+
+def output_change(model, x):
+    """Largest absolute difference between two identical inference calls on `x`."""
+    from kerobust.attacks.suite import predict
+
+    return float(np.max(np.abs(predict(model, x) - predict(model, x))))
+
+
+def probe_warnings(model, x, y, norm, eps, seed=0, square_queries=300):
+    """Runs the diagnostic probe (FGSM, PGD-10, PGD-50, PGD-10 at 2 eps, PGD-20 over the whole box, Square) on
+    `x, y` and returns `(warnings, accuracies)`."""
+    if eps <= 0:
+        return [], {}
+    probe = ProbeAttacks(norm, float(eps), tuple(np.shape(x)[1:]), square_queries).attacks()
+    result = evaluate_robustness(model, x, y, list(probe.values()), seed=seed, progress=False)
+    acc = {key: entry.top1 for key, entry in zip(probe, result.attacks)}
+    acc["clean"] = result.clean_top1
+    found = []
+    where = f"{norm} eps={eps:g}, {len(x)} probe points"
+    if acc["pgd10"] > acc["fgsm"] + TOLERANCE:
+        found.append(_warning("iterative_weaker_than_single_step",
+                              f"PGD-10 leaves {_pct(acc['pgd10'])} accuracy, FGSM {_pct(acc['fgsm'])} ({where})."))
+    if acc["pgd50"] > acc["pgd10"] + TOLERANCE:
+        found.append(_warning("accuracy_rises_with_steps",
+                              f"PGD-50 leaves {_pct(acc['pgd50'])} accuracy, PGD-10 {_pct(acc['pgd10'])} ({where})."))
+    if acc["pgd10"] >= 0.1 and acc["pgd10_double_eps"] > 0.9 * acc["pgd10"]:
+        found.append(_warning("accuracy_not_falling_with_eps",
+                              f"PGD-10 at 2 eps leaves {_pct(acc['pgd10_double_eps'])} accuracy, at eps "
+                              f"{_pct(acc['pgd10'])} ({where})."))
+    if acc["pgd20_whole_box"] > LARGE_EPS_ACCURACY:
+        found.append(_warning("large_eps_accuracy",
+                              f"PGD-20 with a ball covering the whole input box still leaves {_pct(acc['pgd20_whole_box'])} "
+                              f"accuracy; it should be near 0 ({norm}, {len(x)} probe points)."))
+    white_box = min(acc["fgsm"], acc["pgd10"], acc["pgd50"])
+    if "square" in acc and acc["square"] < white_box - TOLERANCE:
+        found.append(_warning("black_box_beats_white_box",
+                              f"Square ({square_queries} queries, no gradients) leaves {_pct(acc['square'])} accuracy, "
+                              f"the best gradient attack {_pct(white_box)} ({where})."))
+    share = zero_gradient_share(model, x, y)
+    acc["zero_gradient_share"] = share
+    if share > ZERO_GRADIENT_SHARE:
+        found.append(_warning("zero_gradients", f"{_pct(share)} of the probe points have an exactly zero input gradient."))
+    change = output_change(model, x)
+    acc["output_change"] = change
+    if change > 1e-5:
+        found.append(_warning("random_outputs",
+                              f"two identical calls differ by up to {change:.3g}: a randomised model; attack it with "
+                              f"expectation over transformation (--eot N) and report several evaluations."))
+    return found, acc
+
+
+def result_warnings(result):
+    """Checks on the attacks of an evaluation: iterative weaker than FGSM, accuracy rising with eps or steps, Square
+    beating the white-box attacks (standalone, or adding points after them in a suite)."""
+    found = []
+    single = [a for a in result.attacks if a.suite is None]
+    for attack in single:
+        if attack.name == "FGSM":
+            for other in single:
+                if (other.norm, other.eps) == (attack.norm, attack.eps) and other.steps > 1 and other.name != "Square" \
+                        and other.top1 > attack.top1 + TOLERANCE:
+                    found.append(_warning("iterative_weaker_than_single_step",
+                                          f"{other.description} leaves {_pct(other.top1)} accuracy, FGSM {_pct(attack.top1)}."))
+        for other in single:
+            if (other.name, other.norm, variant(other)) != (attack.name, attack.norm, variant(attack)):
+                continue
+            if other.steps == attack.steps and other.eps > attack.eps and other.top1 > attack.top1 + TOLERANCE:
+                found.append(_warning("accuracy_rises_with_eps",
+                                      f"{other.description} leaves {_pct(other.top1)} accuracy, at eps={attack.eps:g} "
+                                      f"{_pct(attack.top1)}."))
+            if other.eps == attack.eps and other.steps > attack.steps and other.top1 > attack.top1 + TOLERANCE:
+                found.append(_warning("accuracy_rises_with_steps",
+                                      f"{other.description} leaves {_pct(other.top1)} accuracy, with {attack.steps} steps "
+                                      f"{_pct(attack.top1)}."))
+    for square in (a for a in single if a.name == "Square"):
+        white = [a.top1 for a in single if (a.norm, a.eps) == (square.norm, square.eps) and a.name != "Square"]
+        if white and square.top1 < min(white) - TOLERANCE:
+            found.append(_warning("black_box_beats_white_box",
+                                  f"{square.description} leaves {_pct(square.top1)} accuracy, the best gradient attack "
+                                  f"{_pct(min(white))}."))
+    for i, attack in enumerate(result.attacks):
+        if attack.suite and attack.name == "Square" and i > 0 and result.attacks[i - 1].top1 > attack.top1 + TOLERANCE:
+            found.append(_warning("black_box_beats_white_box",
+                                  f"in {attack.suite}, Square lowers accuracy from {_pct(result.attacks[i - 1].top1)} to "
+                                  f"{_pct(attack.top1)} after the gradient attacks ({attack.norm} eps={attack.eps:g})."))
+    return found
+
+
+def diagnose(model, x, y, result, norm, eps, points=256, seed=0, square_queries=300):
+    """All masking warnings for an evaluation `result` of `model` at the threat model (norm, eps): the checks on
+    the result's attacks plus the probe on the first `points` points (0 skips the probe). Stores them in
+    `result.warnings` and returns them."""
+    found = result_warnings(result)
+    if points:
+        probe, _ = probe_warnings(model, x[:points], y[:points], norm, eps, seed=seed, square_queries=square_queries)
+        found += probe
+    result.warnings = found
+    return found

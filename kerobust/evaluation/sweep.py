@@ -1,0 +1,64 @@
+"""Epsilon sweeps: accuracy against eps per attack and model, as a markdown table and a PNG plot."""
+
+from kerobust.atomic_files import atomic_path
+from kerobust.evaluation.report import attack_label, markdown
+
+
+def _curve_name(attack):
+    label = attack_label(attack)
+    if attack.steps > 1 and not attack.suite:
+        label = label.replace(attack.name, f"{attack.name}-{attack.steps}", 1)
+    return label
+
+
+def sweep_curves(result):
+    """`{curve name: [(eps, top-1 accuracy), ...]}` of one `RobustnessResult`, sorted by eps; the curve
+    "all attacks" (per-norm) counts points robust to every attack at that eps."""
+    curves = {}
+    for attack in result.attacks:
+        curves.setdefault(_curve_name(attack), []).append((attack.eps, attack.top1))
+    for entry in result.worst_case:
+        if len(entry["attacks"]) > 1:
+            name = "all attacks" if entry["norm"] == "linf" else f"all attacks-{entry['norm']}"
+            curves.setdefault(name, []).append((entry["eps"], entry["top1"]))
+    return {name: sorted(points) for name, points in curves.items()}
+
+
+def format_sweep_table(results):
+    """Markdown table: one row per model and attack, one column per eps (top-1 accuracy, percent)."""
+    epsilons = sorted({eps for r in results.values() for c in sweep_curves(r).values() for eps, _ in c})
+    rows = []
+    for title, result in results.items():
+        for name, points in sweep_curves(result).items():
+            values = dict(points)
+            rows.append([title, name] + [f"{100 * values[e]:.2f}" if e in values else "-" for e in epsilons])
+    return markdown(["Model", "Attack"] + [f"eps={e:.4g}" for e in epsilons], rows)
+
+
+def plot_sweep(results, path, title="Robust accuracy against eps"):
+    """Writes a PNG: top-1 accuracy against eps, a colour per attack, a line style per model (with clean accuracy at
+    eps = 0)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    styles = ["-", "--", ":", "-."]
+    colours = {}
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    for m, (model, result) in enumerate(results.items()):
+        for name, points in sweep_curves(result).items():
+            colour = colours.setdefault(name, f"C{len(colours) % 10}")
+            eps, accuracy = zip(*([(0.0, result.clean_top1)] + points))
+            axes.plot(eps, [100 * a for a in accuracy], styles[m % len(styles)], marker="o", markersize=3,
+                      color=colour, label=f"{model}: {name}" if len(results) > 1 else name)
+    axes.set_xlabel("eps")
+    axes.set_ylabel("top-1 accuracy (%)")
+    axes.set_ylim(0, 100)
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=7)
+    figure.tight_layout()
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, format="png", dpi=120)
+    plt.close(figure)

@@ -1,0 +1,55 @@
+"""Training on a mix of natural and adversarial examples with a given adversarial share.
+
+References: Goodfellow et al. 2015 and Kurakin et al. 2017 ("Adversarial Machine Learning at Scale", sec. 3: a
+weighted mix of clean and adversarial examples in each batch); seed 002 section 3.3 (95 % adversarial, 5 % natural,
+by randomly introducing natural batches to save computation; after Wu et al. 2021).
+"""
+
+import dataclasses
+
+from keras import ops
+
+from kerobust import backend
+from kerobust.attacks.lp_geometry import per_sample
+from kerobust.training.method import TrainingMethod
+
+MIXES = ("batch", "example")
+_MIX_SALT = 130363  # moves the coin's seed away from the inner method's random starts
+
+
+@dataclasses.dataclass(frozen=True)
+class MixedBatches(TrainingMethod):
+    """Wraps an attack-based method: a share `adversarial_share` of the training is adversarial, the rest natural.
+
+    `mix="batch"` (seed 002): each batch is adversarial with probability `adversarial_share`, else natural, and a
+    natural batch skips the attack (saving its cost). `mix="example"`: each example of every batch is adversarial
+    with that probability (the attack runs on the whole batch).
+    """
+
+    inner: TrainingMethod = None
+    adversarial_share: float = 0.95
+    mix: str = "batch"
+
+    @property
+    def name(self):
+        return self.inner.name
+
+    @property
+    def loss_fn(self):
+        return self.inner.loss_fn
+
+    def training_batch(self, oracle, x, y, sample_weight, seed):
+        share = float(self.adversarial_share)
+        coin_seed = seed + _MIX_SALT
+        if self.mix == "batch":
+            adversarial = backend.uniform((), coin_seed) < share
+            x_train = ops.cond(adversarial, lambda: self.inner.training_batch(oracle, x, y, sample_weight, seed)[0],
+                               lambda: x)
+            return x_train, y, sample_weight
+        chosen = backend.uniform((ops.shape(x)[0],), coin_seed) < share
+        x_adv = self.inner.training_batch(oracle, x, y, sample_weight, seed)[0]
+        return ops.where(per_sample(chosen, x), x_adv, x), y, sample_weight
+
+    def describe(self):
+        unit = "batches" if self.mix == "batch" else "examples"
+        return f"{self.inner.describe()}, {100 * self.adversarial_share:g} % adversarial {unit}"
