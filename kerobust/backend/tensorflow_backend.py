@@ -1,11 +1,24 @@
 """TensorFlow implementation of kerobust's backend plumbing (GradientTape, `tf.function(jit_compile=True)`)."""
 
+import logging
+
 import keras
 import tensorflow as tf
 
 from keras import ops
 
 from kerobust.backend.oracle import Oracle
+
+
+class _QuietRetracing(logging.Filter):
+    """Drops TensorFlow's retracing warning: kerobust compiles one function per attack and model on purpose (an
+    evaluation with several attacks and the masking probe compiles a dozen), which TensorFlow mistakes for retracing."""
+
+    def filter(self, record):
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+tf.get_logger().addFilter(_QuietRetracing())
 
 
 def _dynamic_shape(shape):

@@ -203,5 +203,5 @@ def _train_and_report(config, config_yaml, dataset, arch_options, run_dir):
         history=checkpoint.history,
     )
     print(f"Run folder {run_dir}: config.yaml, metrics.json, model.keras, saved_model/, logs/ (TensorBoard), checkpoints/")
-    print(json.dumps({"clean_top1": result.clean_top1, **{a.name + f"-{a.steps}": a.top1 for a in result.attacks}}))
+    print(json.dumps({"clean_top1": result.clean_top1, **{a.description: a.top1 for a in result.attacks}}))
     return 0

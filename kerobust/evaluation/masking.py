@@ -3,8 +3,8 @@
 A robust accuracy is only as good as the attack behind it. These checks look for the signs of obfuscated gradients
 listed by Athalye, Carlini & Wagner 2018 ("Obfuscated Gradients Give a False Sense of Security", sec. 3.1) and
 Carlini et al. 2019 ("On Evaluating Adversarial Robustness", sec. 4 and appendix): iterative attacks weaker than
-single-step ones, accuracy that does not fall as eps or steps grow, accuracy far from zero when the ball covers the
-whole input box, a black-box attack beating the white-box ones, vanishing input gradients, and randomised outputs.
+single-step ones, accuracy that rises as eps or steps grow, accuracy far from zero when the ball covers the whole
+input box (an accuracy that merely stays flat over a range of eps can be honest, so flatness is judged there), a black-box attack beating the white-box ones, vanishing input gradients, and randomised outputs.
 
 Each check compares accuracies on the same points; differences below `TOLERANCE` are not reported.
 """
@@ -22,8 +22,7 @@ TOLERANCE = 0.02  # accuracy differences (fractions) smaller than this are noise
 LARGE_EPS_ACCURACY = 0.10  # accuracy above this when the ball covers the input box is "far from zero"
 ZERO_GRADIENT_SHARE = 0.10  # more points than this with an exactly zero input gradient is "a large share"
 CHECKS = (
-    "iterative_weaker_than_single_step", "accuracy_rises_with_eps", "accuracy_rises_with_steps",
-    "accuracy_not_falling_with_eps", "large_eps_accuracy", "black_box_beats_white_box", "zero_gradients",
+    "iterative_weaker_than_single_step", "accuracy_rises_with_eps", "accuracy_rises_with_steps", "large_eps_accuracy", "black_box_beats_white_box", "zero_gradients",
     "random_outputs",
 )
 
@@ -96,8 +95,8 @@ def probe_warnings(model, x, y, norm, eps, seed=0, square_queries=300):
     if acc["pgd50"] > acc["pgd10"] + TOLERANCE:
         found.append(_warning("accuracy_rises_with_steps",
                               f"PGD-50 leaves {_pct(acc['pgd50'])} accuracy, PGD-10 {_pct(acc['pgd10'])} ({where})."))
-    if acc["pgd10"] >= 0.1 and acc["pgd10_double_eps"] > 0.9 * acc["pgd10"]:
-        found.append(_warning("accuracy_not_falling_with_eps",
+    if acc["pgd10_double_eps"] > acc["pgd10"] + TOLERANCE:
+        found.append(_warning("accuracy_rises_with_eps",
                               f"PGD-10 at 2 eps leaves {_pct(acc['pgd10_double_eps'])} accuracy, at eps "
                               f"{_pct(acc['pgd10'])} ({where})."))
     if acc["pgd20_whole_box"] > LARGE_EPS_ACCURACY:

