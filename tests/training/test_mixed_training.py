@@ -24,10 +24,15 @@ def classifier(digits):
     return model
 
 
-def _training_batch(classifier, method, x, y, seed):
+def _batch_maker(classifier, method):
+    """`make(x, y, seed)`: the method's training batch, compiled once."""
     run = compile_attack(classifier, lambda oracle, x, y, seed: method.training_batch(oracle, x, y, None, seed)[0],
                          method.loss_fn)
-    return np.asarray(run(x, y, np.array([seed, 0], "int32")))
+    return lambda x, y, seed: np.asarray(run(x, y, np.array([seed, 0], "int32")))
+
+
+def _training_batch(classifier, method, x, y, seed):
+    return _batch_maker(classifier, method)(x, y, seed)
 
 
 def _norms(delta):
@@ -38,9 +43,9 @@ def _norms(delta):
 def test_mat_rand_attacks_a_random_half_in_each_norm(classifier, digits):
     x, y = digits.x_test[:64], digits.y_test[:64]
     method = build_training_method("mat-rand", eps=LINF, steps=5, l2_eps=L2)
-    halves = []
+    halves, make = [], _batch_maker(classifier, method)
     for seed in (0, 1):
-        linf, l2 = _norms(_training_batch(classifier, method, x, y, seed) - x)
+        linf, l2 = _norms(make(x, y, seed) - x)
         in_linf_ball = linf <= LINF + 1e-6
         assert in_linf_ball.sum() == 32  # the l2 half moves single pixels far beyond 0.05
         assert np.all(l2[~in_linf_ball] <= L2 + 1e-5) and np.all(l2[~in_linf_ball] > 0.5)
@@ -68,10 +73,8 @@ def test_mat_max_keeps_the_more_damaging_example_per_point(classifier, digits):
 def test_mixed_batches_are_adversarial_in_the_given_share(classifier, digits, mix):
     x, y = digits.x_test[:40], digits.y_test[:40]
     method = build_training_method("pgd", eps=LINF, steps=3, adversarial_share=0.7, mix=mix)
-    changed = np.array([
-        np.abs(_training_batch(classifier, method, x, y, seed) - x).reshape(len(x), -1).max(axis=1) > 0
-        for seed in range(30)
-    ])
+    make = _batch_maker(classifier, method)
+    changed = np.array([np.abs(make(x, y, seed) - x).reshape(len(x), -1).max(axis=1) > 0 for seed in range(30)])
     if mix == "batch":
         assert np.all(changed.all(axis=1) | ~changed.any(axis=1))  # whole batches are natural or adversarial
         share = changed[:, 0].mean()
