@@ -104,8 +104,9 @@ class APGD(Attack):
             z = self._project(x, x_cur + geo.steepest_ascent(grad, 1.0, self.norm) * per_sample(eta, x))
             a = ops.where(k == 0, 1.0, self.momentum)
             x_next = self._project(x, x_cur + a * (z - x_cur) + (1.0 - a) * (x_cur - x_prev))
-            loss_next = oracle.losses(x_next, y)
-            fooled = ops.argmax(oracle.logits(x_next), axis=-1) != labels
+            outputs = oracle.logits(x_next)  # one forward pass scores the loss and the decision
+            loss_next = oracle.loss(y, outputs, per_sample=True)
+            fooled = ops.argmax(outputs, axis=-1) != labels
             best_adv = ops.where(per_sample(ops.logical_and(fooled, ops.logical_not(found)), x), x_next, best_adv)
             found = ops.logical_or(found, fooled)
             increases = increases + ops.cast(loss_next > loss_cur, "float32")

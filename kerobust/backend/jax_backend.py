@@ -49,7 +49,9 @@ def _oracle(model, trainable, non_trainable, loss_fn):
     def gradient(x, y, draw=0):
         return jax.grad(lambda x: loss_fn(y, logits(x, drawn(draw))))(x)
 
-    return Oracle(gradient=gradient, logits=logits, losses=lambda x, y: loss_fn(y, logits(x), per_sample=True))
+    return Oracle(
+        gradient=gradient, logits=logits, losses=lambda x, y: loss_fn(y, logits(x), per_sample=True), loss=loss_fn
+    )
 
 
 def grouped_conv(inputs, kernel, strides, padding):

@@ -2,7 +2,7 @@
 
 import collections
 
-Oracle = collections.namedtuple("Oracle", ["gradient", "logits", "losses"])
+Oracle = collections.namedtuple("Oracle", ["gradient", "logits", "losses", "loss"])
 Oracle.__doc__ = """Model access for attack rules inside compiled code.
 
 Fields:
@@ -11,4 +11,5 @@ Fields:
         every call), so averaging over draws is expectation over transformation.
     logits: `logits(x)`, the model's outputs in inference mode.
     losses: `losses(x, y)`, the attack loss of each sample (shape [batch]) in inference mode.
+    loss: the attack loss itself, `loss(y, outputs, per_sample=False)`, to score outputs already computed.
 """

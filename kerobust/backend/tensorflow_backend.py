@@ -50,7 +50,7 @@ def _oracle(model, loss_fn, training=False):
 
     return Oracle(
         gradient=gradient, logits=lambda x: model(x, training=training),
-        losses=lambda x, y: loss_fn(y, model(x, training=training), per_sample=True),
+        losses=lambda x, y: loss_fn(y, model(x, training=training), per_sample=True), loss=loss_fn,
     )
 
 
