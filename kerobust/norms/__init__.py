@@ -1,12 +1,14 @@
 """Operator norms of CNN layers: exact l1 / l-inf of Conv2D (any stride, padding, dilation), Dense and batch norm,
-seed 001's l2 upper bound, and the exact spectrum of stride-1 circular convolutions by FFT."""
+seed 001's l2 upper bound, the exact spectrum of stride-1 circular convolutions by FFT, and power iteration on any
+layer's linear part."""
 
 from kerobust.norms.circular_spectrum import circular_l2_norm, circular_singular_values
+from kerobust.norms.power_iteration import linear_part, power_iteration
 from kerobust.norms.operator_norms import (
     batch_norm_scale, conv_l1_norm, conv_l2_upper_bound, conv_linf_norm, dense_l1_norm, dense_linf_norm,
 )
 
 __all__ = [
     "batch_norm_scale", "circular_l2_norm", "circular_singular_values", "conv_l1_norm", "conv_l2_upper_bound",
-    "conv_linf_norm", "dense_l1_norm", "dense_linf_norm",
+    "conv_linf_norm", "dense_l1_norm", "dense_linf_norm", "linear_part", "power_iteration",
 ]

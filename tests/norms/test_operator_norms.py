@@ -137,3 +137,17 @@ def test_fft_singular_values_equal_the_dense_svd(shape, n):
     fft = np.sort(circular_singular_values(kernel, n).ravel())
     dense = np.sort(np.linalg.svd(_circular_matrix(kernel, n), compute_uv=False))[-len(fft):]
     np.testing.assert_allclose(fft, dense, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("kernel,size,strides,padding", [c for c in _configs(60) if c[2][0] == c[2][1]][:12])
+def test_power_iteration_on_the_layer_matches_the_dense_top_singular_value(kernel, size, strides, padding):
+    from kerobust.norms.power_iteration import power_iteration
+
+    layers = [keras.layers.ZeroPadding2D(padding)] if not isinstance(padding, str) else []
+    conv = keras.layers.Conv2D(kernel.shape[3], kernel.shape[:2], strides=strides,
+                               padding=padding if isinstance(padding, str) else "valid", bias_initializer="ones")
+    layer = keras.Sequential([keras.Input((*size, kernel.shape[2])), *layers, conv])  # the bias must not matter
+    conv.set_weights([kernel, np.ones(kernel.shape[3], "float32")])
+    sigma, _ = power_iteration(layer, (*size, kernel.shape[2]))
+    top = np.linalg.svd(numpy_dense_matrix(kernel, size, strides, padding), compute_uv=False)[0]
+    assert sigma == pytest.approx(top, rel=1e-3)
