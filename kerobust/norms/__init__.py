@@ -3,10 +3,10 @@ seed 001's l2 upper bound, the exact spectrum of stride-1 circular convolutions 
 layer's linear part."""
 
 from kerobust.norms.circular_spectrum import circular_l2_norm, circular_singular_values
-from kerobust.norms.power_iteration import linear_part, power_iteration
 from kerobust.norms.operator_norms import (
     batch_norm_scale, conv_l1_norm, conv_l2_upper_bound, conv_linf_norm, dense_l1_norm, dense_linf_norm,
 )
+from kerobust.norms.power_iteration import linear_part, power_iteration
 
 __all__ = [
     "batch_norm_scale", "circular_l2_norm", "circular_singular_values", "conv_l1_norm", "conv_l2_upper_bound",
