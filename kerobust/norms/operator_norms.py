@@ -31,17 +31,21 @@ def _tap_sums(weights, rows, columns):
     return ops.einsum("xa,yb,abc->xyc", ops.convert_to_tensor(rows), ops.convert_to_tensor(columns), weights)
 
 
-def conv_l1_norm(kernel, input_size, strides=1, padding="valid", dilation=1):
-    """||conv||_1 of a Conv2D kernel (kh, kw, Cin, Cout) on an input of `input_size` (H, W): the largest absolute
-    column sum, `max_{i, A, B} sum_o sum_{(a, b) in A x B} |K[a, b, i, o]|` over the column tap sets (seed 001 eq. (1))."""
+def conv_l1_norm(kernel, input_size, strides=1, padding="valid", dilation=1, groups=1):
+    """||conv||_1 of a Conv2D kernel (kh, kw, Cin / groups, Cout) on an input of `input_size` (H, W): the largest
+    absolute column sum, `max_{i, A, B} sum_o sum_{(a, b) in A x B} |K[a, b, i, o]|` over the column tap sets (seed
+    001 eq. (1)), where a grouped conv's input channel only reaches the outputs of its group."""
     axes = _axes(input_size, kernel.shape, strides, padding, dilation)
-    per_input = ops.sum(ops.abs(kernel), axis=3)  # (kh, kw, Cin)
+    kh, kw, cin, cout = kernel.shape
+    per_group = ops.reshape(ops.abs(kernel), (kh, kw, cin, groups, cout // groups))
+    per_input = ops.reshape(ops.sum(per_group, axis=4), (kh, kw, cin * groups))  # (kh, kw, Cin)
     return ops.max(_tap_sums(per_input, column_tap_sets(*axes[0]), column_tap_sets(*axes[1])))
 
 
 def conv_linf_norm(kernel, input_size, strides=1, padding="valid", dilation=1):
     """||conv||_inf: the largest absolute row sum, `max_{o, A, B} sum_i sum_{(a, b) in A x B} |K[a, b, i, o]|` over
-    the row tap sets; with Assumption 1 one row sees every tap (seed 001 eq. (2))."""
+    the row tap sets; with Assumption 1 one row sees every tap (seed 001 eq. (2)). Grouped kernels need nothing more:
+    an output only sees its group's inputs, which are the kernel's input axis."""
     axes = _axes(input_size, kernel.shape, strides, padding, dilation)
     per_output = ops.sum(ops.abs(kernel), axis=2)  # (kh, kw, Cout)
     return ops.max(_tap_sums(per_output, row_tap_sets(*axes[0]), row_tap_sets(*axes[1])))

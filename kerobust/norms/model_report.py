@@ -1,0 +1,85 @@
+"""Per-layer operator norms of a Keras model: l1, l-inf and an l2 value for every linear layer, with their products.
+
+Rows follow the model's layers in order (nested models included). Conv2D (plain, grouped, with parametric noise:
+its mean kernel), Dense and batch normalisation get exact l1 and l-inf norms; l2 is seed 001's eq. (3) bound, or
+with `power_iterations > 0` the exact value by power iteration on the layer. Other layers with weights (ConvNorm,
+depthwise convolutions) are listed as unsupported rather than skipped silently. The products bound the network's
+Lipschitz constant in each norm from above for a chain of layers (not across residual sums; seed 001 section 4
+discusses how loose such bounds are).
+"""
+
+import dataclasses
+import math
+
+import keras
+from keras import ops
+
+from kerobust.norms.operator_norms import (
+    batch_norm_scale, conv_l1_norm, conv_l2_upper_bound, conv_linf_norm, dense_l1_norm, dense_linf_norm,
+)
+from kerobust.norms.power_iteration import power_iteration
+
+
+@dataclasses.dataclass
+class LayerNorms:
+    """Norms of one layer's linear map (None where not supported)."""
+
+    name: str
+    kind: str
+    l1: float | None
+    linf: float | None
+    l2: float | None
+    l2_method: str
+    note: str = ""
+
+
+def _layers(model):
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from _layers(layer)
+        else:
+            yield layer
+
+
+def _conv_row(layer, power_iterations):
+    size = tuple(layer.input.shape[1:3])
+    kernel = ops.convert_to_numpy(layer.kernel)
+    geometry = dict(strides=layer.strides, padding=layer.padding, dilation=layer.dilation_rate)
+    l1 = conv_l1_norm(kernel, size, groups=layer.groups, **geometry)
+    linf = conv_linf_norm(kernel, size, **geometry)
+    if power_iterations:
+        l2, method = power_iteration(layer, tuple(layer.input.shape[1:]), iterations=power_iterations)[0], "power"
+    elif layer.groups == 1:
+        l2, method = conv_l2_upper_bound(kernel, size, **geometry), "eq3 bound"
+    else:
+        l2, method = None, "-"
+    return LayerNorms(layer.name, "conv", float(l1), float(linf), None if l2 is None else float(l2), method)
+
+
+def layer_norms(model, power_iterations=0):
+    """`LayerNorms` rows for the model's weighted layers, in order."""
+    rows = []
+    for layer in _layers(model):
+        if isinstance(layer, keras.layers.DepthwiseConv2D) or not layer.weights:
+            if layer.weights:
+                rows.append(LayerNorms(layer.name, type(layer).__name__, None, None, None, "-", "unsupported"))
+            continue
+        if isinstance(layer, keras.layers.Conv2D):
+            rows.append(_conv_row(layer, power_iterations))
+        elif isinstance(layer, keras.layers.Dense):
+            kernel = ops.convert_to_numpy(layer.kernel)
+            l2 = float(ops.convert_to_numpy(ops.svd(kernel, compute_uv=False))[0])
+            rows.append(LayerNorms(layer.name, "dense", float(dense_l1_norm(kernel)), float(dense_linf_norm(kernel)), l2, "svd"))
+        elif isinstance(layer, keras.layers.BatchNormalization):
+            gamma = layer.gamma if layer.scale else ops.ones_like(layer.moving_variance)
+            scale = float(ops.max(batch_norm_scale(gamma, layer.moving_variance, layer.epsilon)))
+            rows.append(LayerNorms(layer.name, "batch norm", scale, scale, scale, "exact"))
+        else:
+            rows.append(LayerNorms(layer.name, type(layer).__name__, None, None, None, "-", "unsupported"))
+    return rows
+
+
+def products(rows):
+    """`{"l1", "linf", "l2"}`: products of the supported layers' norms (upper bounds on the network's Lipschitz
+    constant in that norm when every unsupported layer is 1-Lipschitz)."""
+    return {key: math.prod(getattr(r, key) for r in rows if getattr(r, key) is not None) for key in ("l1", "linf", "l2")}
