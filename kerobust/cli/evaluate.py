@@ -55,7 +55,8 @@ def load_classifier(path):
         raise KerobustError(f"model file {path!r} cannot be loaded: {str(error).splitlines()[0]}") from None
 
 
-def _writable(path, flag):
+def require_writable(path, flag):
+    """A one-line error unless the folder of `path` is writable."""
     parent = os.path.dirname(os.path.abspath(path))
     require(os.access(parent, os.W_OK), f"cannot write {flag} {path!r}: folder {parent!r} is not writable.")
 
@@ -89,7 +90,7 @@ def run(args):
     threat = threat_model_for(args.data)
     for path, flag in ((args.json, "--json"), (args.plot, "--plot")):
         if path:
-            _writable(path, flag)
+            require_writable(path, flag)
     classifiers = [load_classifier(path) for path in args.model]
     dataset = load_dataset(args.data, args.data_dir)
     for path, classifier in zip(args.model, classifiers):
