@@ -33,6 +33,8 @@ import time
 
 import numpy as np
 
+from kerobust.atomic_files import write_text
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # l-inf and l2 radii per model; digits are 8x8x1 in [0, 1] (l2 0.5 is kerobust's digits threat model; l-inf 0.1 is
@@ -274,9 +276,7 @@ def main():
         "violations": bad, "rows": rows,
     }
     path = os.path.join(os.path.dirname(__file__), "results", "art_comparison.json")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as handle:
-        json.dump(out, handle, indent=2)
+    write_text(path, json.dumps(out, indent=2) + "\n")
     print(f"wrote {path}")
 
 

@@ -16,6 +16,8 @@ import subprocess
 import sys
 import time
 
+from kerobust.atomic_files import write_text
+
 CONFIGS = [(32, 1), (32, 2), (8, 2), (8, 5)]
 NORMS = ("bn", "convnorm", "bn+convnorm")
 
@@ -74,9 +76,7 @@ def main():
             r = rows[-1]
             print(f"{r['model']:9s} {r['input']:8s} {norm:12s} step {r['step_s']:.3f}s vs {r['bn_step_s']:.3f}s "
                   f"(x{r['time_ratio']:.2f}); peak {r['peak_mib']:.0f} vs {r['bn_peak_mib']:.0f} MiB (x{r['memory_ratio']:.2f})", flush=True)
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w", encoding="utf-8") as handle:
-        json.dump({"rows": rows, "target": "ConvNorm at most 2x Conv2D + BN"}, handle, indent=2)
+    write_text(args.out, json.dumps({"rows": rows, "target": "ConvNorm at most 2x Conv2D + BN"}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

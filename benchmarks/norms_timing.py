@@ -3,7 +3,7 @@
 
 Per kernel shape (kh, kw, Cin, Cout): kerobust's `conv_l1_norm` and `conv_linf_norm` (median of `--repeats` calls
 after a warm-up), power iteration on the layer (`kerobust.norms.power_iteration`, Virmaux & Scaman: until the
-vector moves less than 1e-8 or 500 iterations; one timed call after a warm-up call of the same layer), and the FFT
+vector moves less than 1e-8 or 500 iterations; one call, including building and tracing its graph), and the FFT
 spectrum of the circular convolution (Sedghi et al.: NumPy FFT and batched SVD of the 32 x 32 = 1024 frequency
 matrices; one call). The dense matrix of these layers (up to 524,288 columns) is too large for a dense SVD here.
 Ratios: power iteration (or FFT SVD) time / l1 time. The l2 values printed beside show that power iteration and the
@@ -19,6 +19,8 @@ import json
 import os
 import statistics
 import time
+
+from kerobust.atomic_files import write_text
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -51,7 +53,6 @@ def measure(shape, repeats):
     conv = keras.layers.Conv2D(shape[3], shape[:2], padding="same", use_bias=False)
     conv.build((None, SIZE, SIZE, shape[2]))
     conv.set_weights([kernel])
-    power_iteration(conv, (SIZE, SIZE, shape[2]), iterations=5)  # warm-up: tracing
     start = time.perf_counter()
     row["l2_power"], _ = power_iteration(conv, (SIZE, SIZE, shape[2]))
     row["power_s"] = time.perf_counter() - start
@@ -84,11 +85,9 @@ def main():
               f"{r['fft_svd_s']:.2f} | {r['power_over_l1']:,.0f} | {r['fft_over_l1']:,.0f} | {r['l1']:.3f} | "
               f"{r['linf']:.3f} | {r['l2_power']:.3f} | {r['l2_fft_circular']:.3f} |")
     path = os.path.join(os.path.dirname(__file__), "results", "norms_timing.json")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
     payload = {"date": datetime.date.today().isoformat(), "backend": keras.backend.backend(), "cpu_count": os.cpu_count(),
                "input": [SIZE, SIZE], "padding": "same", "stride": 1, "rows": rows}
-    with open(path, "w") as handle:
-        json.dump(payload, handle, indent=2)
+    write_text(path, json.dumps(payload, indent=2) + "\n")
     print(f"wrote {path}")
 
 

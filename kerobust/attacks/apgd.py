@@ -74,33 +74,32 @@ class APGD(Attack):
         labels = ops.cast(y, "int32")
         if not self.targets:
             return self._run(oracle, x, y, labels, seed)
-        run = lambda pairs, offset: self._run(oracle, x, pairs, labels, seed + offset)  # noqa: E731
+        run = lambda pairs, offset: self._run(oracle, x, pairs, labels, seed + offset, offset)  # noqa: E731
         return restarted(oracle, x, y, run, targets=int(self.targets))
 
     def _project(self, x, candidate):
         return geo.clip_to_box(x + geo.project(candidate - x, self.eps, self.norm), self.clip_min, self.clip_max)
 
-    def _run(self, oracle, x, y, labels, seed):
+    def _run(self, oracle, x, y, labels, seed, offset=0):
         n = self.steps
         marks = checkpoints(n)
-        is_mark = np.zeros(n + 1, "bool")
-        is_mark[marks] = True
-        since = np.zeros(n + 1, "float32")  # iterations since the previous checkpoint, at each checkpoint
+        since = np.zeros(n + 1, "float32")  # iterations since the previous checkpoint, at each checkpoint, else 0
         since[marks] = np.diff([0] + marks)
-        is_mark, since = ops.convert_to_tensor(is_mark), ops.convert_to_tensor(since)
+        since = ops.convert_to_tensor(since)
 
         x0 = x
         if self.random_start:
             x0 = geo.clip_to_box(x + geo.random_start(x, self.eps, self.norm, seed), self.clip_min, self.clip_max)
-        loss0 = oracle.losses(x0, y)
-        fooled0 = ops.argmax(oracle.logits(x0), axis=-1) != labels
+        outputs0 = oracle.logits(x0)
+        loss0 = oracle.loss(y, outputs0, per_sample=True)
+        fooled0 = ops.argmax(outputs0, axis=-1) != labels
         eta = ops.full(ops.shape(loss0), self.alpha)
         zeros = ops.zeros_like(loss0)
         state = (x0, x0, loss0, eta, loss0, x0, zeros, eta, loss0, x0, fooled0)
 
         def step(k, state):
             x_cur, x_prev, loss_cur, eta, f_max, x_max, increases, eta_mark, f_max_mark, best_adv, found = state
-            grad = self.gradient(oracle, x_cur, y, k)
+            grad = self.gradient(oracle, x_cur, y, offset * n + k)
             z = self._project(x, x_cur + geo.steepest_ascent(grad, 1.0, self.norm) * per_sample(eta, x))
             a = ops.where(k == 0, 1.0, self.momentum)
             x_next = self._project(x, x_cur + a * (z - x_cur) + (1.0 - a) * (x_cur - x_prev))
@@ -114,7 +113,7 @@ class APGD(Attack):
             x_max = ops.where(per_sample(improved, x), x_next, x_max)
             f_max = ops.where(improved, loss_next, f_max)
             # At a checkpoint: halve the step where progress stalled, and restart those points from their best iterate.
-            at_mark = ops.take(is_mark, k + 1)
+            at_mark = ops.take(since, k + 1) > 0
             stalled = ops.logical_or(
                 increases < self.rho * ops.take(since, k + 1),
                 ops.logical_and(eta_mark == eta, f_max_mark == f_max),

@@ -64,7 +64,8 @@ class Attack:
         raise NotImplementedError
 
     def gradient(self, oracle, x, y, step=0):
-        """The input gradient at iteration `step`, averaged over `eot_samples` fresh noise draws (EOT)."""
+        """The input gradient at iteration `step` (counted across restarts and targets, so that each sees its own
+        draws), averaged over `eot_samples` fresh noise draws (EOT)."""
         samples = int(self.eot_samples)
         total = oracle.gradient(x, y, draw=step * samples + 1)
         for i in range(1, samples):
@@ -89,8 +90,10 @@ class Attack:
         apply."""
         steps = f"-{self.steps}" if self.steps > 1 else ""
         label = f"{self.name}{steps} {self.norm} eps={self.eps:g}"
-        for suffix, value in ((" x{} targets", getattr(self, "targets", 0)), (" x{} restarts", getattr(self, "restarts", 1)),
-                              (" EOT-{}", self.eot_samples)):
-            if value > 1 or (value == 1 and "targets" in suffix):
-                label += suffix.format(value)
+        if getattr(self, "targets", 0):
+            label += f" x{self.targets} targets"
+        if getattr(self, "restarts", 1) > 1:
+            label += f" x{self.restarts} restarts"
+        if self.eot_samples > 1:
+            label += f" EOT-{self.eot_samples}"
         return label + (" targeted" if getattr(self, "targeted", False) else "")

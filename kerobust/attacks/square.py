@@ -61,17 +61,6 @@ def l2_bump(side):
     return bump / np.sqrt(np.sum(bump**2))
 
 
-def margin_loss(from_logits=True):
-    """`z_y - max_{j != y} z_j` (on log-probabilities when outputs are probabilities), summed or per sample: the
-    loss Square minimises; a point is misclassified once it is negative."""
-    margin = losses.margin(from_logits=from_logits)
-
-    def loss(y, outputs, per_sample=False):
-        return -margin(y, outputs, per_sample=per_sample)
-
-    return loss
-
-
 @dataclasses.dataclass(frozen=True)
 class Square(Attack):
     """The Square Attack: `num_queries` forward passes of random search, using only the model's outputs.
@@ -100,13 +89,14 @@ class Square(Attack):
             raise KerobustError(f"Square needs 0 < p_init <= 1, got {self.p_init!r}.")
         if self.loss != "margin":
             raise KerobustError(f"Square minimises the margin loss only (loss='margin'), got loss={self.loss!r}.")
-        if int(getattr(self, "eot_samples", 1)) != 1:
+        if int(self.eot_samples) != 1:
             raise KerobustError(
                 "Square queries only the model's outputs: eot_samples (gradient averaging) does not apply."
             )
 
     def loss_fn(self, from_logits=True):
-        return margin_loss(from_logits=from_logits)
+        # z_y - max_{j != y} z_j: Square minimises it; a point is misclassified once it is negative.
+        return losses.negated(losses.margin(from_logits=from_logits))
 
     @property
     def steps(self):

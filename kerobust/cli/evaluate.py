@@ -2,6 +2,7 @@
 over a list of attacks and radii, with gradient-masking checks, a sweep plot and a RobustBench-style summary."""
 
 import argparse
+import dataclasses
 import os
 
 from kerobust.cli.fit_config import scaled_step
@@ -104,16 +105,15 @@ def run(args):
     eps_list = eps_list or [reference_eps]
     if step_size is None and norm == "linf":
         step_size = scaled_step(threat.eval_step_size, eps_list[0], threat.eps)
+    options = AttackOptions(norm=norm, restarts=counts["restarts"], targets=counts["targets"],
+                            eot_samples=counts["eot"], square_queries=counts["square_queries"])
     attacks = []
     for eps in eps_list:
+        scaled = scaled_step(step_size, eps, eps_list[0]) if step_size else None  # the step follows eps in a sweep
         if specs is None:
-            scaled = scaled_step(step_size, eps, eps_list[0]) if step_size else None
             attacks += standard_attacks(threat, eps=eps, steps=steps, step_size=scaled, norm=norm)
         else:
-            options = AttackOptions(norm=norm, step_size=step_size, reference_eps=eps_list[0], restarts=counts["restarts"],
-                                    targets=counts["targets"], eot_samples=counts["eot"],
-                                    square_queries=counts["square_queries"])
-            attacks += build_attacks(specs, eps, options)
+            attacks += build_attacks(specs, eps, dataclasses.replace(options, step_size=scaled))
     x, y = dataset.x_test[:points], dataset.y_test[:points]
     results = {}
     for title, classifier in zip(_titles(args.model, classifiers), classifiers):

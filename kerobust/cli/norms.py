@@ -37,22 +37,22 @@ def run(args):
     rows_by_model = {}
     for path in args.model:
         rows = layer_norms(load_classifier(path), power_iterations=iterations)
-        rows_by_model[path] = rows
         total = products(rows)
+        rows_by_model[path] = (rows, total)
         table = [[r.name, r.kind, _cell(r.l1), _cell(r.linf), _cell(r.l2), r.l2_method + (f" ({r.note})" if r.note else "")]
                  for r in rows]
         table.append(["product", "", _cell(total["l1"]), _cell(total["linf"]), _cell(total["l2"]), ""])
         print(f"{path}:")
         print(markdown(["layer", "kind", "l1", "l-inf", "l2", "l2 from"], table))
     if args.json:
-        payload = {path: {"layers": [dataclasses.asdict(r) for r in rows], "products": products(rows)}
-                   for path, rows in rows_by_model.items()}
+        payload = {path: {"layers": [dataclasses.asdict(r) for r in rows], "products": total}
+                   for path, (rows, total) in rows_by_model.items()}
         write_text(args.json, json.dumps(payload, indent=2) + "\n")
     if args.plot:
         from kerobust.norms.distribution_plot import plot_norm_distributions
 
         names = [os.path.basename(p) for p in rows_by_model]
         labels = names if len(set(names)) == len(names) else list(rows_by_model)  # full paths where names repeat
-        plot_norm_distributions(dict(zip(labels, rows_by_model.values())), args.plot)
+        plot_norm_distributions(dict(zip(labels, (rows for rows, _ in rows_by_model.values()))), args.plot)
         print(f"Plot: {args.plot}")
     return 0

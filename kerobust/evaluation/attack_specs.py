@@ -20,8 +20,7 @@ class AttackOptions:
 
     Args:
         norm: "linf" or "l2".
-        step_size: PGD step size at the reference eps (scaled with eps in a sweep); None: 2.5 eps / steps.
-        reference_eps: the eps that `step_size` belongs to.
+        step_size: PGD step size; None: 2.5 eps / steps.
         restarts: PGD random restarts.
         targets: classes tried by APGD-T (and by PGD when > 0 is asked with `pgd_targets`).
         eot_samples: gradient samples per step for randomised models (expectation over transformation).
@@ -30,7 +29,6 @@ class AttackOptions:
 
     norm: str = "linf"
     step_size: float | None = None
-    reference_eps: float | None = None
     restarts: int = 1
     targets: int = 9
     eot_samples: int = 1
@@ -65,11 +63,7 @@ def build_attacks(specs, eps, options):
         if name == "fgsm":
             built.append(FGSM(eps=eps, norm=options.norm, eot_samples=options.eot_samples))
         elif name == "pgd":
-            step_size = None
-            if options.step_size is not None and options.reference_eps:
-                same = eps == options.reference_eps
-                step_size = options.step_size if same else options.step_size * eps / options.reference_eps
-            built.append(PGD(eps=eps, norm=options.norm, num_steps=steps, step_size=step_size or None,
+            built.append(PGD(eps=eps, norm=options.norm, num_steps=steps, step_size=options.step_size,
                              restarts=options.restarts, eot_samples=options.eot_samples))
         elif name in ("apgd-ce", "apgd-t"):
             targets = options.targets if name == "apgd-t" else 0

@@ -14,6 +14,14 @@ def variant(attack):
     return attack.description.partition(f" eps={attack.eps:g}")[2].strip()
 
 
+def worst_case_label(entry):
+    """Row label of a worst-case entry ("all attacks", with the norm unless l-inf), or None when only one attack ran
+    at its threat model (the row would repeat that attack's)."""
+    if len(entry["attacks"]) <= 1:
+        return None
+    return "all attacks" if entry["norm"] == "linf" else f"all attacks-{entry['norm']}"
+
+
 def attack_label(attack):
     """Row label of an attack result: `PGD`, `PGD-l2`, `PGD EOT-10`, `autoattack/APGD-T` (a suite member,
     cumulative)."""
@@ -49,8 +57,8 @@ def format_table(results):
             cells = [_cell(getattr(r.attacks[i], key)) for r in results.values()]
             rows.append(["", attack_label(attack), f"{attack.eps:.4g}", str(attack.steps)] + cells)
         for j, entry in enumerate(first.worst_case):
-            if len(entry["attacks"]) > 1:
-                name = "all attacks" if entry["norm"] == "linf" else f"all attacks-{entry['norm']}"
+            name = worst_case_label(entry)
+            if name:
                 cells = [_cell(r.worst_case[j][key]) for r in results.values()]
                 rows.append(["", name, f"{entry['eps']:.4g}", "-"] + cells)
     lines = [markdown(header, rows)]

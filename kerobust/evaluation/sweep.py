@@ -1,7 +1,7 @@
 """Epsilon sweeps: accuracy against eps per attack and model, as a markdown table and a PNG plot."""
 
 from kerobust.atomic_files import atomic_path
-from kerobust.evaluation.report import attack_label, markdown
+from kerobust.evaluation.report import attack_label, markdown, worst_case_label
 
 
 def _curve_name(attack):
@@ -18,18 +18,19 @@ def sweep_curves(result):
     for attack in result.attacks:
         curves.setdefault(_curve_name(attack), []).append((attack.eps, attack.top1))
     for entry in result.worst_case:
-        if len(entry["attacks"]) > 1:
-            name = "all attacks" if entry["norm"] == "linf" else f"all attacks-{entry['norm']}"
+        name = worst_case_label(entry)
+        if name:
             curves.setdefault(name, []).append((entry["eps"], entry["top1"]))
     return {name: sorted(points) for name, points in curves.items()}
 
 
 def format_sweep_table(results):
     """Markdown table: one row per model and attack, one column per eps (top-1 accuracy, percent)."""
-    epsilons = sorted({eps for r in results.values() for c in sweep_curves(r).values() for eps, _ in c})
+    curves = {title: sweep_curves(result) for title, result in results.items()}
+    epsilons = sorted({eps for by_name in curves.values() for points in by_name.values() for eps, _ in points})
     rows = []
-    for title, result in results.items():
-        for name, points in sweep_curves(result).items():
+    for title, by_name in curves.items():
+        for name, points in by_name.items():
             values = dict(points)
             rows.append([title, name] + [f"{100 * values[e]:.2f}" if e in values else "-" for e in epsilons])
     return markdown(["Model", "Attack"] + [f"eps={e:.4g}" for e in epsilons], rows)

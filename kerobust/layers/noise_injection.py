@@ -5,10 +5,10 @@ section 3.2.1 (noise injection at predict); Rakin, He & Fan 2018, "Parametric No
 to Improve Deep Neural Network Robustness against Adversarial Attack", eq. (1)-(3) (seed 002 section 3.2.2).
 
 Both layers stay random at test time. An honest attack on them averages gradients over noise draws (expectation
-over transformation, Athalye et al. 2018), which kerobust's attacks do not do yet: on TensorFlow every model call in
-an attack draws fresh noise; on JAX one compiled attack call sees one noise draw (the state is an input of the
-compiled function), and `Attack` advances the state afterwards so the scoring call draws anew. Likewise in JAX
-training steps the attack and the update share one draw.
+over transformation, Athalye et al. 2018: `eot_samples` of kerobust's gradient attacks). Every gradient an attack
+takes sees a fresh draw: on TensorFlow each model call advances the state; on JAX the state is an input of the
+compiled function, so the oracle moves each noise layer's seed per draw index, and `Attack` advances the state
+afterwards so the scoring call draws anew. In JAX training steps the attack and the update share one draw.
 """
 
 import math

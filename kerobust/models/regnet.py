@@ -10,6 +10,7 @@ import keras
 from kerobust.models.conv_factory import ConvFactory
 from kerobust.models.input_normalization import image_input, require_input_size
 from kerobust.models.registry import register
+from kerobust.models.resnet import projection_shortcut
 
 DEPTHS, WIDTHS, STRIDES, GROUP_WIDTH = (1, 1, 4, 7), (24, 56, 152, 368), (1, 1, 2, 2), 8
 
@@ -19,7 +20,7 @@ def _x_block(x, layers, filters, stride, name):
     y = keras.layers.ReLU(name=f"{name}_relu1")(layers.conv_bn(x, filters, 1, name=f"{name}_conv1"))
     y = keras.layers.ReLU(name=f"{name}_relu2")(layers.conv_bn(y, filters, 3, stride, name=f"{name}_conv2", groups=groups))
     y = layers.conv_bn(y, filters, 1, name=f"{name}_conv3")
-    skip = x if stride == 1 and x.shape[-1] == filters else layers.conv_bn(x, filters, 1, stride, name=f"{name}_shortcut")
+    skip = projection_shortcut(x, layers, filters, stride, name)
     return keras.layers.ReLU(name=f"{name}_relu3")(keras.layers.Add(name=f"{name}_add")([skip, y]))
 
 

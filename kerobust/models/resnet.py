@@ -25,7 +25,7 @@ def _option_a_shortcut(x, filters, stride, name):
     return keras.layers.Concatenate(name=f"{name}_pad")([y, zeros])
 
 
-def _projection_shortcut(x, layers, filters, stride, name):
+def projection_shortcut(x, layers, filters, stride, name):
     """Option B: a 1x1 convolution (and batch norm) when the shape changes."""
     if stride == 1 and x.shape[-1] == filters:
         return x
@@ -37,7 +37,7 @@ def _basic_block(x, layers, filters, stride, shortcut, name):
     if shortcut == "A":
         skip = _option_a_shortcut(x, filters, stride, name)
     else:
-        skip = _projection_shortcut(x, layers, filters, stride, name)
+        skip = projection_shortcut(x, layers, filters, stride, name)
     y = keras.layers.ReLU(name=f"{name}_relu1")(layers.conv_bn(x, filters, 3, stride, name=f"{name}_conv1"))
     y = layers.conv_bn(y, filters, 3, 1, name=f"{name}_conv2")
     return keras.layers.ReLU(name=f"{name}_relu2")(keras.layers.Add(name=f"{name}_add")([skip, y]))

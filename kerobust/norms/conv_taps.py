@@ -17,11 +17,11 @@ from kerobust.layers.conv_geometry import output_size, padding_amounts
 
 def axis_geometry(size, kernel, stride=1, padding="valid", dilation=1):
     """`(out_size, pad_before)` along one axis; `padding` is "same", "valid" or an explicit `(before, after)`."""
+    span = (kernel - 1) * dilation + 1
     if isinstance(padding, str):
-        span = (kernel - 1) * dilation + 1
         return output_size(size, span, stride, padding), padding_amounts(size, span, stride, padding)[0]
     before, after = padding
-    return (size + before + after - ((kernel - 1) * dilation + 1)) // stride + 1, before
+    return output_size(size + before + after, span, stride, "valid"), before
 
 
 def _maximal(masks):

@@ -2,7 +2,7 @@
 
 Rows follow the model's layers in order (nested models included). Conv2D (plain, grouped, with parametric noise:
 its mean kernel), Dense and batch normalisation get exact l1 and l-inf norms; l2 is seed 001's eq. (3) bound, or
-with `power_iterations > 0` the exact value by power iteration on the layer. Other layers with weights (ConvNorm,
+with `power_iterations > 0` the exact value by power iteration on the layer (noise switched off). Other layers with weights (ConvNorm,
 depthwise convolutions) are listed as unsupported rather than skipped silently; layers without weights
 (activations, pooling, kerobust's input normalisation, whose 1 / std scaling is not counted) are not rows. The products bound the network's
 Lipschitz constant in each norm from above for a chain of layers (not across residual sums; seed 001 section 4
@@ -42,6 +42,19 @@ def _layers(model):
             yield layer
 
 
+def _power_iteration_of_mean_layer(layer, iterations):
+    """Power iteration on the layer with its parametric noise (if any) switched off: the mean kernel's operator,
+    the same map the other norms measure (noise would make `layer(x) - layer(0)` neither linear nor fixed)."""
+    noisy = getattr(layer, "noise_enabled", False)
+    if noisy:
+        layer.noise_enabled = False
+    try:
+        return power_iteration(layer, tuple(layer.input.shape[1:]), iterations=iterations)[0]
+    finally:
+        if noisy:
+            layer.noise_enabled = True
+
+
 def _conv_row(layer, power_iterations):
     size = tuple(layer.input.shape[1:3])
     kernel = ops.convert_to_numpy(layer.kernel)
@@ -49,11 +62,9 @@ def _conv_row(layer, power_iterations):
     l1 = conv_l1_norm(kernel, size, groups=layer.groups, **geometry)
     linf = conv_linf_norm(kernel, size, **geometry)
     if power_iterations:
-        l2, method = power_iteration(layer, tuple(layer.input.shape[1:]), iterations=power_iterations)[0], "power"
-    elif layer.groups == 1:
-        l2, method = conv_l2_upper_bound(kernel, size, **geometry), "eq3 bound"
+        l2, method = _power_iteration_of_mean_layer(layer, power_iterations), "power"
     else:
-        l2, method = None, "-"
+        l2, method = conv_l2_upper_bound(kernel, size, **geometry), "eq3 bound"
     return LayerNorms(layer.name, "conv", float(l1), float(linf), None if l2 is None else float(l2), method)
 
 
@@ -61,9 +72,7 @@ def layer_norms(model, power_iterations=0):
     """`LayerNorms` rows for the model's weighted layers, in order."""
     rows = []
     for layer in _layers(model):
-        if isinstance(layer, keras.layers.DepthwiseConv2D) or not layer.weights:
-            if layer.weights:
-                rows.append(LayerNorms(layer.name, type(layer).__name__, None, None, None, "-", "unsupported"))
+        if not layer.weights:
             continue
         if isinstance(layer, keras.layers.Conv2D):
             rows.append(_conv_row(layer, power_iterations))

@@ -54,6 +54,9 @@ def _build(name, eps, steps, step_size, replays, norm, seed, l2_eps):
     if name == "free":
         return FreeTraining(seed=seed, eps=eps, replays=replays, norm=norm)
     if name in ("mat-rand", "mat-max"):
+        if norm != "linf":
+            raise KerobustError(f"{name} trains on l-inf and l2 together: eps is its l-inf radius, so norm must be "
+                                f"'linf', got {norm!r}.")
         if l2_eps is None or l2_eps <= 0:
             raise KerobustError(f"{name} needs an l2 radius > 0 (--l2-eps), got {l2_eps}.")
         return MixedNormTraining(

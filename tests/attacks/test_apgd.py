@@ -1,7 +1,6 @@
 """APGD-CE and APGD-T (Croce & Hein 2020) against ground truth: the checkpoint schedule computed by hand, the exact
 robust accuracy of a linear classifier, and PGD-20 on a naturally trained digits network."""
 
-import keras
 import numpy as np
 import pytest
 

@@ -20,8 +20,6 @@ def test_autoattack_is_at_least_as_strong_as_each_member(natural_digits_net, dig
     result = evaluate_robustness(natural_digits_net, x, y, [suite, *suite.members], progress=False)
     cumulative, total, alone = result.attacks[:3], result.attacks[3], result.attacks[4:]
     assert [a.suite for a in result.attacks] == ["autoattack"] * 4 + [None] * 3
-    assert all(later.top1 <= earlier.top1 for earlier, later in zip(cumulative, cumulative[1:]))
-    assert total.top1 == cumulative[-1].top1 and total.top5 == cumulative[-1].top5
     assert all(total.top1 <= member.top1 for member in alone), (total.top1, [m.top1 for m in alone])
     assert cumulative[0].top1 == alone[0].top1  # APGD-CE runs first on every clean-correct point, same seeds
     assert total.top1 < result.clean_top1

@@ -26,7 +26,7 @@ def test_a_model_that_rounds_its_input_triggers_the_warnings(natural_digits_net,
     result = evaluate_robustness(masked, x, y, [FGSM(eps=0.1), PGD(eps=0.1, num_steps=10)], progress=False)
     found = _checks(diagnose(masked, x, y, result, "linf", 0.1, points=200))
     assert {"zero_gradients", "black_box_beats_white_box", "large_eps_accuracy"} <= found, found
-    assert found == _checks(result.warnings)
+    assert found == _checks(result.to_json()["masking_warnings"])
 
 
 def test_an_honest_natural_model_triggers_none(natural_digits_net, digits):

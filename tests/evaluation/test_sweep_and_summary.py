@@ -45,11 +45,11 @@ def test_robustbench_summary(sweep):
 def test_attack_lists_parse_and_build():
     specs = parse_attack_list("fgsm, pgd-20,APGD-CE,apgd-t-50,square-300,autoattack")
     assert specs == [("fgsm", None), ("pgd", 20), ("apgd-ce", None), ("apgd-t", 50), ("square", 300), ("autoattack", None)]
-    attacks = build_attacks(specs, 0.1, AttackOptions(step_size=0.01, reference_eps=0.05, restarts=2, eot_samples=3,
+    attacks = build_attacks(specs, 0.1, AttackOptions(step_size=0.02, restarts=2, eot_samples=3,
                                                       square_queries=100))
     fgsm, pgd, apgd_ce, apgd_t, square, suite = attacks
     assert fgsm == FGSM(eps=0.1, eot_samples=3)
-    assert pgd == PGD(eps=0.1, num_steps=20, step_size=0.02, restarts=2, eot_samples=3)  # step scaled with eps
+    assert pgd == PGD(eps=0.1, num_steps=20, step_size=0.02, restarts=2, eot_samples=3)
     assert apgd_ce == APGD(eps=0.1, num_steps=100, eot_samples=3)
     assert apgd_t.targets == 9 and apgd_t.steps == 50 and square == Square(eps=0.1, num_queries=300)
     assert isinstance(suite, AttackSuite) and suite.members[-1].num_queries == 100
