@@ -12,6 +12,10 @@ Everything else is written with `keras.ops` and reaches the backend through thes
   channels than `inputs` (grouped), without Keras's forced XLA path on TensorFlow CPU.
 * `spectral_filter(z, v)`: filters each channel of a channels-last batch circularly by a real half-spectrum
   (`irfft2(rfft2(z) * v)`), the core of ConvNorm.
+* `gradient(fn, x)`: the gradient of a scalar function of one tensor (norm decay's subgradients).
+* `clip_circular_spectrum(kernel, size, limit)`: singular value clipping of a kernel's circular convolution
+  (per-frequency SVD of its 2-D FFT), cropped back to the kernel's size; `circular_top_singular_value(kernel,
+  size)`: that operator's l2 norm.
 * `use_xla(setting)`: whether "auto" / "on" / "off" means XLA compilation for `Model.compile` and attacks.
 """
 
@@ -22,7 +26,10 @@ _BACKEND = keras.backend.backend()
 if _BACKEND == "tensorflow":
     from kerobust.backend.tensorflow_backend import (  # noqa: F401
         AdversarialTrainStep,
+        circular_top_singular_value,
+        clip_circular_spectrum,
         compile_attack,
+        gradient,
         grouped_conv,
         has_gpu,
         normal,
@@ -32,7 +39,10 @@ if _BACKEND == "tensorflow":
 elif _BACKEND == "jax":
     from kerobust.backend.jax_backend import (  # noqa: F401
         AdversarialTrainStep,
+        circular_top_singular_value,
+        clip_circular_spectrum,
         compile_attack,
+        gradient,
         grouped_conv,
         has_gpu,
         normal,

@@ -67,6 +67,29 @@ def spectral_filter(z, v):
     return jnp.fft.irfft2(spectrum * jnp.transpose(v, (1, 2, 0)), s=(height, width), axes=(1, 2)).astype(z.dtype)
 
 
+def gradient(fn, x):
+    """The gradient of the scalar `fn(x)` with respect to the array `x`."""
+    return jax.grad(fn)(jnp.asarray(x))
+
+
+def _circular_blocks(kernel, size):
+    """The kernel's per-frequency matrices (H, W // 2 + 1, Cin, Cout) (half spectrum, as on TensorFlow)."""
+    return jnp.fft.rfft2(jnp.asarray(kernel, jnp.float32), s=tuple(size), axes=(0, 1))
+
+
+def circular_top_singular_value(kernel, size):
+    """The largest singular value of the stride-1 circular convolution of `kernel` (kh, kw, Cin, Cout) on `size`."""
+    return jnp.max(jnp.linalg.svd(_circular_blocks(kernel, size), compute_uv=False))
+
+
+def clip_circular_spectrum(kernel, size, limit):
+    """Clips every per-frequency singular value to `limit`; the inverse transform cropped to (kh, kw)."""
+    kh, kw = kernel.shape[0], kernel.shape[1]
+    left, singular, right = jnp.linalg.svd(_circular_blocks(kernel, size), full_matrices=False)
+    blocks = (left * jnp.minimum(singular, limit)[..., None, :]) @ right
+    return jnp.fft.irfft2(blocks, s=tuple(size), axes=(0, 1))[:kh, :kw].astype(jnp.float32)
+
+
 def has_gpu():
     """Whether JAX's default backend is a GPU."""
     return jax.default_backend() == "gpu"
@@ -112,11 +135,28 @@ class AdversarialTrainStep:
             training=True, optimizer_variables=optimizer_vars,
         )
         unscaled_loss, y_pred, non_trainable, metrics_vars = aux
+        grads, non_trainable = self._with_norm_decay(grads, trainable, non_trainable)
         trainable, optimizer_vars = self.optimizer.stateless_apply(optimizer_vars, grads, trainable)
         logs, metrics_vars = self._update_metrics_variables(
             metrics_vars, unscaled_loss, x_train, y_train, y_pred, sample_weight
         )
         return logs, (trainable, non_trainable, optimizer_vars, metrics_vars)
+
+    def _with_norm_decay(self, grads, trainable, non_trainable):
+        """Adds norm decay's beta / N h to the kernels' gradients; returns them and the state with the new h."""
+        if self.norm_decay is None:
+            return grads, non_trainable
+        kernel_at = [_index_of(k, self.trainable_variables) for k in self.norm_decay_kernels]
+        momentum_at = [_index_of(h, self.non_trainable_variables) for h in self.norm_decay_momenta]
+        increments, momenta = self.norm_decay.step(
+            [trainable[i] for i in kernel_at], [non_trainable[i] for i in momentum_at], self.norm_decay_fns
+        )
+        grads, non_trainable = list(grads), list(non_trainable)
+        for i, increment in zip(kernel_at, increments):
+            grads[i] = grads[i] + self.optimizer.scale_loss(increment).astype(grads[i].dtype)
+        for i, momentum in zip(momentum_at, momenta):
+            non_trainable[i] = momentum
+        return grads, non_trainable
 
     def _replay_step(self, state, x, y, sample_weight):
         trainable, non_trainable, optimizer_vars, metrics_vars = state
@@ -140,6 +180,7 @@ class AdversarialTrainStep:
                 trainable, delta, non_trainable, metrics_vars, optimizer_vars
             )
             unscaled_loss, y_pred, non_trainable, metrics_vars = aux
+            grads, non_trainable = self._with_norm_decay(grads, trainable, non_trainable)
             trainable, optimizer_vars = self.optimizer.stateless_apply(optimizer_vars, grads, trainable)
             logs, metrics_vars = self._update_metrics_variables(
                 metrics_vars, unscaled_loss, method.perturbed_input(x, delta), y, y_pred, sample_weight

@@ -70,6 +70,39 @@ def spectral_filter(z, v):
     return tf.transpose(filtered, (0, 2, 3, 1))
 
 
+def gradient(fn, x):
+    """The gradient of the scalar `fn(x)` with respect to the tensor `x`."""
+    x = tf.convert_to_tensor(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        value = fn(x)
+    return tape.gradient(value, x, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+
+
+def _circular_blocks(kernel, size):
+    """The kernel's per-frequency matrices (H, W // 2 + 1, Cin, Cout): the real 2-D FFT of the kernel zero-padded to
+    `size` (a real kernel's spectrum is conjugate-symmetric, so the half spectrum holds every singular value)."""
+    channels_first = tf.transpose(tf.convert_to_tensor(kernel, tf.float32), (2, 3, 0, 1))  # (Cin, Cout, kh, kw)
+    return tf.transpose(tf.signal.rfft2d(channels_first, fft_length=list(size)), (2, 3, 0, 1))
+
+
+def circular_top_singular_value(kernel, size):
+    """The largest singular value of the stride-1 circular convolution of `kernel` (kh, kw, Cin, Cout) on `size`."""
+    return tf.reduce_max(tf.linalg.svd(_circular_blocks(kernel, size), compute_uv=False))
+
+
+def clip_circular_spectrum(kernel, size, limit):
+    """Clips to `limit` every singular value of the per-frequency matrices of `kernel` (kh, kw, Cin, Cout) on a
+    `size` (H, W) input and returns the inverse transform cropped back to (kh, kw) (clipping keeps the spectrum's
+    conjugate symmetry, so the inverse real FFT is exact before the crop)."""
+    kh, kw = kernel.shape[0], kernel.shape[1]
+    singular, left, right = tf.linalg.svd(_circular_blocks(kernel, size))
+    clipped = tf.cast(tf.minimum(singular, limit), left.dtype)
+    blocks = tf.matmul(left * clipped[..., None, :], right, adjoint_b=True)
+    spatial = tf.signal.irfft2d(tf.transpose(blocks, (2, 3, 0, 1)), fft_length=list(size))
+    return tf.transpose(spatial[:, :, :kh, :kw], (2, 3, 0, 1))
+
+
 def has_gpu():
     """Whether TensorFlow sees a GPU."""
     return bool(tf.config.list_physical_devices("GPU"))
@@ -85,6 +118,13 @@ def compile_attack(model, perturb, loss_fn, xla=None):
         return perturb(_oracle(model, loss_fn), x, y, seed)
 
     return run
+
+
+def _index_of(variable, variables):
+    for i, v in enumerate(variables):
+        if v is variable:
+            return i
+    raise ValueError(f"variable {variable.path} not found")
 
 
 class AdversarialTrainStep:
@@ -113,8 +153,24 @@ class AdversarialTrainStep:
             self._loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
             scaled = self.optimizer.scale_loss(loss)
         grads = tape.gradient(scaled, self.trainable_weights)
-        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+        self.optimizer.apply_gradients(zip(self._with_norm_decay(grads), self.trainable_weights))
         return y_pred
+
+    def _with_norm_decay(self, grads):
+        """Adds norm decay's beta / N h to the kernels' gradients and stores the new h (seed 001 Algorithm 1)."""
+        if self.norm_decay is None:
+            return grads
+        increments, momenta = self.norm_decay.step(
+            [tf.convert_to_tensor(k) for k in self.norm_decay_kernels],
+            [tf.convert_to_tensor(h) for h in self.norm_decay_momenta], self.norm_decay_fns,
+        )
+        for variable, value in zip(self.norm_decay_momenta, momenta):
+            variable.assign(value)
+        grads = list(grads)
+        for kernel, increment in zip(self.norm_decay_kernels, increments):
+            i = _index_of(kernel, self.trainable_weights)
+            grads[i] = grads[i] + tf.cast(self.optimizer.scale_loss(increment), grads[i].dtype)
+        return grads
 
     def _replay_step(self, x, y, sample_weight):
         method = self.method
@@ -131,7 +187,7 @@ class AdversarialTrainStep:
                 self._loss_tracker.update_state(loss, sample_weight=n)
                 scaled = self.optimizer.scale_loss(loss)
             grads = tape.gradient(scaled, list(self.trainable_weights) + [delta])
-            self.optimizer.apply_gradients(zip(grads[:-1], self.trainable_weights))
+            self.optimizer.apply_gradients(zip(self._with_norm_decay(grads[:-1]), self.trainable_weights))
             delta = method.update_perturbation(delta, grads[-1])
         self.perturbation.assign(ops.slice_update(self.perturbation, [0] * len(delta.shape), delta))
         return self.compute_metrics(x_adv, y, y_pred, sample_weight=sample_weight)

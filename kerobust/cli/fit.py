@@ -5,6 +5,7 @@ evaluation -> metrics.json and printed table -> `.keras` file and SavedModel.
 """
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -47,7 +48,12 @@ _FLAGS = (
     ("--milestones", "epochs where multistep multiplies the learning rate by gamma, e.g. 20,30 (default 50%,75%)"),
     ("--gamma", "multistep factor"),
     ("--warmup-epochs", "linear warm-up epochs of the cosine schedule"),
-    ("--weight-decay", "decoupled weight decay"),
+    ("--weight-decay", "decoupled weight decay (default: adamw 0.01, sgd 5e-4, adam none)"),
+    ("--norm-decay", "l1 or linf: seed 001's norm decay of every conv and dense layer's operator norm (none: off)"),
+    ("--nd-beta", "norm decay strength beta (each of the N layers gets beta / N)"),
+    ("--nd-gamma", "norm decay momentum gamma in [0, 1)"),
+    ("--svc", "singular value clipping: limit c of every conv's circular-operator singular values"),
+    ("--svc-every", "batches between singular value clips (and once at the end)"),
     ("--seed", "random seed"),
     ("--run-dir", "run folder (default runs/<arch>_<data>_<method>)"),
     ("--eval-eps", "evaluation radius (default: the training eps)"),
@@ -114,13 +120,17 @@ def _train_and_report(config, config_yaml, dataset, arch_options, run_dir):
     from kerobust.atomic_files import write_text
     from kerobust.backend import use_xla
     from kerobust.attacks import PGD
-    from kerobust.callbacks import NaNGuard, ResumableCheckpoint, RobustEarlyStopping, RobustValidation
+    from kerobust.callbacks import (
+        NaNGuard, ResumableCheckpoint, RobustEarlyStopping, RobustValidation, SingularValueClipping,
+    )
     from kerobust.data import TrainingBatches
     from kerobust.evaluation import evaluate_robustness, format_table, write_metrics
     from kerobust.evaluation.masking import diagnose
     from kerobust.evaluation.summary import robustbench_summary
     from kerobust.export import export_saved_model, save_keras
     from kerobust.models import build_model
+    from kerobust.norms import layer_norms
+    from kerobust.regularizers import NormDecay
     from kerobust.training import AdversarialModel, build_training_method
     from kerobust.training.optimizers import build_optimizer
     from kerobust.training.schedules import build_schedule
@@ -139,7 +149,14 @@ def _train_and_report(config, config_yaml, dataset, arch_options, run_dir):
         config.lr_schedule, config.lr, config.fit_epochs * replays, math.ceil(len(dataset.x_train) / config.batch_size),
         milestones=config.milestones, gamma=config.gamma, warmup_epochs=config.warmup_epochs,
     )
-    trainer = AdversarialModel(classifier, method, batch_size=config.batch_size)
+    norm_decay = None
+    if config.norm_decay not in (None, "none"):
+        norm_decay = NormDecay(config.norm_decay, config.nd_beta, config.nd_gamma)
+    clipping = None
+    if config.svc is not None:
+        clipping = SingularValueClipping(config.svc, every=config.svc_every, classifier=classifier)
+        clipping.on_train_begin()  # refuses unsupported convolutions before any training
+    trainer = AdversarialModel(classifier, method, batch_size=config.batch_size, norm_decay=norm_decay)
     trainer.compile(
         optimizer=build_optimizer(config.optimizer, schedule, config.weight_decay),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -154,8 +171,11 @@ def _train_and_report(config, config_yaml, dataset, arch_options, run_dir):
             os.path.join(run_dir, "best"), patience=config.patience, restore_best=False, classifier=classifier
         )
     write_text(os.path.join(run_dir, CONFIG_FILE), config_yaml)
+    regularisers = [norm_decay.describe()] if norm_decay else []
+    if clipping:
+        regularisers.append(f"singular value clipping to {config.svc:g} every {config.svc_every} batches")
     print(f"kerobust fit: {classifier.name} ({classifier.count_params():,} parameters) on {dataset.name}, "
-          f"{method.describe()}, {config.fit_epochs} epochs" + (f", resuming after epoch {initial_epoch}" if initial_epoch else ""))
+          f"{method.describe()}, {config.fit_epochs} epochs" + "".join(f", {r}" for r in regularisers) + (f", resuming after epoch {initial_epoch}" if initial_epoch else ""))
 
     validation_attack = PGD(
         eps=config.eval_eps, norm=config.threat_norm, num_steps=config.eval_steps[0], step_size=config.eval_step_size
@@ -165,6 +185,8 @@ def _train_and_report(config, config_yaml, dataset, arch_options, run_dir):
         callbacks.append(
             RobustValidation(classifier, dataset.x_val, dataset.y_val, validation_attack, max_points=config.val_points)
         )
+    if clipping is not None:
+        callbacks.append(clipping)  # clips at each epoch's end before robust validation and checkpoints see it
     if early is not None:
         callbacks.append(early)  # after robust validation (it reads its value), before the checkpoint
     callbacks += [checkpoint, keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"), write_graph=False)]
@@ -200,8 +222,9 @@ def _train_and_report(config, config_yaml, dataset, arch_options, run_dir):
         epochs=config.fit_epochs, train_seconds=round(train_seconds, 1), best_epoch=best_epoch,
         robustbench=robustbench_summary(result, dataset.name, config.threat_norm, config.eval_eps),
         export_max_abs_error={"keras": keras_error, "saved_model": export_error},
+        regularisers=regularisers, layer_norms=[dataclasses.asdict(row) for row in layer_norms(classifier)],
         history=checkpoint.history,
     )
-    print(f"Run folder {run_dir}: config.yaml, metrics.json, model.keras, saved_model/, logs/ (TensorBoard), checkpoints/")
+    print(f"Run folder {run_dir}: config.yaml, metrics.json (with per-layer norms), model.keras, saved_model/, logs/ (TensorBoard), checkpoints/")
     print(json.dumps({"clean_top1": result.clean_top1, **{a.description: a.top1 for a in result.attacks}}))
     return 0

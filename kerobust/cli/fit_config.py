@@ -48,6 +48,11 @@ class FitConfig:
     gamma: float = 0.1
     warmup_epochs: int = 0
     weight_decay: float = None
+    norm_decay: str = None
+    nd_beta: float = 1e-4
+    nd_gamma: float = 0.5
+    svc: float = None
+    svc_every: int = 100
     seed: int = 0
     run_dir: str = None
     eval_eps: float = None
@@ -74,7 +79,7 @@ _CONVERTERS = {
     "batch_size": whole, "eps": number, "steps": whole, "step_size": number, "replays": whole, "lr": number, "weight_decay": number, "seed": whole,
     "eval_eps": number, "eval_steps": whole_list, "eval_step_size": number, "val_points": whole,
     "l2_eps": number, "eval_l2_eps": number, "adversarial_share": number, "milestones": whole_list, "gamma": number,
-    "warmup_epochs": whole, "restore_best": boolean, "patience": whole, "diagnostics_points": whole,
+    "warmup_epochs": whole, "nd_beta": number, "nd_gamma": number, "svc": number, "svc_every": whole, "restore_best": boolean, "patience": whole, "diagnostics_points": whole,
 }
 FIELDS = tuple(f.name for f in dataclasses.fields(FitConfig))
 
@@ -172,6 +177,12 @@ def validate(config):
         value = getattr(config, key)
         require(value is None or value > 0, f"{key.replace('_', ' ')} must be > 0, got {value}.")
     require(config.steps is None or config.steps >= 1, f"steps must be >= 1, got {config.steps}.")
+    if config.norm_decay not in (None, "none"):
+        from kerobust.regularizers import NormDecay
+
+        NormDecay(config.norm_decay, config.nd_beta, config.nd_gamma)  # raises on a bad norm, beta or gamma
+    require(config.svc is None or config.svc > 0, f"svc (the singular value limit) must be > 0, got {config.svc}.")
+    require(config.svc_every >= 1, f"svc every must be >= 1 batch, got {config.svc_every}.")
     require(not config.eval_steps or min(config.eval_steps) >= 1, f"eval steps must be >= 1, got {config.eval_steps}.")
 
 

@@ -18,6 +18,7 @@ from keras import ops
 from kerobust.norms.operator_norms import (
     batch_norm_scale, conv_l1_norm, conv_l2_upper_bound, conv_linf_norm, dense_l1_norm, dense_linf_norm,
 )
+from kerobust.norms.layer_norm import conv_input_size, sublayers
 from kerobust.norms.power_iteration import power_iteration
 
 
@@ -34,14 +35,6 @@ class LayerNorms:
     note: str = ""
 
 
-def _layers(model):
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            yield from _layers(layer)
-        else:
-            yield layer
-
-
 def _power_iteration_of_mean_layer(layer, iterations):
     """Power iteration on the layer with its parametric noise (if any) switched off: the mean kernel's operator,
     the same map the other norms measure (noise would make `layer(x) - layer(0)` neither linear nor fixed)."""
@@ -56,7 +49,7 @@ def _power_iteration_of_mean_layer(layer, iterations):
 
 
 def _conv_row(layer, power_iterations):
-    size = tuple(layer.input.shape[1:3])
+    size = conv_input_size(layer)
     kernel = ops.convert_to_numpy(layer.kernel)
     geometry = dict(strides=layer.strides, padding=layer.padding, dilation=layer.dilation_rate)
     l1 = conv_l1_norm(kernel, size, groups=layer.groups, **geometry)
@@ -71,7 +64,7 @@ def _conv_row(layer, power_iterations):
 def layer_norms(model, power_iterations=0):
     """`LayerNorms` rows for the model's weighted layers, in order."""
     rows = []
-    for layer in _layers(model):
+    for layer in sublayers(model):
         if not layer.weights:
             continue
         if isinstance(layer, keras.layers.Conv2D):

@@ -16,9 +16,11 @@ class AdversarialModel(backend.AdversarialTrainStep, keras.Model):
         classifier: a built Keras model mapping [0, 1] images to logits.
         method: the `TrainingMethod`.
         batch_size: needed by replay methods, whose persistent perturbation has one row per batch element.
+        norm_decay: an optional `kerobust.regularizers.NormDecay` applied at every optimizer step (seed 001
+            Algorithm 1); its moving averages are weights of the wrapper.
     """
 
-    def __init__(self, classifier, method, batch_size=None, **kwargs):
+    def __init__(self, classifier, method, batch_size=None, norm_decay=None, **kwargs):
         super().__init__(name=kwargs.pop("name", f"{method.name}_trainer"), **kwargs)
         self.classifier = classifier
         self.method = method
@@ -29,6 +31,17 @@ class AdversarialModel(backend.AdversarialTrainStep, keras.Model):
                 shape=(int(batch_size),) + tuple(classifier.input_shape[1:]),
                 initializer="zeros", trainable=False, name="free_perturbation",
             )
+        self.norm_decay = norm_decay
+        self.norm_decay_momenta = []
+        if norm_decay is not None:
+            targets = norm_decay.targets(classifier)
+            self.norm_decay_kernels = [layer.kernel for layer, _ in targets]
+            self.norm_decay_fns = [fn for _, fn in targets]
+            self.norm_decay_momenta = [
+                self.add_weight(shape=tuple(layer.kernel.shape), initializer="zeros", trainable=False,
+                                name=f"norm_decay_momentum_{i}")
+                for i, (layer, _) in enumerate(targets)
+            ]
         self.built = True
 
     def call(self, inputs, training=False):

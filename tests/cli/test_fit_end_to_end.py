@@ -120,6 +120,33 @@ def test_mat_rand_with_mixed_batches_cosine_schedule_and_early_stopping(tmp_path
     assert json.loads((run_dir / "metrics.json").read_text())["best_epoch"] == metrics["best_epoch"]
 
 
+def test_norm_decay_and_singular_value_clipping_flags(tmp_path):
+    from kerobust.norms import circular_l2_norm
+
+    run_dir = tmp_path / "regularised"
+    argv = ["fit", *FAST, "--train-method", "fgsm", "--epochs", "1", "--norm-decay", "l1", "--nd-beta", "1e-3",
+            "--svc", "1.5", "--svc-every", "4", "--diagnostics-points", "0", "--run-dir", str(run_dir)]
+    assert main(argv) == 0
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["regularisers"] == [
+        "l1 norm decay (beta=0.001, gamma=0.5)", "singular value clipping to 1.5 every 4 batches"
+    ]
+    convs = [row for row in metrics["layer_norms"] if row["kind"] == "conv"]
+    assert len(convs) == 4 and all(row["l1"] > 0 for row in convs)
+    import keras
+
+    model = keras.saving.load_model(run_dir / "model.keras")
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            assert circular_l2_norm(np.asarray(layer.kernel), tuple(layer.input.shape[1:3])) <= 1.5 * (1 + 1e-5)
+
+
+def test_singular_value_clipping_refuses_grouped_convolutions_before_training(tmp_path, capsys):
+    argv = ["fit", "--arch", "regnetx_200mf", "--epochs", "1", "--svc", "1", "--run-dir", str(tmp_path / "r")]
+    assert main(argv) == 2
+    assert "singular value clipping supports plain Conv2D layers" in capsys.readouterr().err
+
+
 def test_a_killed_run_resumes_and_loses_at_most_one_epoch(tmp_path):
     run_dir = tmp_path / "run"
     argv = [sys.executable, "-m", "kerobust.cli.main", "fit", *FAST, "--train-method", "natural", "--epochs", "6",

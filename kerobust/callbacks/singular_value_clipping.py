@@ -1,0 +1,51 @@
+"""Periodic singular value clipping during `fit` (Sedghi, Gupta & Long 2019; seed 001 Table 2's SVC)."""
+
+import keras
+
+from kerobust.constraints.singular_value_clip import _check_limit, clip_model, clippable_convs
+
+
+class SingularValueClipping(keras.callbacks.Callback):
+    """Every `every` training batches and at the end of every epoch (so validated, checkpointed and final weights hold
+    the bound), clips the singular values of every Conv2D of `classifier` to `limit` (see
+    `kerobust.constraints.clip_singular_values`). Put it before callbacks that read the weights at an epoch's end.
+
+    Args:
+        limit: c, the largest singular value allowed.
+        every: batches between clips (seed 001's reference: 100 steps).
+        classifier: the model whose convolutions are clipped (default: the model being fitted).
+        exact: rescale after Sedghi's crop so the bound holds.
+    """
+
+    def __init__(self, limit, every=100, classifier=None, exact=True):
+        super().__init__()
+        self.limit = _check_limit(limit)
+        if int(every) < 1:
+            raise ValueError(f"clipping interval must be >= 1 batch, got {every!r}")
+        self.every = int(every)
+        self.classifier = classifier
+        self.exact = exact
+        self.clips = 0
+        self._since_clip = 0
+
+    def on_train_begin(self, logs=None):
+        clippable_convs(self._target())  # fails before the first step on an unsupported layer
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._since_clip += 1
+        if self._since_clip >= self.every:
+            self._clip()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._since_clip:
+            self._clip()
+
+    def _target(self):
+        return self.classifier if self.classifier is not None else self.model
+
+    def _clip(self):
+        if keras.backend.backend() == "jax":
+            self.model.jax_state_sync()  # the variables hold the latest step; the next step reads them back
+        clip_model(self._target(), self.limit, self.exact)
+        self.clips += 1
+        self._since_clip = 0

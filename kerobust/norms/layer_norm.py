@@ -1,0 +1,59 @@
+"""A layer's l1 or l-inf operator norm as a differentiable function of its kernel, for regularisers.
+
+Conv2D layers (plain, grouped, with parametric noise: the mean kernel) use their strides, padding, dilation and the
+input size they see in the model; Dense layers need nothing more. Reference: seed 001, Theorem 1 eq. (1) and (2).
+"""
+
+import functools
+
+import keras
+
+from kerobust.errors import KerobustError, unknown_name
+from kerobust.norms.operator_norms import conv_l1_norm, conv_linf_norm, dense_l1_norm, dense_linf_norm
+
+NORMS = ("l1", "linf")
+
+
+def sublayers(model):
+    """The model's layers in order, nested models unpacked."""
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from sublayers(layer)
+        else:
+            yield layer
+
+
+def linear_layers(model):
+    """The Conv2D and Dense layers of `model` (nested models included), in order."""
+    return [layer for layer in sublayers(model) if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))]
+
+
+def conv_input_size(layer):
+    """The (H, W) input size a Conv2D sees in its model."""
+    if layer.data_format != "channels_last":
+        raise KerobustError(f"layer {layer.name!r}: operator norms need channels_last convolutions.")
+    try:
+        shape = layer.input.shape
+    except (AttributeError, ValueError) as error:
+        raise KerobustError(
+            f"layer {layer.name!r} has no known input size; call the model on an input (functional models know it)."
+        ) from error
+    if shape[1] is None or shape[2] is None:
+        raise KerobustError(f"layer {layer.name!r} sees a variable input size {tuple(shape)}; its norm needs a fixed one.")
+    return int(shape[1]), int(shape[2])
+
+
+def kernel_norm(layer, norm):
+    """`fn(kernel) -> scalar`: the layer's exact l1 or l-inf operator norm as a function of its kernel."""
+    if norm not in NORMS:
+        raise unknown_name("norm", norm, NORMS)
+    if isinstance(layer, keras.layers.Conv2D):
+        geometry = dict(
+            input_size=conv_input_size(layer), strides=layer.strides, padding=layer.padding, dilation=layer.dilation_rate
+        )
+        if norm == "l1":
+            return functools.partial(conv_l1_norm, groups=layer.groups, **geometry)
+        return functools.partial(conv_linf_norm, **geometry)
+    if isinstance(layer, keras.layers.Dense):
+        return dense_l1_norm if norm == "l1" else dense_linf_norm
+    raise KerobustError(f"layer {layer.name!r} ({type(layer).__name__}) has no kernel norm; Conv2D and Dense do.")

@@ -1,0 +1,82 @@
+"""The l1 / l-inf operator norm of a layer as a plain Keras regulariser (seed 001 eq. (5), norm decay with gamma = 0).
+
+Reference: Liang & Huang 2021, "Large Norms of CNN Layers Do Not Hurt Adversarial Robustness" (seed 001), eq. (5):
+minimise L(theta) + beta / N sum_i ||theta_i||_p over the N conv and dense layers. Its gradient is the subgradient
+that Algorithm 1 feeds to the optimizer when gamma = 0. For the momentum (gamma > 0) use `NormDecay` with kerobust's
+training methods.
+"""
+
+import keras
+
+from kerobust.errors import KerobustError, unknown_name
+from kerobust.norms.layer_norm import NORMS, conv_input_size, kernel_norm, linear_layers
+from kerobust.norms.operator_norms import conv_l1_norm, conv_linf_norm, dense_l1_norm, dense_linf_norm
+
+
+@keras.saving.register_keras_serializable(package="kerobust")
+class OperatorNormPenalty(keras.regularizers.Regularizer):
+    """`strength * ||layer||_p` for a Conv2D or Dense kernel, p in {1, inf}: the exact operator norm (seed 001 eq.
+    (1), (2)), which depends on the layer's geometry, so a conv penalty carries it.
+
+    Args:
+        strength: the factor (seed 001's beta / N).
+        norm: "l1" or "linf".
+        input_size: (H, W) the conv sees; None for a Dense kernel.
+        strides, padding, dilation, groups: the conv's geometry (ignored for Dense).
+    """
+
+    def __init__(self, strength, norm="linf", input_size=None, strides=(1, 1), padding="valid", dilation=(1, 1), groups=1):
+        if norm not in NORMS:
+            raise unknown_name("norm", norm, NORMS)
+        if not float(strength) >= 0:
+            raise KerobustError(f"penalty strength must be >= 0, got {strength!r}.")
+        self.strength = float(strength)
+        self.norm = norm
+        self.input_size = None if input_size is None else tuple(int(s) for s in input_size)
+        self.strides = tuple(strides)
+        self.padding = padding if isinstance(padding, str) else tuple(tuple(p) for p in padding)
+        self.dilation = tuple(dilation)
+        self.groups = int(groups)
+
+    def __call__(self, kernel):
+        if self.input_size is None:
+            value = dense_l1_norm(kernel) if self.norm == "l1" else dense_linf_norm(kernel)
+        else:
+            geometry = dict(strides=self.strides, padding=self.padding, dilation=self.dilation)
+            if self.norm == "l1":
+                value = conv_l1_norm(kernel, self.input_size, groups=self.groups, **geometry)
+            else:
+                value = conv_linf_norm(kernel, self.input_size, **geometry)
+        return self.strength * value
+
+    def get_config(self):
+        return {
+            "strength": self.strength, "norm": self.norm, "input_size": self.input_size, "strides": self.strides,
+            "padding": self.padding, "dilation": self.dilation, "groups": self.groups,
+        }
+
+
+def penalty_for(layer, strength, norm):
+    """An `OperatorNormPenalty` with the geometry of `layer` (Conv2D or Dense)."""
+    kernel_norm(layer, norm)  # validates the layer and the norm
+    if isinstance(layer, keras.layers.Conv2D):
+        return OperatorNormPenalty(
+            strength, norm, conv_input_size(layer), layer.strides, layer.padding, layer.dilation_rate, layer.groups
+        )
+    return OperatorNormPenalty(strength, norm)
+
+
+def add_norm_penalty(model, beta, norm="linf"):
+    """Puts seed 001's eq. (5) penalty on every Conv2D and Dense kernel of a built model: `beta / N * ||W_i||_p`.
+
+    The penalty becomes the kernel's regulariser (in `model.losses`, so every Keras `fit` adds it) and the layer's
+    `kernel_regularizer` (so a saved model keeps it). Returns the number N of penalised layers.
+    """
+    layers = linear_layers(model)
+    if not layers:
+        raise KerobustError(f"model {model.name!r} has no Conv2D or Dense layer to penalise.")
+    for layer in layers:
+        penalty = penalty_for(layer, beta / len(layers), norm)
+        layer.kernel_regularizer = penalty
+        layer.kernel.regularizer = penalty
+    return len(layers)
