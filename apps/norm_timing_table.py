@@ -1,0 +1,99 @@
+"""Seed 001 Table 1 on this machine: seconds for 100 computations of each norm of six Conv2D kernels on a 32x32
+input, in the document's layout (l2 by power iteration "VS", l2 by the circulant spectrum "SGL", kerobust's exact l1
+and l-inf), with the document's GPU numbers beside for scale and a log-scale bar chart.
+
+The measurement is `benchmarks/norms_timing.py` (see its docstring): l1 / l-inf are medians of `--repeats` calls, the
+l2 methods one call each (power iteration until the vector moves less than 1e-8 or 500 iterations); the 100-run
+figures multiply those per-call times by 100. Writes `OUT/table1.md`, `OUT/table1.json` and `OUT/table1.png`.
+
+    python apps/norm_timing_table.py [--repeats 20] [--out results/seed001_table1]
+"""
+
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from benchmarks.norms_timing import SHAPES, measure  # noqa: E402
+
+# Seed 001 Table 1 (GTX 1080 Ti, seconds for 100 runs): l2 (VS), l2 (SGL), l1 (ours), l-inf (ours).
+DOCUMENT = {
+    (3, 3, 32, 32): (26.5, 5.75, 0.00605, 0.00576),
+    (3, 3, 32, 128): (27.4, 6.92, 0.00682, 0.00575),
+    (3, 3, 128, 256): (29.0, 98.0, 0.00576, 0.00560),
+    (3, 3, 256, 512): (59.4, 490, 0.0117, 0.00898),
+    (5, 5, 256, 128): (59.7, 91.5, 0.0103, 0.00729),
+    (5, 5, 512, 256): (255, 523, 0.0239, 0.0180),
+}
+METHODS = (("power_s", "l2 (VS)"), ("fft_svd_s", "l2 (SGL)"), ("l1_s", "l1 (ours)"), ("linf_s", "l-inf (ours)"))
+
+
+def table(rows):
+    from kerobust.evaluation.report import markdown
+
+    header = ["kernel size"] + [label for _, label in METHODS] + ["VS / l1", "document VS / l1"]
+    lines = []
+    for row in rows:
+        shape = tuple(row["kernel"])
+        ours = [f"{100 * row[key]:.3g}" for key, _ in METHODS]
+        doc = DOCUMENT.get(shape)
+        lines.append([", ".join(map(str, shape))] + ours + [
+            f"{row['power_s'] / row['l1_s']:,.0f}", "-" if doc is None else f"{doc[0] / doc[2]:,.0f}",
+        ])
+    return markdown(header, lines)
+
+
+def plot(rows, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    figure, axis = plt.subplots(figsize=(8, 3.6))
+    width = 0.2
+    positions = np.arange(len(rows))
+    for i, (key, label) in enumerate(METHODS):
+        axis.bar(positions + (i - 1.5) * width, [100 * r[key] for r in rows], width, label=label)
+    axis.set_yscale("log")
+    axis.set_xticks(positions, ["x".join(map(str, r["kernel"])) for r in rows], fontsize=8)
+    axis.set_ylabel("seconds for 100 runs (log)")
+    axis.set_title("Norms of Conv2D kernels on a 32x32 input (this machine)")
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=20, help="timed l1 / l-inf calls per kernel")
+    parser.add_argument("--shapes", nargs="*", default=None, help="kernel shapes as kh,kw,cin,cout (default: Table 1)")
+    parser.add_argument("--out", default="results/seed001_table1")
+    args = parser.parse_args(argv)
+
+    import keras
+
+    from kerobust.atomic_files import write_text
+
+    shapes = [tuple(int(v) for v in s.split(",")) for s in args.shapes] if args.shapes else SHAPES
+    rows = []
+    progress = keras.utils.Progbar(len(shapes), unit_name="kernel")
+    for i, shape in enumerate(shapes):
+        rows.append(measure(shape, args.repeats))
+        progress.update(i + 1)
+    text = table(rows)
+    print(text)
+    os.makedirs(args.out, exist_ok=True)
+    write_text(os.path.join(args.out, "table1.md"), text + "\n")
+    write_text(os.path.join(args.out, "table1.json"), json.dumps(rows, indent=2) + "\n")
+    plot(rows, os.path.join(args.out, "table1.png"))
+    print(f"wrote {args.out}/table1.md, table1.json, table1.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
