@@ -15,8 +15,9 @@ Differences from the document, on purpose:
   document, adds wd * w to the gradient and so passes through momentum (about 10x stronger with momentum 0.9);
 * columns other than "weight decay" train with no weight decay at all.
 
-Finished cells are kept in `OUT/cells/*.json`; a rerun skips them, so an interrupted study resumes. Writes
-`OUT/table2.md`, `OUT/table2.json` and `OUT/table2.png`.
+Finished cells are kept in `OUT/cells/*.json`; a rerun skips them, so an interrupted study resumes (an interrupted
+fit resumes from its run folder's checkpoint). Writes `OUT/table2.md`, `OUT/table2.json` and `OUT/table2.png`; the
+fits' run folders go to `--runs`.
 
     python apps/norm_regularisation_table.py [--archs basicnet,resnet20] [--epochs 30] [--eps 0.05] [--out DIR]
 """
@@ -76,7 +77,7 @@ def run_cell(kind, value, args, dataset):
     if os.path.exists(cell_path):
         with open(cell_path) as file:
             return json.load(file)
-    run_dir = os.path.join(args.out, "runs", name)
+    run_dir = os.path.join(args.runs, name)
     status = kerobust(fit_flags(kind, value, args, run_dir))
     if status != 0:
         raise SystemExit(f"kerobust fit failed for {name} (exit {status}); see the message above.")
@@ -163,7 +164,8 @@ def main(argv=None):
     parser.add_argument("--nd-gamma", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", default=None, help="comma-separated kinds to run: none,weight_decay,svc,l1,linf")
-    parser.add_argument("--out", default="results/seed001_table2")
+    parser.add_argument("--out", default="apps/results/seed001_table2", help="tables, plot and finished cells")
+    parser.add_argument("--runs", default="runs/seed001_table2", help="run folders of the fits (models, logs)")
     args = parser.parse_args(argv)
 
     from kerobust.atomic_files import write_text

@@ -6,7 +6,7 @@ The measurement is `benchmarks/norms_timing.py` (see its docstring): l1 / l-inf 
 l2 methods one call each (power iteration until the vector moves less than 1e-8 or 500 iterations); the 100-run
 figures multiply those per-call times by 100. Writes `OUT/table1.md`, `OUT/table1.json` and `OUT/table1.png`.
 
-    python apps/norm_timing_table.py [--repeats 20] [--out results/seed001_table1]
+    python apps/norm_timing_table.py [--repeats 20] [--out apps/results/seed001_table1]
 """
 
 import argparse
@@ -72,7 +72,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=20, help="timed l1 / l-inf calls per kernel")
     parser.add_argument("--shapes", nargs="*", default=None, help="kernel shapes as kh,kw,cin,cout (default: Table 1)")
-    parser.add_argument("--out", default="results/seed001_table1")
+    parser.add_argument("--out", default="apps/results/seed001_table1")
     args = parser.parse_args(argv)
 
     import keras

@@ -30,7 +30,7 @@ def test_table2_layout_has_a_group_header_a_strength_row_and_four_rows_per_model
 
 def test_table2_runs_a_cell_and_a_rerun_reads_it_back(tmp_path, capsys):
     argv = ["--archs", "basicnet", "--epochs", "1", "--only", "none", "--points", "32", "--square-queries", "20",
-            "--out", str(tmp_path)]
+            "--out", str(tmp_path), "--runs", str(tmp_path / "runs")]
     assert table2.main(argv) == 0
     cell_path = tmp_path / "cells" / "basicnet_none.json"
     cell = json.loads(cell_path.read_text())
