@@ -74,9 +74,13 @@ def run_cell(kind, value, args, dataset):
 
     name = f"{args.current_arch}_{kind}" + ("" if value is None else f"_{value:g}")
     cell_path = os.path.join(args.out, "cells", name + ".json")
+    current = settings(args)
     if os.path.exists(cell_path):
         with open(cell_path) as file:
-            return json.load(file)
+            cell = json.load(file)
+        if cell.get("settings") != current:
+            raise SystemExit(f"{cell_path} was computed with other settings ({cell.get('settings')}); pass another --out.")
+        return cell
     run_dir = os.path.join(args.runs, name)
     status = kerobust(fit_flags(kind, value, args, run_dir))
     if status != 0:
@@ -90,10 +94,16 @@ def run_cell(kind, value, args, dataset):
         "arch": args.current_arch, "kind": kind, "strength": value, "clean": 100 * result.clean_top1,
         "robust": 100 * result.attacks[0].top1, "eps": args.eps, "points": len(x),
         "mean_l1": float(np.mean([r.l1 for r in rows])), "mean_linf": float(np.mean([r.linf for r in rows])),
-        "run_dir": run_dir,
+        "run_dir": run_dir, "settings": current,
     }
     write_text(cell_path, json.dumps(cell, indent=2) + "\n")
     return cell
+
+
+def settings(args):
+    """The options a cell's numbers depend on (a finished cell is reused only under the same ones)."""
+    keys = ("data", "epochs", "batch_size", "lr", "eps", "points", "square_queries", "svc_every", "nd_gamma", "seed")
+    return {key: getattr(args, key) for key in keys}
 
 
 def strength_label(kind, value):

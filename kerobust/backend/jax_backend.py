@@ -153,7 +153,7 @@ class AdversarialTrainStep:
         )
         grads, non_trainable = list(grads), list(non_trainable)
         for i, increment in zip(kernel_at, increments):
-            grads[i] = grads[i] + self.optimizer.scale_loss(increment).astype(grads[i].dtype)
+            grads[i] = grads[i] + increment.astype(grads[i].dtype)
         for i, momentum in zip(momentum_at, momenta):
             non_trainable[i] = momentum
         return grads, non_trainable

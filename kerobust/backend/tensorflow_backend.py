@@ -86,19 +86,30 @@ def _circular_blocks(kernel, size):
     return tf.transpose(tf.signal.rfft2d(channels_first, fft_length=list(size)), (2, 3, 0, 1))
 
 
+def _real_form(blocks):
+    """[[Re, -Im], [Im, Re]]: a real (2m x 2n) matrix per complex (m x n) block, with every singular value of the block
+    twice. XLA has no complex SVD, so the real form keeps singular value clipping compilable (as a Keras constraint
+    inside an XLA train step)."""
+    real, imag = tf.math.real(blocks), tf.math.imag(blocks)
+    return tf.concat([tf.concat([real, -imag], axis=-1), tf.concat([imag, real], axis=-1)], axis=-2)
+
+
 def circular_top_singular_value(kernel, size):
     """The largest singular value of the stride-1 circular convolution of `kernel` (kh, kw, Cin, Cout) on `size`."""
-    return tf.reduce_max(tf.linalg.svd(_circular_blocks(kernel, size), compute_uv=False))
+    return tf.reduce_max(tf.linalg.svd(_real_form(_circular_blocks(kernel, size)), compute_uv=False))
 
 
 def clip_circular_spectrum(kernel, size, limit):
     """Clips to `limit` every singular value of the per-frequency matrices of `kernel` (kh, kw, Cin, Cout) on a
-    `size` (H, W) input and returns the inverse transform cropped back to (kh, kw) (clipping keeps the spectrum's
-    conjugate symmetry, so the inverse real FFT is exact before the crop)."""
-    kh, kw = kernel.shape[0], kernel.shape[1]
-    singular, left, right = tf.linalg.svd(_circular_blocks(kernel, size))
-    clipped = tf.cast(tf.minimum(singular, limit), left.dtype)
-    blocks = tf.matmul(left * clipped[..., None, :], right, adjoint_b=True)
+    `size` (H, W) input and returns the inverse transform cropped back to (kh, kw).
+
+    Clipping commutes with the real form (U min(S, c) V^T does not depend on which SVD is taken), so the clipped
+    complex block is read back from the clipped real form's left column of blocks; clipping also keeps the spectrum's
+    conjugate symmetry, so the inverse real FFT is exact before the crop."""
+    kh, kw, cin, cout = kernel.shape
+    singular, left, right = tf.linalg.svd(_real_form(_circular_blocks(kernel, size)))
+    clipped = tf.matmul(left * tf.minimum(singular, limit)[..., None, :], right, adjoint_b=True)
+    blocks = tf.complex(clipped[..., :cin, :cout], clipped[..., cin:, :cout])
     spatial = tf.signal.irfft2d(tf.transpose(blocks, (2, 3, 0, 1)), fft_length=list(size))
     return tf.transpose(spatial[:, :, :kh, :kw], (2, 3, 0, 1))
 
@@ -169,7 +180,7 @@ class AdversarialTrainStep:
         grads = list(grads)
         for kernel, increment in zip(self.norm_decay_kernels, increments):
             i = _index_of(kernel, self.trainable_weights)
-            grads[i] = grads[i] + tf.cast(self.optimizer.scale_loss(increment), grads[i].dtype)
+            grads[i] = grads[i] + tf.cast(increment, grads[i].dtype)
         return grads
 
     def _replay_step(self, x, y, sample_weight):

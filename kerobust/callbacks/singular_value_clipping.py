@@ -6,18 +6,20 @@ from kerobust.constraints.singular_value_clip import _check_limit, clip_model, c
 
 
 class SingularValueClipping(keras.callbacks.Callback):
-    """Every `every` training batches and at the end of every epoch (so validated, checkpointed and final weights hold
-    the bound), clips the singular values of every Conv2D of `classifier` to `limit` (see
-    `kerobust.constraints.clip_singular_values`). Put it before callbacks that read the weights at an epoch's end.
+    """Every `every` training batches and on every epoch's last batch (so validated, checkpointed and final weights
+    hold the bound), clips the singular values of every Conv2D of `classifier` to `limit` (see
+    `kerobust.constraints.clip_singular_values`). The batch count restarts with each epoch and each `fit` call.
 
     Args:
         limit: c, the largest singular value allowed.
         every: batches between clips (seed 001's reference: 100 steps).
         classifier: the model whose convolutions are clipped (default: the model being fitted).
         exact: rescale after Sedghi's crop so the bound holds.
+        operator: "circular" (Sedghi et al.: the circular convolution on the input size) or "layer" (a grid that
+            also bounds the zero-padded layer itself); see `kerobust.constraints.clip_grid`.
     """
 
-    def __init__(self, limit, every=100, classifier=None, exact=True):
+    def __init__(self, limit, every=100, classifier=None, exact=True, operator="circular"):
         super().__init__()
         self.limit = _check_limit(limit)
         if int(every) < 1:
@@ -25,19 +27,24 @@ class SingularValueClipping(keras.callbacks.Callback):
         self.every = int(every)
         self.classifier = classifier
         self.exact = exact
+        self.operator = operator
         self.clips = 0
         self._since_clip = 0
 
     def on_train_begin(self, logs=None):
         clippable_convs(self._target())  # fails before the first step on an unsupported layer
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self._since_clip = 0
+
     def on_train_batch_end(self, batch, logs=None):
         self._since_clip += 1
-        if self._since_clip >= self.every:
+        last = (self.params or {}).get("steps") == batch + 1
+        if self._since_clip >= self.every or last:
             self._clip()
 
     def on_epoch_end(self, epoch, logs=None):
-        if self._since_clip:
+        if self._since_clip:  # the epoch's length was unknown
             self._clip()
 
     def _target(self):
@@ -46,6 +53,6 @@ class SingularValueClipping(keras.callbacks.Callback):
     def _clip(self):
         if keras.backend.backend() == "jax":
             self.model.jax_state_sync()  # the variables hold the latest step; the next step reads them back
-        clip_model(self._target(), self.limit, self.exact)
+        clip_model(self._target(), self.limit, self.exact, self.operator)
         self.clips += 1
         self._since_clip = 0

@@ -13,7 +13,7 @@ import sys
 import time
 
 from kerobust.cli.fit_config import (
-    ARCH_OPTIONS, FIELDS, default_run_dir, fill_dataset_defaults, resolve_fit_config, to_yaml,
+    ARCH_OPTIONS, FIELDS, FitConfig, default_run_dir, fill_dataset_defaults, resolve_fit_config, to_yaml,
 )
 from kerobust.cli.run_folder import CONFIG_FILE, prepare_run_folder
 from kerobust.errors import KerobustError
@@ -53,7 +53,8 @@ _FLAGS = (
     ("--nd-beta", "norm decay strength beta (each of the N layers gets beta / N)"),
     ("--nd-gamma", "norm decay momentum gamma in [0, 1)"),
     ("--svc", "singular value clipping: limit c of every conv's circular-operator singular values"),
-    ("--svc-every", "batches between singular value clips (and once at the end)"),
+    ("--svc-every", "batches between singular value clips (and on each epoch's last batch)"),
+    ("--svc-operator", "circular (Sedghi et al.: circular conv on the input size) or layer (also bounds zero-padded convs)"),
     ("--seed", "random seed"),
     ("--run-dir", "run folder (default runs/<arch>_<data>_<method>)"),
     ("--eval-eps", "evaluation radius (default: the training eps)"),
@@ -88,6 +89,8 @@ def _check_architecture_options(config, explicit):
 def run(args):
     flags = {k: v for k, v in vars(args).items() if k in FIELDS}
     config, explicit = resolve_fit_config(flags, args.config)
+    if config.norm_decay == "none":
+        config.norm_decay = None
 
     from kerobust.data.registry import load_dataset, threat_model_for
 
@@ -96,7 +99,7 @@ def run(args):
     run_dir = config.run_dir or default_run_dir(config)
     config.run_dir = run_dir
     config_yaml = to_yaml(config)
-    prepare_run_folder(run_dir, config_yaml)
+    prepare_run_folder(run_dir, config_yaml, defaults=dataclasses.asdict(FitConfig()))
     dataset = load_dataset(config.data, config.data_dir)
     return _train_and_report(config, config_yaml, dataset, arch_options, run_dir)
 
@@ -154,7 +157,8 @@ def _train_and_report(config, config_yaml, dataset, arch_options, run_dir):
         norm_decay = NormDecay(config.norm_decay, config.nd_beta, config.nd_gamma)
     clipping = None
     if config.svc is not None:
-        clipping = SingularValueClipping(config.svc, every=config.svc_every, classifier=classifier)
+        clipping = SingularValueClipping(config.svc, every=config.svc_every, classifier=classifier,
+                                         operator=config.svc_operator)
         clipping.on_train_begin()  # refuses unsupported convolutions before any training
     trainer = AdversarialModel(classifier, method, batch_size=config.batch_size, norm_decay=norm_decay)
     trainer.compile(
@@ -173,7 +177,9 @@ def _train_and_report(config, config_yaml, dataset, arch_options, run_dir):
     write_text(os.path.join(run_dir, CONFIG_FILE), config_yaml)
     regularisers = [norm_decay.describe()] if norm_decay else []
     if clipping:
-        regularisers.append(f"singular value clipping to {config.svc:g} every {config.svc_every} batches")
+        regularisers.append(
+            f"singular value clipping to {config.svc:g} every {config.svc_every} batches ({config.svc_operator} operator)"
+        )
     print(f"kerobust fit: {classifier.name} ({classifier.count_params():,} parameters) on {dataset.name}, "
           f"{method.describe()}, {config.fit_epochs} epochs" + "".join(f", {r}" for r in regularisers) + (f", resuming after epoch {initial_epoch}" if initial_epoch else ""))
 
@@ -181,12 +187,12 @@ def _train_and_report(config, config_yaml, dataset, arch_options, run_dir):
         eps=config.eval_eps, norm=config.threat_norm, num_steps=config.eval_steps[0], step_size=config.eval_step_size
     )
     callbacks = [NaNGuard(hint=f"Lower --lr (now {config.lr:g}) or check the data.")]
+    if clipping is not None:
+        callbacks.append(clipping)  # clips on each epoch's last batch: validation and checkpoints see clipped weights
     if config.val_points:
         callbacks.append(
             RobustValidation(classifier, dataset.x_val, dataset.y_val, validation_attack, max_points=config.val_points)
         )
-    if clipping is not None:
-        callbacks.append(clipping)  # clips at each epoch's end before robust validation and checkpoints see it
     if early is not None:
         callbacks.append(early)  # after robust validation (it reads its value), before the checkpoint
     callbacks += [checkpoint, keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"), write_graph=False)]

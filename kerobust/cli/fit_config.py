@@ -53,6 +53,7 @@ class FitConfig:
     nd_gamma: float = 0.5
     svc: float = None
     svc_every: int = 100
+    svc_operator: str = "circular"
     seed: int = 0
     run_dir: str = None
     eval_eps: float = None
@@ -183,6 +184,10 @@ def validate(config):
         NormDecay(config.norm_decay, config.nd_beta, config.nd_gamma)  # raises on a bad norm, beta or gamma
     require(config.svc is None or config.svc > 0, f"svc (the singular value limit) must be > 0, got {config.svc}.")
     require(config.svc_every >= 1, f"svc every must be >= 1 batch, got {config.svc_every}.")
+    from kerobust.constraints import OPERATORS
+
+    if config.svc_operator not in OPERATORS:
+        raise unknown_name("svc operator", config.svc_operator, OPERATORS)
     require(not config.eval_steps or min(config.eval_steps) >= 1, f"eval steps must be >= 1, got {config.eval_steps}.")
 
 

@@ -10,12 +10,14 @@ from kerobust.errors import KerobustError
 CONFIG_FILE = "config.yaml"
 
 
-def prepare_run_folder(path, config_yaml):
+def prepare_run_folder(path, config_yaml, defaults=None):
     """Creates `path` if needed, checks that it is writable and that it holds no other run's config.
 
     A folder with the same resolved config is a run to resume; one with a different config is refused, naming
-    the keys that differ.
+    the keys that differ. A key the old config lacks (written by an older kerobust) matches when the new value is
+    its default in `defaults`.
     """
+    defaults = defaults or {}
     try:
         os.makedirs(path, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path, prefix=".write-check-"):
@@ -28,7 +30,9 @@ def prepare_run_folder(path, config_yaml):
             old = yaml.safe_load(handle) or {}
         new = yaml.safe_load(config_yaml)
         ignored = {"run_dir"}
-        differing = sorted(k for k in set(old) | set(new) if k not in ignored and old.get(k) != new.get(k))
+        differing = sorted(
+            k for k in set(old) | set(new) if k not in ignored and old.get(k, defaults.get(k)) != new.get(k)
+        )
         if differing:
             raise KerobustError(
                 f"run folder {path!r} holds a different run (differs in {', '.join(differing)}); pass another "

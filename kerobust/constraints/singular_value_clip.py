@@ -7,17 +7,25 @@ with c in {0.5, 1, 1.5, 2}, every 100 steps.
 The crop makes one clip an approximate projection: on random 3x3 kernels the top singular value after it is about
 1.37 c (1.06 c after six repeats). With `exact=True` (default) the cropped kernel is then scaled by
 min(1, c / sigma_max), so the top singular value is at most c up to float32 rounding (1e-5 relative); `exact=False`
-is Sedghi's clip alone. The operator is the stride-1 circular convolution on `input_size` (as in Sedghi et al.); a
-zero-padded layer's operator is a part of the circular one on (H + kh - 1, W + kw - 1), so pass that size to bound the
-layer itself; a strided layer keeps a subset of the rows, which cannot raise the norm.
+is Sedghi's clip alone.
+
+Which operator: by default (`operator="circular"`) the stride-1 circular convolution on the layer's input size, as in
+Sedghi et al. and seed 001. That bounds a `valid` layer (its rows are rows of the circular operator) but not a
+zero-padded one: a `same` layer sees the circular operator on its padded size (H + pad, W + pad), whose spectrum is
+sampled at other frequencies (a 3x3 kernel on a 3x3 input clipped to 1 on the 3x3 grid gives its `same` layer a norm
+of 1.39). `operator="layer"` clips on the padded grid instead, which bounds the layer itself: the layer is the padded
+circular operator restricted to the real inputs and the kept outputs, and striding only drops rows.
 """
 
 import keras
 from keras import ops
 
 from kerobust import backend
-from kerobust.errors import KerobustError
+from kerobust.errors import KerobustError, unknown_name
+from kerobust.layers.conv_geometry import padding_amounts
 from kerobust.norms.layer_norm import conv_input_size, sublayers
+
+OPERATORS = ("circular", "layer")
 
 
 def _grid(kernel_shape, input_size):
@@ -34,6 +42,20 @@ def clip_singular_values(kernel, input_size, limit, exact=True):
         top = backend.circular_top_singular_value(clipped, size)
         clipped = clipped * ops.minimum(1.0, limit / ops.maximum(top, 1e-12))
     return ops.cast(clipped, kernel.dtype)
+
+
+def clip_grid(layer, operator="circular"):
+    """The grid (H, W) on which to clip a Conv2D: its input size ("circular") or its zero-padded input size
+    ("layer"; see the module docstring)."""
+    if operator not in OPERATORS:
+        raise unknown_name("clipping operator", operator, OPERATORS)
+    size = conv_input_size(layer)
+    if operator == "circular" or layer.padding == "valid":
+        return size
+    return tuple(
+        n + sum(padding_amounts(n, k, s, layer.padding))
+        for n, k, s in zip(size, layer.kernel.shape[:2], layer.strides)
+    )
 
 
 def _check_limit(limit):
@@ -79,19 +101,19 @@ def clippable_convs(model):
     return layers
 
 
-def clip_model(model, limit, exact=True):
+def clip_model(model, limit, exact=True, operator="circular"):
     """Clips every Conv2D kernel of `model` once, in place."""
     limit = _check_limit(limit)
     for layer in clippable_convs(model):
-        layer.kernel.assign(clip_singular_values(layer.kernel, conv_input_size(layer), limit, exact))
+        layer.kernel.assign(clip_singular_values(layer.kernel, clip_grid(layer, operator), limit, exact))
 
 
-def add_singular_value_constraints(model, limit, exact=True):
+def add_singular_value_constraints(model, limit, exact=True, operator="circular"):
     """Puts a `SingularValueClip` on every Conv2D kernel of a built model (applied after every optimizer step, and
     kept in the layer's config); returns the number of constrained layers."""
     layers = clippable_convs(model)
     for layer in layers:
-        constraint = SingularValueClip(limit, conv_input_size(layer), exact)
+        constraint = SingularValueClip(limit, clip_grid(layer, operator), exact)
         layer.kernel_constraint = constraint
         layer.kernel.constraint = constraint
     return len(layers)

@@ -45,10 +45,11 @@ class NormDecay:
             raise KerobustError(f"norm decay gamma (momentum) must be in [0, 1), got {self.gamma!r}.")
 
     def targets(self, model):
-        """`[(layer, fn(kernel) -> norm)]` for the model's Conv2D and Dense layers."""
-        layers = linear_layers(model)
+        """`[(layer, fn(kernel) -> norm)]` for the model's trainable Conv2D and Dense layers (frozen ones are left out,
+        and not counted in N)."""
+        layers = [layer for layer in linear_layers(model) if layer.trainable and layer.kernel.trainable]
         if not layers:
-            raise KerobustError(f"model {model.name!r} has no Conv2D or Dense layer for norm decay.")
+            raise KerobustError(f"model {model.name!r} has no trainable Conv2D or Dense layer for norm decay.")
         return [(layer, kernel_norm(layer, self.norm)) for layer in layers]
 
     def step(self, kernels, momenta, norm_fns):

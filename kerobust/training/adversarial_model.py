@@ -3,6 +3,7 @@
 import keras
 
 from kerobust import backend
+from kerobust.errors import KerobustError
 
 
 class AdversarialModel(backend.AdversarialTrainStep, keras.Model):
@@ -35,7 +36,8 @@ class AdversarialModel(backend.AdversarialTrainStep, keras.Model):
         self.norm_decay_momenta = []
         if norm_decay is not None:
             targets = norm_decay.targets(classifier)
-            self.norm_decay_kernels = [layer.kernel for layer, _ in targets]
+            # Not tracked: the kernels are the classifier's variables, not the wrapper's own.
+            object.__setattr__(self, "norm_decay_kernels", [layer.kernel for layer, _ in targets])
             self.norm_decay_fns = [fn for _, fn in targets]
             self.norm_decay_momenta = [
                 self.add_weight(shape=tuple(layer.kernel.shape), initializer="zeros", trainable=False,
@@ -43,6 +45,11 @@ class AdversarialModel(backend.AdversarialTrainStep, keras.Model):
                 for i, (layer, _) in enumerate(targets)
             ]
         self.built = True
+
+    def compile(self, optimizer="rmsprop", *args, **kwargs):
+        if self.norm_decay is not None and isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            raise KerobustError("norm decay does not support loss scaling (mixed precision); use a float32 policy.")
+        super().compile(optimizer, *args, **kwargs)
 
     def call(self, inputs, training=False):
         return self.classifier(inputs, training=training)

@@ -106,3 +106,20 @@ def test_a_different_run_in_the_same_folder_is_refused(capsys, tmp_path):
     status, err = _run(capsys, ["fit", "--run-dir", str(run_dir)] + QUICK)
     assert status == 2 and "holds a different run (differs in" in err and "lr" in err
     assert (run_dir / "config.yaml").read_text() == "arch: basicnet\nlr: 0.5\n"
+
+
+def test_a_folder_from_an_older_kerobust_resumes_when_new_keys_hold_their_defaults(tmp_path):
+    import dataclasses
+
+    import yaml
+
+    from kerobust.cli.fit_config import FitConfig
+    from kerobust.cli.run_folder import prepare_run_folder
+    from kerobust.errors import KerobustError
+
+    defaults = dataclasses.asdict(FitConfig())
+    old = {k: v for k, v in defaults.items() if k not in ("nd_beta", "svc_every", "svc_operator")}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(old))
+    prepare_run_folder(str(tmp_path), yaml.safe_dump(defaults), defaults=defaults)
+    with pytest.raises(KerobustError, match=r"differs in svc_every\)"):
+        prepare_run_folder(str(tmp_path), yaml.safe_dump({**defaults, "svc_every": 7}), defaults=defaults)

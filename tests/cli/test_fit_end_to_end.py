@@ -129,7 +129,7 @@ def test_norm_decay_and_singular_value_clipping_flags(tmp_path):
     assert main(argv) == 0
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["regularisers"] == [
-        "l1 norm decay (beta=0.001, gamma=0.5)", "singular value clipping to 1.5 every 4 batches"
+        "l1 norm decay (beta=0.001, gamma=0.5)", "singular value clipping to 1.5 every 4 batches (circular operator)"
     ]
     convs = [row for row in metrics["layer_norms"] if row["kind"] == "conv"]
     assert len(convs) == 4 and all(row["l1"] > 0 for row in convs)

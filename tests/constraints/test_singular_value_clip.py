@@ -53,6 +53,26 @@ def test_sedghis_crop_alone_overshoots_and_repeating_it_converges():
     assert circular_singular_values(repeated, (8, 8)).max() < circular_singular_values(once, (8, 8)).max() - 0.2
 
 
+@pytest.mark.parametrize("size,padding,strides", [((3, 3), "same", 1), ((5, 6), "same", 1), ((5, 6), "same", 2),
+                                                  ((5, 6), "valid", 1)])
+def test_the_layer_operator_bounds_the_zero_padded_layer_itself(size, padding, strides):
+    """Against the layer's dense matrix (built entry by entry): "layer" keeps every layer at most c; "circular" can
+    leave a small `same` layer above it."""
+    from kerobust.constraints import clip_grid
+    from tests.norms.dense_conv import numpy_dense_matrix
+
+    inputs = keras.Input((*size, 2))
+    conv = keras.layers.Conv2D(2, 3, strides=strides, padding=padding)
+    keras.Model(inputs, conv(inputs))
+    kernel = _kernel((3, 3, 2, 2), seed=3)
+    dense_top = lambda k: np.linalg.svd(numpy_dense_matrix(k, size, (strides, strides), padding), compute_uv=False)[0]  # noqa: E731
+    layer = np.asarray(clip_singular_values(kernel, clip_grid(conv, "layer"), 1.0))
+    assert dense_top(layer) <= 1.0 + TOLERANCE
+    if size == (3, 3):
+        assert clip_grid(conv, "layer") == (5, 5)
+        assert dense_top(np.asarray(clip_singular_values(kernel, clip_grid(conv, "circular"), 1.0))) > 1.3
+
+
 def test_a_kernel_already_inside_the_limit_is_unchanged():
     kernel = _kernel((3, 3, 2, 3), scale=0.05)
     assert circular_singular_values(kernel, (6, 6)).max() < 1.0
@@ -75,6 +95,16 @@ def _tops(model):
 def _data():
     rng = np.random.default_rng(0)
     return rng.random((96, 8, 8, 1)).astype("float32"), np.arange(96) % 3
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow's XLA has no complex SVD")
+def test_clipping_compiles_with_xla_on_tensorflow():
+    import tensorflow as tf
+
+    kernel = _kernel((3, 3, 4, 5))
+    compiled = tf.function(lambda k: clip_singular_values(k, (6, 6), 1.0), jit_compile=True)
+    np.testing.assert_allclose(np.asarray(compiled(kernel)), np.asarray(clip_singular_values(kernel, (6, 6), 1.0)),
+                               atol=1e-5)
 
 
 def test_constraint_holds_after_every_step_and_survives_saving(tmp_path):

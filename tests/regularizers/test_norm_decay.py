@@ -113,21 +113,21 @@ def test_every_training_method_moves_the_momenta_and_zero_beta_changes_nothing(m
     from kerobust.models import build_model
 
     x, y, _, _ = tiny_digits
-    results = []
-    for beta in (0.0, 1e-2):
+    results = {}
+    for beta in (None, 0.0, 1e-2):
         keras.utils.set_random_seed(0)
         net = build_model("basicnet", x.shape[1:], 10, 0.0, 1.0, width=4)
-        trainer = AdversarialModel(net, build_training_method(method, 0.1, **options), batch_size=64,
-                                   norm_decay=NormDecay("linf", beta, 0.5))
+        decay = None if beta is None else NormDecay("linf", beta, 0.5)
+        trainer = AdversarialModel(net, build_training_method(method, 0.1, **options), batch_size=64, norm_decay=decay)
+        # The wrapper's variables are the classifier's, in the same order, plus its own state (no duplicated kernels).
+        assert [v.path for v in trainer.trainable_variables] == [v.path for v in net.trainable_variables]
         trainer.compile(keras.optimizers.SGD(0.05), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         trainer.fit(x, y, batch_size=64, epochs=1, verbose=0, shuffle=False)
-        results.append(([np.asarray(w) for w in net.weights], [np.asarray(h) for h in trainer.norm_decay_momenta]))
-    (weights_0, momenta_0), (weights_1, momenta_1) = results
-    assert len(momenta_1) == 6 and all(np.abs(h).max() > 0 for h in momenta_1)  # 4 convs + 2 dense, all updated
-    assert any(np.abs(a - b).max() > 1e-6 for a, b in zip(weights_0, weights_1))
-    baseline = AdversarialModel(build_model("basicnet", x.shape[1:], 10, 0.0, 1.0, width=4),
-                                build_training_method(method, 0.1, **options), batch_size=64)
-    assert len(baseline.non_trainable_weights) == len(trainer.non_trainable_weights) - 6
+        results[beta] = ([np.asarray(w) for w in net.weights], [np.asarray(h) for h in trainer.norm_decay_momenta])
+    assert len(results[1e-2][1]) == 6 and all(np.abs(h).max() > 0 for h in results[1e-2][1])  # 4 convs + 2 dense
+    for plain, zero in zip(results[None][0], results[0.0][0]):
+        np.testing.assert_allclose(zero, plain, atol=1e-6)
+    assert any(np.abs(a - b).max() > 1e-6 for a, b in zip(results[None][0], results[1e-2][0]))
 
 
 def test_norm_decay_lowers_the_targeted_norm_during_training(digits):
@@ -158,7 +158,17 @@ def test_bad_settings_are_refused(kwargs, message):
 
 
 @pytest.mark.smoke
+def test_frozen_layers_are_left_out_and_loss_scaling_is_refused():
+    net = _dense_net()
+    net.get_layer("hidden").trainable = False
+    trainer = AdversarialModel(net, build_training_method("natural", 0.0), norm_decay=NormDecay())
+    assert [k.path for k in trainer.norm_decay_kernels] == [net.get_layer("out").kernel.path]
+    with pytest.raises(KerobustError, match="does not support loss scaling"):
+        trainer.compile(keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.1)), loss="mse")
+
+
+@pytest.mark.smoke
 def test_a_model_without_linear_layers_is_refused():
     model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.MaxPooling2D()])
-    with pytest.raises(KerobustError, match="no Conv2D or Dense layer"):
+    with pytest.raises(KerobustError, match="no trainable Conv2D or Dense layer"):
         AdversarialModel(model, build_training_method("natural", 0.0), norm_decay=NormDecay())
