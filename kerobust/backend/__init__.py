@@ -12,6 +12,7 @@ Everything else is written with `keras.ops` and reaches the backend through thes
   channels than `inputs` (grouped), without Keras's forced XLA path on TensorFlow CPU.
 * `spectral_filter(z, v)`: filters each channel of a channels-last batch circularly by a real half-spectrum
   (`irfft2(rfft2(z) * v)`), the core of ConvNorm.
+* `compile_function(fn)`: `fn` of tensors compiled with XLA (the bound evaluator).
 * `gradient(fn, x)`: the gradient of a scalar function of one tensor (norm decay's subgradients).
 * `clip_circular_spectrum(kernel, size, limit)`: singular value clipping of a kernel's circular convolution
   (per-frequency SVD of its 2-D FFT), cropped back to the kernel's size; `circular_top_singular_value(kernel,
@@ -29,6 +30,7 @@ if _BACKEND == "tensorflow":
         circular_top_singular_value,
         clip_circular_spectrum,
         compile_attack,
+        compile_function,
         gradient,
         grouped_conv,
         has_gpu,
@@ -42,6 +44,7 @@ elif _BACKEND == "jax":
         circular_top_singular_value,
         clip_circular_spectrum,
         compile_attack,
+        compile_function,
         gradient,
         grouped_conv,
         has_gpu,

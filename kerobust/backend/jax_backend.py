@@ -90,6 +90,11 @@ def clip_circular_spectrum(kernel, size, limit):
     return jnp.fft.irfft2(blocks, s=tuple(size), axes=(0, 1))[:kh, :kw].astype(jnp.float32)
 
 
+def compile_function(fn):
+    """`fn` compiled with `jax.jit` (the model's weights enter as constants)."""
+    return jax.jit(fn)
+
+
 def has_gpu():
     """Whether JAX's default backend is a GPU."""
     return jax.default_backend() == "gpu"

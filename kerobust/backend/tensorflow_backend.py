@@ -114,6 +114,11 @@ def clip_circular_spectrum(kernel, size, limit):
     return tf.transpose(spatial[:, :, :kh, :kw], (2, 3, 0, 1))
 
 
+def compile_function(fn):
+    """`fn` compiled with XLA (`tf.function(jit_compile=True)`)."""
+    return tf.function(fn, jit_compile=True, reduce_retracing=True)
+
+
 def has_gpu():
     """Whether TensorFlow sees a GPU."""
     return bool(tf.config.list_physical_devices("GPU"))

@@ -1,0 +1,54 @@
+"""Convolution rules (spec `bounds.md` section 2.3).
+
+Thesis (Peck 2017, Theorem 5.1 / summary Theorem 2): kappa_in = kappa / ||W||_F, whatever the bias, stride, padding
+or ReLU. Not a valid bound in general (spec section 8, E4: the proof squares a sum as a sum of squares).
+
+Sound: kappa_in = kappa / Lip, with Lip an upper bound on the layer's l2 operator norm: the smaller of
+||W||_F sqrt(m) (m = output positions that can read one input, Theorem 1 eq. (3) of seed 001 in its per-input form)
+and the spectral norm of the circular convolution on the zero-padded grid, which contains the layer (a strided layer
+keeps a subset of its rows); grouped layers take the largest group, dilated kernels are spread out first.
+"""
+
+import math
+
+import numpy as np
+from keras import ops
+
+from kerobust.layers.conv_geometry import padding_amounts
+from kerobust.norms.circular_spectrum import circular_l2_norm
+from kerobust.norms.layer_norm import conv_input_size
+
+
+def thesis_conv(kappa, kernel):
+    """Theorem 5.1: kappa / ||W||_F (+inf for an all-zero kernel)."""
+    norm = ops.sqrt(ops.sum(ops.square(ops.convert_to_tensor(kernel))))
+    return ops.where(norm > 0, kappa / ops.where(norm > 0, norm, 1.0), float("inf"))
+
+
+def _dilated(kernel, dilation):
+    kh, kw, cin, cout = kernel.shape
+    dh, dw = dilation
+    spread = np.zeros(((kh - 1) * dh + 1, (kw - 1) * dw + 1, cin, cout), kernel.dtype)
+    spread[::dh, ::dw] = kernel
+    return spread
+
+
+def conv_lipschitz(layer):
+    """An upper bound on the l2 operator norm of a Conv2D's linear part (bias excluded, activation not included)."""
+    kernel = np.asarray(ops.convert_to_numpy(layer.kernel), dtype="float64")
+    kernel = _dilated(kernel, tuple(layer.dilation_rate))
+    size = conv_input_size(layer)
+    kh, kw = kernel.shape[:2]
+    windows = [math.ceil(k / s) for k, s in zip((kh, kw), layer.strides)]
+    frobenius = float(np.sqrt(np.sum(kernel**2) * windows[0] * windows[1]))
+    if layer.padding == "valid":
+        grid = size
+    else:
+        grid = tuple(n + sum(padding_amounts(n, k, s, layer.padding)) for n, k, s in zip(size, (kh, kw), layer.strides))
+    grid = tuple(max(g, k) for g, k in zip(grid, (kh, kw)))
+    groups = layer.groups
+    per_group_out = kernel.shape[3] // groups
+    spectral = max(
+        circular_l2_norm(kernel[..., g * per_group_out:(g + 1) * per_group_out], grid) for g in range(groups)
+    )
+    return min(frobenius, spectral)

@@ -1,0 +1,184 @@
+"""Per-sample lower bounds on the smallest l2 input perturbation that changes a Keras model's decision, composed
+through the network (Peck 2017, seed 003, Algorithm 5.1; spec `bounds.md` section 3), in one compiled function.
+
+Modes (every result names its mode):
+* "sound": kappa_1(x) = delta(y(x)) / L, with delta the exact output margin (`output_margin`) of the last linear layer
+  on its input y, and L an upper bound on the l2 Lipschitz constant of the map from the input to y, composed from
+  each layer's constant (`rules.layer_lipschitz`; a sum over the branches of an Add, the root of the sum of squares
+  over a Concatenate). Valid for every input: a perturbation r changes the decision only if ||y(x + r) - y(x)|| >=
+  delta, and that needs ||r|| >= delta / L.
+* "thesis": the document's rules walked backwards down a chain of layers with each layer's clean input (dense block
+  Theorem 4.2, convolution Theorem 5.1, pooling 5.3, batch norm 5.6, LRN 5.9), including the flaws spec section 8 lists,
+  for reproducing and comparing with the thesis.
+"""
+
+import dataclasses
+
+import keras
+import numpy as np
+from keras import ops
+
+from kerobust import backend
+from kerobust.bounds.batch_norm import thesis_batch_norm
+from kerobust.bounds.convolution import thesis_conv
+from kerobust.bounds.dense_block import second_derivative_bound, thesis_dense_block
+from kerobust.bounds.local_response_norm import thesis_lrn
+from kerobust.bounds.output_margin import margin_bound
+from kerobust.bounds.pass_through import ACTIVATION_LAYERS, IDENTITY_LAYERS, SCALING_LAYERS, scaling_lipschitz
+from kerobust.bounds.pooling import thesis_pooling
+from kerobust.bounds.rules import MERGE_LAYERS, POOLING_LAYERS, layer_lipschitz, no_rule
+from kerobust.errors import KerobustError, unknown_name
+from kerobust.layers import LocalResponseNormalization
+
+MODES = ("thesis", "sound")
+
+
+def _is_softmax(layer):
+    return isinstance(layer, keras.layers.Softmax) or (
+        isinstance(layer, keras.layers.Activation) and getattr(layer.activation, "__name__", "") == "softmax"
+    )
+
+
+def _inputs_of(layer):
+    inputs = layer.input
+    return list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+
+
+@dataclasses.dataclass
+class _Head:
+    """The decision: argmax of `kernel`-weighted `features` (a Dense head), or of `features` itself."""
+
+    features: object  # the symbolic tensor y the margin is measured on
+    layer: object  # the Dense head, or None
+
+
+def _head(model):
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    while layers and _is_softmax(layers[-1]):
+        layers.pop()
+    if not layers:
+        raise KerobustError(f"model {model.name!r} has no layers to bound.")
+    last = layers[-1]
+    if isinstance(last, keras.layers.Dense):
+        return _Head(last.input, last), layers[:-1]
+    return _Head(last.output, None), layers
+
+
+class BoundEvaluator:
+    """Lower bounds on the minimal adversarial l2 perturbation, per sample, for a functional or Sequential model.
+
+    Args:
+        model: a Keras classifier (logits or softmax outputs); nested models are not walked.
+        mode: "sound" (valid bounds) or "thesis" (the document's rules).
+        jit: compile with XLA (`jit_compile` on TensorFlow, `jax.jit` on JAX).
+
+    Raises:
+        KerobustError: naming the first layer without a rule in this mode.
+    """
+
+    def __init__(self, model, mode="sound", jit=True):
+        if mode not in MODES:
+            raise unknown_name("bound mode", mode, MODES)
+        self.model = model
+        self.mode = mode
+        self.head, self.layers = _head(model)
+        if mode == "sound":
+            self.lipschitz = self._compose_lipschitz()
+            self.probe = keras.Model(model.inputs, self.head.features)
+        else:
+            self.steps = self._thesis_plan()
+            self.probe = keras.Model(model.inputs, [self.head.features] + [t for _, t in self.steps])
+        self._compiled = backend.compile_function(self._bounds) if jit else self._bounds
+
+    def _compose_lipschitz(self):
+        """Forward over the graph: L(tensor) bounds the Lipschitz constant of input -> tensor."""
+        constants = {id(t): 1.0 for t in self.model.inputs}
+        for layer in self.layers:
+            inputs = [constants.get(id(t)) for t in _inputs_of(layer)]
+            if any(c is None for c in inputs):
+                raise KerobustError(f"layer {layer.name!r} reads a tensor that is not computed from the model input.")
+            if isinstance(layer, keras.layers.Add):
+                value = sum(inputs)
+            elif isinstance(layer, keras.layers.Concatenate):
+                value = float(np.sqrt(sum(c * c for c in inputs)))
+            elif len(inputs) == 1:
+                value = layer_lipschitz(layer) * inputs[0]
+            else:
+                raise no_rule(layer, "sound")
+            constants[id(layer.output)] = value
+        return constants[id(self.head.features)]
+
+    def _thesis_plan(self):
+        """The chain below the head, top down: `((kind, layer or Dense block), tensor the rule reads)` per step."""
+        layers = list(self.layers)
+        for layer in layers:
+            if isinstance(layer, MERGE_LAYERS) or len(_inputs_of(layer)) != 1:
+                raise KerobustError(f"thesis mode covers chains of layers only; {layer.name!r} merges branches "
+                                    f"(use mode='sound').")
+        # The Dense block right below the head (dropout in between passes through), applied as one block.
+        block = []
+        while layers and isinstance(layers[-1], (keras.layers.Dense, keras.layers.Dropout)):
+            layer = layers.pop()
+            if isinstance(layer, keras.layers.Dense):
+                block.insert(0, layer)
+        plan = []
+        if block:
+            plan.append((("dense", (block, second_derivative_bound(block))), block[0].input))
+        for layer in reversed(layers):
+            plan.append(self._thesis_step(layer))
+        return plan
+
+    @staticmethod
+    def _thesis_step(layer):
+        if getattr(layer, "noise_enabled", False) or type(layer).__name__ == "GaussianNoiseInjection":
+            raise KerobustError(f"layer {layer.name!r} is random at inference; a deterministic bound does not apply.")
+        if isinstance(layer, keras.layers.Conv2D):
+            return ("conv", layer), layer.input
+        if isinstance(layer, POOLING_LAYERS):
+            return ("pool", layer), layer.input
+        if isinstance(layer, keras.layers.BatchNormalization):
+            return ("batch_norm", layer), layer.output
+        if isinstance(layer, LocalResponseNormalization):
+            return ("lrn", layer), layer.input
+        if isinstance(layer, keras.layers.Dense):
+            return ("dense", ([layer], second_derivative_bound([layer]))), layer.input
+        if isinstance(layer, SCALING_LAYERS):
+            return ("scale", scaling_lipschitz(layer)), layer.input
+        if isinstance(layer, IDENTITY_LAYERS + ACTIVATION_LAYERS):
+            return ("identity", layer), layer.input
+        raise no_rule(layer, "thesis")
+
+    def _margin(self, features):
+        if self.head.layer is None:
+            return margin_bound(features)
+        head = self.head.layer
+        logits = ops.matmul(features, head.kernel) + (head.bias if head.use_bias else 0.0)
+        return margin_bound(logits, head.kernel)
+
+    def _bounds(self, x):
+        if self.mode == "sound":
+            features = self.probe(x, training=False)
+            return self._margin(features) / self.lipschitz
+        features, *tensors = self.probe(x, training=False)
+        kappa = self._margin(features)
+        for ((kind, layer), _), tensor in zip(self.steps, tensors):
+            if kind == "dense":
+                block, m = layer
+                kappa = thesis_dense_block(kappa, ops.reshape(tensor, (ops.shape(tensor)[0], -1)), block, m)
+            elif kind == "conv":
+                kappa = thesis_conv(kappa, layer.kernel)
+            elif kind == "pool":
+                kappa = thesis_pooling(kappa, layer)
+            elif kind == "batch_norm":
+                kappa = thesis_batch_norm(kappa, tensor, layer)
+            elif kind == "lrn":
+                kappa = thesis_lrn(kappa, tensor, layer)
+            elif kind == "scale":
+                kappa = kappa / layer  # the scaling's precomputed Lipschitz constant
+        return kappa
+
+    def __call__(self, x, batch_size=256):
+        """(N,) numpy bounds, in the units of the model's input."""
+        x = np.asarray(x, dtype="float32")
+        parts = [np.asarray(self._compiled(x[i:i + batch_size])) for i in range(0, len(x), batch_size)]
+        return np.concatenate(parts) if parts else np.zeros((0,), "float32")

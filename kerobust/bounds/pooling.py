@@ -1,0 +1,50 @@
+"""Pooling rules (spec `bounds.md` section 2.4).
+
+Thesis (Peck 2017, Theorem 5.3 / summary Theorem 4): MAX and average pooling give kappa / t, t the output side
+(sqrt(t_h t_w) for non-square outputs); global pooling (t = 1) passes kappa through.
+
+Sound: kappa / Lip with the pooling's l2 Lipschitz constant. MAX: sqrt(m), m the largest number of windows holding
+one input (at most ceil(q_h / s_h) ceil(q_w / s_w)): the squared change of a window's max is at most the sum of its
+squared input changes. Average: sqrt(largest column sum), as the averaging matrix has non-negative entries and row
+sums 1 (so ||A||_2 <= sqrt(||A||_1 ||A||_inf)); the column sums are read off exactly from the layer (Keras excludes
+padded positions from `same` averages). Global average pooling over P positions: 1 / sqrt(P); global max: 1.
+"""
+
+import math
+
+import keras
+from keras import ops
+
+from kerobust import backend
+
+
+def output_side(layer):
+    """t = sqrt(t_h t_w) from the layer's actual output size (covers `same` padding)."""
+    shape = layer.output.shape
+    return math.sqrt(shape[1] * shape[2])
+
+
+def thesis_pooling(kappa, layer):
+    """Theorem 5.3: kappa / t (MAX and average alike; global pooling has t = 1)."""
+    if isinstance(layer, (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D)):
+        return kappa
+    return kappa / output_side(layer)
+
+
+def _windows_per_input(layer):
+    return math.prod(math.ceil(q / s) for q, s in zip(layer.pool_size, layer.strides))
+
+
+def pooling_lipschitz(layer):
+    """The l2 Lipschitz constant (an upper bound) of a 2-D pooling layer."""
+    if isinstance(layer, keras.layers.GlobalMaxPooling2D):
+        return 1.0
+    if isinstance(layer, keras.layers.GlobalAveragePooling2D):
+        shape = layer.input.shape
+        return 1.0 / math.sqrt(shape[1] * shape[2])
+    if isinstance(layer, keras.layers.MaxPooling2D):
+        return math.sqrt(_windows_per_input(layer))
+    # Average pooling: column sums of the (linear) layer, from the gradient of the summed output on one channel.
+    shape = (1,) + tuple(layer.input.shape[1:3]) + (1,)
+    column_sums = backend.gradient(lambda x: ops.sum(layer(x)), ops.ones(shape))
+    return math.sqrt(float(ops.max(column_sums)))

@@ -1,0 +1,72 @@
+"""The counterexamples of spec `bounds.md` section 8 as tests: thesis mode reproduces the document's value, which
+exceeds the true minimal perturbation; sound mode stays below it."""
+
+import keras
+import numpy as np
+import pytest
+
+from kerobust.bounds import BoundEvaluator
+
+pytestmark = pytest.mark.smoke
+
+
+def _binary_head(features, w, b):
+    """A two-class Dense head whose decision is class 1 iff w . y + b >= 0 (logit difference w . y + b)."""
+    head = keras.layers.Dense(2, name="head")
+    head.build((None, features))
+    head.set_weights([np.stack([np.zeros(features), w], axis=1).astype("float32"), np.array([0.0, b], "float32")])
+    return head
+
+
+def test_e4_convolution():
+    """8x8 single-channel input, 2x2 all-ones kernel (stride 1, valid), binary head w = 1_49, b = -1, at x = 0:
+    kappa = 1/7; thesis 1/14 ~ 0.0714; true minimum 1/26 ~ 0.0385; sound 1/28 ~ 0.0357."""
+    inputs = keras.Input((8, 8, 1))
+    conv = keras.layers.Conv2D(1, 2, use_bias=False, name="conv")
+    features = keras.layers.Flatten()(conv(inputs))
+    model = keras.Model(inputs, _binary_head(49, np.ones(49), -1.0)(features))
+    conv.set_weights([np.ones((2, 2, 1, 1), "float32")])
+    x = np.zeros((1, 8, 8, 1), "float32")
+    thesis, sound = BoundEvaluator(model, "thesis")(x)[0], BoundEvaluator(model, "sound")(x)[0]
+    # The true minimum: r along the window multiplicities m (the gradient of sum(conv(x))), scaled to reach the boundary.
+    multiplicity = np.zeros((8, 8))
+    for i in range(7):
+        for j in range(7):
+            multiplicity[i:i + 2, j:j + 2] += 1
+    true_minimum = 1.0 / np.linalg.norm(multiplicity)
+    assert true_minimum == pytest.approx(1 / 26)
+    predict = lambda r: int(np.argmax(model(x + r.reshape(1, 8, 8, 1).astype("float32"))))  # noqa: E731
+    direction = multiplicity / np.linalg.norm(multiplicity)
+    assert predict(direction * true_minimum * 1.001) == 1 and predict(direction * true_minimum * 0.999) == 0
+    assert thesis == pytest.approx(1 / 14, rel=1e-5) and thesis > true_minimum
+    assert sound == pytest.approx(1 / 28, rel=1e-5) and sound <= true_minimum
+
+
+def test_e6_batch_norm():
+    """Identity BN at x = (0, 10), binary head w = e_1, b = -1: Delta = kappa = 1; thesis max rule 3.24; sound 1."""
+    inputs = keras.Input((2,))
+    bn = keras.layers.BatchNormalization(epsilon=1e-3, name="bn")
+    model = keras.Model(inputs, _binary_head(2, np.array([1.0, 0.0]), -1.0)(bn(inputs)))
+    bn.set_weights([np.ones(2), np.zeros(2), np.zeros(2), np.full(2, 1 - 1e-3)])  # gamma, beta, mean, var: identity
+    x = np.array([[0.0, 10.0]], "float32")
+    thesis, sound = BoundEvaluator(model, "thesis")(x)[0], BoundEvaluator(model, "sound")(x)[0]
+    assert thesis == pytest.approx(3.2404, abs=1e-3) and thesis > 1.0  # the true minimum is 1 (move x_1 to 1)
+    assert sound == pytest.approx(1.0, rel=1e-5)
+    assert int(np.argmax(model(x + np.array([[1.001, 0.0]], "float32")))) == 1
+
+
+def test_thesis_mode_refuses_residual_models_and_sound_mode_names_unknown_layers():
+    from kerobust.errors import KerobustError
+
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(4)(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Add(name="skip")([inputs, hidden])))
+    with pytest.raises(KerobustError, match="thesis mode covers chains of layers only; 'skip'"):
+        BoundEvaluator(model, "thesis")
+    assert BoundEvaluator(model, "sound")(np.ones((2, 4), "float32")).shape == (2,)
+    odd = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.UpSampling2D(name="up"), keras.layers.Flatten(),
+                            keras.layers.Dense(2)])
+    with pytest.raises(KerobustError, match="no sound-mode bound rule for layer 'up' \\(UpSampling2D\\)"):
+        BoundEvaluator(odd, "sound")
+    with pytest.raises(KerobustError, match="unknown bound mode 'exact'"):
+        BoundEvaluator(model, "exact")
