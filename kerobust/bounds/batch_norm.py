@@ -7,6 +7,8 @@ j with g_j = 0 left out. Not a valid bound (spec section 8, E6: Lemma 5.4 only g
 Sound: BN is affine and diagonal, so kappa_in = kappa / max_j |g_j|.
 """
 
+import math
+
 from keras import ops
 
 
@@ -19,9 +21,8 @@ def scale_of(layer):
 def thesis_batch_norm(kappa, outputs, layer):
     """Theorem 5.6 per sample. `outputs`: the layer's output y (N, ...); `kappa`: (N,)."""
     g = scale_of(layer)
-    batch = ops.shape(outputs)[0]
-    y = ops.reshape(outputs, (batch, -1))
-    d = y.shape[1]
+    d = math.prod(outputs.shape[1:])
+    y = ops.reshape(outputs, (ops.shape(outputs)[0], d))
     g = ops.reshape(ops.broadcast_to(g, outputs.shape[1:]), (1, d))
     kappa = ops.reshape(kappa, (-1, 1))
     psi = (2.0 * kappa * ops.sqrt(ops.sum(ops.square(y), axis=1, keepdims=True)) + ops.square(kappa)) / d

@@ -13,6 +13,7 @@ Modes (every result names its mode):
 """
 
 import dataclasses
+import math
 
 import keras
 import numpy as np
@@ -82,12 +83,14 @@ class BoundEvaluator:
         self.model = model
         self.mode = mode
         self.head, self.layers = _head(model)
+        if len(model.inputs) != 1:
+            raise KerobustError(f"model {model.name!r} has {len(model.inputs)} inputs; bounds need one.")
         if mode == "sound":
             self.lipschitz = self._compose_lipschitz()
-            self.probe = keras.Model(model.inputs, self.head.features)
+            self.probe = keras.Model(model.inputs[0], self.head.features)
         else:
             self.steps = self._thesis_plan()
-            self.probe = keras.Model(model.inputs, [self.head.features] + [t for _, t in self.steps])
+            self.probe = keras.Model(model.inputs[0], [self.head.features] + [t for _, t in self.steps])
         self._compiled = backend.compile_function(self._bounds) if jit else self._bounds
 
     def _compose_lipschitz(self):
@@ -164,7 +167,8 @@ class BoundEvaluator:
         for ((kind, layer), _), tensor in zip(self.steps, tensors):
             if kind == "dense":
                 block, m = layer
-                kappa = thesis_dense_block(kappa, ops.reshape(tensor, (ops.shape(tensor)[0], -1)), block, m)
+                flat = ops.reshape(tensor, (ops.shape(tensor)[0], math.prod(tensor.shape[1:])))
+                kappa = thesis_dense_block(kappa, flat, block, m)
             elif kind == "conv":
                 kappa = thesis_conv(kappa, layer.kernel)
             elif kind == "pool":

@@ -11,6 +11,8 @@ Sound (derived in the spec for alpha > 0, k > 0, 0 < beta <= 1): every Jacobian 
 Lip <= k^-beta (1 + beta (w - 1)).
 """
 
+import math
+
 from keras import ops
 
 from kerobust.errors import KerobustError
@@ -22,6 +24,17 @@ def _window_sum(values, radius):
     return sum(padded[..., offset:offset + channels] for offset in range(2 * radius + 1))
 
 
+def gradient_norms(inputs, layer):
+    """||grad_x b_a|| for every output a (the thesis's gradient with the channel window explicit), shaped like x."""
+    k, alpha, beta = layer.k, layer.alpha, layer.beta
+    squares = ops.square(inputs)
+    window = _window_sum(squares, layer.radius)
+    s = k + alpha * window
+    diagonal = ops.power(s, -beta) - 2 * alpha * beta * squares * ops.power(s, -beta - 1)
+    off_diagonal = 4 * alpha**2 * beta**2 * squares * ops.power(s, -2 * beta - 2) * (window - squares)
+    return ops.sqrt(ops.square(diagonal) + off_diagonal)
+
+
 def thesis_lrn(kappa, inputs, layer):
     """Theorem 5.9 per sample. `inputs`: the LRN input x (N, H, W, C); `kappa`: (N,)."""
     k, alpha, beta, radius = layer.k, layer.alpha, layer.beta, layer.radius
@@ -30,14 +43,12 @@ def thesis_lrn(kappa, inputs, layer):
     window = _window_sum(squares, radius)  # Q_a
     s = k + alpha * window
     b = inputs * ops.power(s, -beta)
-    flat_b = ops.reshape(b, (batch, -1))
-    elements = flat_b.shape[1]
+    elements = math.prod(inputs.shape[1:])
+    flat_b = ops.reshape(b, (batch, elements))
     kappa = ops.reshape(kappa, (-1, 1))
     delta = ops.abs(flat_b) - (ops.sqrt(ops.sum(ops.square(flat_b), axis=1, keepdims=True)) + kappa) / elements**0.5
-    diagonal = ops.power(s, -beta) - 2 * alpha * beta * squares * ops.power(s, -beta - 1)
-    off_diagonal = 4 * alpha**2 * beta**2 * squares * ops.power(s, -2 * beta - 2) * (window - squares)
-    gradient_norm = ops.reshape(ops.sqrt(ops.square(diagonal) + off_diagonal), (batch, -1))
-    x_max = ops.max(ops.abs(ops.reshape(inputs, (batch, -1))), axis=1, keepdims=True)
+    gradient_norm = ops.reshape(gradient_norms(inputs, layer), (batch, elements))
+    x_max = ops.max(ops.abs(ops.reshape(inputs, (batch, elements))), axis=1, keepdims=True)
     m = 4 * alpha**2 * beta * (beta + 1) * x_max**3 * k ** (-beta - 2) + 6 * alpha * beta * x_max * k ** (-beta - 1)
     magnitude = ops.abs(delta)
     lam = 2 * magnitude / (gradient_norm + ops.sqrt(ops.square(gradient_norm) + 2 * m * magnitude))

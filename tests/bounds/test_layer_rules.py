@@ -1,0 +1,150 @@
+"""Each layer rule against an independent ground truth: dense matrices, autodiff, finite differences, the spec's
+closed forms (spec `bounds.md` section 7)."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from kerobust.bounds.activations import CONSTANTS
+from kerobust.bounds.batch_norm import thesis_batch_norm
+from kerobust.bounds.convolution import conv_lipschitz, thesis_conv
+from kerobust.bounds.dense_block import jacobian_norm, second_derivative_bound, thesis_dense_block
+from kerobust.bounds.local_response_norm import gradient_norms, lrn_lipschitz, thesis_lrn
+from kerobust.bounds.pooling import pooling_lipschitz, thesis_pooling
+from kerobust.layers import LocalResponseNormalization
+from tests.norms.dense_conv import numpy_dense_matrix
+
+pytestmark = pytest.mark.smoke
+
+
+def _built(layer, shape):
+    inputs = keras.Input(shape)
+    keras.Model(inputs, layer(inputs))
+    return layer
+
+
+def _dense_matrix_of(layer, shape):
+    """The matrix of a linear layer, from the layer applied to every basis input."""
+    size = math.prod(shape)
+    basis = np.eye(size, dtype="float32").reshape(size, *shape)
+    return np.asarray(layer(basis), dtype="float64").reshape(size, -1).T
+
+
+@pytest.mark.parametrize("kernel_size,strides,padding,dilation,groups", [
+    (3, 1, "same", 1, 1), (3, 2, "same", 1, 1), ((2, 3), 1, "valid", 1, 1), (3, 1, "valid", 2, 1),
+    (3, 2, "same", 1, 2), (5, 3, "same", 1, 1),
+])
+def test_conv_lipschitz_bounds_the_dense_matrix_spectral_norm(kernel_size, strides, padding, dilation, groups):
+    keras.utils.set_random_seed(0)
+    layer = _built(keras.layers.Conv2D(4, kernel_size, strides=strides, padding=padding, dilation_rate=dilation,
+                                       groups=groups, use_bias=False), (7, 6, 4))
+    exact = np.linalg.svd(_dense_matrix_of(layer, (7, 6, 4)), compute_uv=False)[0]
+    bound = conv_lipschitz(layer)
+    kernel = np.asarray(layer.kernel)
+    assert exact <= bound * (1 + 1e-5)
+    assert bound <= np.sqrt(np.sum(kernel**2)) * math.prod(math.ceil(k * d / s) for k, d, s in zip(
+        layer.kernel_size, layer.dilation_rate, layer.strides)) ** 0.5 * (1 + 1e-6)
+
+
+def test_conv_rules_scale_and_ignore_bias_stride_padding():
+    kernel = np.random.default_rng(0).normal(size=(3, 3, 2, 4)).astype("float32")
+    kappa = np.array([0.5, 2.0], "float32")
+    base = np.asarray(thesis_conv(kappa, kernel))
+    np.testing.assert_allclose(base, kappa / np.sqrt(np.sum(kernel**2)), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(thesis_conv(kappa, -3.0 * kernel)), base / 3.0, rtol=1e-6)
+    assert np.isinf(np.asarray(thesis_conv(kappa, np.zeros_like(kernel)))).all()
+
+
+@pytest.mark.parametrize("pool,padding", [("avg", "valid"), ("avg", "same"), ("max", "valid"), ("max", "same")])
+def test_pooling_lipschitz_bounds_the_layer(pool, padding):
+    layer_type = keras.layers.AveragePooling2D if pool == "avg" else keras.layers.MaxPooling2D
+    layer = _built(layer_type(3, strides=2, padding=padding), (7, 7, 1))
+    bound = pooling_lipschitz(layer)
+    if pool == "avg":
+        exact = np.linalg.svd(_dense_matrix_of(layer, (7, 7, 1)), compute_uv=False)[0]
+        assert exact <= bound * (1 + 1e-6) and bound <= 1.0
+    else:
+        assert bound == pytest.approx(2.0)  # ceil(3 / 2)^2 windows hold one input: sqrt(4)
+        rng = np.random.default_rng(0)
+        x, x2 = rng.normal(size=(2, 200, 7, 7, 1)).astype("float32")
+        ratios = (np.linalg.norm((np.asarray(layer(x)) - np.asarray(layer(x2))).reshape(200, -1), axis=1)
+                  / np.linalg.norm((x - x2).reshape(200, -1), axis=1))
+        assert ratios.max() <= bound
+    assert float(thesis_pooling(12.0, layer)) == pytest.approx(12.0 / layer.output.shape[1])
+
+
+def test_global_pooling_is_the_identity_in_thesis_mode():
+    layer = _built(keras.layers.GlobalAveragePooling2D(), (4, 4, 3))
+    assert thesis_pooling(0.7, layer) == 0.7 and pooling_lipschitz(layer) == pytest.approx(0.25)
+
+
+def test_batch_norm_closed_form_equals_the_thesis_rho_form_and_handles_zero_gamma():
+    layer = _built(keras.layers.BatchNormalization(epsilon=1e-3), (5,))
+    rng = np.random.default_rng(0)
+    gamma = np.array([1.5, -0.5, 0.0, 2.0, 0.3]); beta = rng.normal(size=5)
+    mean, var = rng.normal(size=5), rng.random(5) + 0.1
+    layer.set_weights([gamma, beta, mean, var])
+    x = rng.normal(size=(3, 5)).astype("float32")
+    kappa = np.array([0.1, 1.0, 3.0], "float32")
+    y = np.asarray(layer(x, training=False), dtype="float64")
+    ours = np.asarray(thesis_batch_norm(kappa, y.astype("float32"), layer))
+    sigma = np.sqrt(var + 1e-3)
+    for i in range(3):  # Theorem 5.6 as printed: phi, chi, psi and the two roots
+        phi, chi = gamma / sigma**2, 2 * gamma * (x[i] - mean) + 2 * beta * sigma
+        psi = (2 * kappa[i] * np.linalg.norm(y[i]) + kappa[i] ** 2) / 5
+        with np.errstate(divide="ignore", invalid="ignore"):
+            root = np.sqrt(phi**2 * chi**2 + 4 * phi * gamma * psi)
+            rho1, rho2 = -(root + phi * chi) / (2 * phi * gamma), (root - phi * chi) / (2 * phi * gamma)
+        delta = np.where(gamma != 0, np.minimum(np.abs(rho1), np.abs(rho2)), -np.inf)
+        assert ours[i] == pytest.approx(np.max(delta), rel=1e-4)
+    assert np.isfinite(ours).all()
+
+
+def test_lrn_gradient_matches_autodiff_and_m_dominates_second_derivatives():
+    layer = _built(LocalResponseNormalization(k=2.0, n=4, alpha=0.3, beta=0.75), (2, 2, 5))
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1, 2, 2, 5)).astype("float64")
+    jacobian = np.zeros((20, 20))
+    flat = x.reshape(-1)
+    step = 1e-3
+    for j in range(20):
+        up, down = flat.copy(), flat.copy()
+        up[j] += step
+        down[j] -= step
+        jacobian[:, j] = (np.asarray(layer(up.reshape(x.shape).astype("float32")), "float64").reshape(-1)
+                          - np.asarray(layer(down.reshape(x.shape).astype("float32")), "float64").reshape(-1)) / (2 * step)
+    # The analytic gradient norms are the Jacobian's row norms, channel edges included.
+    np.testing.assert_allclose(np.asarray(gradient_norms(x.astype("float32"), layer)).reshape(-1),
+                               np.linalg.norm(jacobian, axis=1), rtol=1e-3)
+    # Sound Lipschitz constant >= the Jacobian's spectral norm at this point.
+    assert np.linalg.svd(jacobian, compute_uv=False)[0] <= lrn_lipschitz(layer)
+    # The thesis rule's gradient norms (rows of the Jacobian): a kappa large enough puts every a in Delta; then the
+    # rule is finite and positive.
+    bound = np.asarray(thesis_lrn(np.array([0.5], "float32"), x.astype("float32"), layer))
+    assert bound.shape == (1,) and 0 < bound[0] < np.inf
+
+
+def test_dense_block_jacobian_norm_matches_autodiff_and_algorithm_4_1():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((6,))
+    first, second = keras.layers.Dense(5, activation="tanh"), keras.layers.Dense(4, activation="sigmoid")
+    keras.Model(inputs, second(first(inputs)))
+    x = np.random.default_rng(0).normal(size=(3, 6)).astype("float32")
+    ours = np.asarray(jacobian_norm(ops.convert_to_tensor(x), [first, second]))
+    for i in range(3):
+        jacobian = np.zeros((4, 6))
+        for j in range(6):
+            up, down = x[i:i + 1].astype("float64").copy(), x[i:i + 1].astype("float64").copy()
+            up[0, j] += 1e-4
+            down[0, j] -= 1e-4
+            jacobian[:, j] = (np.asarray(second(first(up.astype("float32"))), "float64")
+                              - np.asarray(second(first(down.astype("float32"))), "float64"))[0] / 2e-4
+        assert ours[i] == pytest.approx(np.linalg.svd(jacobian, compute_uv=False)[0], rel=2e-2)
+    s = np.max(np.sum(np.abs(np.asarray(first.kernel)), axis=0))
+    assert second_derivative_bound([first]) == pytest.approx(CONSTANTS["tanh"][1] * s**2, rel=1e-6)
+    kappa = np.array([0.3, 0.3, 0.3], "float32")
+    stable = np.asarray(thesis_dense_block(kappa, x, [first, second], 0.0))
+    np.testing.assert_allclose(stable, kappa / ours, rtol=1e-5)  # M = 0: kappa / ||J||
