@@ -13,6 +13,7 @@ Everything else is written with `keras.ops` and reaches the backend through thes
 * `spectral_filter(z, v)`: filters each channel of a channels-last batch circularly by a real half-spectrum
   (`irfft2(rfft2(z) * v)`), the core of ConvNorm.
 * `compile_function(fn)`: `fn` of tensors compiled with XLA (the bound evaluator).
+* `supports_float64()`: whether float64 computations really run in float64 (JAX needs `JAX_ENABLE_X64=1`).
 * `gradient(fn, x)`: the gradient of a scalar function of one tensor (norm decay's subgradients).
 * `clip_circular_spectrum(kernel, size, limit)`: singular value clipping of a kernel's circular convolution
   (per-frequency SVD of its 2-D FFT), cropped back to the kernel's size; `circular_top_singular_value(kernel,
@@ -36,6 +37,7 @@ if _BACKEND == "tensorflow":
         has_gpu,
         normal,
         spectral_filter,
+        supports_float64,
         uniform,
     )
 elif _BACKEND == "jax":
@@ -50,6 +52,7 @@ elif _BACKEND == "jax":
         has_gpu,
         normal,
         spectral_filter,
+        supports_float64,
         uniform,
     )
 else:  # pragma: no cover - depends on the environment

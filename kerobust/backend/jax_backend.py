@@ -95,6 +95,11 @@ def compile_function(fn):
     return jax.jit(fn)
 
 
+def supports_float64():
+    """Whether JAX runs in 64-bit mode (otherwise it silently computes float64 arrays in float32)."""
+    return bool(jax.config.jax_enable_x64)
+
+
 def has_gpu():
     """Whether JAX's default backend is a GPU."""
     return jax.default_backend() == "gpu"

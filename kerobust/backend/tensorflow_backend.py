@@ -119,6 +119,11 @@ def compile_function(fn):
     return tf.function(fn, jit_compile=True, reduce_retracing=True)
 
 
+def supports_float64():
+    """TensorFlow computes in float64 when asked."""
+    return True
+
+
 def has_gpu():
     """Whether TensorFlow sees a GPU."""
     return bool(tf.config.list_physical_devices("GPU"))

@@ -45,6 +45,20 @@ def _inputs_of(layer):
     return list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
 
 
+def _with_dtype(model, dtype):
+    """`model`, or a copy of it computing in `dtype` (same weights, cast)."""
+    if dtype == "float32":
+        return model
+
+    def clone(layer):
+        return layer.__class__.from_config({**layer.get_config(), "dtype": dtype})
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    copy.set_weights([np.asarray(w).astype(dtype) if np.asarray(w).dtype.kind == "f" else np.asarray(w)
+                      for w in model.get_weights()])
+    return copy
+
+
 @dataclasses.dataclass
 class _Head:
     """The decision: argmax of `kernel`-weighted `features` (a Dense head), or of `features` itself."""
@@ -72,14 +86,22 @@ class BoundEvaluator:
         model: a Keras classifier (logits or softmax outputs); nested models are not walked.
         mode: "sound" (valid bounds) or "thesis" (the document's rules).
         jit: compile with XLA (`jit_compile` on TensorFlow, `jax.jit` on JAX).
+        dtype: "float32", or "float64" to evaluate a float64 copy of the model (margins between close logits lose
+            digits in float32; in float64 TensorFlow and JAX agree to about 1e-10).
 
     Raises:
         KerobustError: naming the first layer without a rule in this mode.
     """
 
-    def __init__(self, model, mode="sound", jit=True):
+    def __init__(self, model, mode="sound", jit=True, dtype="float32"):
         if mode not in MODES:
             raise unknown_name("bound mode", mode, MODES)
+        if dtype not in ("float32", "float64"):
+            raise unknown_name("bound dtype", dtype, ("float32", "float64"))
+        if dtype == "float64" and not backend.supports_float64():
+            raise KerobustError("float64 bounds on JAX need 64-bit mode: set JAX_ENABLE_X64=1 before starting Python.")
+        self.dtype = dtype
+        model = _with_dtype(model, dtype)
         self.model = model
         self.mode = mode
         self.head, self.layers = _head(model)
@@ -183,6 +205,6 @@ class BoundEvaluator:
 
     def __call__(self, x, batch_size=256):
         """(N,) numpy bounds, in the units of the model's input."""
-        x = np.asarray(x, dtype="float32")
+        x = np.asarray(x, dtype=self.dtype)
         parts = [np.asarray(self._compiled(x[i:i + batch_size])) for i in range(0, len(x), batch_size)]
         return np.concatenate(parts) if parts else np.zeros((0,), "float32")

@@ -1,0 +1,41 @@
+"""The same saved model gives the same bounds (1e-5 relative) on TensorFlow and JAX, in both modes (float64
+evaluation: in float32 the margin of two close logits keeps fewer digits than that)."""
+
+import importlib.util
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from kerobust.bounds import BoundEvaluator
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX is not installed")
+
+CASES = {"lenet5_lrn3": ("thesis", "sound"), "lenet5": ("thesis", "sound"), "resnet20": ("sound",),
+         "basicnet": ("thesis", "sound")}
+
+
+def test_tensorflow_and_jax_give_the_same_bounds(tmp_path, digits):
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("runs from the TensorFlow leg and starts JAX in a subprocess")
+    from kerobust.models import build_model
+
+    x = digits.x_test[:32]
+    expected = {}
+    for arch, modes in CASES.items():
+        keras.utils.set_random_seed(0)
+        model = build_model(arch, digits.input_shape, 10, digits.mean, digits.std)
+        model(digits.x_train[:64], training=True)  # moves batch-norm statistics off their start
+        model.save(tmp_path / f"{arch}.keras")
+        np.save(tmp_path / f"{arch}.x.npy", x)
+        (tmp_path / f"{arch}.modes").write_text(" ".join(modes))
+        for mode in modes:
+            expected[arch, mode] = BoundEvaluator(model, mode, dtype="float64")(x)
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "JAX_ENABLE_X64": "1"}
+    subprocess.run([sys.executable, "-m", "tests.bounds.jax_bounds", str(tmp_path)], check=True, env=env, timeout=600)
+    for (arch, mode), tf_bounds in expected.items():
+        jax_bounds = np.load(tmp_path / f"{arch}.{mode}.jax.npy")
+        np.testing.assert_allclose(jax_bounds, tf_bounds, rtol=1e-5, atol=0, err_msg=f"{arch} {mode}")
