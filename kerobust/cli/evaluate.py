@@ -6,13 +6,8 @@ import dataclasses
 import os
 
 from kerobust.cli.fit_config import scaled_step
-from kerobust.cli.values import convert, number, whole, whole_list
+from kerobust.cli.values import convert, number, number_list, whole, whole_list
 from kerobust.errors import KerobustError, require
-
-
-def number_list(text):
-    """A list of floats from `0.1,8/255`."""
-    return [number(v) for v in str(text).replace(" ", "").strip("[]").split(",") if v]
 
 
 def add_arguments(parser):

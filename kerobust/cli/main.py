@@ -1,4 +1,4 @@
-"""`kerobust` command line: sub-commands `fit`, `eval` and `norms`. User errors print one line and exit with status 2."""
+"""`kerobust` command line: sub-commands `fit`, `eval`, `norms` and `bound`. User errors print one line and exit with status 2."""
 
 import argparse
 import difflib
@@ -33,13 +33,15 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser():
-    from kerobust.cli import evaluate, fit, norms
+    from kerobust.cli import bound, evaluate, fit, norms
 
     parser = OneLineParser(prog="kerobust", description=__doc__.splitlines()[0], allow_abbrev=False)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     fit.add_arguments(commands.add_parser("fit", help="train, attack, report and export a model", allow_abbrev=False))
     evaluate.add_arguments(commands.add_parser("eval", help="clean and adversarial accuracy of saved models", allow_abbrev=False))
     norms.add_arguments(commands.add_parser("norms", help="per-layer operator norms of saved models", allow_abbrev=False))
+    bound.add_arguments(commands.add_parser("bound", help="lower bounds on the smallest adversarial perturbation",
+                                            allow_abbrev=False))
     return parser
 
 

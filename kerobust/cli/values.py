@@ -51,6 +51,11 @@ def whole_list(text):
     return [whole(v) for v in str(text).replace(" ", "").strip("[]").split(",") if v]
 
 
+def number_list(text):
+    """A list of floats from `0.1,8/255`."""
+    return [number(v) for v in str(text).replace(" ", "").strip("[]").split(",") if v]
+
+
 def convert(key, value, kind):
     """Converts `value` for config `key` with converter `kind`, raising a one-line `KerobustError`."""
     if value is None:

@@ -1,0 +1,122 @@
+"""`kerobust bound`: per-sample lower bounds on the smallest adversarial l2 perturbation of a saved model (seed 003),
+summarised as in the thesis's Table 5.1, optionally checked against attacks, with a histogram plot."""
+
+import json
+
+import numpy as np
+
+from kerobust.cli.values import convert, number_list, whole
+from kerobust.errors import require
+
+
+def add_arguments(parser):
+    parser.add_argument("--model", required=True, help="a .keras file")
+    parser.add_argument("--data", required=True, help="digits, cifar10, mnist, ... or npz:PATH (its test split)")
+    parser.add_argument("--data-dir", default=None, help="tfds data directory")
+    parser.add_argument("--mode", default="sound", help="sound (valid bounds) or thesis (the document's rules)")
+    parser.add_argument("--eps", default="0.05,0.1,0.25,0.5", help="l2 radii for the certified shares")
+    parser.add_argument("--points", default="0", help="test points (0: all)")
+    parser.add_argument("--check", default="none", help="none or attacks: FGS line search and PGD-l2, violations")
+    parser.add_argument("--dtype", default="float32", help="float32 or float64")
+    parser.add_argument("--json", default=None, help="write the summary and per-sample bounds here")
+    parser.add_argument("--plot", default=None, help="PNG histogram of the bounds (and attack perturbations)")
+    parser.set_defaults(run=run)
+
+
+def summary(bounds, labels, predicted, eps_values, input_size):
+    """Mean, median, min, max, the thesis's normalised mean (divided by the input element count), and per eps the
+    share of points with bound >= eps and the certified accuracy (correct and bound >= eps)."""
+    correct = predicted == labels
+    return {
+        "points": int(len(bounds)), "clean_accuracy": float(correct.mean()),
+        "mean": float(np.mean(bounds)), "median": float(np.median(bounds)), "min": float(np.min(bounds)),
+        "max": float(np.max(bounds)), "normalised_mean": float(np.mean(bounds) / input_size),
+        "certified": {f"{eps:g}": {"share": float(np.mean(bounds >= eps)),
+                                   "accuracy": float(np.mean(correct & (bounds >= eps)))} for eps in eps_values},
+    }
+
+
+def run(args):
+    from kerobust.atomic_files import write_text
+    from kerobust.bounds import MODES, BoundEvaluator
+    from kerobust.bounds.attack_check import fgs_line_search, pgd_l2_search, predictions, violations
+    from kerobust.cli.evaluate import load_classifier, require_writable
+    from kerobust.data.registry import load_dataset
+    from kerobust.errors import unknown_name
+    from kerobust.evaluation.report import markdown
+
+    if args.mode not in MODES:
+        raise unknown_name("bound mode", args.mode, MODES)
+    require(args.check in ("none", "attacks"), f"--check must be none or attacks, got {args.check!r}.")
+    eps_values = convert("eps", args.eps, number_list)
+    require(all(e >= 0 for e in eps_values), f"eps must be >= 0, got {args.eps}.")
+    points = convert("points", args.points, whole)
+    require(points >= 0, f"points must be >= 0, got {points}.")
+    for path, flag in ((args.json, "--json"), (args.plot, "--plot")):
+        if path:
+            require_writable(path, flag)
+    model = load_classifier(args.model)
+    dataset = load_dataset(args.data, args.data_dir)
+    x, y = dataset.x_test, dataset.y_test
+    if points:
+        x, y = x[:points], y[:points]
+    evaluator = BoundEvaluator(model, args.mode, dtype=args.dtype)
+    bounds = evaluator(x)
+    predicted = predictions(model, x)
+    result = {"mode": args.mode, "model": args.model, "data": dataset.name, "dtype": args.dtype,
+              **summary(bounds, y, predicted, eps_values, int(np.prod(x.shape[1:])))}
+    rows = [[f"{args.mode} bound", f"{result['mean']:.4g}", f"{result['median']:.4g}", f"{result['min']:.4g}",
+             f"{result['max']:.4g}", f"{result['normalised_mean']:.4g}", "-", "-"]]
+    found = None
+    if args.check == "attacks":
+        fgs = fgs_line_search(model, x)
+        pgd = pgd_l2_search(model, x)
+        found = np.minimum(fgs, pgd)
+        bad = violations(bounds, found)
+        result["attacks"] = {}
+        for name, norms in (("fgs", fgs), ("pgd_l2", pgd), ("best", found)):
+            flipped = np.isfinite(norms)
+            mean = float(np.mean(norms[flipped])) if flipped.any() else float("nan")
+            result["attacks"][name] = {"mean": mean, "rate": float(flipped.mean()),
+                                       "normalised_mean": mean / int(np.prod(x.shape[1:]))}
+            rows.append([f"{name} perturbation", f"{mean:.4g}", f"{np.median(norms[flipped]):.4g}" if flipped.any() else "-",
+                         f"{np.min(norms):.4g}", f"{np.max(norms[flipped]):.4g}" if flipped.any() else "-",
+                         f"{result['attacks'][name]['normalised_mean']:.4g}", f"{100 * flipped.mean():.2f} %",
+                         str(len(violations(bounds, norms)))])
+        result["violations"] = bad.tolist()
+    print(f"{args.model} on {dataset.name} ({len(x)} test points), {args.mode} mode:")
+    print(markdown(["", "mean", "median", "min", "max", "normalised mean", "rate", "violations"], rows))
+    print(markdown(["l2 eps", "bound >= eps", "certified accuracy"], [
+        [key, f"{100 * value['share']:.2f} %", f"{100 * value['accuracy']:.2f} %"]
+        for key, value in result["certified"].items()
+    ]))
+    if found is not None and len(result["violations"]):
+        kind = "a bug: please report it" if args.mode == "sound" else "expected of the thesis's rules (spec section 8)"
+        print(f"{len(result['violations'])} violations (bound above a perturbation that changes the decision): {kind}.")
+    if args.json:
+        write_text(args.json, json.dumps({**result, "bounds": bounds.tolist()}, indent=2) + "\n")
+    if args.plot:
+        _plot(bounds, found, args.mode, args.plot)
+        print(f"Plot: {args.plot}")
+    return 0
+
+
+def _plot(bounds, found, mode, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    values = [np.log10(np.maximum(bounds, 1e-30))]
+    labels = [f"{mode} bound"]
+    if found is not None and np.isfinite(found).any():
+        values.append(np.log10(found[np.isfinite(found)]))
+        labels.append("smallest attack perturbation")
+    axis.hist(values, bins=40, label=labels, alpha=0.8)
+    axis.set_xlabel("log10 of the l2 norm (input units)")
+    axis.set_ylabel("test points")
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
