@@ -12,7 +12,7 @@ Everything else is written with `keras.ops` and reaches the backend through thes
   channels than `inputs` (grouped), without Keras's forced XLA path on TensorFlow CPU.
 * `spectral_filter(z, v)`: filters each channel of a channels-last batch circularly by a real half-spectrum
   (`irfft2(rfft2(z) * v)`), the core of ConvNorm.
-* `compile_function(fn)`: `fn` of tensors compiled with XLA (the bound evaluator).
+* `compile_function(fn, xla)`: `fn` of tensors compiled as a graph, with XLA if `xla` (the bound evaluator).
 * `supports_float64()`: whether float64 computations really run in float64 (JAX needs `JAX_ENABLE_X64=1`).
 * `gradient(fn, x)`: the gradient of a scalar function of one tensor (norm decay's subgradients).
 * `clip_circular_spectrum(kernel, size, limit)`: singular value clipping of a kernel's circular convolution

@@ -90,8 +90,8 @@ def clip_circular_spectrum(kernel, size, limit):
     return jnp.fft.irfft2(blocks, s=tuple(size), axes=(0, 1))[:kh, :kw].astype(jnp.float32)
 
 
-def compile_function(fn):
-    """`fn` compiled with `jax.jit` (the model's weights enter as constants)."""
+def compile_function(fn, xla=True):
+    """`fn` compiled with `jax.jit` (always XLA; the model's weights enter as constants)."""
     return jax.jit(fn)
 
 

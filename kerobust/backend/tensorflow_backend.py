@@ -114,9 +114,9 @@ def clip_circular_spectrum(kernel, size, limit):
     return tf.transpose(spatial[:, :, :kh, :kw], (2, 3, 0, 1))
 
 
-def compile_function(fn):
-    """`fn` compiled with XLA (`tf.function(jit_compile=True)`)."""
-    return tf.function(fn, jit_compile=True, reduce_retracing=True)
+def compile_function(fn, xla=True):
+    """`fn` as a TensorFlow graph, compiled with XLA if `xla`."""
+    return tf.function(fn, jit_compile=xla, reduce_retracing=True)
 
 
 def supports_float64():
