@@ -30,10 +30,11 @@ def _sign_gradient(model, x, labels):
     return np.sign(np.asarray(backend.gradient(loss, ops.convert_to_tensor(x))))
 
 
-def fgs_line_search(model, x, upper=1.0, iterations=30, batch_size=256):
-    """Per-sample smallest FGS perturbation norm (thesis Algorithm 2.1, tolerance upper / 2^iterations)."""
+def fgs_line_search(model, x, upper=1.0, iterations=30, batch_size=256, return_eps=False):
+    """Per-sample smallest FGS perturbation norm (thesis Algorithm 2.1, tolerance upper / 2^iterations); with
+    `return_eps`, also the flipping eps themselves (the thesis's Tables 5.2 and 5.3 report eps)."""
     x = np.asarray(x, dtype="float32")
-    norms = []
+    norms, epsilons = [], []
     for start in range(0, len(x), batch_size):
         batch = x[start:start + batch_size]
         labels = predictions(model, batch)
@@ -49,6 +50,9 @@ def fgs_line_search(model, x, upper=1.0, iterations=30, batch_size=256):
             low = np.where(flipped, low, middle)
         count = np.sqrt(np.count_nonzero(direction.reshape(len(batch), -1), axis=1))
         norms.append(np.where(found, high * count, np.inf))
+        epsilons.append(np.where(found, high, np.inf))
+    if return_eps:
+        return np.concatenate(norms), np.concatenate(epsilons)
     return np.concatenate(norms)
 
 

@@ -119,6 +119,10 @@ class BoundEvaluator:
         else:
             self._compiled = backend.compile_function(self._bounds, xla=backend.use_xla("auto" if jit is True else jit))
 
+    def current_lipschitz(self):
+        """The sound mode's Lipschitz constant for the model's current weights (recomputed)."""
+        return self._compose_lipschitz()
+
     def _compose_lipschitz(self):
         """Forward over the graph: L(tensor) bounds the Lipschitz constant of input -> tensor."""
         constants = {id(t): 1.0 for t in self.model.inputs}

@@ -1,0 +1,115 @@
+"""Seed 003 section 6.1 / Table 5.3 (summary Table 2): LeNet-5 and its LRN variants, with their FGS eps statistics,
+and beside them the thesis-mode and sound-mode bounds, the smallest attack perturbations and the violations.
+
+Each model trains with Adam (lr 1e-3, batch 64, as the thesis's Caffe solver) for `--epochs` epochs on digits by
+default, then on the test split: accuracy; the FGS line search's flipping eps (min, max, mean, median, std, rate: the
+share flipped with eps <= `--upper`); the mean thesis and sound bounds and the mean smallest perturbation found by
+FGS and PGD-l2; violations per mode (thesis-mode violations are expected of its flawed rules, spec section 8; a
+sound-mode violation would be a bug). Writes `OUT/table.md`, `OUT/table.json`, `OUT/bounds.png`.
+
+    python apps/lenet_lrn_bounds.py [--data digits] [--epochs 30] [--out apps/results/seed003_lenet_lrn]
+"""
+
+import argparse
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ARCHS = ("lenet5", "lenet5_lrn1", "lenet5_lrn2", "lenet5_lrn3")
+
+
+def study(arch, dataset, args):
+    import keras
+    import numpy as np
+
+    from kerobust.bounds import BoundEvaluator
+    from kerobust.bounds.attack_check import fgs_line_search, pgd_l2_search, predictions, violations
+    from kerobust.models import build_model
+
+    keras.utils.set_random_seed(args.seed)
+    model = build_model(arch, dataset.input_shape, dataset.num_classes, dataset.mean, dataset.std)
+    model.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(dataset.x_train, dataset.y_train, batch_size=64, epochs=args.epochs, verbose=0)
+    x, y = dataset.x_test, dataset.y_test
+    fgs_norms, eps = fgs_line_search(model, x, upper=args.upper, return_eps=True)
+    found = np.minimum(fgs_norms, pgd_l2_search(model, x))
+    flipped = np.isfinite(eps)
+    row = {"arch": arch, "accuracy": float(np.mean(predictions(model, x) == y)), "rate": float(flipped.mean()),
+           "eps_min": float(eps[flipped].min()), "eps_max": float(eps[flipped].max()),
+           "eps_mean": float(eps[flipped].mean()), "eps_median": float(np.median(eps[flipped])),
+           "eps_std": float(eps[flipped].std()), "found_mean": float(found[np.isfinite(found)].mean())}
+    for mode in ("thesis", "sound"):
+        bounds = BoundEvaluator(model, mode)(x)
+        row[f"{mode}_mean"] = float(bounds.mean())
+        row[f"{mode}_violations"] = int(len(violations(bounds, found)))
+    return row
+
+
+def table(rows):
+    from kerobust.evaluation.report import markdown
+
+    header = ["Network", "Accuracy", "Min", "Max", "Mean", "Median", "Std", "Rate", "thesis bound", "sound bound",
+              "smallest attack", "thesis violations", "sound violations"]
+    lines = [[r["arch"], f"{100 * r['accuracy']:.2f}%", f"{r['eps_min']:.5f}", f"{r['eps_max']:.5f}",
+              f"{r['eps_mean']:.5f}", f"{r['eps_median']:.5f}", f"{r['eps_std']:.5f}", f"{100 * r['rate']:.2f}%",
+              f"{r['thesis_mean']:.3g}", f"{r['sound_mean']:.3g}", f"{r['found_mean']:.3g}",
+              str(r["thesis_violations"]), str(r["sound_violations"])] for r in rows]
+    return markdown(header, lines)
+
+
+def plot(rows, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 3.6))
+    names = [r["arch"] for r in rows]
+    for offset, (key, label) in enumerate((("thesis_mean", "thesis bound"), ("sound_mean", "sound bound"),
+                                           ("found_mean", "smallest attack perturbation"))):
+        axis.bar([i + (offset - 1) * 0.27 for i in range(len(rows))], [r[key] for r in rows], 0.27, label=label)
+    axis.set_yscale("log")
+    axis.set_xticks(range(len(rows)), names)
+    axis.set_ylabel("mean l2 norm (input units, log)")
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="digits")
+    parser.add_argument("--archs", default=",".join(ARCHS))
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--upper", type=float, default=1.0, help="FGS search limit on eps (pixels in [0, 1])")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="apps/results/seed003_lenet_lrn")
+    args = parser.parse_args(argv)
+
+    import keras
+
+    from kerobust.atomic_files import write_text
+    from kerobust.data import load_dataset
+
+    dataset = load_dataset(args.data)
+    archs = [a for a in args.archs.split(",") if a]
+    rows = []
+    progress = keras.utils.Progbar(len(archs), unit_name="model")
+    for i, arch in enumerate(archs):
+        rows.append(study(arch, dataset, args))
+        progress.update(i + 1)
+    text = table(rows)
+    print(text)
+    os.makedirs(args.out, exist_ok=True)
+    write_text(os.path.join(args.out, "table.md"), text + "\n")
+    write_text(os.path.join(args.out, "table.json"), json.dumps(rows, indent=2) + "\n")
+    plot(rows, os.path.join(args.out, "bounds.png"))
+    print(f"wrote {args.out}/table.md, table.json, bounds.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
