@@ -17,7 +17,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from benchmarks.norms_timing import SHAPES, measure  # noqa: E402
+from benchmarks.norms_timing import measure_shapes  # noqa: E402
 
 # Seed 001 Table 1 (GTX 1080 Ti, seconds for 100 runs): l2 (VS), l2 (SGL), l1 (ours), l-inf (ours).
 DOCUMENT = {
@@ -75,16 +75,9 @@ def main(argv=None):
     parser.add_argument("--out", default="apps/results/seed001_table1")
     args = parser.parse_args(argv)
 
-    import keras
-
     from kerobust.atomic_files import write_text
 
-    shapes = [tuple(int(v) for v in s.split(",")) for s in args.shapes] if args.shapes else SHAPES
-    rows = []
-    progress = keras.utils.Progbar(len(shapes), unit_name="kernel")
-    for i, shape in enumerate(shapes):
-        rows.append(measure(shape, args.repeats))
-        progress.update(i + 1)
+    rows = measure_shapes(args.shapes, args.repeats)
     text = table(rows)
     print(text)
     os.makedirs(args.out, exist_ok=True)

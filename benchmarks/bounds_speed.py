@@ -14,23 +14,14 @@ import argparse
 import datetime
 import json
 import os
-import statistics
 import time
+
+from norms_timing import median_seconds  # the sibling benchmark script (this folder is on sys.path)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 MODELS = (("wrn", {"k": 1}, (32, 32, 3)), ("wrn", {"k": 2}, (32, 32, 3)), ("lenet5", {}, (28, 28, 1)),
           ("lenet5_lrn3", {}, (28, 28, 1)))
-
-
-def _median_time(function, repeats):
-    function()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def measure(arch, options, shape, batch, repeats):
@@ -46,7 +37,7 @@ def measure(arch, options, shape, batch, repeats):
     row = {"model": f"{arch}{'-16-' + str(options['k']) if 'k' in options else ''}", "input": list(shape), "batch": batch}
     for jit in (False, True):
         model.compile(jit_compile=jit)
-        row[f"forward_xla_s" if jit else "forward_s"] = _median_time(lambda: model.predict_on_batch(x), repeats)
+        row[f"forward_xla_s" if jit else "forward_s"] = median_seconds(lambda: model.predict_on_batch(x), repeats)
     forward = min(row["forward_s"], row["forward_xla_s"])
     for mode in ("sound", "thesis"):
         try:
@@ -57,7 +48,7 @@ def measure(arch, options, shape, batch, repeats):
         start = time.perf_counter()
         evaluator(x)
         row[f"{mode}_first_call_s"] = time.perf_counter() - start
-        row[f"{mode}_s"] = _median_time(lambda: evaluator(x), repeats)
+        row[f"{mode}_s"] = median_seconds(lambda: evaluator(x), repeats)
         row[f"{mode}_over_forward"] = row[f"{mode}_s"] / forward
     return row
 

@@ -28,7 +28,8 @@ SHAPES = [(3, 3, 32, 32), (3, 3, 32, 128), (3, 3, 128, 256), (3, 3, 256, 512), (
 SIZE = 32
 
 
-def _timed(function, repeats):
+def median_seconds(function, repeats):
+    """Median wall time of `repeats` calls of `function`, after one warm-up call."""
     function()  # warm-up
     times = []
     for _ in range(repeats):
@@ -47,8 +48,8 @@ def measure(shape, repeats):
     kernel = np.random.default_rng(0).normal(scale=0.05, size=shape).astype("float32")
     size = (SIZE, SIZE)
     row = {"kernel": list(shape), "input": [SIZE, SIZE, shape[2]]}
-    row["l1_s"] = _timed(lambda: float(conv_l1_norm(kernel, size, 1, "same")), repeats)
-    row["linf_s"] = _timed(lambda: float(conv_linf_norm(kernel, size, 1, "same")), repeats)
+    row["l1_s"] = median_seconds(lambda: float(conv_l1_norm(kernel, size, 1, "same")), repeats)
+    row["linf_s"] = median_seconds(lambda: float(conv_linf_norm(kernel, size, 1, "same")), repeats)
     row["l1"], row["linf"] = float(conv_l1_norm(kernel, size, 1, "same")), float(conv_linf_norm(kernel, size, 1, "same"))
     conv = keras.layers.Conv2D(shape[3], shape[:2], padding="same", use_bias=False)
     conv.build((None, SIZE, SIZE, shape[2]))
@@ -65,6 +66,19 @@ def measure(shape, repeats):
     return row
 
 
+def measure_shapes(shapes, repeats):
+    """`measure` for each kernel shape given as "kh,kw,cin,cout" (default: Table 1's six), with a progress bar."""
+    import keras
+
+    shapes = [tuple(int(v) for v in s.split(",")) for s in shapes] if shapes else SHAPES
+    rows = []
+    progress = keras.utils.Progbar(len(shapes), unit_name="kernel")
+    for i, shape in enumerate(shapes):
+        rows.append(measure(shape, repeats))
+        progress.update(i + 1)
+    return rows
+
+
 def main():
     import keras
 
@@ -72,12 +86,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=20, help="timed l1 / l-inf calls per kernel")
     parser.add_argument("--shapes", nargs="*", default=None, help="kernel shapes as kh,kw,cin,cout (default: Table 1)")
     args = parser.parse_args()
-    shapes = [tuple(int(v) for v in s.split(",")) for s in args.shapes] if args.shapes else SHAPES
-    rows = []
-    progress = keras.utils.Progbar(len(shapes), unit_name="kernel")
-    for i, shape in enumerate(shapes):
-        rows.append(measure(shape, args.repeats))
-        progress.update(i + 1)
+    rows = measure_shapes(args.shapes, args.repeats)
     print("| kernel | l1 s | l-inf s | power iteration s | FFT SVD s | power / l1 | FFT SVD / l1 | l1 | l-inf | l2 (power) | l2 (FFT, circular) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:

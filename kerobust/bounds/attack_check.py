@@ -15,11 +15,12 @@ from keras import ops
 
 from kerobust import backend
 from kerobust.attacks import PGD
+from kerobust.attacks.suite import predict
 
 
 def predictions(model, x, batch_size=256):
-    return np.concatenate([np.argmax(np.asarray(model(x[i:i + batch_size], training=False)), axis=1)
-                           for i in range(0, len(x), batch_size)])
+    """The model's decisions (argmax), in batches."""
+    return np.concatenate([np.argmax(predict(model, x[i:i + batch_size]), axis=1) for i in range(0, len(x), batch_size)])
 
 
 def _sign_gradient(model, x, labels):

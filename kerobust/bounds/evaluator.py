@@ -27,7 +27,7 @@ from kerobust.bounds.local_response_norm import thesis_lrn
 from kerobust.bounds.output_margin import margin_bound
 from kerobust.bounds.pass_through import ACTIVATION_LAYERS, IDENTITY_LAYERS, SCALING_LAYERS, scaling_lipschitz
 from kerobust.bounds.pooling import thesis_pooling
-from kerobust.bounds.rules import MERGE_LAYERS, POOLING_LAYERS, layer_lipschitz, no_rule
+from kerobust.bounds.rules import MERGE_LAYERS, POOLING_LAYERS, layer_lipschitz, no_rule, refuse_randomised
 from kerobust.errors import KerobustError, unknown_name
 from kerobust.layers import LocalResponseNormalization
 
@@ -109,7 +109,7 @@ class BoundEvaluator:
         if len(model.inputs) != 1:
             raise KerobustError(f"model {model.name!r} has {len(model.inputs)} inputs; bounds need one.")
         if mode == "sound":
-            self.lipschitz = self._compose_lipschitz()
+            self.lipschitz = self.current_lipschitz()
             self.probe = keras.Model(model.inputs[0], self.head.features)
         else:
             self.steps = self._thesis_plan()
@@ -120,11 +120,8 @@ class BoundEvaluator:
             self._compiled = backend.compile_function(self._bounds, xla=backend.use_xla("auto" if jit is True else jit))
 
     def current_lipschitz(self):
-        """The sound mode's Lipschitz constant for the model's current weights (recomputed)."""
-        return self._compose_lipschitz()
-
-    def _compose_lipschitz(self):
-        """Forward over the graph: L(tensor) bounds the Lipschitz constant of input -> tensor."""
+        """The sound mode's Lipschitz constant for the model's current weights, composed forward over the graph:
+        L(tensor) bounds the Lipschitz constant of input -> tensor."""
         constants = {id(t): 1.0 for t in self.model.inputs}
         for layer in self.layers:
             inputs = [constants.get(id(t)) for t in _inputs_of(layer)]
@@ -163,8 +160,7 @@ class BoundEvaluator:
 
     @staticmethod
     def _thesis_step(layer):
-        if getattr(layer, "noise_enabled", False) or type(layer).__name__ == "GaussianNoiseInjection":
-            raise KerobustError(f"layer {layer.name!r} is random at inference; a deterministic bound does not apply.")
+        refuse_randomised(layer)
         if isinstance(layer, keras.layers.Conv2D):
             return ("conv", layer), layer.input
         if isinstance(layer, POOLING_LAYERS):

@@ -22,8 +22,10 @@ POOLING_LAYERS = (
 MERGE_LAYERS = (keras.layers.Add, keras.layers.Concatenate)
 
 
-def _randomised(layer):
-    return getattr(layer, "noise_enabled", False) or type(layer).__name__ in ("GaussianNoiseInjection",)
+def refuse_randomised(layer):
+    """A clear error for layers that stay random at inference (kerobust's noise layers)."""
+    if getattr(layer, "noise_enabled", False) or type(layer).__name__ == "GaussianNoiseInjection":
+        raise KerobustError(f"layer {layer.name!r} is random at inference; a deterministic bound does not apply.")
 
 
 def no_rule(layer, mode):
@@ -36,8 +38,7 @@ def no_rule(layer, mode):
 
 def layer_lipschitz(layer):
     """An upper bound on the layer's l2 Lipschitz constant (sound mode), activation included."""
-    if _randomised(layer):
-        raise KerobustError(f"layer {layer.name!r} is random at inference; a deterministic bound does not apply.")
+    refuse_randomised(layer)
     if isinstance(layer, IDENTITY_LAYERS):
         return 1.0
     if isinstance(layer, keras.layers.Conv2D):

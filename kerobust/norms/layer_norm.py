@@ -43,17 +43,24 @@ def conv_input_size(layer):
     return int(shape[1]), int(shape[2])
 
 
-def kernel_norm(layer, norm):
-    """`fn(kernel) -> scalar`: the layer's exact l1 or l-inf operator norm as a function of its kernel."""
+def norm_function(norm, input_size=None, strides=1, padding="valid", dilation=1, groups=1):
+    """`fn(kernel) -> scalar`: the exact l1 or l-inf operator norm of a Conv2D with this geometry on `input_size`
+    (H, W), or of a Dense layer when `input_size` is None."""
     if norm not in NORMS:
         raise unknown_name("norm", norm, NORMS)
-    if isinstance(layer, keras.layers.Conv2D):
-        geometry = dict(
-            input_size=conv_input_size(layer), strides=layer.strides, padding=layer.padding, dilation=layer.dilation_rate
-        )
-        if norm == "l1":
-            return functools.partial(conv_l1_norm, groups=layer.groups, **geometry)
-        return functools.partial(conv_linf_norm, **geometry)
-    if isinstance(layer, keras.layers.Dense):
+    if input_size is None:
         return dense_l1_norm if norm == "l1" else dense_linf_norm
+    geometry = dict(input_size=tuple(input_size), strides=strides, padding=padding, dilation=dilation)
+    if norm == "l1":
+        return functools.partial(conv_l1_norm, groups=groups, **geometry)
+    return functools.partial(conv_linf_norm, **geometry)
+
+
+def kernel_norm(layer, norm):
+    """`fn(kernel) -> scalar`: the layer's exact l1 or l-inf operator norm as a function of its kernel."""
+    if isinstance(layer, keras.layers.Conv2D):
+        return norm_function(norm, conv_input_size(layer), layer.strides, layer.padding, layer.dilation_rate,
+                             layer.groups)
+    if isinstance(layer, keras.layers.Dense):
+        return norm_function(norm)
     raise KerobustError(f"layer {layer.name!r} ({type(layer).__name__}) has no kernel norm; Conv2D and Dense do.")

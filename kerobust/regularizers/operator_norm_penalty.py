@@ -9,8 +9,7 @@ training methods.
 import keras
 
 from kerobust.errors import KerobustError, unknown_name
-from kerobust.norms.layer_norm import NORMS, conv_input_size, kernel_norm, linear_layers
-from kerobust.norms.operator_norms import conv_l1_norm, conv_linf_norm, dense_l1_norm, dense_linf_norm
+from kerobust.norms.layer_norm import NORMS, conv_input_size, kernel_norm, linear_layers, norm_function
 
 
 @keras.saving.register_keras_serializable(package="kerobust")
@@ -39,15 +38,8 @@ class OperatorNormPenalty(keras.regularizers.Regularizer):
         self.groups = int(groups)
 
     def __call__(self, kernel):
-        if self.input_size is None:
-            value = dense_l1_norm(kernel) if self.norm == "l1" else dense_linf_norm(kernel)
-        else:
-            geometry = dict(strides=self.strides, padding=self.padding, dilation=self.dilation)
-            if self.norm == "l1":
-                value = conv_l1_norm(kernel, self.input_size, groups=self.groups, **geometry)
-            else:
-                value = conv_linf_norm(kernel, self.input_size, **geometry)
-        return self.strength * value
+        norm = norm_function(self.norm, self.input_size, self.strides, self.padding, self.dilation, self.groups)
+        return self.strength * norm(kernel)
 
     def get_config(self):
         return {
