@@ -33,20 +33,26 @@ def _dilated(kernel, dilation):
     return spread
 
 
-def conv_lipschitz(layer):
-    """An upper bound on the l2 operator norm of a Conv2D's linear part (bias excluded, activation not included)."""
-    kernel = np.asarray(ops.convert_to_numpy(layer.kernel), dtype="float64")
-    kernel = _dilated(kernel, tuple(layer.dilation_rate))
-    size = conv_input_size(layer)
+def conv_lipschitz(layer, kernel=None):
+    """An upper bound on the l2 operator norm of a Conv2D's linear part (bias excluded, activation not included),
+    with its own kernel or a replacement of the same shape (batch norm folded in, `folding`)."""
+    return kernel_lipschitz(
+        ops.convert_to_numpy(layer.kernel) if kernel is None else kernel, conv_input_size(layer), tuple(layer.strides), layer.padding,
+        tuple(layer.dilation_rate), layer.groups,
+    )
+
+
+def kernel_lipschitz(kernel, size, strides=(1, 1), padding="valid", dilation=(1, 1), groups=1):
+    """`conv_lipschitz` for a (kh, kw, Cin / groups, Cout) kernel on an input of `size` = (H, W)."""
+    kernel = _dilated(np.asarray(kernel, dtype="float64"), dilation)
     kh, kw = kernel.shape[:2]
-    windows = [math.ceil(k / s) for k, s in zip((kh, kw), layer.strides)]
+    windows = [math.ceil(k / s) for k, s in zip((kh, kw), strides)]
     frobenius = float(np.sqrt(np.sum(kernel**2) * windows[0] * windows[1]))
-    if layer.padding == "valid":
+    if padding == "valid":
         grid = size
     else:
-        grid = tuple(n + sum(padding_amounts(n, k, s, layer.padding)) for n, k, s in zip(size, (kh, kw), layer.strides))
+        grid = tuple(n + sum(padding_amounts(n, k, s, padding)) for n, k, s in zip(size, (kh, kw), strides))
     grid = tuple(max(g, k) for g, k in zip(grid, (kh, kw)))
-    groups = layer.groups
     per_group_out = kernel.shape[3] // groups
     spectral = max(
         circular_l2_norm(kernel[..., g * per_group_out:(g + 1) * per_group_out], grid) for g in range(groups)

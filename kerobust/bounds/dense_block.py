@@ -50,7 +50,7 @@ def thesis_dense_block(kappa, inputs, layers, m):
     return 2 * kappa / (sigma + ops.sqrt(ops.square(sigma) + 2 * m * width**0.5 * kappa))
 
 
-def dense_lipschitz(layer):
-    """A ||V||_2 for one Dense layer with its activation."""
-    kernel = np.asarray(ops.convert_to_numpy(layer.kernel), dtype="float64")
+def dense_lipschitz(layer, kernel=None):
+    """A ||V||_2 for one Dense layer with its activation (its own kernel V, or a replacement of the same shape)."""
+    kernel = np.asarray(ops.convert_to_numpy(layer.kernel) if kernel is None else kernel, dtype="float64")
     return lipschitz(activation_name(layer.activation)) * float(np.linalg.norm(kernel, 2))

@@ -22,6 +22,7 @@ from keras import ops
 from kerobust import backend
 from kerobust.bounds.batch_norm import thesis_batch_norm
 from kerobust.bounds.convolution import thesis_conv
+from kerobust.bounds.folding import batch_norm_folds
 from kerobust.bounds.dense_block import second_derivative_bound, thesis_dense_block
 from kerobust.bounds.local_response_norm import thesis_lrn
 from kerobust.bounds.output_margin import margin_bound
@@ -122,6 +123,7 @@ class BoundEvaluator:
     def current_lipschitz(self):
         """The sound mode's Lipschitz constant for the model's current weights, composed forward over the graph:
         L(tensor) bounds the Lipschitz constant of input -> tensor."""
+        kernels, folded = batch_norm_folds(self.layers, [self.head.features])
         constants = {id(t): 1.0 for t in self.model.inputs}
         for layer in self.layers:
             inputs = [constants.get(id(t)) for t in _inputs_of(layer)]
@@ -131,8 +133,11 @@ class BoundEvaluator:
                 value = sum(inputs)
             elif isinstance(layer, keras.layers.Concatenate):
                 value = float(np.sqrt(sum(c * c for c in inputs)))
+            elif id(layer) in folded:
+                refuse_randomised(layer)
+                value = inputs[0]
             elif len(inputs) == 1:
-                value = layer_lipschitz(layer) * inputs[0]
+                value = layer_lipschitz(layer, kernels.get(id(layer))) * inputs[0]
             else:
                 raise no_rule(layer, "sound")
             constants[id(layer.output)] = value

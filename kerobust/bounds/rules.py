@@ -4,6 +4,7 @@ walks through. Every layer without a rule raises an error that names it."""
 import keras
 
 from kerobust.bounds.batch_norm import batch_norm_lipschitz
+from kerobust.bounds.conv_norm import conv_norm_lipschitz, depthwise_lipschitz
 from kerobust.bounds.convolution import conv_lipschitz
 from kerobust.bounds.dense_block import dense_lipschitz
 from kerobust.bounds.local_response_norm import lrn_lipschitz
@@ -13,7 +14,8 @@ from kerobust.bounds.pass_through import (
 from kerobust.bounds.pooling import pooling_lipschitz
 from kerobust.bounds.activations import activation_name, lipschitz as activation_lipschitz
 from kerobust.errors import KerobustError
-from kerobust.layers import LocalResponseNormalization
+from kerobust.layers import ConvNorm, LocalResponseNormalization
+from kerobust.norms.layer_norm import conv_input_size
 
 POOLING_LAYERS = (
     keras.layers.MaxPooling2D, keras.layers.AveragePooling2D, keras.layers.GlobalMaxPooling2D,
@@ -36,15 +38,21 @@ def no_rule(layer, mode):
     )
 
 
-def layer_lipschitz(layer):
-    """An upper bound on the layer's l2 Lipschitz constant (sound mode), activation included."""
+def layer_lipschitz(layer, kernel=None):
+    """An upper bound on the layer's l2 Lipschitz constant (sound mode), activation included; `kernel` replaces a
+    Conv2D / DepthwiseConv2D / Dense layer's own (a batch norm folded in, `folding`)."""
     refuse_randomised(layer)
     if isinstance(layer, IDENTITY_LAYERS):
         return 1.0
     if isinstance(layer, keras.layers.Conv2D):
-        return conv_lipschitz(layer) * activation_lipschitz(activation_name(layer.activation))
+        return conv_lipschitz(layer, kernel) * activation_lipschitz(activation_name(layer.activation))
+    if isinstance(layer, keras.layers.DepthwiseConv2D):
+        size = conv_input_size(layer)
+        return depthwise_lipschitz(layer, size, kernel) * activation_lipschitz(activation_name(layer.activation))
+    if isinstance(layer, ConvNorm):
+        return conv_norm_lipschitz(layer)
     if isinstance(layer, keras.layers.Dense):
-        return dense_lipschitz(layer)
+        return dense_lipschitz(layer, kernel)
     if isinstance(layer, keras.layers.BatchNormalization):
         if layer.axis not in (-1, len(layer.input.shape) - 1):
             raise no_rule(layer, "sound")

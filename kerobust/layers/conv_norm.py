@@ -245,8 +245,8 @@ class ConvNorm(keras.layers.Layer):
         t = ops.minimum(self.training_calls, float(self.decay_calls))
         return ops.maximum(0.5 * (ops.cos(math.pi * t / self.decay_calls) + 1.0), self.floor)
 
-    def _inference_preconditioner(self):
-        # Until the first training call there is no running estimate: use the kernel's own preconditioner.
+    def inference_preconditioner(self):
+        """The `v` inference uses: the running estimate, or the kernel's own `v` before the first training call."""
         return ops.cond(self.training_calls.value > 0, lambda: self.running_v.value, self.preconditioner)
 
     def call(self, inputs, training=False):
@@ -256,7 +256,7 @@ class ConvNorm(keras.layers.Layer):
             self.running_v.assign(f * v + (1.0 - f) * self.running_v)
             self.training_calls.assign(self.training_calls + 1.0)
         else:
-            v = self._inference_preconditioner()
+            v = self.inference_preconditioner()
         outputs = self.preconditioned_conv(inputs, v)
         if self.bias is not None:
             outputs = outputs + self.bias

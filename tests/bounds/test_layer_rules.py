@@ -10,11 +10,13 @@ from keras import ops
 
 from kerobust.bounds.activations import CONSTANTS
 from kerobust.bounds.batch_norm import thesis_batch_norm
+from kerobust.bounds.conv_norm import conv_norm_lipschitz, preconditioned_norm
 from kerobust.bounds.convolution import conv_lipschitz, thesis_conv
 from kerobust.bounds.dense_block import jacobian_norm, second_derivative_bound, thesis_dense_block
 from kerobust.bounds.local_response_norm import gradient_norms, lrn_lipschitz, thesis_lrn
 from kerobust.bounds.pooling import pooling_lipschitz, thesis_pooling
-from kerobust.layers import LocalResponseNormalization
+from kerobust.layers import ConvNorm, LocalResponseNormalization
+from kerobust.layers.conv_norm import apply_preconditioner, channel_preconditioner
 from tests.norms.dense_conv import numpy_dense_matrix
 
 pytestmark = pytest.mark.smoke
@@ -56,6 +58,54 @@ def test_conv_rules_scale_and_ignore_bias_stride_padding():
     np.testing.assert_allclose(base, kappa / np.sqrt(np.sum(kernel**2)), rtol=1e-6)
     np.testing.assert_allclose(np.asarray(thesis_conv(kappa, -3.0 * kernel)), base / 3.0, rtol=1e-6)
     assert np.isinf(np.asarray(thesis_conv(kappa, np.zeros_like(kernel)))).all()
+
+
+
+def _even_half_spectrum(rng, shape, grid):
+    """A positive `v` that is the half spectrum of an even one, as ConvNorm's are: another kernel's preconditioner."""
+    return np.asarray(channel_preconditioner(rng.normal(size=shape).astype("float32"), grid, 1e-8))
+
+
+@pytest.mark.parametrize("kernel_size,grid", [((3, 3), (6, 6)), ((2, 3), (5, 7)), ((1, 1), None)])
+def test_preconditioned_norm_is_the_dense_matrix_spectral_norm(kernel_size, grid):
+    rng = np.random.default_rng(0)
+    kernel = rng.normal(size=(*kernel_size, 3, 4)).astype("float32")
+    if grid is None:  # 1x1: v scales each output channel at every pixel
+        v = rng.uniform(0.2, 2.0, size=4).astype("float32")
+        matrix = (kernel[0, 0] * v).T
+    else:
+        v = _even_half_spectrum(rng, kernel.shape, grid)
+        kh, kw = kernel_size
+        basis = np.eye(math.prod(grid) * 3, dtype="float32").reshape(-1, *grid, 3)
+        wrapped = np.concatenate([basis[:, -(kh - 1):], basis], axis=1) if kh > 1 else basis  # circular padding
+        wrapped = np.concatenate([wrapped[:, :, -(kw - 1):], wrapped], axis=2) if kw > 1 else wrapped
+        circular = ops.conv(wrapped, kernel, padding="valid")  # the circular convolution on the whole grid
+        matrix = np.asarray(apply_preconditioner(circular, v), dtype="float64").reshape(len(basis), -1).T
+    exact = np.linalg.svd(matrix, compute_uv=False)[0]
+    np.testing.assert_allclose(preconditioned_norm(kernel, v, grid), exact, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kernel_size,strides,padding", [(3, 1, "same"), (3, 2, "same"), ((2, 3), 1, "valid"), (1, 2, "same")])
+def test_conv_norm_lipschitz_bounds_the_layer_at_inference(kernel_size, strides, padding):
+    """Running estimate, affine depthwise step and batch norm all set away from their initial values."""
+    rng = np.random.default_rng(1)
+    layer = _built(ConvNorm(4, kernel_size, strides=strides, padding=padding), (6, 7, 3))
+    layer.training_calls.assign(1.0)
+    if layer.is_pointwise:
+        layer.running_v.assign(rng.uniform(0.2, 2.0, size=4).astype("float32"))
+    else:
+        layer.running_v.assign(_even_half_spectrum(rng, layer.kernel.shape, layer.grid))
+    layer.affine_conv.kernel.assign(rng.normal(size=layer.affine_conv.kernel.shape).astype("float32"))
+    bn = layer.normalization
+    bn.gamma.assign(rng.normal(size=4).astype("float32"))
+    bn.moving_mean.assign(rng.normal(size=4).astype("float32"))
+    bn.moving_variance.assign(rng.uniform(0.1, 3.0, size=4).astype("float32"))
+    shape = (6, 7, 3)
+    zero = np.asarray(layer(np.zeros((1, *shape), "float32")), "float64").reshape(-1)
+    matrix = _dense_matrix_of(layer, shape) - zero[:, None]  # the layer is affine at inference
+    exact = np.linalg.svd(matrix, compute_uv=False)[0]
+    bound = conv_norm_lipschitz(layer)
+    assert exact <= bound * (1 + 1e-5)
 
 
 @pytest.mark.parametrize("pool,padding", [("avg", "valid"), ("avg", "same"), ("max", "valid"), ("max", "same")])
