@@ -15,3 +15,11 @@ def test_lenet_lrn_study_writes_the_table(tmp_path):
     assert row["arch"] == "lenet5_lrn1" and 0 < row["eps_min"] <= row["eps_median"] <= row["eps_max"] <= 1.0
     assert row["sound_violations"] == 0 and row["sound_mean"] < row["found_mean"]
     assert "| lenet5_lrn1" in (tmp_path / "table.md").read_text() and (tmp_path / "bounds.png").exists()
+
+
+def test_residual_networks_get_sound_bounds_and_no_thesis_column(tmp_path):
+    args = ["--epochs", "1", "--archs", "resnet20:bn+convnorm", "--points", "24", "--out", str(tmp_path)]
+    assert lenet_lrn_bounds.main(args) == 0
+    [row] = json.loads((tmp_path / "table.json").read_text())
+    assert row["thesis_mean"] is None and row["sound_violations"] == 0 and 0 < row["sound_mean"] < row["found_mean"]
+    assert "| resnet20:bn+convnorm | " in (tmp_path / "table.md").read_text().replace("  ", " ")
