@@ -4,7 +4,8 @@ batch, for WRN-16-k (32x32x3) and LeNet-5 / LeNet-LRN3 (28x28x1), in the same ru
 The forward pass is `model.predict_on_batch` (Keras's compiled predict function, with and without XLA); the
 bounds are `BoundEvaluator(model, mode)(x)` in sound mode (and thesis mode for the chain networks), compiled with
 XLA. Both include moving the batch in and the result out; medians of `--repeats` calls after a warm-up call
-(the warm-up includes compilation and, for sound mode, computing the layers' Lipschitz constants once). Target
+(the warm-up includes compilation); the evaluator's construction, which for sound mode computes every layer's
+Lipschitz constant once, is timed on its own (`setup`). Target
 (issue 6): sound mode at most 3 forward passes.
 
     python benchmarks/bounds_speed.py [--batch 128] [--repeats 10]
@@ -20,7 +21,8 @@ from norms_timing import median_seconds  # the sibling benchmark script (this fo
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-MODELS = (("wrn", {"k": 1}, (32, 32, 3)), ("wrn", {"k": 2}, (32, 32, 3)), ("lenet5", {}, (28, 28, 1)),
+MODELS = (("wrn", {"k": 1}, (32, 32, 3)), ("wrn", {"k": 2}, (32, 32, 3)),
+          ("wrn", {"k": 1, "norm": "bn+convnorm"}, (32, 32, 3)), ("lenet5", {}, (28, 28, 1)),
           ("lenet5_lrn3", {}, (28, 28, 1)))
 
 
@@ -34,17 +36,20 @@ def measure(arch, options, shape, batch, repeats):
     keras.utils.set_random_seed(0)
     model = build_model(arch, shape, 10, (0.5,) * shape[2], (0.25,) * shape[2], **options)
     x = np.random.default_rng(0).random((batch, *shape)).astype("float32")
-    row = {"model": f"{arch}{'-16-' + str(options['k']) if 'k' in options else ''}", "input": list(shape), "batch": batch}
+    name = f"{arch}{'-16-' + str(options['k']) if 'k' in options else ''}{' ' + options['norm'] if 'norm' in options else ''}"
+    row = {"model": name, "input": list(shape), "batch": batch}
     for jit in (False, True):
         model.compile(jit_compile=jit)
         row[f"forward_xla_s" if jit else "forward_s"] = median_seconds(lambda: model.predict_on_batch(x), repeats)
     forward = min(row["forward_s"], row["forward_xla_s"])
     for mode in ("sound", "thesis"):
+        start = time.perf_counter()
         try:
             evaluator = BoundEvaluator(model, mode)
         except ValueError as error:  # thesis mode refuses residual networks
             row[f"{mode}_s"], row[f"{mode}_note"] = None, str(error)
             continue
+        row[f"{mode}_setup_s"] = time.perf_counter() - start  # sound: every layer's Lipschitz constant, once
         start = time.perf_counter()
         evaluator(x)
         row[f"{mode}_first_call_s"] = time.perf_counter() - start
@@ -67,11 +72,12 @@ def main():
     for i, (arch, options, shape) in enumerate(MODELS):
         rows.append(measure(arch, options, shape, args.batch, args.repeats))
         progress.update(i + 1)
-    print("| model | forward s | forward XLA s | sound s | sound / forward | thesis s | thesis / forward |")
-    print("|---|---|---|---|---|---|---|")
+    print("| model | forward s | forward XLA s | sound setup s | sound s | sound / forward | thesis s | thesis / forward |")
+    print("|---|---|---|---|---|---|---|---|")
     cell = lambda value, fmt: "-" if value is None else format(value, fmt)  # noqa: E731
     for r in rows:
-        print(f"| {r['model']} | {r['forward_s']:.4f} | {r['forward_xla_s']:.4f} | {cell(r['sound_s'], '.4f')} | "
+        print(f"| {r['model']} | {r['forward_s']:.4f} | {r['forward_xla_s']:.4f} | {r['sound_setup_s']:.2f} | "
+              f"{cell(r['sound_s'], '.4f')} | "
               f"{cell(r.get('sound_over_forward'), '.2f')} | {cell(r['thesis_s'], '.4f')} | "
               f"{cell(r.get('thesis_over_forward'), '.2f')} |")
     path = os.path.join(os.path.dirname(__file__), "results", f"bounds_speed_{keras.backend.backend()}.json")

@@ -14,12 +14,12 @@ from kerobust.bounds.pass_through import (
 from kerobust.bounds.pooling import pooling_lipschitz
 from kerobust.bounds.activations import activation_name, lipschitz as activation_lipschitz
 from kerobust.errors import KerobustError
-from kerobust.layers import ConvNorm, LocalResponseNormalization
+from kerobust.layers import ConvNorm, LocalResponseNormalization, LpPooling2D
 from kerobust.norms.layer_norm import conv_input_size
 
 POOLING_LAYERS = (
     keras.layers.MaxPooling2D, keras.layers.AveragePooling2D, keras.layers.GlobalMaxPooling2D,
-    keras.layers.GlobalAveragePooling2D,
+    keras.layers.GlobalAveragePooling2D, LpPooling2D,
 )
 MERGE_LAYERS = (keras.layers.Add, keras.layers.Concatenate)
 
@@ -33,7 +33,7 @@ def refuse_randomised(layer):
 def no_rule(layer, mode):
     return KerobustError(
         f"no {mode}-mode bound rule for layer {layer.name!r} ({type(layer).__name__}); supported: Dense, Conv2D, "
-        f"pooling, BatchNormalization, LocalResponseNormalization, activations, Flatten, Dropout, input "
+        f"pooling (max, average, L_p), BatchNormalization, LocalResponseNormalization, activations, Flatten, Dropout, input "
         f"normalisation" + (", Add and Concatenate." if mode == "sound" else " (chains only).")
     )
 

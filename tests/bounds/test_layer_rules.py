@@ -15,7 +15,7 @@ from kerobust.bounds.convolution import conv_lipschitz, thesis_conv
 from kerobust.bounds.dense_block import jacobian_norm, second_derivative_bound, thesis_dense_block
 from kerobust.bounds.local_response_norm import gradient_norms, lrn_lipschitz, thesis_lrn
 from kerobust.bounds.pooling import pooling_lipschitz, thesis_pooling
-from kerobust.layers import ConvNorm, LocalResponseNormalization
+from kerobust.layers import ConvNorm, LocalResponseNormalization, LpPooling2D
 from kerobust.layers.conv_norm import apply_preconditioner, channel_preconditioner
 from tests.norms.dense_conv import numpy_dense_matrix
 
@@ -124,6 +124,36 @@ def test_pooling_lipschitz_bounds_the_layer(pool, padding):
                   / np.linalg.norm((x - x2).reshape(200, -1), axis=1))
         assert ratios.max() <= bound
     assert float(thesis_pooling(12.0, layer)) == pytest.approx(12.0 / layer.output.shape[1])
+
+
+
+def _jacobian_norm(layer, x):
+    """||d layer(x) / dx||_2 at one sample, from one gradient per output."""
+    from kerobust import backend
+
+    outputs = int(np.prod(layer(x).shape))
+    rows = [np.asarray(backend.gradient(lambda z, i=i: ops.reshape(layer(z), (-1,))[i], x)).reshape(-1)
+            for i in range(outputs)]
+    return np.linalg.norm(np.array(rows), 2)
+
+
+@pytest.mark.parametrize("p,pool,strides", [(1.0, 2, 1), (1.5, 3, 2), (2.0, 2, 2), (3.0, 2, 1)])
+def test_lp_pooling_lipschitz_bounds_its_jacobian(p, pool, strides):
+    layer = _built(LpPooling2D(p, pool, strides), (5, 5, 2))
+    bound = pooling_lipschitz(layer)
+    points = np.random.default_rng(0).normal(size=(6, 1, 5, 5, 2)).astype("float32")
+    steepest = max(_jacobian_norm(layer, x) for x in points)
+    assert steepest <= bound * (1 + 1e-5)
+    if (p, strides) == (2.0, 2):  # disjoint windows: each output's gradient is a unit vector on its own window
+        assert bound == 1.0 and steepest == pytest.approx(1.0, rel=1e-5)
+
+
+def test_lp_pooling_rules_by_hand():
+    """6x6 input, 2x2 windows: t = 3, q^(2/p) = 2 for p = 2, so the thesis gives kappa / 6; sound refuses p < 1."""
+    kappa = np.array([0.6, 1.2], "float32")
+    np.testing.assert_allclose(np.asarray(thesis_pooling(kappa, _built(LpPooling2D(2.0, 2), (6, 6, 1)))), kappa / 6, rtol=1e-6)
+    with pytest.raises(ValueError, match="p >= 1"):
+        pooling_lipschitz(_built(LpPooling2D(0.5, 2), (6, 6, 1)))
 
 
 def test_global_pooling_is_the_identity_in_thesis_mode():
