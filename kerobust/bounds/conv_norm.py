@@ -15,12 +15,13 @@ import numpy as np
 from keras import ops
 
 from kerobust.bounds.batch_norm import scale_of
-from kerobust.bounds.convolution import kernel_lipschitz
+from kerobust.bounds.convolution import depthwise_lipschitz
 from kerobust.bounds.folding import scaled_kernel
 
 
 def preconditioned_norm(kernel, v, grid):
-    """max_w ||K(w) diag(v(w))||_2: the exact l2 norm of `v`-filtered full convolution on the `grid`.
+    """max_w ||K(w) diag(v(w))||_2: the exact l2 norm of the `v`-filtered circular convolution on the `grid` (and so
+    an upper bound for the full convolution it contains).
 
     Args:
         kernel: (kh, kw, Cin, Cout).
@@ -51,11 +52,3 @@ def conv_norm_lipschitz(layer):
         bound *= depthwise_lipschitz(layer.affine_conv, output_size, affine)
     return bound
 
-
-def depthwise_lipschitz(layer, size, kernel=None):
-    """A DepthwiseConv2D on a `size` input, as the grouped convolution it is (one group per input channel), with its
-    own kernel or a replacement of the same shape."""
-    kernel = ops.convert_to_numpy(layer.kernel) if kernel is None else kernel  # (kh, kw, C, multiplier)
-    kh, kw, channels, multiplier = kernel.shape
-    grouped = np.reshape(kernel, (kh, kw, 1, channels * multiplier))  # group c makes outputs c * multiplier + m
-    return kernel_lipschitz(grouped, size, tuple(layer.strides), layer.padding, tuple(layer.dilation_rate), channels)

@@ -58,3 +58,12 @@ def kernel_lipschitz(kernel, size, strides=(1, 1), padding="valid", dilation=(1,
         circular_l2_norm(kernel[..., g * per_group_out:(g + 1) * per_group_out], grid) for g in range(groups)
     )
     return min(frobenius, spectral)
+
+
+def depthwise_lipschitz(layer, size, kernel=None):
+    """A DepthwiseConv2D on a `size` input, as the grouped convolution it is (one group per input channel), with its
+    own kernel or a replacement of the same shape."""
+    kernel = ops.convert_to_numpy(layer.kernel) if kernel is None else kernel  # (kh, kw, C, multiplier)
+    kh, kw, channels, multiplier = kernel.shape
+    grouped = np.reshape(kernel, (kh, kw, 1, channels * multiplier))  # group c makes outputs c * multiplier + m
+    return kernel_lipschitz(grouped, size, tuple(layer.strides), layer.padding, tuple(layer.dilation_rate), channels)

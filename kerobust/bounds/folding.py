@@ -13,7 +13,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from kerobust.bounds.activations import activation_name
+from kerobust.bounds.activations import CONSTANTS, LIPSCHITZ_ONLY, activation_name
 from kerobust.bounds.batch_norm import scale_of
 from kerobust.bounds.pass_through import ACTIVATION_LAYERS
 
@@ -26,13 +26,16 @@ def _inputs_of(layer):
 
 
 def _is_elementwise_activation(layer):
+    """Activation layers whose Jacobian is diagonal (the ones with a known Lipschitz constant are all elementwise)."""
     return isinstance(layer, ACTIVATION_LAYERS) and (
-        not isinstance(layer, keras.layers.Activation) or activation_name(layer.activation) not in ("softmax", "log_softmax")
+        not isinstance(layer, keras.layers.Activation) or activation_name(layer.activation) in {**CONSTANTS, **LIPSCHITZ_ONLY}
     )
 
 
-def _channels_last(bn):
-    return bn.axis in (-1, len(bn.input.shape) - 1)
+def _channels_last(layer):
+    if isinstance(layer, keras.layers.BatchNormalization):
+        return layer.axis in (-1, len(layer.input.shape) - 1)
+    return getattr(layer, "data_format", "channels_last") == "channels_last"
 
 
 def scaled_kernel(layer, output_scale=None, input_scale=None):
@@ -88,7 +91,7 @@ def batch_norm_folds(layers, other_readers=()):
 def _fold_target(bn, readers, producer, scales):
     """(linear layer, "output_scale" or "input_scale") the batch norm can fold into, or None."""
     below = producer.get(id(bn.input))
-    if (isinstance(below, LINEAR_LAYERS) and readers.get(id(bn.input)) == [bn]
+    if (isinstance(below, LINEAR_LAYERS) and _channels_last(below) and readers.get(id(bn.input)) == [bn]
             and "output_scale" not in scales.get(id(below), (None, {}))[1]):
         return below, "output_scale"
     tensor = bn.output
@@ -96,7 +99,7 @@ def _fold_target(bn, readers, producer, scales):
     if len(above) == 1 and _is_elementwise_activation(above[0]):
         tensor = above[0].output
         above = readers.get(id(tensor), [])
-    if len(above) != 1 or not isinstance(above[0], LINEAR_LAYERS):
+    if len(above) != 1 or not isinstance(above[0], LINEAR_LAYERS) or not _channels_last(above[0]):
         return None
     layer = above[0]
     if getattr(layer, "groups", 1) != 1 or "input_scale" in scales.get(id(layer), (None, {}))[1]:

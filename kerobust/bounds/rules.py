@@ -4,8 +4,8 @@ walks through. Every layer without a rule raises an error that names it."""
 import keras
 
 from kerobust.bounds.batch_norm import batch_norm_lipschitz
-from kerobust.bounds.conv_norm import conv_norm_lipschitz, depthwise_lipschitz
-from kerobust.bounds.convolution import conv_lipschitz
+from kerobust.bounds.conv_norm import conv_norm_lipschitz
+from kerobust.bounds.convolution import conv_lipschitz, depthwise_lipschitz
 from kerobust.bounds.dense_block import dense_lipschitz
 from kerobust.bounds.local_response_norm import lrn_lipschitz
 from kerobust.bounds.pass_through import (
@@ -34,7 +34,7 @@ def no_rule(layer, mode):
     return KerobustError(
         f"no {mode}-mode bound rule for layer {layer.name!r} ({type(layer).__name__}); supported: Dense, Conv2D, "
         f"pooling (max, average, L_p), BatchNormalization, LocalResponseNormalization, activations, Flatten, Dropout, input "
-        f"normalisation" + (", Add and Concatenate." if mode == "sound" else " (chains only).")
+        f"normalisation" + (", DepthwiseConv2D, ConvNorm, Add and Concatenate." if mode == "sound" else " (chains only).")
     )
 
 

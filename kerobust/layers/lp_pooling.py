@@ -27,30 +27,37 @@ class LpPooling2D(keras.layers.Layer):
         pool_size: int or (qh, qw).
         strides: int or (sh, sw); defaults to `pool_size`.
         padding: "valid" or "same" (zeros, which do not change a p-norm).
-        epsilon: added to the sum of |x|^p before the 1/p power, so the gradient at an all-zero window is finite;
-            the layer stays 1-Lipschitz from each window's p-norm for p >= 1.
+
+    Each window is divided by its largest magnitude before the power (no overflow of |x|^p for large p or x); an
+    all-zero window gives 0 with gradient 0, as do zero entries for p < 1.
     """
 
-    def __init__(self, p=2.0, pool_size=2, strides=None, padding="valid", epsilon=1e-12, **kwargs):
+    def __init__(self, p=2.0, pool_size=2, strides=None, padding="valid", **kwargs):
         super().__init__(**kwargs)
-        if not p > 0:
-            raise ValueError(f"LpPooling2D needs p > 0, got {p!r}.")
+        if not 0 < p < float("inf"):
+            raise ValueError(f"LpPooling2D needs a finite p > 0, got {p!r}.")
         if padding not in PADDINGS:
             raise ValueError(f"LpPooling2D padding must be one of {PADDINGS}, got {padding!r}.")
         self.p = float(p)
         self.pool_size = _pair(pool_size, "pool_size")
         self.strides = _pair(pool_size if strides is None else strides, "strides")
         self.padding = padding
-        self.epsilon = float(epsilon)
 
     def call(self, inputs):
         if self.padding == "same":
             pads = [padding_amounts(n, q, s, "same") for n, q, s in zip(inputs.shape[1:3], self.pool_size, self.strides)]
             inputs = ops.pad(inputs, ((0, 0), *pads, (0, 0)))
-        powered = ops.power(ops.abs(inputs), self.p)
-        window = self.pool_size[0] * self.pool_size[1]
-        sums = ops.average_pool(powered, self.pool_size, self.strides, padding="valid") * window
-        return ops.power(sums + self.epsilon, 1.0 / self.p)
+        (qh, qw), (sh, sw) = self.pool_size, self.strides
+        out_h, out_w = (inputs.shape[1] - qh) // sh + 1, (inputs.shape[2] - qw) // sw + 1
+        taps = ops.stack([  # (qh qw, N, out_h, out_w, C): tap (a, b) of every window
+            ops.abs(inputs[:, a:a + (out_h - 1) * sh + 1:sh, b:b + (out_w - 1) * sw + 1:sw, :])
+            for a in range(qh) for b in range(qw)
+        ])
+        largest = ops.stop_gradient(ops.max(taps, axis=0))
+        scaled = taps / ops.where(largest > 0, largest, 1.0)
+        safe = ops.where(scaled > 0, scaled, 1.0)  # keeps the gradient of 0 ** p finite (and zero) for p < 1
+        sums = ops.sum(ops.where(scaled > 0, ops.power(safe, self.p), 0.0), axis=0)
+        return largest * ops.power(ops.where(sums > 0, sums, 1.0), 1.0 / self.p) * ops.cast(sums > 0, sums.dtype)
 
     def compute_output_shape(self, input_shape):
         sizes = [
@@ -61,6 +68,5 @@ class LpPooling2D(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(p=self.p, pool_size=self.pool_size, strides=self.strides, padding=self.padding,
-                      epsilon=self.epsilon)
+        config.update(p=self.p, pool_size=self.pool_size, strides=self.strides, padding=self.padding)
         return config

@@ -15,6 +15,7 @@ from kerobust.bounds.convolution import conv_lipschitz, thesis_conv
 from kerobust.bounds.dense_block import jacobian_norm, second_derivative_bound, thesis_dense_block
 from kerobust.bounds.local_response_norm import gradient_norms, lrn_lipschitz, thesis_lrn
 from kerobust.bounds.pooling import pooling_lipschitz, thesis_pooling
+from kerobust.bounds.rules import layer_lipschitz
 from kerobust.layers import ConvNorm, LocalResponseNormalization, LpPooling2D
 from kerobust.layers.conv_norm import apply_preconditioner, channel_preconditioner
 from tests.norms.dense_conv import numpy_dense_matrix
@@ -85,27 +86,44 @@ def test_preconditioned_norm_is_the_dense_matrix_spectral_norm(kernel_size, grid
     np.testing.assert_allclose(preconditioned_norm(kernel, v, grid), exact, rtol=1e-5)
 
 
-@pytest.mark.parametrize("kernel_size,strides,padding", [(3, 1, "same"), (3, 2, "same"), ((2, 3), 1, "valid"), (1, 2, "same")])
-def test_conv_norm_lipschitz_bounds_the_layer_at_inference(kernel_size, strides, padding):
+@pytest.mark.parametrize("kernel_size,strides,padding,affine,batch_norm", [
+    (3, 1, "same", True, True), (3, 2, "same", True, True), ((2, 3), 1, "valid", True, True), (1, 2, "same", True, True),
+    (3, 2, "same", False, True), ((1, 3), 1, "valid", False, True), (1, 2, "same", False, True),
+    (3, 1, "same", True, False), ((2, 3), 2, "same", False, False),
+])
+def test_conv_norm_lipschitz_bounds_the_layer_at_inference(kernel_size, strides, padding, affine, batch_norm):
     """Running estimate, affine depthwise step and batch norm all set away from their initial values."""
     rng = np.random.default_rng(1)
-    layer = _built(ConvNorm(4, kernel_size, strides=strides, padding=padding), (6, 7, 3))
+    layer = _built(ConvNorm(4, kernel_size, strides=strides, padding=padding, affine=affine, batch_norm=batch_norm),
+                   (6, 7, 3))
     layer.training_calls.assign(1.0)
     if layer.is_pointwise:
         layer.running_v.assign(rng.uniform(0.2, 2.0, size=4).astype("float32"))
     else:
         layer.running_v.assign(_even_half_spectrum(rng, layer.kernel.shape, layer.grid))
-    layer.affine_conv.kernel.assign(rng.normal(size=layer.affine_conv.kernel.shape).astype("float32"))
-    bn = layer.normalization
-    bn.gamma.assign(rng.normal(size=4).astype("float32"))
-    bn.moving_mean.assign(rng.normal(size=4).astype("float32"))
-    bn.moving_variance.assign(rng.uniform(0.1, 3.0, size=4).astype("float32"))
+    if affine:
+        layer.affine_conv.kernel.assign(rng.normal(size=layer.affine_conv.kernel.shape).astype("float32"))
+    if batch_norm:
+        bn = layer.normalization
+        bn.gamma.assign((rng.choice([-1.0, 1.0], 4) * np.geomspace(0.05, 20.0, 4)).astype("float32"))
+        bn.moving_mean.assign(rng.normal(size=4).astype("float32"))
+        bn.moving_variance.assign(rng.uniform(0.1, 3.0, size=4).astype("float32"))
     shape = (6, 7, 3)
     zero = np.asarray(layer(np.zeros((1, *shape), "float32")), "float64").reshape(-1)
     matrix = _dense_matrix_of(layer, shape) - zero[:, None]  # the layer is affine at inference
     exact = np.linalg.svd(matrix, compute_uv=False)[0]
     bound = conv_norm_lipschitz(layer)
     assert exact <= bound * (1 + 1e-5)
+
+
+@pytest.mark.parametrize("multiplier,strides,dilation,padding", [(1, 1, 1, "same"), (2, 2, 1, "same"), (3, 1, 2, "valid")])
+def test_depthwise_lipschitz_bounds_the_dense_matrix_spectral_norm(multiplier, strides, dilation, padding):
+    keras.utils.set_random_seed(2)
+    layer = _built(keras.layers.DepthwiseConv2D(3, strides=strides, padding=padding, depth_multiplier=multiplier,
+                                                dilation_rate=dilation, use_bias=False), (7, 6, 3))
+    exact = np.linalg.svd(_dense_matrix_of(layer, (7, 6, 3)), compute_uv=False)[0]
+    bound = layer_lipschitz(layer)
+    assert exact <= bound * (1 + 1e-5) and bound <= 2.0 * exact
 
 
 @pytest.mark.parametrize("pool,padding", [("avg", "valid"), ("avg", "same"), ("max", "valid"), ("max", "same")])
