@@ -52,17 +52,17 @@ def _autocorrelation(kernel):
     gram = ops.einsum("pjk,qjk->kpq", taps, taps)  # (C_out, kh kw, kh kw)
     a, b = np.divmod(np.arange(kh * kw), kw)
     shift = ((a[None, :] - a[:, None]) + kh - 1) * (2 * kw - 1) + (b[None, :] - b[:, None]) + kw - 1
-    diagonals = np.zeros((kh * kw * kh * kw, (2 * kh - 1) * (2 * kw - 1)), "float32")
+    diagonals = np.zeros((kh * kw * kh * kw, (2 * kh - 1) * (2 * kw - 1)), keras.backend.standardize_dtype(kernel.dtype))
     diagonals[np.arange(kh * kw * kh * kw), shift.ravel()] = 1.0
     correlation = ops.matmul(ops.reshape(gram, (filters, kh * kw * kh * kw)), diagonals)
     return ops.reshape(correlation, (filters, 2 * kh - 1, 2 * kw - 1))
 
 
-def _cosine_sine(size, half_width, frequencies):
+def _cosine_sine(size, half_width, frequencies, dtype):
     """cos / sin(2 pi f s / size) for shifts s = -half_width .. half_width and the given frequencies: (F, 2h + 1)."""
     shifts = np.arange(-half_width, half_width + 1)
     angles = 2 * np.pi * np.outer(np.arange(frequencies), shifts) / size
-    return np.cos(angles).astype("float32"), np.sin(angles).astype("float32")
+    return np.cos(angles).astype(dtype), np.sin(angles).astype(dtype)
 
 
 def channel_preconditioner(kernel, grid, epsilon):
@@ -85,8 +85,9 @@ def channel_preconditioner(kernel, grid, epsilon):
     if kh == 1 and kw == 1:
         return ops.rsqrt(ops.sum(ops.square(kernel[0, 0]), axis=0) + epsilon)
     correlation = _autocorrelation(kernel)  # (C_out, 2kh - 1, 2kw - 1)
-    cos_h, sin_h = _cosine_sine(grid[0], kh - 1, grid[0])
-    cos_w, sin_w = _cosine_sine(grid[1], kw - 1, grid[1] // 2 + 1)
+    dtype = keras.backend.standardize_dtype(kernel.dtype)  # the tables follow the computation (float64 when asked)
+    cos_h, sin_h = _cosine_sine(grid[0], kh - 1, grid[0], dtype)
+    cos_w, sin_w = _cosine_sine(grid[1], kw - 1, grid[1] // 2 + 1, dtype)
     # Re FFT R (w1, w2) = sum_{s, t} R[s, t] cos(2 pi (s w1 / H' + t w2 / W')); R is even, so the FFT is real.
     power = ops.einsum("hs,kst,wt->khw", cos_h, correlation, cos_w) - ops.einsum("hs,kst,wt->khw", sin_h, correlation, sin_w)
     return ops.rsqrt(ops.maximum(power, 0.0) + epsilon)
@@ -116,8 +117,9 @@ def _spatial_filter(v, grid):
     sin_h = np.sin(2 * np.pi * np.outer(rows, rows) / height)
     cos_w = np.cos(2 * np.pi * np.outer(np.arange(width), cols) / width) * weights / (height * width)
     sin_w = np.sin(2 * np.pi * np.outer(np.arange(width), cols) / width) * weights / (height * width)
-    spatial = ops.einsum("yh,khw,xw->kyx", cos_h.astype("float32"), v, cos_w.astype("float32")) - ops.einsum(
-        "yh,khw,xw->kyx", sin_h.astype("float32"), v, sin_w.astype("float32")
+    dtype = keras.backend.standardize_dtype(v.dtype)
+    spatial = ops.einsum("yh,khw,xw->kyx", cos_h.astype(dtype), v, cos_w.astype(dtype)) - ops.einsum(
+        "yh,khw,xw->kyx", sin_h.astype(dtype), v, sin_w.astype(dtype)
     )
     return ops.reshape(spatial, (v.shape[0], height * width))
 
@@ -222,11 +224,14 @@ class ConvNorm(keras.layers.Layer):
         out_shape = self.compute_output_shape(input_shape)
         if self.affine:
             self.affine_conv = keras.layers.DepthwiseConv2D(
-                self.kernel_size, padding="same", depthwise_initializer=_identity_depthwise, name="affine"
+                self.kernel_size, padding="same", depthwise_initializer=_identity_depthwise, name="affine",
+                dtype=self.dtype_policy,
             )
             self.affine_conv.build(out_shape)
         if self.batch_norm:
-            self.normalization = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name="batch_norm")
+            self.normalization = keras.layers.BatchNormalization(
+                momentum=0.9, epsilon=1e-5, name="batch_norm", dtype=self.dtype_policy
+            )
             self.normalization.build(out_shape)
 
     def compute_output_shape(self, input_shape):

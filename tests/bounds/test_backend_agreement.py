@@ -15,7 +15,7 @@ from kerobust.bounds import BoundEvaluator
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX is not installed")
 
 CASES = {"lenet5_lrn3": ("thesis", "sound"), "lenet5": ("thesis", "sound"), "resnet20": ("sound",),
-         "basicnet": ("thesis", "sound")}
+         "basicnet": ("thesis", "sound"), "wrn:bn+convnorm": ("sound",)}
 
 
 def test_tensorflow_and_jax_give_the_same_bounds(tmp_path, digits):
@@ -25,17 +25,19 @@ def test_tensorflow_and_jax_give_the_same_bounds(tmp_path, digits):
 
     x = digits.x_test[:32]
     expected = {}
-    for arch, modes in CASES.items():
+    for case, modes in CASES.items():
         keras.utils.set_random_seed(0)
-        model = build_model(arch, digits.input_shape, 10, digits.mean, digits.std)
-        model(digits.x_train[:64], training=True)  # moves batch-norm statistics off their start
-        model.save(tmp_path / f"{arch}.keras")
-        np.save(tmp_path / f"{arch}.x.npy", x)
-        (tmp_path / f"{arch}.modes").write_text(" ".join(modes))
+        arch, _, norm = case.partition(":")
+        model = build_model(arch, digits.input_shape, 10, digits.mean, digits.std, **({"norm": norm} if norm else {}))
+        model(digits.x_train[:64], training=True)  # moves batch-norm statistics and ConvNorm's running v off their start
+        stem = case.replace(":", "_").replace("+", "_")
+        model.save(tmp_path / f"{stem}.keras")
+        np.save(tmp_path / f"{stem}.x.npy", x)
+        (tmp_path / f"{stem}.modes").write_text(" ".join(modes))
         for mode in modes:
-            expected[arch, mode] = BoundEvaluator(model, mode, dtype="float64")(x)
+            expected[stem, mode] = BoundEvaluator(model, mode, dtype="float64")(x)
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "JAX_ENABLE_X64": "1"}
     subprocess.run([sys.executable, "-m", "tests.bounds.jax_bounds", str(tmp_path)], check=True, env=env, timeout=600)
-    for (arch, mode), tf_bounds in expected.items():
-        jax_bounds = np.load(tmp_path / f"{arch}.{mode}.jax.npy")
-        np.testing.assert_allclose(jax_bounds, tf_bounds, rtol=1e-5, atol=0, err_msg=f"{arch} {mode}")
+    for (stem, mode), tf_bounds in expected.items():
+        jax_bounds = np.load(tmp_path / f"{stem}.{mode}.jax.npy")
+        np.testing.assert_allclose(jax_bounds, tf_bounds, rtol=1e-5, atol=0, err_msg=f"{stem} {mode}")
