@@ -55,6 +55,21 @@ def test_e6_batch_norm():
     assert int(np.argmax(model(x + np.array([[1.001, 0.0]], "float32")))) == 1
 
 
+def test_e2_relu_in_a_dense_block():
+    """h = relu(x) on one input, binary head h - c (c = 0.01), at x = -0.001: the unit is off, so J = 0 and the
+    thesis's Theorem 4.2 with B_ReLU = 1 (M = 1) gives sqrt(2 c) = 0.141; the true minimum is c + 0.001 = 0.011 (x
+    must reach c); sound mode gives c / 1 = 0.01."""
+    inputs = keras.Input((1,))
+    hidden = keras.layers.Dense(1, activation="relu", name="hidden")
+    model = keras.Model(inputs, _binary_head(1, np.array([1.0]), -0.01)(hidden(inputs)))
+    hidden.set_weights([np.ones((1, 1), "float32"), np.zeros(1, "float32")])
+    x = np.array([[-0.001]], "float32")
+    thesis, sound = BoundEvaluator(model, "thesis")(x)[0], BoundEvaluator(model, "sound")(x)[0]
+    assert int(np.argmax(model(x + 0.011 * 1.001))) == 1 and int(np.argmax(model(x + 0.011 * 0.999))) == 0
+    assert thesis == pytest.approx(np.sqrt(0.02), rel=1e-4) and thesis > 0.011
+    assert sound == pytest.approx(0.01, rel=1e-4) and sound <= 0.011
+
+
 def test_thesis_mode_refuses_residual_models_and_sound_mode_names_unknown_layers():
     from kerobust.errors import KerobustError
 
