@@ -70,6 +70,34 @@ def test_e2_relu_in_a_dense_block():
     assert sound == pytest.approx(0.01, rel=1e-4) and sound <= 0.011
 
 
+def test_e7_local_response_normalisation():
+    """LRN with n = 1 (each channel on its own), k = 1, alpha = 1e-4, beta = 0.75 on x = (0, 10), binary head
+    w = e_1, b = -1: kappa = 1 and the true minimum moves x_1 to the root of x (1 + alpha x^2)^-beta = 1 (1.0001).
+    Theorem 5.9 takes the max over Delta, and channel 1's delta = -(||b|| + 1) / sqrt 2 = -7.78 gives about 7.6: the
+    max over Delta is unjustified (Lemma 5.8). Sound: k^-beta (1 + beta (w - 1)) = 1, so kappa / 1 = 1."""
+    from kerobust.layers import LocalResponseNormalization
+
+    k, alpha, beta = 1.0, 1e-4, 0.75
+    inputs = keras.Input((1, 1, 2))
+    lrn = LocalResponseNormalization(k=k, n=1, alpha=alpha, beta=beta)
+    model = keras.Model(inputs, _binary_head(2, np.array([1.0, 0.0]), -1.0)(keras.layers.Flatten()(lrn(inputs))))
+    x = np.array([0.0, 10.0], "float32").reshape(1, 1, 1, 2)
+    thesis, sound = BoundEvaluator(model, "thesis")(x)[0], BoundEvaluator(model, "sound")(x)[0]
+    # Theorem 5.9 by hand: channel 1 (x_1 = 0) has b = 0, gradient 1 and delta = -(||b|| + 1) / sqrt 2.
+    b = 10.0 * (k + alpha * 100.0) ** -beta
+    delta = -(b + 1.0) / np.sqrt(2.0)
+    m = 4 * alpha**2 * beta * (beta + 1) * 10.0**3 * k ** (-beta - 2) + 6 * alpha * beta * 10.0 * k ** (-beta - 1)
+    expected = 2 * abs(delta) / (1.0 + np.sqrt(1.0 + 2 * m * abs(delta)))
+    low, high = 1.0, 2.0  # bisection for the true minimum: b_1(t) = t (1 + alpha t^2)^-beta reaches 1
+    for _ in range(60):
+        middle = (low + high) / 2
+        low, high = (middle, high) if middle * (k + alpha * middle**2) ** -beta < 1.0 else (low, middle)
+    true_minimum = high
+    assert int(np.argmax(model(x + np.array([1.001 * true_minimum, 0.0], "float32").reshape(1, 1, 1, 2)))) == 1
+    assert thesis == pytest.approx(expected, rel=1e-4) and thesis > 7 * true_minimum
+    assert sound == pytest.approx(1.0, rel=1e-5) and sound <= true_minimum
+
+
 def test_thesis_mode_refuses_residual_models_and_sound_mode_names_unknown_layers():
     from kerobust.errors import KerobustError
 
