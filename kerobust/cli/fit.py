@@ -219,6 +219,7 @@ def _train_and_report(config, config_yaml, dataset, arch_options, run_dir):
              points=config.diagnostics_points, seed=config.seed)
     title = f"{classifier.name} {config.train_method}"
     print(format_table({title: result}))
+    bounds = _sound_bounds(classifier, dataset.x_test, dataset.y_test)
 
     probe = dataset.x_test[:64]
     keras_error = save_keras(classifier, os.path.join(run_dir, "model.keras"), probe)
@@ -230,8 +231,32 @@ def _train_and_report(config, config_yaml, dataset, arch_options, run_dir):
         robustbench=robustbench_summary(result, dataset.name, config.threat_norm, config.eval_eps),
         export_max_abs_error={"keras": keras_error, "saved_model": export_error},
         regularisers=regularisers, layer_norms=[dataclasses.asdict(row) for row in layer_norms(classifier)],
-        history=checkpoint.history,
+        bounds=bounds, history=checkpoint.history,
     )
-    print(f"Run folder {run_dir}: config.yaml, metrics.json (with per-layer norms), model.keras, saved_model/, logs/ (TensorBoard), checkpoints/")
+    print(f"Run folder {run_dir}: config.yaml, metrics.json (with per-layer norms and sound bounds), model.keras, saved_model/, logs/ (TensorBoard), checkpoints/")
     print(json.dumps({"clean_top1": result.clean_top1, **{a.description: a.top1 for a in result.attacks}}))
     return 0
+
+
+BOUND_EPS = (0.05, 0.1, 0.25, 0.5)
+
+
+def _sound_bounds(classifier, x, y):
+    """Sound-mode lower bounds on the smallest l2 perturbation (seed 003) over the test split, summarised as by
+    `kerobust bound`, or the reason the model has none (random layers, a layer without a rule)."""
+    import numpy as np
+
+    from kerobust.bounds import BoundEvaluator
+    from kerobust.bounds.attack_check import predictions
+    from kerobust.cli.bound import summary
+
+    try:
+        evaluator = BoundEvaluator(classifier, "sound")
+    except KerobustError as error:
+        print(f"No sound bounds: {error}")
+        return {"mode": "sound", "unavailable": str(error)}
+    result = {"mode": "sound", **summary(evaluator(x), y, predictions(classifier, x), BOUND_EPS, int(np.prod(x.shape[1:])))}
+    certified = ", ".join(f"{eps}: {100 * share['accuracy']:.1f} %" for eps, share in result["certified"].items())
+    print(f"Sound l2 lower bound on the smallest adversarial perturbation (seed 003): mean {result['mean']:.3g}, "
+          f"median {result['median']:.3g}; certified accuracy at l2 {certified}")
+    return result

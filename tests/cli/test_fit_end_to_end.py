@@ -31,6 +31,11 @@ def test_run_folder_contents(free_run):
     assert metrics["epochs"] == 2  # free training: 4 epochs / 2 replays
     assert len(metrics["history"]["val_robust_accuracy"]) == 2
     assert "fit_epochs: 2" in (free_run / "config.yaml").read_text()
+    bounds = metrics["bounds"]
+    assert bounds["mode"] == "sound" and bounds["points"] == metrics["num_points"]
+    assert 0 < bounds["min"] <= bounds["median"] <= bounds["max"]
+    shares = [bounds["certified"][eps]["share"] for eps in ("0.05", "0.1", "0.25", "0.5")]
+    assert shares == sorted(shares, reverse=True) and all(0 <= s <= 1 for s in shares)
 
 
 def test_exported_saved_model_matches_the_keras_file(free_run, digits):
@@ -177,6 +182,7 @@ def test_noise_network_with_the_pni_recipe_trains_exports_and_reloads(tmp_path, 
     assert main(argv) == 0
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["train_method"] == "pni" and metrics["model"] == "noisenet20-layerwise"
+    assert "random at inference" in metrics["bounds"]["unavailable"]
     model = keras.saving.load_model(str(run_dir / "model.keras"))
     scales = [float(np.asarray(layer.noise_scale)) for layer in model.layers if hasattr(layer, "noise_scale")]
     assert len(scales) == 20 and any(abs(s - 0.25) > 1e-4 for s in scales)  # the noise scales trained
