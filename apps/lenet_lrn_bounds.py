@@ -79,7 +79,7 @@ def plot(rows, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axis = plt.subplots(figsize=(7, 3.6))
+    figure, axis = plt.subplots(figsize=(7, 4.2))
     names = [r["arch"] for r in rows]
     for offset, (key, label) in enumerate((("thesis_mean", "thesis bound"), ("sound_mean", "sound bound"),
                                            ("found_mean", "smallest attack perturbation"))):
@@ -88,7 +88,7 @@ def plot(rows, path):
     axis.set_yscale("log")
     axis.set_xticks(range(len(rows)), names, rotation=20, fontsize=8)
     axis.set_ylabel("mean l2 norm (input units, log)")
-    axis.legend(fontsize=8)
+    axis.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3)  # below: bars reach the top
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
