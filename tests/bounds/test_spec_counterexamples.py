@@ -72,8 +72,8 @@ def test_e2_relu_in_a_dense_block():
 
 def test_e7_local_response_normalisation():
     """LRN with n = 1 (each channel on its own), k = 1, alpha = 1e-4, beta = 0.75 on x = (0, 10), binary head
-    w = e_1, b = -1: kappa = 1 and the true minimum moves x_1 to the root of x (1 + alpha x^2)^-beta = 1 (1.0001).
-    Theorem 5.9 takes the max over Delta, and channel 1's delta = -(||b|| + 1) / sqrt 2 = -7.78 gives about 7.6: the
+    w = e_1, b = -1: kappa = 1 and the true minimum moves x_1 to the root of x (1 + alpha x^2)^-beta = 1 (1.00008).
+    Theorem 5.9 takes the max over Delta, and channel 1's delta = -(||b|| + 1) / sqrt 2 = -7.73 gives 7.59: the
     max over Delta is unjustified (Lemma 5.8). Sound: k^-beta (1 + beta (w - 1)) = 1, so kappa / 1 = 1."""
     from kerobust.layers import LocalResponseNormalization
 
