@@ -160,7 +160,7 @@ def plot(cells, archs, path):
     plt.close(figure)
 
 
-def main(argv=None):
+def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--archs", default="basicnet,resnet20", help="comma-separated kerobust architectures")
     parser.add_argument("--data", default="digits")
@@ -176,7 +176,11 @@ def main(argv=None):
     parser.add_argument("--only", default=None, help="comma-separated kinds to run: none,weight_decay,svc,l1,linf")
     parser.add_argument("--out", default="apps/results/seed001_table2", help="tables, plot and finished cells")
     parser.add_argument("--runs", default="runs/seed001_table2", help="run folders of the fits (models, logs)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
 
     from kerobust.atomic_files import write_text
     from kerobust.data import load_dataset

@@ -29,7 +29,7 @@ class CertifiedAccuracy(keras.metrics.Metric):
         # Not tracked: the metric reads the model, it does not own it.
         object.__setattr__(self, "_evaluator", BoundEvaluator(model, "sound", jit=False))
         self.lipschitz = self.add_variable(
-            shape=(), initializer=keras.initializers.Constant(self._evaluator.current_lipschitz()), name="lipschitz"
+            shape=(), initializer=keras.initializers.Constant(self._evaluator.lipschitz), name="lipschitz"
         )
         head = self._evaluator.head.layer
         # A copy of the head's kernel, refreshed with L (on JAX the step cannot read the model's variables).

@@ -22,8 +22,8 @@ from keras import ops
 from kerobust import backend
 from kerobust.bounds.batch_norm import thesis_batch_norm
 from kerobust.bounds.convolution import thesis_conv
-from kerobust.bounds.folding import batch_norm_folds
 from kerobust.bounds.dense_block import second_derivative_bound, thesis_dense_block
+from kerobust.bounds.folding import batch_norm_folds, inputs_of
 from kerobust.bounds.local_response_norm import thesis_lrn
 from kerobust.bounds.output_margin import margin_bound
 from kerobust.bounds.pass_through import ACTIVATION_LAYERS, IDENTITY_LAYERS, SCALING_LAYERS, scaling_lipschitz
@@ -39,11 +39,6 @@ def _is_softmax(layer):
     return isinstance(layer, keras.layers.Softmax) or (
         isinstance(layer, keras.layers.Activation) and getattr(layer.activation, "__name__", "") == "softmax"
     )
-
-
-def _inputs_of(layer):
-    inputs = layer.input
-    return list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
 
 
 def _with_dtype(model, dtype):
@@ -126,15 +121,14 @@ class BoundEvaluator:
         kernels, folded = batch_norm_folds(self.layers, [self.head.features])
         constants = {id(t): 1.0 for t in self.model.inputs}
         for layer in self.layers:
-            inputs = [constants.get(id(t)) for t in _inputs_of(layer)]
+            inputs = [constants.get(id(t)) for t in inputs_of(layer)]
             if any(c is None for c in inputs):
                 raise KerobustError(f"layer {layer.name!r} reads a tensor that is not computed from the model input.")
             if isinstance(layer, keras.layers.Add):
                 value = sum(inputs)
             elif isinstance(layer, keras.layers.Concatenate):
                 value = float(np.sqrt(sum(c * c for c in inputs)))
-            elif id(layer) in folded:
-                refuse_randomised(layer)
+            elif id(layer) in folded:  # a batch norm inside a neighbouring kernel
                 value = inputs[0]
             elif len(inputs) == 1:
                 value = layer_lipschitz(layer, kernels.get(id(layer))) * inputs[0]
@@ -147,7 +141,7 @@ class BoundEvaluator:
         """The chain below the head, top down: `((kind, layer or Dense block), tensor the rule reads)` per step."""
         layers = list(self.layers)
         for layer in layers:
-            if isinstance(layer, MERGE_LAYERS) or len(_inputs_of(layer)) != 1:
+            if isinstance(layer, MERGE_LAYERS) or len(inputs_of(layer)) != 1:
                 raise KerobustError(f"thesis mode covers chains of layers only; {layer.name!r} merges branches "
                                     f"(use mode='sound').")
         # The Dense block right below the head (dropout in between passes through), applied as one block.

@@ -20,7 +20,8 @@ from kerobust.bounds.pass_through import ACTIVATION_LAYERS
 LINEAR_LAYERS = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)
 
 
-def _inputs_of(layer):
+def inputs_of(layer):
+    """The tensors a layer reads, as a list."""
     inputs = layer.input
     return list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
 
@@ -32,7 +33,8 @@ def _is_elementwise_activation(layer):
     )
 
 
-def _channels_last(layer):
+def channels_last(layer):
+    """Whether a batch norm normalises, or a convolution holds, channels on the last axis."""
     if isinstance(layer, keras.layers.BatchNormalization):
         return layer.axis in (-1, len(layer.input.shape) - 1)
     return getattr(layer, "data_format", "channels_last") == "channels_last"
@@ -67,7 +69,7 @@ def batch_norm_folds(layers, other_readers=()):
     """
     readers, producer = {}, {}
     for layer in layers:
-        for tensor in _inputs_of(layer):
+        for tensor in inputs_of(layer):
             readers.setdefault(id(tensor), []).append(layer)
         producer[id(layer.output)] = layer
     for tensor in other_readers:
@@ -76,7 +78,7 @@ def batch_norm_folds(layers, other_readers=()):
     scales = {}  # id(linear layer) -> {"output_scale": g, "input_scale": g}
     folded = set()
     for bn in layers:
-        if not isinstance(bn, keras.layers.BatchNormalization) or not _channels_last(bn):
+        if not isinstance(bn, keras.layers.BatchNormalization) or not channels_last(bn):
             continue
         g = np.asarray(ops.convert_to_numpy(scale_of(bn)), dtype="float64")
         target = _fold_target(bn, readers, producer, scales)
@@ -91,7 +93,7 @@ def batch_norm_folds(layers, other_readers=()):
 def _fold_target(bn, readers, producer, scales):
     """(linear layer, "output_scale" or "input_scale") the batch norm can fold into, or None."""
     below = producer.get(id(bn.input))
-    if (isinstance(below, LINEAR_LAYERS) and _channels_last(below) and readers.get(id(bn.input)) == [bn]
+    if (isinstance(below, LINEAR_LAYERS) and channels_last(below) and readers.get(id(bn.input)) == [bn]
             and "output_scale" not in scales.get(id(below), (None, {}))[1]):
         return below, "output_scale"
     tensor = bn.output
@@ -99,7 +101,7 @@ def _fold_target(bn, readers, producer, scales):
     if len(above) == 1 and _is_elementwise_activation(above[0]):
         tensor = above[0].output
         above = readers.get(id(tensor), [])
-    if len(above) != 1 or not isinstance(above[0], LINEAR_LAYERS) or not _channels_last(above[0]):
+    if len(above) != 1 or not isinstance(above[0], LINEAR_LAYERS) or not channels_last(above[0]):
         return None
     layer = above[0]
     if getattr(layer, "groups", 1) != 1 or "input_scale" in scales.get(id(layer), (None, {}))[1]:

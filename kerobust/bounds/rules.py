@@ -6,6 +6,7 @@ import keras
 from kerobust.bounds.batch_norm import batch_norm_lipschitz
 from kerobust.bounds.conv_norm import conv_norm_lipschitz
 from kerobust.bounds.convolution import conv_lipschitz, depthwise_lipschitz
+from kerobust.bounds.folding import channels_last
 from kerobust.bounds.dense_block import dense_lipschitz
 from kerobust.bounds.local_response_norm import lrn_lipschitz
 from kerobust.bounds.pass_through import (
@@ -54,7 +55,7 @@ def layer_lipschitz(layer, kernel=None):
     if isinstance(layer, keras.layers.Dense):
         return dense_lipschitz(layer, kernel)
     if isinstance(layer, keras.layers.BatchNormalization):
-        if layer.axis not in (-1, len(layer.input.shape) - 1):
+        if not channels_last(layer):
             raise no_rule(layer, "sound")
         return batch_norm_lipschitz(layer)
     if isinstance(layer, POOLING_LAYERS):

@@ -2,6 +2,7 @@
 
 import json
 import os
+import pathlib
 import sys
 
 import pytest
@@ -41,6 +42,16 @@ def test_table2_runs_a_cell_and_a_rerun_reads_it_back(tmp_path, capsys):
     assert table2.main(argv) == 0
     assert "kerobust fit:" not in capsys.readouterr().out  # nothing trained again
     assert os.stat(cell_path).st_mtime_ns == stamp
+    with pytest.raises(SystemExit, match="computed with other settings"):  # a finished cell is not reused
+        table2.main([*argv, "--eps", "0.1"])
+    assert os.stat(cell_path).st_mtime_ns == stamp
+
+
+def test_the_checked_in_table2_cells_resume_under_the_default_settings():
+    """A rerun with default flags reads every finished cell back instead of refusing it."""
+    defaults = table2.settings(table2.build_parser().parse_args([]))
+    cells = list((pathlib.Path(table2.__file__).parent / "results" / "seed001_table2" / "cells").glob("*.json"))
+    assert len(cells) == 34 and all(json.loads(p.read_text())["settings"] == defaults for p in cells)
 
 
 @pytest.mark.smoke
