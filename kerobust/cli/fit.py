@@ -238,24 +238,19 @@ def _train_and_report(config, config_yaml, dataset, arch_options, run_dir):
     return 0
 
 
-BOUND_EPS = (0.05, 0.1, 0.25, 0.5)
-
 
 def _sound_bounds(classifier, x, y):
     """Sound-mode lower bounds on the smallest l2 perturbation (seed 003) over the test split, summarised as by
     `kerobust bound`, or the reason the model has none (random layers, a layer without a rule)."""
-    import numpy as np
-
     from kerobust.bounds import BoundEvaluator
-    from kerobust.bounds.attack_check import predictions
-    from kerobust.cli.bound import summary
+    from kerobust.cli.bound import bounds_and_summary
 
     try:
         evaluator = BoundEvaluator(classifier, "sound")
     except KerobustError as error:
         print(f"No sound bounds: {error}")
         return {"mode": "sound", "unavailable": str(error)}
-    result = {"mode": "sound", **summary(evaluator(x), y, predictions(classifier, x), BOUND_EPS, int(np.prod(x.shape[1:])))}
+    result = {"mode": "sound", **bounds_and_summary(evaluator, classifier, x, y)[1]}
     certified = ", ".join(f"{eps}: {100 * share['accuracy']:.1f} %" for eps, share in result["certified"].items())
     print(f"Sound l2 lower bound on the smallest adversarial perturbation (seed 003): mean {result['mean']:.3g}, "
           f"median {result['median']:.3g}; certified accuracy at l2 {certified}")

@@ -47,9 +47,10 @@ class AdversarialModel(backend.AdversarialTrainStep, keras.Model):
         self.built = True
 
     def compile(self, optimizer="rmsprop", *args, **kwargs):
-        if self.norm_decay is not None and isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-            raise KerobustError("norm decay does not support loss scaling (mixed precision); use a float32 policy.")
         super().compile(optimizer, *args, **kwargs)
+        # Checked after Keras has settled the optimizer: under a mixed_float16 policy it wraps a plain one itself.
+        if self.norm_decay is not None and isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+            raise KerobustError("norm decay does not support loss scaling (mixed precision); use a float32 policy.")
 
     def call(self, inputs, training=False):
         return self.classifier(inputs, training=training)

@@ -13,7 +13,7 @@ def test_lenet_lrn_study_writes_the_table(tmp_path):
     assert lenet_lrn_bounds.main(["--epochs", "1", "--archs", "lenet5_lrn1", "--out", str(tmp_path)]) == 0
     [row] = json.loads((tmp_path / "table.json").read_text())
     assert row["arch"] == "lenet5_lrn1" and 0 < row["eps_min"] <= row["eps_median"] <= row["eps_max"] <= 1.0
-    assert row["sound_violations"] == 0 and row["sound_mean"] < row["found_mean"]
+    assert row["sound_violations"] == 0 and 0 < row["sound_mean"] < row["found_mean"] and row["thesis_mean"] > 0
     assert "| lenet5_lrn1" in (tmp_path / "table.md").read_text() and (tmp_path / "bounds.png").exists()
 
 

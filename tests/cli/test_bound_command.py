@@ -23,7 +23,12 @@ def saved_lenet(tmp_path_factory, digits):
 
 
 @pytest.mark.parametrize("mode", ["sound", "thesis"])
-def test_bound_command_writes_summary_json_and_plot(saved_lenet, tmp_path, capsys, mode):
+def test_bound_command_writes_summary_json_and_plot(saved_lenet, tmp_path, capsys, mode, digits):
+    import keras
+    import numpy as np
+
+    from kerobust.bounds import BoundEvaluator
+
     out, plot = tmp_path / "bound.json", tmp_path / "bound.png"
     argv = ["bound", "--model", str(saved_lenet), "--data", "digits", "--mode", mode, "--points", "60",
             "--check", "attacks", "--eps", "0.001,0.01", "--json", str(out), "--plot", str(plot)]
@@ -32,7 +37,10 @@ def test_bound_command_writes_summary_json_and_plot(saved_lenet, tmp_path, capsy
     assert f"{mode} mode" in printed and "certified accuracy" in printed and "fgs perturbation" in printed
     result = json.loads(out.read_text())
     assert result["mode"] == mode and len(result["bounds"]) == 60 and plot.exists()
-    assert result["min"] <= result["median"] <= result["max"]
+    expected = BoundEvaluator(keras.saving.load_model(saved_lenet), mode)(digits.x_test[:60])
+    np.testing.assert_allclose(result["bounds"], expected, rtol=1e-5)  # the evaluator's bounds, written unchanged
+    assert 0 < result["min"] <= result["median"] <= result["max"]
+    assert result["mean"] == pytest.approx(np.mean(expected), rel=1e-5)
     assert result["normalised_mean"] == pytest.approx(result["mean"] / 64)
     assert result["certified"]["0.001"]["accuracy"] <= result["certified"]["0.001"]["share"]
     if mode == "sound":

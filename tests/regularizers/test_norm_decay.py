@@ -165,6 +165,14 @@ def test_frozen_layers_are_left_out_and_loss_scaling_is_refused():
     assert [k.path for k in trainer.norm_decay_kernels] == [net.get_layer("out").kernel.path]
     with pytest.raises(KerobustError, match="does not support loss scaling"):
         trainer.compile(keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.1)), loss="mse")
+    policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16")  # Keras wraps a plain optimizer in loss scaling itself
+    try:
+        mixed = AdversarialModel(_dense_net(), build_training_method("natural", 0.0), norm_decay=NormDecay())
+        with pytest.raises(KerobustError, match="does not support loss scaling"):
+            mixed.compile(keras.optimizers.SGD(0.1), loss="mse")
+    finally:
+        keras.config.set_dtype_policy(policy)
 
 
 @pytest.mark.smoke
