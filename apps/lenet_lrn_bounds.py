@@ -13,7 +13,6 @@ sound-mode violation would be a bug). Writes `OUT/table.md`, `OUT/table.json`, `
 """
 
 import argparse
-import json
 import os
 import sys
 
@@ -41,11 +40,13 @@ def study(arch, dataset, args):
     x, y = dataset.x_test[:args.points], dataset.y_test[:args.points]
     fgs_norms, eps = fgs_line_search(model, x, upper=args.upper, return_eps=True)
     found = np.minimum(fgs_norms, pgd_l2_search(model, x))
-    flipped = np.isfinite(eps)
-    row = {"arch": arch, "accuracy": float(np.mean(predictions(model, x) == y)), "rate": float(flipped.mean()),
-           "eps_min": float(eps[flipped].min()), "eps_max": float(eps[flipped].max()),
-           "eps_mean": float(eps[flipped].mean()), "eps_median": float(np.median(eps[flipped])),
-           "eps_std": float(eps[flipped].std()), "found_mean": float(found[np.isfinite(found)].mean())}
+    flipped = eps[np.isfinite(eps)]
+    if not len(flipped):
+        raise SystemExit(f"{arch}: FGS flipped no point with eps <= {args.upper}; raise --upper.")
+    row = {"arch": arch, "accuracy": float(np.mean(predictions(model, x) == y)), "rate": len(flipped) / len(eps),
+           "eps_min": float(flipped.min()), "eps_max": float(flipped.max()), "eps_mean": float(flipped.mean()),
+           "eps_median": float(np.median(flipped)), "eps_std": float(flipped.std()),
+           "found_mean": float(found[np.isfinite(found)].mean())}
     for mode in ("thesis", "sound"):
         try:
             bounds = BoundEvaluator(model, mode)(x)
@@ -74,24 +75,18 @@ def table(rows):
 
 
 def plot(rows, path):
-    import matplotlib
+    from kerobust.figures import png_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(7, 4.2))
-    names = [r["arch"] for r in rows]
-    for offset, (key, label) in enumerate((("thesis_mean", "thesis bound"), ("sound_mean", "sound bound"),
-                                           ("found_mean", "smallest attack perturbation"))):
-        heights = [r[key] if r[key] is not None else float("nan") for r in rows]
-        axis.bar([i + (offset - 1) * 0.27 for i in range(len(rows))], heights, 0.27, label=label)
-    axis.set_yscale("log")
-    axis.set_xticks(range(len(rows)), names, rotation=20, fontsize=8)
-    axis.set_ylabel("mean l2 norm (input units, log)")
-    axis.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3)  # below: bars reach the top
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    with png_figure(path, figsize=(7, 4.2)) as (figure, axis):
+        names = [r["arch"] for r in rows]
+        for offset, (key, label) in enumerate((("thesis_mean", "thesis bound"), ("sound_mean", "sound bound"),
+                                               ("found_mean", "smallest attack perturbation"))):
+            heights = [r[key] if r[key] is not None else float("nan") for r in rows]
+            axis.bar([i + (offset - 1) * 0.27 for i in range(len(rows))], heights, 0.27, label=label)
+        axis.set_yscale("log")
+        axis.set_xticks(range(len(rows)), names, rotation=20, fontsize=8)
+        axis.set_ylabel("mean l2 norm (input units, log)")
+        axis.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3)  # below: bars reach the top
 
 
 def main(argv=None):
@@ -107,8 +102,8 @@ def main(argv=None):
 
     import keras
 
-    from kerobust.atomic_files import write_text
     from kerobust.data import load_dataset
+    from kerobust.evaluation.report import write_study
 
     dataset = load_dataset(args.data)
     archs = [a for a in args.archs.split(",") if a]
@@ -117,13 +112,7 @@ def main(argv=None):
     for i, arch in enumerate(archs):
         rows.append(study(arch, dataset, args))
         progress.update(i + 1)
-    text = table(rows)
-    print(text)
-    os.makedirs(args.out, exist_ok=True)
-    write_text(os.path.join(args.out, "table.md"), text + "\n")
-    write_text(os.path.join(args.out, "table.json"), json.dumps(rows, indent=2) + "\n")
-    plot(rows, os.path.join(args.out, "bounds.png"))
-    print(f"wrote {args.out}/table.md, table.json, bounds.png")
+    write_study(args.out, "table", table(rows), rows, lambda path: plot(rows, path), figure="bounds.png")
     return 0
 
 

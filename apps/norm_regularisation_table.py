@@ -4,7 +4,8 @@ l-inf norm decay at four strengths each, plus the models' mean layer norms (digi
 Every cell is one `kerobust fit` (natural training, SGD with momentum 0.9, the learning rate x 0.1 at 62.5 %, 75 % and
 83 % of the epochs: seed 001's 75 / 90 / 100 of 120) followed by the `autoattack` suite (APGD-CE, APGD-T, Square) at
 l-inf `--eps`. Seed 001 used eps = 1/255 on CIFAR-10 because every model had ~0 robust accuracy at 4/255; on 8x8
-digits the same role is played by a larger radius (default 0.05, where a natural net keeps about 75 %).
+digits the same role is played by a larger radius (default 0.05, where a natural basicnet keeps 88 % and a
+ResNet-20 82.5 %).
 
 Differences from the document, on purpose:
 * norm decay divides beta by the number of layers N and keeps a moving average of the subgradient (the paper's
@@ -66,7 +67,7 @@ def run_cell(kind, value, args, dataset):
     import keras
     import numpy as np
 
-    from kerobust.atomic_files import write_text
+    from kerobust.atomic_files import write_json
     from kerobust.attacks.suite import autoattack
     from kerobust.cli.main import main as kerobust
     from kerobust.evaluation import evaluate_robustness
@@ -96,7 +97,7 @@ def run_cell(kind, value, args, dataset):
         "mean_l1": float(np.mean([r.l1 for r in rows])), "mean_linf": float(np.mean([r.linf for r in rows])),
         "run_dir": run_dir, "settings": current,
     }
-    write_text(cell_path, json.dumps(cell, indent=2) + "\n")
+    write_json(cell_path, cell)
     return cell
 
 
@@ -133,31 +134,25 @@ def markdown_table(cells, archs):
 
 def plot(cells, archs, path):
     """Clean and robust accuracy against strength, one panel per regulariser, a colour per model."""
-    import matplotlib
+    from kerobust.figures import png_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(1, len(GROUPS), figsize=(4 * len(GROUPS), 3.4), sharey=True)
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for axis, (kind, label, values) in zip(axes, GROUPS):
-        for colour, arch in zip(colours, archs):
-            by_value = {c["strength"]: c for c in cells if c["arch"] == arch and c["kind"] == kind}
-            none = next((c for c in cells if c["arch"] == arch and c["kind"] == "none"), None)
-            xs = [v for v in values if v in by_value]
-            for key, style in (("clean", "-"), ("robust", "--")):
-                axis.plot(range(len(xs)), [by_value[v][key] for v in xs], style, marker="o", color=colour,
-                          label=f"{arch} {key}")
-                if none is not None:
-                    axis.axhline(none[key], color=colour, linestyle=style, alpha=0.3)
-            axis.set_xticks(range(len(xs)), [strength_label(kind, v) for v in xs])
-        axis.set_title(label)
-        axis.set_xlabel("c" if kind == "svc" else "strength")
-    axes[0].set_ylabel("accuracy (%)  (faint: no regulariser)")
-    axes[-1].legend(fontsize=7)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    with png_figure(path, 1, len(GROUPS), figsize=(4 * len(GROUPS), 3.4), sharey=True) as (figure, axes):
+        colours = [f"C{i}" for i in range(10)]  # matplotlib's default cycle
+        for axis, (kind, label, values) in zip(axes, GROUPS):
+            for colour, arch in zip(colours, archs):
+                by_value = {c["strength"]: c for c in cells if c["arch"] == arch and c["kind"] == kind}
+                none = next((c for c in cells if c["arch"] == arch and c["kind"] == "none"), None)
+                xs = [v for v in values if v in by_value]
+                for key, style in (("clean", "-"), ("robust", "--")):
+                    axis.plot(range(len(xs)), [by_value[v][key] for v in xs], style, marker="o", color=colour,
+                              label=f"{arch} {key}")
+                    if none is not None:
+                        axis.axhline(none[key], color=colour, linestyle=style, alpha=0.3)
+                axis.set_xticks(range(len(xs)), [strength_label(kind, v) for v in xs])
+            axis.set_title(label)
+            axis.set_xlabel("c" if kind == "svc" else "strength")
+        axes[0].set_ylabel("accuracy (%)  (faint: no regulariser)")
+        axes[-1].legend(fontsize=7)
 
 
 def build_parser():
@@ -182,8 +177,8 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
 
-    from kerobust.atomic_files import write_text
     from kerobust.data import load_dataset
+    from kerobust.evaluation.report import write_study
 
     archs = [a for a in args.archs.split(",") if a]
     wanted = None if args.only is None else set(args.only.split(","))
@@ -194,13 +189,7 @@ def main(argv=None):
         print(f"[{i + 1}/{len(todo)}] {arch}: {kind} {'' if value is None else f'{value:g}'}", flush=True)
         args.current_arch = arch
         cells.append(run_cell(kind, value, args, dataset))
-    table = markdown_table(cells, archs)
-    print(table)
-    os.makedirs(args.out, exist_ok=True)
-    write_text(os.path.join(args.out, "table2.md"), table + "\n")
-    write_text(os.path.join(args.out, "table2.json"), json.dumps(cells, indent=2) + "\n")
-    plot(cells, archs, os.path.join(args.out, "table2.png"))
-    print(f"wrote {args.out}/table2.md, table2.json, table2.png")
+    write_study(args.out, "table2", markdown_table(cells, archs), cells, lambda path: plot(cells, archs, path))
     return 0
 
 

@@ -10,7 +10,6 @@ figures multiply those per-call times by 100. Writes `OUT/table1.md`, `OUT/table
 """
 
 import argparse
-import json
 import os
 import sys
 
@@ -41,31 +40,26 @@ def table(rows):
         ours = [f"{100 * row[key]:.3g}" for key, _ in METHODS]
         doc = DOCUMENT.get(shape)
         lines.append([", ".join(map(str, shape))] + ours + [
-            f"{row['power_s'] / row['l1_s']:,.0f}", "-" if doc is None else f"{doc[0] / doc[2]:,.0f}",
+            f"{row['power_over_l1']:,.0f}", "-" if doc is None else f"{doc[0] / doc[2]:,.0f}",
         ])
     return markdown(header, lines)
 
 
 def plot(rows, path):
-    import matplotlib
+    from kerobust.figures import png_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
-    figure, axis = plt.subplots(figsize=(8, 3.6))
-    width = 0.2
-    positions = np.arange(len(rows))
-    for i, (key, label) in enumerate(METHODS):
-        axis.bar(positions + (i - 1.5) * width, [100 * r[key] for r in rows], width, label=label)
-    axis.set_yscale("log")
-    axis.set_xticks(positions, ["x".join(map(str, r["kernel"])) for r in rows], fontsize=8)
-    axis.set_ylabel("seconds for 100 runs (log)")
-    axis.set_title("Norms of Conv2D kernels on a 32x32 input (this machine)")
-    axis.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    with png_figure(path, figsize=(8, 3.6)) as (figure, axis):
+        width = 0.2
+        positions = np.arange(len(rows))
+        for i, (key, label) in enumerate(METHODS):
+            axis.bar(positions + (i - 1.5) * width, [100 * r[key] for r in rows], width, label=label)
+        axis.set_yscale("log")
+        axis.set_xticks(positions, ["x".join(map(str, r["kernel"])) for r in rows], fontsize=8)
+        axis.set_ylabel("seconds for 100 runs (log)")
+        axis.set_title("Norms of Conv2D kernels on a 32x32 input (this machine)")
+        axis.legend(fontsize=8)
 
 
 def main(argv=None):
@@ -75,16 +69,10 @@ def main(argv=None):
     parser.add_argument("--out", default="apps/results/seed001_table1")
     args = parser.parse_args(argv)
 
-    from kerobust.atomic_files import write_text
+    from kerobust.evaluation.report import write_study
 
     rows = measure_shapes(args.shapes, args.repeats)
-    text = table(rows)
-    print(text)
-    os.makedirs(args.out, exist_ok=True)
-    write_text(os.path.join(args.out, "table1.md"), text + "\n")
-    write_text(os.path.join(args.out, "table1.json"), json.dumps(rows, indent=2) + "\n")
-    plot(rows, os.path.join(args.out, "table1.png"))
-    print(f"wrote {args.out}/table1.md, table1.json, table1.png")
+    write_study(args.out, "table1", table(rows), rows, lambda path: plot(rows, path))
     return 0
 
 

@@ -15,12 +15,11 @@ l-inf) holds (the Riesz-Thorin bound, a check that the numbers belong together).
 
 import argparse
 import datetime
-import json
 import os
 import statistics
 import time
 
-from kerobust.atomic_files import write_text
+from kerobust.atomic_files import write_json
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -96,7 +95,7 @@ def main():
     path = os.path.join(os.path.dirname(__file__), "results", "norms_timing.json")
     payload = {"date": datetime.date.today().isoformat(), "backend": keras.backend.backend(), "cpu_count": os.cpu_count(),
                "input": [SIZE, SIZE], "padding": "same", "stride": 1, "rows": rows}
-    write_text(path, json.dumps(payload, indent=2) + "\n")
+    write_json(path, payload)
     print(f"wrote {path}")
 
 

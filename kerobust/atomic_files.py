@@ -1,6 +1,7 @@
 """Writes that never leave a half-written file: write beside the target, then rename over it."""
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
@@ -34,3 +35,8 @@ def write_text(path, text):
     with atomic_path(path) as temporary:
         with open(temporary, "w", encoding="utf-8") as handle:
             handle.write(text)
+
+
+def write_json(path, value):
+    """Atomically writes `value` to `path` as indented JSON."""
+    write_text(path, json.dumps(value, indent=2) + "\n")

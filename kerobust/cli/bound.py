@@ -1,12 +1,11 @@
 """`kerobust bound`: per-sample lower bounds on the smallest adversarial l2 perturbation of a saved model (seed 003),
 summarised as in the thesis's Table 5.1, optionally checked against attacks, with a histogram plot."""
 
-import json
-
 import numpy as np
 
 from kerobust.cli.values import convert, number_list, whole
 from kerobust.errors import require
+from kerobust.figures import png_figure
 
 
 DEFAULT_EPS = (0.05, 0.1, 0.25, 0.5)
@@ -53,7 +52,7 @@ def summary(bounds, labels, predicted, eps_values, input_size):
 
 
 def run(args):
-    from kerobust.atomic_files import write_text
+    from kerobust.atomic_files import write_json
     from kerobust.bounds import MODES, BoundEvaluator
     from kerobust.bounds.attack_check import fgs_line_search, pgd_l2_search, violations
     from kerobust.cli.evaluate import load_classifier, require_writable
@@ -106,7 +105,7 @@ def run(args):
         kind = "a bug: please report it" if args.mode == "sound" else "expected of the thesis's rules (spec section 8)"
         print(f"{len(result['violations'])} violations (bound above a perturbation that changes the decision): {kind}.")
     if args.json:
-        write_text(args.json, json.dumps({**result, "bounds": bounds.tolist()}, indent=2) + "\n")
+        write_json(args.json, {**result, "bounds": bounds.tolist()})
     if args.plot:
         _plot(bounds, found, args.mode, args.plot)
         print(f"Plot: {args.plot}")
@@ -114,21 +113,13 @@ def run(args):
 
 
 def _plot(bounds, found, mode, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(6, 3.5))
-    values = [np.log10(np.maximum(bounds, 1e-30))]
-    labels = [f"{mode} bound"]
-    if found is not None and np.isfinite(found).any():
-        values.append(np.log10(found[np.isfinite(found)]))
-        labels.append("smallest attack perturbation")
-    axis.hist(values, bins=40, label=labels, alpha=0.8)
-    axis.set_xlabel("log10 of the l2 norm (input units)")
-    axis.set_ylabel("test points")
-    axis.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    with png_figure(path, figsize=(6, 3.5)) as (figure, axis):
+        values = [np.log10(np.maximum(bounds, 1e-30))]
+        labels = [f"{mode} bound"]
+        if found is not None and np.isfinite(found).any():
+            values.append(np.log10(found[np.isfinite(found)]))
+            labels.append("smallest attack perturbation")
+        axis.hist(values, bins=40, label=labels, alpha=0.8)
+        axis.set_xlabel("log10 of the l2 norm (input units)")
+        axis.set_ylabel("test points")
+        axis.legend(fontsize=8)

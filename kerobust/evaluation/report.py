@@ -1,8 +1,8 @@
-"""Robustness tables in the layout of seed 000 Table 1, and the `metrics.json` file."""
+"""Robustness tables in the layout of seed 000 Table 1, the `metrics.json` file, and the outputs of a study."""
 
-import json
+import os
 
-from kerobust.atomic_files import write_text
+from kerobust.atomic_files import write_json, write_text
 
 
 def _cell(value):
@@ -71,4 +71,15 @@ def format_table(results):
 def write_metrics(path, result, **extra):
     """Atomically writes `result.to_json()` plus `extra` keys to `path` as JSON."""
     payload = dict(result.to_json(), **extra)
-    write_text(path, json.dumps(payload, indent=2) + "\n")
+    write_json(path, payload)
+
+
+def write_study(folder, stem, table, rows, plot, figure=None):
+    """Prints a study's markdown `table` and writes FOLDER/STEM.md, FOLDER/STEM.json (its `rows`) and the PNG that
+    `plot(path)` draws (FOLDER/`figure`, default STEM.png)."""
+    figure = figure or f"{stem}.png"
+    print(table)
+    write_text(os.path.join(folder, f"{stem}.md"), table + "\n")
+    write_json(os.path.join(folder, f"{stem}.json"), rows)
+    plot(os.path.join(folder, figure))
+    print(f"wrote {folder}/{stem}.md, {stem}.json, {figure}")

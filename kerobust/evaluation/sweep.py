@@ -1,7 +1,7 @@
 """Epsilon sweeps: accuracy against eps per attack and model, as a markdown table and a PNG plot."""
 
-from kerobust.atomic_files import atomic_path
 from kerobust.evaluation.report import attack_label, markdown, worst_case_label
+from kerobust.figures import png_figure
 
 
 def _curve_name(attack):
@@ -39,27 +39,18 @@ def format_sweep_table(results):
 def plot_sweep(results, path, title="Robust accuracy against eps"):
     """Writes a PNG: top-1 accuracy against eps, a colour per attack, a line style per model (with clean accuracy at
     eps = 0)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     styles = ["-", "--", ":", "-."]
     colours = {}
-    figure, axes = plt.subplots(figsize=(7, 4.5))
-    for m, (model, result) in enumerate(results.items()):
-        for name, points in sweep_curves(result).items():
-            colour = colours.setdefault(name, f"C{len(colours) % 10}")
-            eps, accuracy = zip(*([(0.0, result.clean_top1)] + points))
-            axes.plot(eps, [100 * a for a in accuracy], styles[m % len(styles)], marker="o", markersize=3,
-                      color=colour, label=f"{model}: {name}" if len(results) > 1 else name)
-    axes.set_xlabel("eps")
-    axes.set_ylabel("top-1 accuracy (%)")
-    axes.set_ylim(0, 100)
-    axes.set_title(title)
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=7)
-    figure.tight_layout()
-    with atomic_path(path) as temporary:
-        figure.savefig(temporary, format="png", dpi=120)
-    plt.close(figure)
+    with png_figure(path, figsize=(7, 4.5)) as (figure, axes):
+        for m, (model, result) in enumerate(results.items()):
+            for name, points in sweep_curves(result).items():
+                colour = colours.setdefault(name, f"C{len(colours) % 10}")
+                eps, accuracy = zip(*([(0.0, result.clean_top1)] + points))
+                axes.plot(eps, [100 * a for a in accuracy], styles[m % len(styles)], marker="o", markersize=3,
+                          color=colour, label=f"{model}: {name}" if len(results) > 1 else name)
+        axes.set_xlabel("eps")
+        axes.set_ylabel("top-1 accuracy (%)")
+        axes.set_ylim(0, 100)
+        axes.set_title(title)
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize=7)

@@ -1,0 +1,24 @@
+"""PNG figures written the one way kerobust writes files: matplotlib's Agg backend, a tight layout, an atomic save."""
+
+import contextlib
+
+from kerobust.atomic_files import atomic_path
+
+
+@contextlib.contextmanager
+def png_figure(path, *grid, dpi=120, **subplots):
+    """Yields `(figure, axes)` from `plt.subplots(*grid, **subplots)`; on a clean exit the figure is laid out and
+    saved to `path` atomically. It is closed either way."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(*grid, **subplots)
+    try:
+        yield figure, axes
+        figure.tight_layout()
+        with atomic_path(path) as temporary:
+            figure.savefig(temporary, format="png", dpi=dpi)
+    finally:
+        plt.close(figure)
