@@ -14,7 +14,7 @@ import math
 import numpy as np
 from keras import ops
 
-from kerobust.layers.conv_geometry import padding_amounts
+from kerobust.layers.conv_geometry import padded_size
 from kerobust.norms.circular_spectrum import circular_l2_norm
 from kerobust.norms.layer_norm import conv_input_size
 
@@ -48,11 +48,7 @@ def kernel_lipschitz(kernel, size, strides=(1, 1), padding="valid", dilation=(1,
     kh, kw = kernel.shape[:2]
     windows = [math.ceil(k / s) for k, s in zip((kh, kw), strides)]
     frobenius = float(np.sqrt(np.sum(kernel**2) * windows[0] * windows[1]))
-    if padding == "valid":
-        grid = size
-    else:
-        grid = tuple(n + sum(padding_amounts(n, k, s, padding)) for n, k, s in zip(size, (kh, kw), strides))
-    grid = tuple(max(g, k) for g, k in zip(grid, (kh, kw)))
+    grid = padded_size(size, (kh, kw), strides, padding)
     per_group_out = kernel.shape[3] // groups
     spectral = max(
         circular_l2_norm(kernel[..., g * per_group_out:(g + 1) * per_group_out], grid) for g in range(groups)

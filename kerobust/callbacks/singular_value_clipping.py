@@ -2,7 +2,8 @@
 
 import keras
 
-from kerobust.constraints.singular_value_clip import _check_limit, clip_model, clippable_convs
+from kerobust.constraints.singular_value_clip import check_limit, clip_layers, clip_plan
+from kerobust.errors import KerobustError
 
 
 class SingularValueClipping(keras.callbacks.Callback):
@@ -13,7 +14,8 @@ class SingularValueClipping(keras.callbacks.Callback):
     Args:
         limit: c, the largest singular value allowed.
         every: batches between clips (seed 001's reference: 100 steps).
-        classifier: the model whose convolutions are clipped (default: the model being fitted).
+        classifier: the model whose convolutions are clipped (default: the model being fitted); given, its
+            convolutions are checked at once, so an unsupported one fails before any other setup.
         exact: rescale after Sedghi's crop so the bound holds.
         operator: "circular" (Sedghi et al.: the circular convolution on the input size) or "layer" (a grid that
             also bounds the zero-padded layer itself); see `kerobust.constraints.clip_grid`.
@@ -21,18 +23,20 @@ class SingularValueClipping(keras.callbacks.Callback):
 
     def __init__(self, limit, every=100, classifier=None, exact=True, operator="circular"):
         super().__init__()
-        self.limit = _check_limit(limit)
+        self.limit = check_limit(limit)
         if int(every) < 1:
-            raise ValueError(f"clipping interval must be >= 1 batch, got {every!r}")
+            raise KerobustError(f"clipping interval must be >= 1 batch, got {every!r}.")
         self.every = int(every)
         self.classifier = classifier
         self.exact = exact
         self.operator = operator
         self.clips = 0
         self._since_clip = 0
+        self._plan = None if classifier is None else clip_plan(classifier, operator)
 
     def on_train_begin(self, logs=None):
-        clippable_convs(self._target())  # fails before the first step on an unsupported layer
+        if self._plan is None:
+            self._plan = clip_plan(self.model, self.operator)  # fails before the first step on an unsupported layer
 
     def on_epoch_begin(self, epoch, logs=None):
         self._since_clip = 0
@@ -47,12 +51,9 @@ class SingularValueClipping(keras.callbacks.Callback):
         if self._since_clip:  # the epoch's length was unknown
             self._clip()
 
-    def _target(self):
-        return self.classifier if self.classifier is not None else self.model
-
     def _clip(self):
         if keras.backend.backend() == "jax":
             self.model.jax_state_sync()  # the variables hold the latest step; the next step reads them back
-        clip_model(self._target(), self.limit, self.exact, self.operator)
+        clip_layers(self._plan, self.limit, self.exact)
         self.clips += 1
         self._since_clip = 0

@@ -130,7 +130,6 @@ def _train_and_report(config, config_yaml, dataset, arch_options, run_dir):
     from kerobust.evaluation import evaluate_robustness, format_table, write_metrics
     from kerobust.evaluation.masking import diagnose
     from kerobust.evaluation.summary import robustbench_summary
-    from kerobust.constraints.singular_value_clip import clippable_convs
     from kerobust.export import export_saved_model, save_keras
     from kerobust.models import build_model
     from kerobust.norms import layer_norms
@@ -160,7 +159,6 @@ def _train_and_report(config, config_yaml, dataset, arch_options, run_dir):
     if config.svc is not None:
         clipping = SingularValueClipping(config.svc, every=config.svc_every, classifier=classifier,
                                          operator=config.svc_operator)
-        clippable_convs(classifier)  # refuses unsupported convolutions before any training
     trainer = AdversarialModel(classifier, method, batch_size=config.batch_size, norm_decay=norm_decay)
     trainer.compile(
         optimizer=build_optimizer(config.optimizer, schedule, config.weight_decay),

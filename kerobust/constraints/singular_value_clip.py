@@ -22,7 +22,7 @@ from keras import ops
 
 from kerobust import backend
 from kerobust.errors import KerobustError, unknown_name
-from kerobust.layers.conv_geometry import padding_amounts
+from kerobust.layers.conv_geometry import padded_size
 from kerobust.norms.layer_norm import conv_input_size, sublayers
 
 OPERATORS = ("circular", "layer")
@@ -50,15 +50,13 @@ def clip_grid(layer, operator="circular"):
     if operator not in OPERATORS:
         raise unknown_name("clipping operator", operator, OPERATORS)
     size = conv_input_size(layer)
-    if operator == "circular" or layer.padding == "valid":
+    if operator == "circular":
         return size
-    return tuple(
-        n + sum(padding_amounts(n, k, s, layer.padding))
-        for n, k, s in zip(size, layer.kernel.shape[:2], layer.strides)
-    )
+    return padded_size(size, layer.kernel.shape[:2], layer.strides, layer.padding)
 
 
-def _check_limit(limit):
+def check_limit(limit):
+    """`limit` as a float, refused unless > 0."""
     if not float(limit) > 0:
         raise KerobustError(f"singular value limit must be > 0, got {limit!r}.")
     return float(limit)
@@ -75,7 +73,7 @@ class SingularValueClip(keras.constraints.Constraint):
     """
 
     def __init__(self, limit, input_size, exact=True):
-        self.limit = _check_limit(limit)
+        self.limit = check_limit(limit)
         self.input_size = tuple(int(s) for s in input_size)
         self.exact = bool(exact)
 
@@ -101,11 +99,22 @@ def clippable_convs(model):
     return layers
 
 
+def clip_plan(model, operator="circular"):
+    """`[(layer, grid)]`: every clippable Conv2D of `model` with the grid it is clipped on (refuses unsupported
+    layers); work it out once for repeated clips (`clip_layers`)."""
+    return [(layer, clip_grid(layer, operator)) for layer in clippable_convs(model)]
+
+
+def clip_layers(plan, limit, exact=True):
+    """Clips the kernel of every `(layer, grid)` in `plan` once, in place."""
+    limit = check_limit(limit)
+    for layer, grid in plan:
+        layer.kernel.assign(clip_singular_values(layer.kernel, grid, limit, exact))
+
+
 def clip_model(model, limit, exact=True, operator="circular"):
     """Clips every Conv2D kernel of `model` once, in place."""
-    limit = _check_limit(limit)
-    for layer in clippable_convs(model):
-        layer.kernel.assign(clip_singular_values(layer.kernel, clip_grid(layer, operator), limit, exact))
+    clip_layers(clip_plan(model, operator), limit, exact)
 
 
 def add_singular_value_constraints(model, limit, exact=True, operator="circular"):

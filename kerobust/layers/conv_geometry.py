@@ -26,3 +26,10 @@ def padding_amounts(size, kernel, stride, padding):
         return 0, 0
     total = max((output_size(size, kernel, stride, padding) - 1) * stride + kernel - size, 0)
     return total // 2, total - total // 2
+
+
+def padded_size(size, kernel, strides, padding):
+    """(H, W) of the input after the zero padding `padding` adds (the grid whose circular convolution contains the
+    layer), at least the kernel's size on each axis."""
+    padded = (n + sum(padding_amounts(n, k, s, padding)) for n, k, s in zip(size, kernel, strides))
+    return tuple(max(int(n), int(k)) for n, k in zip(padded, kernel))

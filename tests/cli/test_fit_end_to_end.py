@@ -144,6 +144,20 @@ def test_norm_decay_and_singular_value_clipping_flags(tmp_path):
     for layer in model.layers:
         if isinstance(layer, keras.layers.Conv2D):
             assert circular_l2_norm(np.asarray(layer.kernel), tuple(layer.input.shape[1:3])) <= 1.5 * (1 + 1e-5)
+    # Norm decay really ran: the checkpoint holds its subgradient moving averages, and they moved off zero.
+    from kerobust.callbacks import ResumableCheckpoint
+    from kerobust.data import load_dataset
+    from kerobust.models import build_model
+    from kerobust.regularizers import NormDecay
+    from kerobust.training import AdversarialModel, build_training_method
+
+    digits = load_dataset("digits")
+    classifier = build_model("basicnet", digits.input_shape, 10, digits.mean, digits.std)
+    trainer = AdversarialModel(classifier, build_training_method("fgsm", 0.2), norm_decay=NormDecay("l1", 1e-3))
+    trainer.compile(keras.optimizers.SGD(0.1), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    assert ResumableCheckpoint(str(run_dir / "checkpoints")).restore(trainer) == 1
+    momenta = trainer.norm_decay_momenta  # one per conv and dense layer
+    assert len(momenta) == 6 and all(np.abs(np.asarray(m)).max() > 0 for m in momenta)
 
 
 def test_singular_value_clipping_refuses_grouped_convolutions_before_training(tmp_path, capsys):
