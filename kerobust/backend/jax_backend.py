@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import keras
 
 from kerobust.backend.oracle import Oracle
+from kerobust.backend.variables import index_of
 
 
 def _key(seed):
@@ -120,20 +121,13 @@ def compile_attack(model, perturb, loss_fn, xla=True):
     return run
 
 
-def _index_of(variable, variables):
-    for i, v in enumerate(variables):
-        if v is variable:
-            return i
-    raise ValueError(f"variable {variable.path} not found")
-
-
 class AdversarialTrainStep:
     """Stateless `train_step` for `AdversarialModel` on JAX (see the TensorFlow twin for the two step shapes)."""
 
     def train_step(self, state, data):
         trainable, non_trainable, optimizer_vars, metrics_vars = state
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        iterations = optimizer_vars[_index_of(self.optimizer.iterations, self.optimizer.variables)]
+        iterations = optimizer_vars[index_of(self.optimizer.iterations, self.optimizer.variables)]
         seed = jnp.stack([jnp.int32(self.method.seed), iterations.astype("int32")])
         if self.method.kind == "replay":
             return self._replay_step(state, x, y, sample_weight)
@@ -156,8 +150,8 @@ class AdversarialTrainStep:
         """Adds norm decay's beta / N h to the kernels' gradients; returns them and the state with the new h."""
         if self.norm_decay is None:
             return grads, non_trainable
-        kernel_at = [_index_of(k, self.trainable_variables) for k in self.norm_decay_kernels]
-        momentum_at = [_index_of(h, self.non_trainable_variables) for h in self.norm_decay_momenta]
+        kernel_at = [index_of(k, self.trainable_variables) for k in self.norm_decay_kernels]
+        momentum_at = [index_of(h, self.non_trainable_variables) for h in self.norm_decay_momenta]
         increments, momenta = self.norm_decay.step(
             [trainable[i] for i in kernel_at], [non_trainable[i] for i in momentum_at], self.norm_decay_fns
         )
@@ -171,7 +165,7 @@ class AdversarialTrainStep:
     def _replay_step(self, state, x, y, sample_weight):
         trainable, non_trainable, optimizer_vars, metrics_vars = state
         method = self.method
-        index = _index_of(self.perturbation, self.non_trainable_variables)
+        index = index_of(self.perturbation, self.non_trainable_variables)
         full = non_trainable[index]
         n = x.shape[0]
         delta = full[:n]

@@ -8,6 +8,7 @@ import tensorflow as tf
 from keras import ops
 
 from kerobust.backend.oracle import Oracle
+from kerobust.backend.variables import index_of
 
 
 class _QuietRetracing(logging.Filter):
@@ -141,13 +142,6 @@ def compile_attack(model, perturb, loss_fn, xla=None):
     return run
 
 
-def _index_of(variable, variables):
-    for i, v in enumerate(variables):
-        if v is variable:
-            return i
-    raise ValueError(f"variable {variable.path} not found")
-
-
 class AdversarialTrainStep:
     """`train_step` for `AdversarialModel` on TensorFlow.
 
@@ -189,7 +183,7 @@ class AdversarialTrainStep:
             variable.assign(value)
         grads = list(grads)
         for kernel, increment in zip(self.norm_decay_kernels, increments):
-            i = _index_of(kernel, self.trainable_weights)
+            i = index_of(kernel, self.trainable_weights)
             grads[i] = grads[i] + tf.cast(increment, grads[i].dtype)
         return grads
 

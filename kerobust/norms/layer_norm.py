@@ -23,9 +23,11 @@ def sublayers(model):
             yield layer
 
 
-def linear_layers(model):
-    """The Conv2D and Dense layers of `model` (nested models included), in order."""
-    return [layer for layer in sublayers(model) if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))]
+def linear_layers(model, trainable_only=False):
+    """The Conv2D and Dense layers of `model` (nested models included), in order; with `trainable_only`, those whose
+    kernel training would change (the layers the norm regularisers act on and count)."""
+    layers = [layer for layer in sublayers(model) if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))]
+    return [layer for layer in layers if layer.trainable and layer.kernel.trainable] if trainable_only else layers
 
 
 def conv_input_size(layer):
@@ -56,11 +58,17 @@ def norm_function(norm, input_size=None, strides=1, padding="valid", dilation=1,
     return functools.partial(conv_linf_norm, **geometry)
 
 
+def layer_geometry(layer):
+    """The keyword arguments of `norm_function` that describe `layer`: a Conv2D's input size, strides, padding,
+    dilation and groups; nothing for a Dense layer."""
+    if isinstance(layer, keras.layers.Conv2D):
+        return dict(input_size=conv_input_size(layer), strides=layer.strides, padding=layer.padding,
+                    dilation=layer.dilation_rate, groups=layer.groups)
+    if isinstance(layer, keras.layers.Dense):
+        return {}
+    raise KerobustError(f"layer {layer.name!r} ({type(layer).__name__}) has no kernel norm; Conv2D and Dense do.")
+
+
 def kernel_norm(layer, norm):
     """`fn(kernel) -> scalar`: the layer's exact l1 or l-inf operator norm as a function of its kernel."""
-    if isinstance(layer, keras.layers.Conv2D):
-        return norm_function(norm, conv_input_size(layer), layer.strides, layer.padding, layer.dilation_rate,
-                             layer.groups)
-    if isinstance(layer, keras.layers.Dense):
-        return norm_function(norm)
-    raise KerobustError(f"layer {layer.name!r} ({type(layer).__name__}) has no kernel norm; Conv2D and Dense do.")
+    return norm_function(norm, **layer_geometry(layer))

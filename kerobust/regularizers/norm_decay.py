@@ -47,7 +47,7 @@ class NormDecay:
     def targets(self, model):
         """`[(layer, fn(kernel) -> norm)]` for the model's trainable Conv2D and Dense layers (frozen ones are left out,
         and not counted in N)."""
-        layers = [layer for layer in linear_layers(model) if layer.trainable and layer.kernel.trainable]
+        layers = linear_layers(model, trainable_only=True)
         if not layers:
             raise KerobustError(f"model {model.name!r} has no trainable Conv2D or Dense layer for norm decay.")
         return [(layer, kernel_norm(layer, self.norm)) for layer in layers]

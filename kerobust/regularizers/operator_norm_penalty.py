@@ -9,7 +9,7 @@ training methods.
 import keras
 
 from kerobust.errors import KerobustError, unknown_name
-from kerobust.norms.layer_norm import NORMS, conv_input_size, kernel_norm, linear_layers, norm_function
+from kerobust.norms.layer_norm import NORMS, layer_geometry, linear_layers, norm_function
 
 
 @keras.saving.register_keras_serializable(package="kerobust")
@@ -50,23 +50,19 @@ class OperatorNormPenalty(keras.regularizers.Regularizer):
 
 def penalty_for(layer, strength, norm):
     """An `OperatorNormPenalty` with the geometry of `layer` (Conv2D or Dense)."""
-    kernel_norm(layer, norm)  # validates the layer and the norm
-    if isinstance(layer, keras.layers.Conv2D):
-        return OperatorNormPenalty(
-            strength, norm, conv_input_size(layer), layer.strides, layer.padding, layer.dilation_rate, layer.groups
-        )
-    return OperatorNormPenalty(strength, norm)
+    return OperatorNormPenalty(strength, norm, **layer_geometry(layer))
 
 
 def add_norm_penalty(model, beta, norm="linf"):
     """Puts seed 001's eq. (5) penalty on every Conv2D and Dense kernel of a built model: `beta / N * ||W_i||_p`.
 
     The penalty becomes the kernel's regulariser (in `model.losses`, so every Keras `fit` adds it) and the layer's
-    `kernel_regularizer` (so a saved model keeps it). Returns the number N of penalised layers.
+    `kernel_regularizer` (so a saved model keeps it). Frozen layers are left out and not counted, as in `NormDecay`.
+    Returns the number N of penalised layers.
     """
-    layers = linear_layers(model)
+    layers = linear_layers(model, trainable_only=True)
     if not layers:
-        raise KerobustError(f"model {model.name!r} has no Conv2D or Dense layer to penalise.")
+        raise KerobustError(f"model {model.name!r} has no trainable Conv2D or Dense layer to penalise.")
     for layer in layers:
         penalty = penalty_for(layer, beta / len(layers), norm)
         layer.kernel_regularizer = penalty

@@ -35,6 +35,15 @@ def test_penalties_sum_to_beta_over_n_times_the_dense_matrix_norms(norm):
     assert float(sum(np.asarray(loss) for loss in model.losses)) == pytest.approx(expected, rel=1e-5)
 
 
+def test_frozen_layers_are_neither_penalised_nor_counted():
+    """As in `NormDecay`: with conv_a frozen, N = 2 and conv_a has no penalty."""
+    model = _net()
+    model.get_layer("conv_a").trainable = False
+    assert add_norm_penalty(model, beta=0.6, norm="l1") == 2
+    assert model.get_layer("conv_a").kernel_regularizer is None
+    assert model.get_layer("head").kernel_regularizer.strength == pytest.approx(0.3)
+
+
 def test_penalty_round_trips_through_config_and_a_keras_file(tmp_path):
     penalty = OperatorNormPenalty(0.1, "l1", (5, 6), (2, 1), "same", (1, 1), 1)
     assert OperatorNormPenalty.from_config(penalty.get_config()).get_config() == penalty.get_config()
