@@ -89,8 +89,6 @@ def _check_architecture_options(config, explicit):
 def run(args):
     flags = {k: v for k, v in vars(args).items() if k in FIELDS}
     config, explicit = resolve_fit_config(flags, args.config)
-    if config.norm_decay == "none":
-        config.norm_decay = None
 
     from kerobust.data.registry import load_dataset, threat_model_for
 
@@ -153,7 +151,7 @@ def _train_and_report(config, config_yaml, dataset, arch_options, run_dir):
         milestones=config.milestones, gamma=config.gamma, warmup_epochs=config.warmup_epochs,
     )
     norm_decay = None
-    if config.norm_decay not in (None, "none"):
+    if config.norm_decay is not None:
         norm_decay = NormDecay(config.norm_decay, config.nd_beta, config.nd_gamma)
     clipping = None
     if config.svc is not None:

@@ -127,6 +127,8 @@ def resolve_fit_config(flags, config_path=None):
         elif value is not None and key not in ("data_dir", "run_dir"):
             values[key] = str(value)
     config = FitConfig(**values)
+    if config.norm_decay == "none":  # the flag's way of saying off
+        config.norm_decay = None
     validate(config)
     return config, set(values)
 
@@ -178,7 +180,7 @@ def validate(config):
         value = getattr(config, key)
         require(value is None or value > 0, f"{key.replace('_', ' ')} must be > 0, got {value}.")
     require(config.steps is None or config.steps >= 1, f"steps must be >= 1, got {config.steps}.")
-    if config.norm_decay not in (None, "none"):
+    if config.norm_decay is not None:
         from kerobust.regularizers import NormDecay
 
         NormDecay(config.norm_decay, config.nd_beta, config.nd_gamma)  # raises on a bad norm, beta or gamma
