@@ -45,32 +45,32 @@ def columns():
     return [("none", None)] + [(kind, value) for kind, _, values in GROUPS for value in values]
 
 
-def fit_flags(kind, value, args, run_dir):
-    """`kerobust fit` arguments of one cell."""
+def fit_config(kind, value, args, run_dir):
+    """The `FitConfig` of one cell."""
+    from kerobust.experiment import FitConfig
+
     milestones = sorted({round(args.epochs * f) for f in (75 / 120, 90 / 120, 100 / 120)} - {0})
-    schedule = ["--lr-schedule", "multistep", "--milestones", ",".join(map(str, milestones)), "--gamma", "0.1"]
-    flags = [
-        "fit", "--arch", args.current_arch, "--data", args.data, "--train-method", "natural", "--epochs", str(args.epochs),
-        "--batch-size", str(args.batch_size), "--optimizer", "sgd", "--lr", str(args.lr), *schedule, "--seed", str(args.seed), "--val-points", "0",
-        "--diagnostics-points", "0", "--eval-eps", str(args.eps), "--eval-steps", "10", "--run-dir", run_dir,
-        "--weight-decay", str(value if kind == "weight_decay" else 0.0),
-    ]
+    config = FitConfig(
+        arch=args.current_arch, data=args.data, train_method="natural", epochs=args.epochs, batch_size=args.batch_size,
+        optimizer="sgd", lr=args.lr, lr_schedule="multistep", milestones=milestones, gamma=0.1, seed=args.seed,
+        val_points=0, diagnostics_points=0, eval_eps=args.eps, eval_steps=[10], run_dir=run_dir,
+        weight_decay=value if kind == "weight_decay" else 0.0,
+    )
     if kind == "svc":
-        flags += ["--svc", str(value), "--svc-every", str(args.svc_every)]
+        config.svc, config.svc_every = value, args.svc_every
     elif kind in ("l1", "linf"):
-        flags += ["--norm-decay", kind, "--nd-beta", str(value), "--nd-gamma", str(args.nd_gamma)]
-    return flags
+        config.norm_decay, config.nd_beta, config.nd_gamma = kind, value, args.nd_gamma
+    return config
 
 
 def run_cell(kind, value, args, dataset):
     """Trains and attacks one cell, or reads it back when an earlier run finished it."""
-    import keras
     import numpy as np
 
     from kerobust.atomic_files import write_json
     from kerobust.attacks.suite import autoattack
-    from kerobust.cli.main import main as kerobust
     from kerobust.evaluation import evaluate_robustness
+    from kerobust.experiment import run
     from kerobust.norms import layer_norms
 
     name = f"{args.current_arch}_{kind}" + ("" if value is None else f"_{value:g}")
@@ -83,10 +83,7 @@ def run_cell(kind, value, args, dataset):
             raise SystemExit(f"{cell_path} was computed with other settings ({cell.get('settings')}); pass another --out.")
         return cell
     run_dir = os.path.join(args.runs, name)
-    status = kerobust(fit_flags(kind, value, args, run_dir))
-    if status != 0:
-        raise SystemExit(f"kerobust fit failed for {name} (exit {status}); see the message above.")
-    model = keras.saving.load_model(os.path.join(run_dir, "model.keras"))
+    model = run(fit_config(kind, value, args, run_dir)).classifier
     x, y = dataset.x_test[: args.points], dataset.y_test[: args.points]
     suite = autoattack(args.eps, square_queries=args.square_queries)
     result = evaluate_robustness(model, x, y, [suite], seed=args.seed)

@@ -17,14 +17,11 @@ import tempfile
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def fit(work, name, args, extra):
-    from kerobust.cli.main import main
+def fit(work, name, args, **options):
+    from kerobust.experiment import FitConfig, run
 
     run_dir = os.path.join(work, name)
-    argv = ["fit", "--arch", "wrn", "--k", str(args.k), "--data", "digits", "--val-points", "0", "--run-dir", run_dir]
-    assert main(argv + extra) == 0
-    with open(os.path.join(run_dir, "metrics.json")) as handle:
-        metrics = json.load(handle)
+    metrics = run(FitConfig(arch="wrn", k=args.k, data="digits", val_points=0, run_dir=run_dir, **options)).metrics
     pgd20 = next(a for a in metrics["attacks"] if a["name"] == "PGD")
     return {"run": name, "clean_top1": metrics["clean"]["top1"], "pgd20_top1": pgd20["top1"],
             "train_seconds": metrics["train_seconds"], "fit_epochs": metrics["epochs"]}
@@ -38,10 +35,9 @@ def main():
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix="kerobust-free-vs-pgd-")
     try:
-        rows = [fit(work, "pgd", args, ["--train-method", "pgd", "--epochs", str(args.epochs)])]
+        rows = [fit(work, "pgd", args, train_method="pgd", epochs=args.epochs)]
         for budget in args.free_budgets:
-            rows.append(fit(work, f"free-m4-budget{budget}", args,
-                            ["--train-method", "free", "--replays", "4", "--epochs", str(budget)]))
+            rows.append(fit(work, f"free-m4-budget{budget}", args, train_method="free", replays=4, epochs=budget))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     pgd = rows[0]

@@ -8,6 +8,7 @@ import os
 import keras
 
 from kerobust.atomic_files import atomic_path, write_text
+from kerobust.callbacks.classifier_of import classifier_of
 from kerobust.errors import KerobustError
 
 WEIGHTS_FILE = "best.weights.h5"
@@ -34,9 +35,9 @@ class RobustEarlyStopping(keras.callbacks.Callback):
     `last_epoch - best_epoch` (epochs counted from 1; `best_epoch` counts as 0 while there is none); training stops
     once `wait >= patience`. The value is maximised (accuracies).
 
-    Which weights: those of `classifier` when given (what the CLI evaluates and exports: a smaller file without
-    optimizer state or free-training perturbation, loadable into a freshly built classifier), else of the model being
-    fitted.
+    Which weights: those of the fitted model's classifier (`AdversarialModel.classifier`, what a fit evaluates and
+    exports: a smaller file without optimizer state or free-training perturbation, loadable into a freshly built
+    classifier), or of the fitted model itself when it has none.
 
     Resuming: the constructor reads `directory/best.json`, so a new instance continues the best value and wait count
     of a killed run. Since `wait` follows from epoch numbers, a re-trained epoch is counted once, not twice. Place this
@@ -57,12 +58,10 @@ class RobustEarlyStopping(keras.callbacks.Callback):
         patience: stop after this many epochs without improvement; `None` trains all epochs (best-epoch selection
             only).
         min_delta: the margin a value must beat the best by to count as an improvement (>= 0).
-        restore_best: load the best weights at `on_train_end`. Runs that skip `fit` call `restore()` instead.
-        classifier: save and restore this model's weights instead of the fitted model's.
+        restore_best: load the best weights at `on_train_end`. Runs that skip `fit` call `restore(model)` instead.
     """
 
-    def __init__(self, directory, monitor="val_robust_accuracy", patience=None, min_delta=0.0, restore_best=True,
-                 classifier=None):
+    def __init__(self, directory, monitor="val_robust_accuracy", patience=None, min_delta=0.0, restore_best=True):
         super().__init__()
         if patience is not None and (int(patience) != patience or patience < 1):
             raise KerobustError(f"early-stopping patience must be a whole number >= 1, got {patience!r}.")
@@ -73,7 +72,6 @@ class RobustEarlyStopping(keras.callbacks.Callback):
         self.patience = patience
         self.min_delta = float(min_delta)
         self.restore_best = restore_best
-        self.classifier = classifier
         self.best_epoch = None
         self.best_value = None
         self.last_epoch = 0
@@ -128,11 +126,9 @@ class RobustEarlyStopping(keras.callbacks.Callback):
         write_text(self._path(STATE_FILE), json.dumps(state, indent=1))
 
     def _target(self):
-        model = self.model if self._model is not None else None  # on JAX, reading self.model syncs the variables
-        target = self.classifier if self.classifier is not None else model
-        if target is None:
+        if self._model is None:
             raise ValueError("RobustEarlyStopping has no model yet: pass one to restore(model).")
-        return target
+        return classifier_of(self.model)  # on JAX, reading self.model syncs the variables
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -162,7 +158,7 @@ class RobustEarlyStopping(keras.callbacks.Callback):
             self.restore()
 
     def restore(self, model=None):
-        """Loads the best weights into `model` (default: the classifier, else the fitted model).
+        """Loads the best weights into `model` (default: the fitted model's classifier).
 
         Also for a resumed run that had already finished and skips `fit`. Returns the best epoch (counted from 1), or
         `None` (weights untouched) when no epoch has a finite value yet.

@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 
+from kerobust.callbacks.classifier_of import classifier_of
 from kerobust.evaluation.robust_accuracy import evaluate_robustness
 
 
@@ -11,17 +12,18 @@ class RobustValidation(keras.callbacks.Callback):
 
     Place it before `TensorBoard` and checkpoint callbacks so they record the values.
 
+    It evaluates the fitted model's classifier (`AdversarialModel.classifier`; any other model itself) in inference
+    mode.
+
     Args:
-        classifier: the model to evaluate (the wrapped classifier, in inference mode).
         x_val, y_val: validation data.
         attack: a `kerobust.attacks.Attack`.
         max_points: evaluate on the first `max_points` validation points (robust validation is costly).
         batch_size: evaluation batch size.
     """
 
-    def __init__(self, classifier, x_val, y_val, attack, max_points=512, batch_size=256):
+    def __init__(self, x_val, y_val, attack, max_points=512, batch_size=256):
         super().__init__()
-        self.classifier = classifier
         self.x_val = np.asarray(x_val)[:max_points]
         self.y_val = np.asarray(y_val)[:max_points]
         self.attack = attack
@@ -29,7 +31,7 @@ class RobustValidation(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         result = evaluate_robustness(
-            self.classifier, self.x_val, self.y_val, [self.attack], batch_size=self.batch_size, seed=epoch, progress=False
+            classifier_of(self.model), self.x_val, self.y_val, [self.attack], batch_size=self.batch_size, seed=epoch, progress=False
         )
         if logs is not None:
             logs["val_clean_accuracy"] = result.clean_top1

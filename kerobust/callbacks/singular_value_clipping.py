@@ -2,41 +2,39 @@
 
 import keras
 
+from kerobust.callbacks.classifier_of import classifier_of
 from kerobust.constraints.singular_value_clip import check_limit, clip_layers, clip_plan
 from kerobust.errors import KerobustError
 
 
 class SingularValueClipping(keras.callbacks.Callback):
     """Every `every` training batches and on every epoch's last batch (so validated, checkpointed and final weights
-    hold the bound), clips the singular values of every Conv2D of `classifier` to `limit` (see
+    hold the bound), clips the singular values of every Conv2D of the fitted model's classifier to `limit` (see
     `kerobust.constraints.clip_singular_values`). The batch count restarts with each epoch and each `fit` call.
 
     Args:
         limit: c, the largest singular value allowed.
         every: batches between clips (seed 001's reference: 100 steps).
-        classifier: the model whose convolutions are clipped (default: the model being fitted); given, its
-            convolutions are checked at once, so an unsupported one fails before any other setup.
         exact: rescale after Sedghi's crop so the bound holds.
         operator: "circular" (Sedghi et al.: the circular convolution on the input size) or "layer" (a grid that
             also bounds the zero-padded layer itself); see `kerobust.constraints.clip_grid`.
     """
 
-    def __init__(self, limit, every=100, classifier=None, exact=True, operator="circular"):
+    def __init__(self, limit, every=100, exact=True, operator="circular"):
         super().__init__()
         self.limit = check_limit(limit)
         if int(every) < 1:
             raise KerobustError(f"clipping interval must be >= 1 batch, got {every!r}.")
         self.every = int(every)
-        self.classifier = classifier
         self.exact = exact
         self.operator = operator
         self.clips = 0
         self._since_clip = 0
-        self._plan = None if classifier is None else clip_plan(classifier, operator)
+        self._plan = None
 
     def on_train_begin(self, logs=None):
-        if self._plan is None:
-            self._plan = clip_plan(self.model, self.operator)  # fails before the first step on an unsupported layer
+        # Fails before the first step on an unsupported layer (`clip_plan(classifier)` checks it before any setup).
+        self._plan = clip_plan(classifier_of(self.model), self.operator)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._since_clip = 0

@@ -1,5 +1,5 @@
-import sys
+"""`python -m kerobust.cli`: the `kerobust` console script."""
 
-from kerobust.cli.main import main
+from kerobust.cli.main import console
 
-sys.exit(main())
+console()

@@ -3,12 +3,10 @@ summarised as in the thesis's Table 5.1, optionally checked against attacks, wit
 
 import numpy as np
 
-from kerobust.cli.values import convert, number_list, whole
 from kerobust.errors import require
-from kerobust.figures import png_figure
+from kerobust.values import convert, number_list, whole
 
-
-DEFAULT_EPS = (0.05, 0.1, 0.25, 0.5)
+DEFAULT_EPS = (0.05, 0.1, 0.25, 0.5)  # kerobust.bounds.summary.DEFAULT_EPS, without importing it (a fast --help)
 
 
 def add_arguments(parser):
@@ -16,7 +14,8 @@ def add_arguments(parser):
     parser.add_argument("--data", required=True, help="digits, cifar10, mnist, ... or npz:PATH (its test split)")
     parser.add_argument("--data-dir", default=None, help="tfds data directory")
     parser.add_argument("--mode", default="sound", help="sound (valid bounds) or thesis (the document's rules)")
-    parser.add_argument("--eps", default=",".join(map(str, DEFAULT_EPS)), help="l2 radii for the certified shares")
+    parser.add_argument("--cert-eps", default=",".join(map(str, DEFAULT_EPS)),
+                        help="l2 radii of the certified shares, e.g. 0.05,0.1")
     parser.add_argument("--points", default="0", help="test points (0: all)")
     parser.add_argument("--check", default="none", help="none or attacks: FGS line search and PGD-l2, violations")
     parser.add_argument("--dtype", default="float32", help="float32 or float64")
@@ -25,37 +24,12 @@ def add_arguments(parser):
     parser.set_defaults(run=run)
 
 
-def bounds_and_summary(evaluator, model, x, y, eps_values=DEFAULT_EPS):
-    """The evaluator's per-sample bounds on `x`, and their `summary` with the model's decisions on (x, y)."""
-    from kerobust.bounds.attack_check import predictions
-
-    bounds = evaluator(x)
-    return bounds, summary(bounds, y, predictions(model, x), eps_values, input_size(x))
-
-
-def input_size(x):
-    """Elements per input (the thesis normalises its mean bounds by it)."""
-    return int(np.prod(x.shape[1:]))
-
-
-def summary(bounds, labels, predicted, eps_values, input_size):
-    """Mean, median, min, max, the thesis's normalised mean (divided by the input element count), and per eps the
-    share of points with bound >= eps and the certified accuracy (correct and bound >= eps)."""
-    correct = predicted == labels
-    return {
-        "points": int(len(bounds)), "clean_accuracy": float(correct.mean()),
-        "mean": float(np.mean(bounds)), "median": float(np.median(bounds)), "min": float(np.min(bounds)),
-        "max": float(np.max(bounds)), "normalised_mean": float(np.mean(bounds) / input_size),
-        "certified": {f"{eps:g}": {"share": float(np.mean(bounds >= eps)),
-                                   "accuracy": float(np.mean(correct & (bounds >= eps)))} for eps in eps_values},
-    }
-
-
 def run(args):
     from kerobust.atomic_files import write_json
     from kerobust.bounds import MODES, BoundEvaluator
     from kerobust.bounds.attack_check import fgs_line_search, pgd_l2_search, violations
-    from kerobust.cli.evaluate import load_classifier, require_writable
+    from kerobust.bounds.summary import bounds_and_summary, input_size
+    from kerobust.cli.evaluate import check_model_fits, load_classifier, require_writable
     from kerobust.data.registry import load_dataset
     from kerobust.errors import unknown_name
     from kerobust.evaluation.report import markdown
@@ -63,8 +37,8 @@ def run(args):
     if args.mode not in MODES:
         raise unknown_name("bound mode", args.mode, MODES)
     require(args.check in ("none", "attacks"), f"--check must be none or attacks, got {args.check!r}.")
-    eps_values = convert("eps", args.eps, number_list)
-    require(all(e >= 0 for e in eps_values), f"eps must be >= 0, got {args.eps}.")
+    eps_values = convert("cert eps", args.cert_eps, number_list)
+    require(eps_values and all(e >= 0 for e in eps_values), f"cert eps must be >= 0, got {args.cert_eps!r}.")
     points = convert("points", args.points, whole)
     require(points >= 0, f"points must be >= 0, got {points}.")
     for path, flag in ((args.json, "--json"), (args.plot, "--plot")):
@@ -72,6 +46,7 @@ def run(args):
             require_writable(path, flag)
     model = load_classifier(args.model)
     dataset = load_dataset(args.data, args.data_dir)
+    check_model_fits(model, dataset, args.model)
     x, y = dataset.x_test, dataset.y_test
     if points:
         x, y = x[:points], y[:points]
@@ -113,6 +88,8 @@ def run(args):
 
 
 def _plot(bounds, found, mode, path):
+    from kerobust.figures import png_figure
+
     with png_figure(path, figsize=(6, 3.5)) as (figure, axis):
         values = [np.log10(np.maximum(bounds, 1e-30))]
         labels = [f"{mode} bound"]

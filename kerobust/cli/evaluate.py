@@ -5,9 +5,9 @@ import argparse
 import dataclasses
 import os
 
-from kerobust.cli.fit_config import scaled_step
-from kerobust.cli.values import convert, number, number_list, whole, whole_list
 from kerobust.errors import KerobustError, require
+from kerobust.experiment.config import SEED_LIMIT
+from kerobust.values import convert, number, number_list, whole, whole_list
 
 
 def add_arguments(parser):
@@ -19,13 +19,15 @@ def add_arguments(parser):
     parser.add_argument("--plot", default=None, help="PNG of accuracy against eps (default with --json and several eps: "
                                                      "next to it)")
     parser.add_argument("--threat-norm", default="linf", help="linf or l2")
-    parser.add_argument("--eps", default=argparse.SUPPRESS, help="radii, e.g. 0.1 or 2/255,4/255,8/255 (default: the dataset's)")
+    parser.add_argument("--eval-eps", default=argparse.SUPPRESS,
+                        help="attack radii, e.g. 0.1 or 2/255,4/255,8/255 (default: the dataset's)")
     parser.add_argument("--attacks", default=None,
                         help="e.g. fgsm,pgd-20,apgd-ce,apgd-t,square-1000,autoattack (default: FGSM and PGD)")
-    parser.add_argument("--steps", default=argparse.SUPPRESS, help="PGD step counts of the default attacks, e.g. 10,20")
-    parser.add_argument("--step-size", default=argparse.SUPPRESS, help="PGD step size at the first eps (scaled with eps)")
+    parser.add_argument("--eval-steps", default=argparse.SUPPRESS, help="PGD step counts of the default attacks, e.g. 10,20")
+    parser.add_argument("--eval-step-size", default=argparse.SUPPRESS,
+                        help="PGD step size at the first eval eps (scaled with eps)")
     parser.add_argument("--restarts", default="1", help="PGD random restarts")
-    parser.add_argument("--targets", default="9", help="target classes of APGD-T")
+    parser.add_argument("--targets", default=None, help="target classes of APGD-T (default: 9, or the classes - 1)")
     parser.add_argument("--eot", default="1", help="gradient samples per step for randomised models (EOT)")
     parser.add_argument("--square-queries", default="5000", help="Square queries inside the autoattack suite")
     parser.add_argument("--points", default=None, help="evaluate the first N test points (default: all)")
@@ -39,8 +41,9 @@ def load_classifier(path):
     """Loads a `.keras` model saved by kerobust (or any Keras 3 classifier); one-line errors for bad paths."""
     import keras
 
-    import kerobust.models  # noqa: F401  (registers kerobust's serialisable objects)
+    import kerobust
 
+    kerobust.register_all()
     if not os.path.exists(path):
         raise KerobustError(f"model file {path!r} does not exist.")
     if not path.endswith(".keras"):
@@ -51,10 +54,25 @@ def load_classifier(path):
         raise KerobustError(f"model file {path!r} cannot be loaded: {str(error).splitlines()[0]}") from None
 
 
+def check_model_fits(classifier, dataset, path):
+    """A one-line error unless `classifier` takes `dataset`'s images and has one output per class."""
+    inputs = tuple(classifier.input_shape[1:])
+    if inputs != tuple(dataset.input_shape):
+        raise KerobustError(f"model {path!r} takes inputs of shape {inputs}; {dataset.name} has {tuple(dataset.input_shape)}.")
+    outputs = classifier.output_shape
+    if len(outputs) != 2 or outputs[-1] != dataset.num_classes:
+        raise KerobustError(f"model {path!r} outputs {outputs[1:]} logits; {dataset.name} has {dataset.num_classes} classes.")
+
+
 def require_writable(path, flag):
-    """A one-line error unless the folder of `path` is writable."""
+    """A one-line error unless `path` can be written: its folder exists (or can be made) and is a writable folder."""
     parent = os.path.dirname(os.path.abspath(path))
-    require(os.access(parent, os.W_OK), f"cannot write {flag} {path!r}: folder {parent!r} is not writable.")
+    existing = parent
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    require(os.path.isdir(existing), f"cannot write {flag} {path!r}: {existing!r} is a file, not a folder.")
+    require(os.access(existing, os.W_OK), f"cannot write {flag} {path!r}: folder {existing!r} is not writable.")
+    require(not os.path.isdir(path), f"cannot write {flag} {path!r}: it is a folder.")
 
 
 def _titles(paths, classifiers):
@@ -64,24 +82,30 @@ def _titles(paths, classifiers):
 
 
 def run(args):
-    eps_list = convert("eps", getattr(args, "eps", None), number_list)
-    steps = convert("steps", getattr(args, "steps", None), whole_list)
-    step_size = convert("step size", getattr(args, "step_size", None), number)
+    eps_list = convert("eval eps", getattr(args, "eval_eps", None), number_list)
+    steps = convert("eval steps", getattr(args, "eval_steps", None), whole_list)
+    step_size = convert("eval step size", getattr(args, "eval_step_size", None), number)
     counts = {key: convert(key.replace("_", " "), getattr(args, key), whole)
               for key in ("restarts", "targets", "eot", "square_queries", "diagnostics_points", "batch_size", "seed")}
     points = convert("points", args.points, whole)
-    require(eps_list is None or (eps_list and min(eps_list) >= 0), f"eps must be >= 0, got {eps_list}.")
-    require(not steps or min(steps) >= 1, f"steps must be >= 1, got {steps}.")
+    require(eps_list is None or (eps_list and min(eps_list) >= 0), f"eval eps must be >= 0, got {eps_list}.")
+    require(not steps or min(steps) >= 1, f"eval steps must be >= 1, got {steps}.")
+    require(step_size is None or step_size > 0, f"eval step size must be > 0, got {step_size}.")
     require(counts["batch_size"] >= 1, f"batch size must be >= 1, got {counts['batch_size']}.")
     for key in ("restarts", "eot"):
         require(counts[key] >= 1, f"{key} must be >= 1, got {counts[key]}.")
     require(counts["diagnostics_points"] >= 0, f"diagnostics points must be >= 0, got {counts['diagnostics_points']}.")
+    require(0 <= counts["seed"] <= SEED_LIMIT, f"seed must be in [0, {SEED_LIMIT}], got {counts['seed']}.")
     require(points is None or points >= 1, f"points must be >= 1, got {points}.")
     from kerobust.attacks.lp_geometry import check_norm
     from kerobust.data.registry import load_dataset, threat_model_for
+    from kerobust.data.threat_model import scaled_step
     from kerobust.evaluation.attack_specs import AttackOptions, build_attacks, parse_attack_list
 
     norm = check_norm(args.threat_norm)
+    require(norm != "linf" or not eps_list or max(eps_list) < 1,
+            f"eval eps {max(eps_list or [0]):g} is an l-inf radius of 1 or more: the ball covers the whole [0, 1] input "
+            "box, so no point can be robust.")
     specs = parse_attack_list(args.attacks) if args.attacks else None
     threat = threat_model_for(args.data)
     for path, flag in ((args.json, "--json"), (args.plot, "--plot")):
@@ -90,16 +114,18 @@ def run(args):
     classifiers = [load_classifier(path) for path in args.model]
     dataset = load_dataset(args.data, args.data_dir)
     for path, classifier in zip(args.model, classifiers):
-        if tuple(classifier.input_shape[1:]) != dataset.input_shape:
-            raise KerobustError(f"model {path!r} takes inputs {classifier.input_shape[1:]}, {args.data} has {dataset.input_shape}.")
+        check_model_fits(classifier, dataset, path)
+    if counts["targets"] is None:
+        counts["targets"] = min(9, dataset.num_classes - 1)
+    require(1 <= counts["targets"] <= dataset.num_classes - 1, f"--targets must be in [1, {dataset.num_classes - 1}] "
+            f"({dataset.name} has {dataset.num_classes} classes), got {counts['targets']}.")
 
     from kerobust.evaluation import evaluate_robustness, format_table, standard_attacks
     from kerobust.evaluation.masking import diagnose
 
-    reference_eps = threat.eps if norm == "linf" else threat.l2_eps
-    eps_list = eps_list or [reference_eps]
-    if step_size is None and norm == "linf":
-        step_size = scaled_step(threat.eval_step_size, eps_list[0], threat.eps)
+    eps_list = eps_list or [threat.radius(norm)]
+    if step_size is None:
+        step_size = threat.evaluation_step(eps_list[0], norm)
     options = AttackOptions(norm=norm, restarts=counts["restarts"], targets=counts["targets"],
                             eot_samples=counts["eot"], square_queries=counts["square_queries"])
     attacks = []

@@ -1,11 +1,12 @@
-"""`kerobust` command line: sub-commands `fit`, `eval`, `norms` and `bound`. User errors print one line and exit with status 2."""
+"""`kerobust` command line: sub-commands `fit`, `eval`, `norms` and `bound`. User errors print one line and exit with status 2.
+
+Parsing imports no framework, so `--help` and flag errors return at once; the sub-command's `run` imports what it
+needs.
+"""
 
 import argparse
 import difflib
-import os
 import sys
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -35,20 +36,32 @@ class OneLineParser(argparse.ArgumentParser):
 def build_parser():
     from kerobust.cli import bound, evaluate, fit, norms
 
-    parser = OneLineParser(prog="kerobust", description=__doc__.splitlines()[0], allow_abbrev=False)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="show TensorFlow, JAX and absl log lines (hidden by default)")
+    parser = OneLineParser(prog="kerobust", description=__doc__.splitlines()[0], allow_abbrev=False, parents=[common])
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
-    fit.add_arguments(commands.add_parser("fit", help="train, attack, report and export a model", allow_abbrev=False))
-    evaluate.add_arguments(commands.add_parser("eval", help="clean and adversarial accuracy of saved models", allow_abbrev=False))
-    norms.add_arguments(commands.add_parser("norms", help="per-layer operator norms of saved models", allow_abbrev=False))
-    bound.add_arguments(commands.add_parser("bound", help="lower bounds on the smallest adversarial perturbation",
-                                            allow_abbrev=False))
+    for module, name, summary in (
+        (fit, "fit", "train, attack, report and export a model"),
+        (evaluate, "eval", "clean and adversarial accuracy of saved models"),
+        (norms, "norms", "per-layer operator norms of saved models"),
+        (bound, "bound", "lower bounds on the smallest adversarial perturbation"),
+    ):
+        module.add_arguments(commands.add_parser(name, help=summary, description=module.__doc__.split("\n\n")[0],
+                                                 allow_abbrev=False, parents=[common]))
     return parser
 
 
-def main(argv=None):
+def main(argv=None, quiet=False):
+    """Runs one sub-command; returns its exit status. `quiet`: hide the frameworks' logs unless `--verbose` (the
+    console script's way; in-process callers keep their own stderr)."""
     from kerobust.errors import KerobustError
 
     args = build_parser().parse_args(argv)
+    if quiet and not getattr(args, "verbose", False):
+        from kerobust.cli.quiet import quiet_frameworks
+
+        quiet_frameworks()
     try:
         return args.run(args) or 0
     except KerobustError as error:
@@ -59,5 +72,10 @@ def main(argv=None):
         return 130
 
 
+def console():
+    """The `kerobust` console script."""
+    sys.exit(main(quiet=True))
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

@@ -4,7 +4,7 @@
 import dataclasses
 import os
 
-from kerobust.cli.values import convert, whole
+from kerobust.values import convert, whole
 from kerobust.errors import require
 
 

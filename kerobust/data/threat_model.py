@@ -22,3 +22,27 @@ class ThreatModel:
     eval_steps: tuple
     eval_step_size: float
     l2_eps: float
+
+    def radius(self, norm):
+        """The dataset's radius for threat norm `norm` ("linf" or "l2")."""
+        return self.l2_eps if norm == "l2" else self.eps
+
+    def training_step(self, eps, norm, steps):
+        """PGD step size for training at `eps`: the dataset's l-inf step scaled in proportion to `eps`, or, in l2 (and
+        for a zero reference radius), 2.5 eps / steps (Madry et al.'s rule of thumb)."""
+        step = scaled_step(self.train_step_size, eps, self.eps) if norm == "linf" else None
+        if step is None and eps:
+            step = 2.5 * eps / steps
+        return step
+
+    def evaluation_step(self, eps, norm):
+        """PGD step size for evaluation at `eps`: the dataset's l-inf step scaled in proportion to `eps`; `None` (the
+        attack's own 2.5 eps / steps) in l2."""
+        return scaled_step(self.eval_step_size, eps, self.eps) if norm == "linf" else None
+
+
+def scaled_step(step, eps, reference_eps):
+    """`step` scaled in proportion when `eps` differs from `reference_eps` (None when either radius is 0)."""
+    if eps == reference_eps:
+        return step
+    return step * eps / reference_eps if reference_eps and eps else None

@@ -10,14 +10,14 @@ def standard_attacks(threat_model, eps=None, steps=None, step_size=None, norm="l
         threat_model: a `kerobust.data.ThreatModel`.
         eps: radius (default: the threat model's l-inf eps, or its `l2_eps` for norm "l2").
         steps: PGD step counts (default: the threat model's `eval_steps`).
-        step_size: PGD step size (default: the threat model's; for l2, 2.5 eps / steps).
+        step_size: PGD step size (default: `threat_model.evaluation_step(eps, norm)`).
         norm: "linf" or "l2".
     """
     if eps is None:
-        eps = threat_model.eps if norm == "linf" else threat_model.l2_eps
+        eps = threat_model.radius(norm)
     steps = tuple(threat_model.eval_steps if steps is None else steps)
-    if step_size is None and norm == "linf" and eps == threat_model.eps:
-        step_size = threat_model.eval_step_size
+    if step_size is None:
+        step_size = threat_model.evaluation_step(eps, norm)
     attacks = [FGSM(eps=eps, norm=norm)]
     attacks += [PGD(eps=eps, norm=norm, num_steps=s, step_size=step_size) for s in steps]
     return attacks

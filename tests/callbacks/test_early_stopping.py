@@ -246,12 +246,14 @@ def test_inside_fit_it_stops_and_restores_the_wrapped_classifiers_best_weights(t
     """A real `fit` of a model wrapping a classifier: patience 2 stops after epoch 4, the classifier gets epoch 2's."""
     keras.utils.set_random_seed(0)
     classifier = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(3)])
-    trainer = keras.Sequential([keras.Input((4,)), classifier])
+    from kerobust.training import AdversarialModel, build_training_method
+
+    trainer = AdversarialModel(classifier, build_training_method("natural", eps=0.0))
     trainer.compile(optimizer=keras.optimizers.SGD(0.1), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
     y = np.random.default_rng(1).integers(0, 3, size=32)
     recorder = _WeightRecorder(classifier)
-    early = RobustEarlyStopping(str(tmp_path), patience=2, classifier=classifier)
+    early = RobustEarlyStopping(str(tmp_path), patience=2)
     history = trainer.fit(
         x, y, batch_size=8, epochs=8, verbose=0,
         callbacks=[_ScriptedMonitor([0.2, 0.5, 0.4, 0.45, 0.9, 0.9, 0.9, 0.9]), recorder, early],
@@ -286,7 +288,7 @@ def test_with_resumable_checkpoint_a_resumed_fit_keeps_the_best_of_the_first_run
         trainer.compile(optimizer=keras.optimizers.Adam(1e-3), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         checkpoint = ResumableCheckpoint(str(tmp_path / "checkpoints"))
         initial_epoch = checkpoint.restore(trainer)
-        early = RobustEarlyStopping(str(tmp_path / "best"), patience=3, classifier=classifier)
+        early = RobustEarlyStopping(str(tmp_path / "best"), patience=3)
         recorder = _WeightRecorder(classifier)
         callbacks = [_ScriptedMonitor(scripted), recorder, early, checkpoint]
         history = trainer.fit(x, y, batch_size=64, epochs=epochs, initial_epoch=initial_epoch, callbacks=callbacks, verbose=0)

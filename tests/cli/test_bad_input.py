@@ -34,10 +34,10 @@ def _run(capsys, argv):
         (["fit", "--arch", "basicnet", "--k", "2"], "architecture 'basicnet' does not take --k"),
         (["fit", "--kk", "2"], "unrecognized arguments: --kk 2 (did you mean --k?)"),
         (["eval", "--model", "missing.keras", "--data", "digits"], "model file 'missing.keras' does not exist"),
-        (["eval", "--model", "x.keras", "--data", "digits", "--eps", "-1"], "eps must be >= 0"),
+        (["eval", "--model", "x.keras", "--data", "digits", "--eval-eps", "-1"], "eval eps must be >= 0"),
         (["eval", "--model", "x.keras", "--data", "digits", "--attacks", "pgd,cw"], "unknown attack 'cw'"),
         (["eval", "--model", "x.keras", "--data", "digits", "--eot", "0"], "eot must be >= 1"),
-        (["eval", "--model", "x.keras", "--data", "digits", "--eps", "0.1,x"], "eps: not a number: 'x'"),
+        (["eval", "--model", "x.keras", "--data", "digits", "--eval-eps", "0.1,x"], "eval eps: not a number: 'x'"),
         (["fit", "--train-method", "mat-rand", "--threat-norm", "l2"], "keep --threat-norm linf"),
         (["fit", "--lr-schedule", "cosin"], "unknown learning-rate schedule 'cosin'. Did you mean 'cosine'?"),
         (["fit", "--restore-best", "maybe"], "restore_best: not true or false: 'maybe'"),
@@ -96,7 +96,7 @@ def test_nan_loss_stops_with_one_line_and_no_half_written_results(capsys, tmp_pa
     status, err = _run(capsys, argv)
     assert status == 2 and len(err.splitlines()) == 1
     assert "training loss became nan" in err and "Lower --lr" in err
-    assert sorted(os.listdir(run_dir)) == ["config.yaml", "logs"]
+    assert not run_dir.exists()  # the run failed before its first checkpoint: the folder it created is gone
 
 
 def test_a_different_run_in_the_same_folder_is_refused(capsys, tmp_path):
@@ -113,8 +113,8 @@ def test_a_folder_from_an_older_kerobust_resumes_when_new_keys_hold_their_defaul
 
     import yaml
 
-    from kerobust.cli.fit_config import FitConfig
-    from kerobust.cli.run_folder import prepare_run_folder
+    from kerobust.experiment.config import FitConfig
+    from kerobust.experiment.run_folder import prepare_run_folder
     from kerobust.errors import KerobustError
 
     defaults = dataclasses.asdict(FitConfig())

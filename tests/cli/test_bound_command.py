@@ -31,7 +31,7 @@ def test_bound_command_writes_summary_json_and_plot(saved_lenet, tmp_path, capsy
 
     out, plot = tmp_path / "bound.json", tmp_path / "bound.png"
     argv = ["bound", "--model", str(saved_lenet), "--data", "digits", "--mode", mode, "--points", "60",
-            "--check", "attacks", "--eps", "0.001,0.01", "--json", str(out), "--plot", str(plot)]
+            "--check", "attacks", "--cert-eps", "0.001,0.01", "--json", str(out), "--plot", str(plot)]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert f"{mode} mode" in printed and "certified accuracy" in printed and "fgs perturbation" in printed
@@ -50,7 +50,7 @@ def test_bound_command_writes_summary_json_and_plot(saved_lenet, tmp_path, capsy
 @pytest.mark.parametrize("argv,message", [
     (["--mode", "exact"], "unknown bound mode 'exact'"),
     (["--check", "maybe"], "--check must be none or attacks"),
-    (["--eps", "0.1,x"], "eps: not a number: 'x'"),
+    (["--cert-eps", "0.1,x"], "cert eps: not a number: 'x'"),
 ])
 def test_bad_flags_are_one_line_errors(saved_lenet, capsys, argv, message):
     assert main(["bound", "--model", str(saved_lenet), "--data", "digits", *argv]) == 2

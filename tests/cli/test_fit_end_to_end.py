@@ -64,7 +64,7 @@ def test_tensorboard_logs_hold_loss_and_clean_and_robust_validation_accuracy_per
 
 def test_eval_command_reproduces_the_run_metrics(free_run, tmp_path, capsys):
     out = tmp_path / "eval.json"
-    assert main(["eval", "--model", str(free_run / "model.keras"), "--data", "digits", "--steps", "5", "--json", str(out)]) == 0
+    assert main(["eval", "--model", str(free_run / "model.keras"), "--data", "digits", "--eval-steps", "5", "--json", str(out)]) == 0
     assert "Precision@1" in capsys.readouterr().out
     fitted, evaluated = json.loads((free_run / "metrics.json").read_text()), json.loads(out.read_text())
     assert evaluated["clean"] == fitted["clean"]
@@ -76,7 +76,7 @@ def test_eval_compares_models_over_attack_lists_and_an_eps_sweep(free_run, natur
     natural_digits_net.save(other)
     out = tmp_path / "sweep.json"
     argv = ["eval", "--model", str(free_run / "model.keras"), "--model", str(other), "--data", "digits",
-            "--attacks", "fgsm,pgd-5,apgd-ce-10,square-50", "--eps", "0.05,0.1", "--points", "64",
+            "--attacks", "fgsm,pgd-5,apgd-ce-10,square-50", "--eval-eps", "0.05,0.1", "--points", "64",
             "--diagnostics-points", "32", "--json", str(out)]
     assert main(argv) == 0
     printed = capsys.readouterr().out

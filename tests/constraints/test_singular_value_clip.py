@@ -126,7 +126,7 @@ def test_callback_clips_every_n_batches_and_at_each_epoch_end():
     model = _convnet()
     trainer = AdversarialModel(model, build_training_method("fgsm", 0.1))
     trainer.compile(keras.optimizers.Adam(1e-2), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    clipping = SingularValueClipping(0.8, every=2, classifier=model)
+    clipping = SingularValueClipping(0.8, every=2)
     trainer.fit(*_data(), epochs=2, batch_size=32, verbose=0, callbacks=[clipping])  # 3 batches per epoch
     assert clipping.clips == 4  # batch 2 and the epoch's end, twice
     assert max(_tops(model)) <= 0.8 * (1 + TOLERANCE)

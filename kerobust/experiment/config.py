@@ -1,15 +1,17 @@
-"""The resolved configuration of `kerobust fit`: CLI flags over `--config FILE.yaml` over dataset defaults."""
+"""The resolved configuration of a fit run: CLI flags over `--config FILE.yaml` over dataset defaults.
+
+Imports no framework at module level, so `kerobust fit --help` stays fast; `validate` imports the registries.
+"""
 
 import dataclasses
 import os
 
 import yaml
 
-from kerobust.attacks.lp_geometry import NORMS
-from kerobust.backend import JIT_SETTINGS
-from kerobust.cli.values import boolean, convert, number, whole, whole_list
 from kerobust.errors import KerobustError, require, unknown_name
-from kerobust.training.optimizers import OPTIMIZERS
+from kerobust.values import boolean, convert, number, whole, whole_list
+
+SEED_LIMIT = 2**31 - 1  # seeds enter int32 seed pairs of the stateless random functions
 
 
 @dataclasses.dataclass
@@ -92,6 +94,8 @@ def load_yaml_config(path):
     try:
         with open(path, encoding="utf-8") as handle:
             raw = yaml.safe_load(handle)
+    except UnicodeDecodeError as error:
+        raise KerobustError(f"config file {path!r} is not UTF-8 text (byte {error.start}).") from None
     except yaml.YAMLError as error:
         where = getattr(error, "problem_mark", None)
         line = f" (line {where.line + 1})" if where is not None else ""
@@ -135,9 +139,12 @@ def resolve_fit_config(flags, config_path=None):
 
 def validate(config):
     """Checks ranges and names before any expensive work."""
+    from kerobust.attacks.lp_geometry import NORMS
+    from kerobust.backend import JIT_SETTINGS
     from kerobust.data.registry import DATASETS
     from kerobust.models import architectures
     from kerobust.training import TRAINING_METHODS
+    from kerobust.training.optimizers import OPTIMIZERS
 
     if config.arch not in architectures():
         raise unknown_name("architecture", config.arch, architectures())
@@ -157,6 +164,11 @@ def validate(config):
     require(config.replays >= 1, f"replays must be >= 1, got {config.replays}.")
     require(config.lr > 0, f"learning rate must be > 0, got {config.lr}.")
     require(config.val_points >= 0, f"val points must be >= 0, got {config.val_points}.")
+    require(0 <= config.seed <= SEED_LIMIT, f"seed must be in [0, {SEED_LIMIT}], got {config.seed}.")
+    require(0 <= config.dropout < 1, f"dropout rate must be in [0, 1), got {config.dropout}.")
+    require(config.depth >= 1, f"depth must be >= 1, got {config.depth}.")
+    require(config.width is None or config.width >= 1, f"width must be >= 1, got {config.width}.")
+    require(config.input_noise is None or config.input_noise >= 0, f"input noise must be >= 0, got {config.input_noise}.")
     from kerobust.training.mixed_batches import MIXES
     from kerobust.training.schedules import SCHEDULES
 
@@ -176,6 +188,12 @@ def validate(config):
     for key in ("eps", "eval_eps", "weight_decay", "l2_eps", "eval_l2_eps"):
         value = getattr(config, key)
         require(value is None or value >= 0, f"{key.replace('_', ' ')} must be >= 0, got {value}.")
+    if config.threat_norm == "linf":
+        for key in ("eps", "eval_eps"):
+            value = getattr(config, key)
+            if value is not None and value >= 1:
+                raise KerobustError(f"{key.replace('_', ' ')} {value:g} is an l-inf radius of 1 or more: the ball "
+                                    "covers the whole [0, 1] input box, so no point can be robust.")
     for key in ("step_size", "eval_step_size"):
         value = getattr(config, key)
         require(value is None or value > 0, f"{key.replace('_', ' ')} must be > 0, got {value}.")
@@ -193,36 +211,47 @@ def validate(config):
     require(not config.eval_steps or min(config.eval_steps) >= 1, f"eval steps must be >= 1, got {config.eval_steps}.")
 
 
-def scaled_step(step, eps, reference_eps):
-    """The dataset's step size, scaled in proportion when `eps` differs from the dataset's radius."""
-    if eps == reference_eps:
-        return step
-    return step * eps / reference_eps if reference_eps and eps else None
-
-
 def fill_dataset_defaults(config, threat_model):
     """Fills the threat-model values left `None` from the dataset's standard threat model."""
-    l2 = config.threat_norm == "l2"
+    norm = config.threat_norm
     if config.eps is None:
-        config.eps = threat_model.l2_eps if l2 else threat_model.eps
+        config.eps = threat_model.radius(norm)
     if config.steps is None:
         config.steps = threat_model.train_steps
-    if config.step_size is None and not l2:
-        config.step_size = scaled_step(threat_model.train_step_size, config.eps, threat_model.eps)
-    if config.step_size is None and config.eps:
-        config.step_size = 2.5 * config.eps / config.steps
+    if config.step_size is None:
+        config.step_size = threat_model.training_step(config.eps, norm, config.steps)
     if config.eval_eps is None:
         config.eval_eps = config.eps
     if config.eval_steps is None:
         config.eval_steps = list(threat_model.eval_steps)
-    if config.eval_step_size is None and not l2:
-        config.eval_step_size = scaled_step(threat_model.eval_step_size, config.eval_eps, threat_model.eps)
+    if config.eval_step_size is None:
+        config.eval_step_size = threat_model.evaluation_step(config.eval_eps, norm)
     if config.train_method.startswith("mat-"):
         if config.l2_eps is None:
             config.l2_eps = threat_model.l2_eps
         if config.eval_l2_eps is None:
             config.eval_l2_eps = config.l2_eps
     return config
+
+
+def architecture_options(config, explicit=None):
+    """The architecture options `config.arch` takes, as keyword arguments of `build_model`.
+
+    Args:
+        config: a validated `FitConfig`.
+        explicit: the keys the user set; an option set there that the architecture does not take is an error.
+            Default: every option that differs from `FitConfig`'s default.
+    """
+    from kerobust.models import architecture_options as accepted_by
+
+    if explicit is None:
+        defaults = FitConfig()
+        explicit = {k for k in ARCH_OPTIONS if getattr(config, k) != getattr(defaults, k)}
+    accepted = accepted_by(config.arch)
+    unsupported = sorted(k for k in set(explicit) & set(ARCH_OPTIONS) if k not in accepted)
+    if unsupported:
+        raise KerobustError(f"architecture {config.arch!r} does not take {', '.join('--' + k for k in unsupported)}.")
+    return {k: getattr(config, k) for k in ARCH_OPTIONS if k in accepted and getattr(config, k) is not None}
 
 
 def default_run_dir(config):

@@ -1,0 +1,283 @@
+"""The fit job as a library call: config -> dataset -> model -> adversarial training -> evaluation -> bounds ->
+`metrics.json` -> `.keras` file and SavedModel (design.md, "Data flow of the main job").
+
+`kerobust fit` parses flags and calls `run`; the apps and the tuner call it directly.
+"""
+
+import dataclasses
+import math
+import os
+import sys
+import time
+
+from kerobust.errors import KerobustError
+from kerobust.experiment.config import (
+    FitConfig, architecture_options, default_run_dir, fill_dataset_defaults, to_yaml, validate,
+)
+from kerobust.experiment.run_folder import CONFIG_FILE, run_folder
+
+
+@dataclasses.dataclass
+class FitResult:
+    """What a fit run produced.
+
+    Attributes:
+        config: the resolved `FitConfig` (dataset defaults filled in).
+        classifier: the trained Keras classifier ([0, 1] images to logits).
+        evaluation: the `kerobust.evaluation.RobustnessResult` on the test split.
+        bounds: the sound-mode bounds summary (or `{"unavailable": reason}`).
+        metrics: the `metrics.json` payload.
+        run_dir: the run folder; `metrics_path`, `model_path`, `saved_model_path` are inside it.
+        train_seconds: wall time of training (0 for a run that had already finished).
+        best_epoch: the restored best epoch with `restore_best` / `patience`, else None.
+    """
+
+    config: FitConfig
+    classifier: object
+    evaluation: object
+    bounds: dict
+    metrics: dict
+    run_dir: str
+    train_seconds: float
+    best_epoch: int = None
+
+    @property
+    def metrics_path(self):
+        return os.path.join(self.run_dir, "metrics.json")
+
+    @property
+    def model_path(self):
+        return os.path.join(self.run_dir, "model.keras")
+
+    @property
+    def saved_model_path(self):
+        return os.path.join(self.run_dir, "saved_model")
+
+
+def resolve(config, explicit=None):
+    """Validates `config`, fills the dataset's threat-model defaults and the run folder; returns the architecture
+    options. `explicit`: the keys the user set (see `architecture_options`)."""
+    from kerobust.data.registry import threat_model_for
+
+    validate(config)
+    fill_dataset_defaults(config, threat_model_for(config.data))
+    validate(config)  # the filled-in radii too
+    options = architecture_options(config, explicit)
+    config.run_dir = config.run_dir or default_run_dir(config)
+    return options
+
+
+def run(config, explicit=None, log=print):
+    """Trains, evaluates, bounds, saves and exports one model in `config.run_dir`, resuming a killed run.
+
+    Bad input raises `KerobustError` before any expensive work, and a failed start leaves no run folder behind. The
+    evaluation is written to `metrics.json` before the model is saved and exported, so a failed save (a full disk)
+    keeps it; the error is then raised after `metrics.json` records it.
+
+    Args:
+        config: a `FitConfig` (`None` fields take the dataset's defaults).
+        explicit: the keys the user set (architecture options given to an architecture that lacks them are errors).
+        log: where progress lines go (`print`; a no-op to stay quiet).
+
+    Returns:
+        A `FitResult`.
+    """
+    from kerobust.data.registry import load_dataset
+
+    config = dataclasses.replace(config)
+    arch_options = resolve(config, explicit)
+    dataset = load_dataset(config.data, config.data_dir)
+    config_yaml = to_yaml(config)
+    with run_folder(config.run_dir, config_yaml, defaults=dataclasses.asdict(FitConfig())):
+        return _run_in_folder(config, config_yaml, dataset, arch_options, log)
+
+
+def _build(config, dataset, arch_options):
+    """The classifier and its compiled `AdversarialModel` trainer, with norm decay and clipping when asked."""
+    import keras
+
+    from kerobust.backend import use_xla
+    from kerobust.constraints.singular_value_clip import clip_plan
+    from kerobust.models import build_model
+    from kerobust.regularizers import NormDecay
+    from kerobust.training import AdversarialModel, build_training_method
+    from kerobust.training.optimizers import build_optimizer
+    from kerobust.training.schedules import build_schedule
+
+    keras.utils.set_random_seed(config.seed)
+    classifier = build_model(config.arch, dataset.input_shape, dataset.num_classes, dataset.mean, dataset.std,
+                             **arch_options)
+    if config.svc is not None:
+        clip_plan(classifier, config.svc_operator)  # refuses unsupported convolutions before any other setup
+    method = build_training_method(
+        config.train_method, eps=config.eps, steps=config.steps, step_size=config.step_size,
+        replays=config.replays, norm=config.threat_norm, seed=config.seed, l2_eps=config.l2_eps,
+        adversarial_share=config.adversarial_share, mix=config.mix,
+    )
+    # Free training takes `replays` optimizer steps per batch: its schedule runs over fit_epochs * replays passes.
+    replays = config.replays if method.kind == "replay" else 1
+    schedule = build_schedule(
+        config.lr_schedule, config.lr, config.fit_epochs * replays, math.ceil(len(dataset.x_train) / config.batch_size),
+        milestones=config.milestones, gamma=config.gamma, warmup_epochs=config.warmup_epochs,
+    )
+    norm_decay = None
+    if config.norm_decay is not None:
+        norm_decay = NormDecay(config.norm_decay, config.nd_beta, config.nd_gamma)
+    trainer = AdversarialModel(classifier, method, batch_size=config.batch_size, norm_decay=norm_decay)
+    trainer.compile(
+        optimizer=build_optimizer(config.optimizer, schedule, config.weight_decay),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+        jit_compile=use_xla(config.jit),
+    )
+    return classifier, trainer
+
+
+def regulariser_descriptions(config):
+    """One line per regulariser the run applies (norm decay, singular value clipping)."""
+    lines = []
+    if config.norm_decay is not None:
+        from kerobust.regularizers import NormDecay
+
+        lines.append(NormDecay(config.norm_decay, config.nd_beta, config.nd_gamma).describe())
+    if config.svc is not None:
+        lines.append(f"singular value clipping to {config.svc:g} every {config.svc_every} batches "
+                     f"({config.svc_operator} operator)")
+    return lines
+
+
+def _callbacks(config, dataset, run_dir, checkpoint, early):
+    import keras
+
+    from kerobust.attacks import PGD
+    from kerobust.callbacks import NaNGuard, RobustValidation, SingularValueClipping
+
+    callbacks = [NaNGuard(hint=f"Lower --lr (now {config.lr:g}) or check the data.")]
+    if config.svc is not None:  # clips on each epoch's last batch: validation and checkpoints see clipped weights
+        callbacks.append(SingularValueClipping(config.svc, every=config.svc_every, operator=config.svc_operator))
+    if config.val_points:
+        attack = PGD(eps=config.eval_eps, norm=config.threat_norm, num_steps=config.eval_steps[0],
+                     step_size=config.eval_step_size)
+        callbacks.append(RobustValidation(dataset.x_val, dataset.y_val, attack, max_points=config.val_points))
+    if early is not None:
+        callbacks.append(early)  # after robust validation (it reads its value), before the checkpoint
+    return callbacks + [checkpoint, keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"), write_graph=False)]
+
+
+def evaluation_attacks(config, threat_model):
+    """FGSM and PGD at the evaluation radius; MAT runs add the same attacks in l2."""
+    from kerobust.evaluation import standard_attacks
+
+    attacks = standard_attacks(threat_model, eps=config.eval_eps, steps=config.eval_steps,
+                               step_size=config.eval_step_size, norm=config.threat_norm)
+    if config.eval_l2_eps:
+        attacks += standard_attacks(threat_model, eps=config.eval_l2_eps, steps=config.eval_steps, norm="l2")
+    return attacks
+
+
+def _train(config, dataset, trainer, run_dir, log):
+    """Fits `trainer` from its last checkpoint; returns `(checkpoint, best_epoch, seconds)`."""
+    from kerobust.callbacks import ResumableCheckpoint, RobustEarlyStopping
+    from kerobust.atomic_files import write_text
+    from kerobust.data import TrainingBatches
+
+    started = time.time()
+    checkpoint = ResumableCheckpoint(os.path.join(run_dir, "checkpoints"))
+    initial_epoch = checkpoint.restore(trainer)
+    early = None
+    if config.restore_best or config.patience:
+        early = RobustEarlyStopping(os.path.join(run_dir, "best"), patience=config.patience, restore_best=False)
+    write_text(os.path.join(run_dir, CONFIG_FILE), to_yaml(config))
+    classifier = trainer.classifier
+    log(f"kerobust fit: {classifier.name} ({classifier.count_params():,} parameters) on {dataset.name}, "
+        f"{trainer.method.describe()}, {config.fit_epochs} epochs"
+        + "".join(f", {r}" for r in regulariser_descriptions(config))
+        + (f", resuming after epoch {initial_epoch}" if initial_epoch else ""))
+    batches = TrainingBatches(
+        dataset.x_train, dataset.y_train, config.batch_size, dataset.augmentation, seed=config.seed + initial_epoch
+    )
+    if initial_epoch < config.fit_epochs and not (early is not None and early.stopped):
+        trainer.fit(
+            batches, validation_data=(dataset.x_val, dataset.y_val), epochs=config.fit_epochs,
+            initial_epoch=initial_epoch, callbacks=_callbacks(config, dataset, run_dir, checkpoint, early),
+            verbose=(1 if sys.stdout.isatty() else 2) if log is print else 0,
+        )
+    seconds = time.time() - started
+    best_epoch = None
+    if early is not None:  # --patience implies --restore-best
+        best_epoch = early.restore(classifier)
+        if best_epoch is not None:
+            log(f"Restored the weights of epoch {best_epoch} (best robust validation accuracy {early.best_value:.4f}).")
+    return checkpoint, best_epoch, seconds
+
+
+def _run_in_folder(config, config_yaml, dataset, arch_options, log):
+    from kerobust.evaluation import evaluate_robustness, format_table
+    from kerobust.evaluation.masking import diagnose
+    from kerobust.evaluation.summary import robustbench_summary
+    from kerobust.norms import layer_norms
+
+    run_dir = config.run_dir
+    classifier, trainer = _build(config, dataset, arch_options)
+    checkpoint, best_epoch, train_seconds = _train(config, dataset, trainer, run_dir, log)
+
+    attacks = evaluation_attacks(config, dataset.threat_model)
+    log(f"Evaluating on {len(dataset.x_test)} test points: clean, " + ", ".join(a.describe() for a in attacks))
+    result = evaluate_robustness(classifier, dataset.x_test, dataset.y_test, attacks, seed=config.seed,
+                                 progress=log is print)
+    diagnose(classifier, dataset.x_test, dataset.y_test, result, config.threat_norm, config.eval_eps,
+             points=config.diagnostics_points, seed=config.seed)
+    log(format_table({f"{classifier.name} {config.train_method}": result}))
+    bounds = sound_bounds(classifier, dataset.x_test, dataset.y_test, log)
+    metrics = dict(
+        result.to_json(), dataset=dataset.name, arch=config.arch, model=classifier.name,
+        train_method=config.train_method, threat_norm=config.threat_norm, epochs=config.fit_epochs,
+        train_seconds=round(train_seconds, 1), best_epoch=best_epoch,
+        robustbench=robustbench_summary(result, dataset.name, config.threat_norm, config.eval_eps),
+        regularisers=regulariser_descriptions(config),
+        layer_norms=[dataclasses.asdict(row) for row in layer_norms(classifier)],
+        bounds=bounds, history=checkpoint.history, export={"status": "pending"},
+    )
+    fit_result = FitResult(config, classifier, result, bounds, metrics, run_dir, train_seconds, best_epoch)
+    _save_and_export(fit_result, dataset.x_test[:64])
+    log(f"Run folder {run_dir}: config.yaml, metrics.json (with per-layer norms and sound bounds), model.keras, "
+        "saved_model/, logs/ (TensorBoard), checkpoints/")
+    return fit_result
+
+
+def _save_and_export(fit_result, probe):
+    """Writes `metrics.json` first, then the `.keras` file and the SavedModel, each checked on reload; records the
+    outcome (or the error) in `metrics.json` and raises the error after that."""
+    from kerobust.atomic_files import write_json
+    from kerobust.export import export_saved_model, save_keras
+
+    metrics = fit_result.metrics
+    write_json(fit_result.metrics_path, metrics)
+    errors = {}
+    try:
+        errors["keras"] = save_keras(fit_result.classifier, fit_result.model_path, probe)
+        errors["saved_model"] = export_saved_model(fit_result.classifier, fit_result.saved_model_path, probe)
+    except KerobustError as error:
+        metrics["export"] = {"status": "failed", "error": str(error), "max_abs_error": errors}
+        write_json(fit_result.metrics_path, metrics)
+        raise KerobustError(f"{error} The evaluation is saved in {fit_result.metrics_path}.") from None
+    metrics["export"] = {"status": "ok", "max_abs_error": errors}
+    write_json(fit_result.metrics_path, metrics)
+
+
+def sound_bounds(classifier, x, y, log=print):
+    """Sound-mode lower bounds on the smallest l2 perturbation (seed 003) over the test split, summarised as by
+    `kerobust bound`, or the reason the model has none (random layers, a layer without a rule)."""
+    from kerobust.bounds import BoundEvaluator
+    from kerobust.bounds.summary import bounds_and_summary
+
+    try:
+        evaluator = BoundEvaluator(classifier, "sound")
+    except KerobustError as error:
+        log(f"No sound bounds: {error}")
+        return {"mode": "sound", "unavailable": str(error)}
+    result = {"mode": "sound", **bounds_and_summary(evaluator, classifier, x, y)[1]}
+    certified = ", ".join(f"{eps}: {100 * share['accuracy']:.1f} %" for eps, share in result["certified"].items())
+    log(f"Sound l2 lower bound on the smallest adversarial perturbation (seed 003): mean {result['mean']:.3g}, "
+        f"median {result['median']:.3g}; certified accuracy at l2 {certified}")
+    return result

@@ -1,0 +1,105 @@
+"""The run folder of a fit: created writable, held by one process at a time, never silently reused for another run,
+and removed again when the run that created it fails before its first checkpoint."""
+
+import contextlib
+import fcntl
+import os
+import shutil
+import tempfile
+
+import yaml
+
+from kerobust.errors import KerobustError
+
+CONFIG_FILE = "config.yaml"
+LOCK_FILE = ".lock"
+CHECKPOINTS = "checkpoints"
+
+
+def _lock(path):
+    """An open file holding an exclusive `flock` on `path/.lock` (released when the process ends, even on SIGKILL)."""
+    handle = open(os.path.join(path, LOCK_FILE), "a+", encoding="utf-8")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise KerobustError(
+            f"run folder {path!r} is in use by another kerobust process (pid {holder}); wait for it to finish or "
+            f"pass another --run-dir."
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+def _check_config(path, config_yaml, defaults):
+    existing = os.path.join(path, CONFIG_FILE)
+    if not os.path.isfile(existing):
+        return
+    try:
+        with open(existing, encoding="utf-8") as handle:
+            old = yaml.safe_load(handle) or {}
+        if not isinstance(old, dict):
+            raise ValueError("not a mapping")
+    except (yaml.YAMLError, UnicodeDecodeError, ValueError):
+        raise KerobustError(
+            f"{existing} is damaged (not a YAML mapping): restore it, or pass another --run-dir to start afresh."
+        ) from None
+    new = yaml.safe_load(config_yaml)
+    ignored = {"run_dir"}
+    differing = sorted(k for k in set(old) | set(new) if k not in ignored and old.get(k, defaults.get(k)) != new.get(k))
+    if differing:
+        raise KerobustError(
+            f"run folder {path!r} holds a different run (differs in {', '.join(differing)}); pass another "
+            f"--run-dir or remove that folder."
+        )
+
+
+def _has_checkpoint(path):
+    folder = os.path.join(path, CHECKPOINTS)
+    return os.path.isdir(folder) and bool(os.listdir(folder))
+
+
+@contextlib.contextmanager
+def run_folder(path, config_yaml, defaults=None):
+    """Holds the run folder `path` for the duration of a fit.
+
+    Creates it if needed and checks that it is writable, takes its lock (a second process on the same folder is
+    refused in one line), and checks that it holds no other run's config: a folder with the same resolved config is a
+    run to resume; one with a different config is refused, naming the keys that differ. A key the old config lacks
+    (written by an older kerobust) matches when the new value is its default in `defaults`. If the body raises and this
+    call created the folder and no checkpoint was written, the folder is removed, so a failed start leaves nothing
+    behind.
+    """
+    defaults = defaults or {}
+    created = not os.path.exists(path)
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-check-"):
+            pass
+    except OSError as error:
+        if created and os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        raise KerobustError(f"run folder {path!r} is not writable ({error.strerror}); pass another --run-dir.") from None
+    lock = None
+    try:
+        lock = _lock(path)
+        _check_config(path, config_yaml, defaults)
+        yield path
+    except BaseException:
+        if created and lock is not None and not _has_checkpoint(path):
+            shutil.rmtree(path, ignore_errors=True)
+        raise
+    finally:
+        if lock is not None:
+            lock.close()
+
+
+def prepare_run_folder(path, config_yaml, defaults=None):
+    """Checks `path` as `run_folder` does, without holding it (for tools that only inspect a folder)."""
+    with run_folder(path, config_yaml, defaults):
+        return path
