@@ -6,6 +6,10 @@ import os
 import shutil
 import tempfile
 
+from kerobust.errors import KerobustError
+
+SPACE_MARGIN = 16 * 2**20  # bytes kept free beyond an estimate (file-format overhead, logs written meanwhile)
+
 
 @contextlib.contextmanager
 def atomic_path(path):
@@ -40,3 +44,40 @@ def write_text(path, text):
 def write_json(path, value):
     """Atomically writes `value` to `path` as indented JSON."""
     write_text(path, json.dumps(value, indent=2) + "\n")
+
+
+def variables_bytes(variables):
+    """Bytes that `variables` (Keras variables or arrays) take as stored numbers."""
+    total = 0
+    for variable in variables:
+        size = 1
+        for dim in variable.shape:
+            size *= int(dim)
+        total += size * (8 if "64" in str(variable.dtype) else 4)
+    return total
+
+
+def require_space(folder, needed, what):
+    """A one-line error unless the file system of `folder` has `needed` bytes (plus a margin) free.
+
+    Checked before a write, because HDF5 (Keras's weight files) crashes the process when a disk fills mid-write."""
+    existing = os.path.abspath(folder)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    free = shutil.disk_usage(existing).free
+    if free < needed + SPACE_MARGIN:
+        raise KerobustError(
+            f"not enough disk space to write {what} in {folder} ({free / 2**20:.1f} MiB free, about "
+            f"{(needed + SPACE_MARGIN) / 2**20:.1f} MiB needed); free some space and run the same command again."
+        )
+
+
+@contextlib.contextmanager
+def write_errors_as_user_errors(what, kept=""):
+    """Turns an OSError while writing `what` (a full disk, a folder removed meanwhile) into one `KerobustError`
+    line; `kept` says what is still usable."""
+    try:
+        yield
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise KerobustError(f"could not write {what}: {reason}.{' ' + kept if kept else ''}") from None

@@ -42,8 +42,11 @@ def _is_softmax(layer):
 
 
 def _with_dtype(model, dtype):
-    """`model`, or a copy of it computing in `dtype` (same weights, cast)."""
-    if dtype == "float32":
+    """`model`, or a copy of it computing in `dtype` (same weights, cast).
+
+    A Sequential model is always copied: once loaded from a `.keras` file its layers' first call (`layer.input`,
+    which the rules read) belongs to an earlier graph than `model.inputs`; a copy's layers are called once."""
+    if dtype == "float32" and not isinstance(model, keras.Sequential):
         return model
 
     def clone(layer):
@@ -98,6 +101,7 @@ class BoundEvaluator:
         if dtype == "float64" and not backend.supports_float64():
             raise KerobustError("float64 bounds on JAX need 64-bit mode: set JAX_ENABLE_X64=1 before starting Python.")
         self.dtype = dtype
+        self.source = model
         model = _with_dtype(model, dtype)
         self.model = model
         self.mode = mode
@@ -118,6 +122,9 @@ class BoundEvaluator:
     def current_lipschitz(self):
         """The sound mode's Lipschitz constant for the model's current weights, composed forward over the graph:
         L(tensor) bounds the Lipschitz constant of input -> tensor."""
+        if self.model is not self.source:  # a copy (float64, Sequential): take the source's current weights
+            self.model.set_weights([np.asarray(w).astype(v.dtype) for w, v in
+                                    zip(self.source.get_weights(), self.model.weights)])
         kernels, folded = batch_norm_folds(self.layers, [self.head.features])
         constants = {id(t): 1.0 for t in self.model.inputs}
         for layer in self.layers:

@@ -6,7 +6,8 @@ import shutil
 
 import keras
 
-from kerobust.atomic_files import write_text
+from kerobust.atomic_files import require_space, variables_bytes, write_errors_as_user_errors, write_text
+from kerobust.errors import KerobustError
 
 _WEIGHTS = "state.weights.h5"
 _META = "progress.json"
@@ -17,9 +18,10 @@ class ResumableCheckpoint(keras.callbacks.Callback):
     """Saves the training model's weights, optimizer state, epoch count and metric history after every epoch.
 
     Each epoch goes to its own folder `epoch-NNNN`; only when it is complete does the `LATEST` file (replaced in one
-    atomic rename) point to it, and older folders are removed. A run killed at any moment keeps the last complete
-    checkpoint and loses at most the epoch in progress. Call `restore()` before `fit` and pass the returned epoch
-    count as `initial_epoch`.
+    atomic rename) point to it; the previous epoch's folder is kept as a fallback and older ones are removed. A run
+    killed at any moment keeps the last complete checkpoint and loses at most the epoch in progress. Call `restore()`
+    before `fit` and pass the returned epoch count as `initial_epoch`. A disk too full for the next checkpoint stops
+    training with one line, keeping the last one; a damaged checkpoint is named with the way back to the previous.
 
     Args:
         directory: checkpoint folder (created on first save).
@@ -34,41 +36,75 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         pointer = os.path.join(self.directory, _POINTER)
         if not os.path.isfile(pointer):
             return None
-        with open(pointer, encoding="utf-8") as handle:
-            folder = os.path.join(self.directory, handle.read().strip())
-        return folder if os.path.isfile(os.path.join(folder, _META)) else None
+        try:
+            with open(pointer, encoding="utf-8") as handle:
+                name = handle.read().strip()
+        except UnicodeDecodeError:
+            name = ""
+        folder = os.path.join(self.directory, name)
+        if not name.startswith("epoch-") or not os.path.isfile(os.path.join(folder, _META)):
+            raise self._damaged(pointer, "does not name a complete epoch folder")
+        return folder
+
+    def _damaged(self, path, problem):
+        """The error for a damaged checkpoint file, with the way back to the previous complete epoch."""
+        current = os.path.basename(os.path.dirname(path)) if path.endswith((_META, _WEIGHTS)) else None
+        previous = sorted(name for name in os.listdir(self.directory) if name.startswith("epoch-") and name != current
+                          and os.path.isfile(os.path.join(self.directory, name, _META)))
+        pointer = os.path.join(self.directory, _POINTER)
+        if previous:
+            hint = f"resume from {previous[-1]} by writing {previous[-1]!r} into {pointer}"
+        else:
+            hint = f"remove {self.directory} to train from the start"
+        return KerobustError(f"checkpoint file {path} is damaged ({problem}): {hint}, or pass another --run-dir.")
+
+    def _meta(self, folder):
+        path = os.path.join(folder, _META)
+        try:
+            with open(path, encoding="utf-8") as handle:
+                meta = json.load(handle)
+            return meta, int(meta["epochs_completed"])
+        except (ValueError, KeyError, TypeError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise self._damaged(path, type(error).__name__) from None
 
     def completed_epochs(self):
         """Epochs recorded in the checkpoint (0 when there is none)."""
         folder = self._latest()
-        if folder is None:
-            return 0
-        with open(os.path.join(folder, _META), encoding="utf-8") as handle:
-            return int(json.load(handle)["epochs_completed"])
+        return 0 if folder is None else self._meta(folder)[1]
 
     def restore(self, model):
         """Loads the checkpoint into `model` (optimizer included); returns the number of completed epochs."""
         folder = self._latest()
         if folder is None:
             return 0
+        meta, epochs = self._meta(folder)
         if model.optimizer is not None and not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
-        model.load_weights(os.path.join(folder, _WEIGHTS))
-        with open(os.path.join(folder, _META), encoding="utf-8") as handle:
-            meta = json.load(handle)
+        weights = os.path.join(folder, _WEIGHTS)
+        try:
+            model.load_weights(weights)
+        except Exception as error:  # h5py and Keras raise OSError, ValueError, KeyError for truncated or foreign files
+            message = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise self._damaged(weights, message[:120]) from None
         self.history = meta.get("history", {})
-        return int(meta["epochs_completed"])
+        return epochs
 
     def on_epoch_end(self, epoch, logs=None):
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
         name = f"epoch-{epoch + 1:04d}"
         folder = os.path.join(self.directory, name)
-        shutil.rmtree(folder, ignore_errors=True)
-        os.makedirs(folder)
-        self.model.save_weights(os.path.join(folder, _WEIGHTS))
-        write_text(os.path.join(folder, _META), json.dumps({"epochs_completed": epoch + 1, "history": self.history}))
-        write_text(os.path.join(self.directory, _POINTER), name)
+        kept = f"The checkpoint of epoch {epoch} is kept; run the same command again to resume." if epoch else ""
+        model = self.model
+        require_space(self.directory, variables_bytes(model.variables) + variables_bytes(model.optimizer.variables),
+                      f"the checkpoint of epoch {epoch + 1}")
+        with write_errors_as_user_errors(f"the checkpoint of epoch {epoch + 1} in {self.directory}", kept):
+            shutil.rmtree(folder, ignore_errors=True)
+            os.makedirs(folder)
+            model.save_weights(os.path.join(folder, _WEIGHTS))
+            write_text(os.path.join(folder, _META), json.dumps({"epochs_completed": epoch + 1, "history": self.history}))
+            write_text(os.path.join(self.directory, _POINTER), name)
+        previous = f"epoch-{epoch:04d}"
         for other in os.listdir(self.directory):
-            if other.startswith("epoch-") and other != name:
+            if other.startswith("epoch-") and other not in (name, previous):
                 shutil.rmtree(os.path.join(self.directory, other), ignore_errors=True)

@@ -23,7 +23,11 @@ def load_npz(path):
     if not os.path.isfile(path):
         raise KerobustError(f"npz dataset file {path!r} does not exist.")
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise KerobustError(f"npz dataset {path!r} is a single .npy array, not an .npz archive with keys "
+                                f"{', '.join(REQUIRED_KEYS)} (write one with numpy.savez).")
+        with archive:
             missing = [k for k in REQUIRED_KEYS if k not in archive.files]
             if missing:
                 raise KerobustError(
@@ -40,6 +44,14 @@ def load_npz(path):
     y_test = as_labels(arrays["y_test"], f"{path}:y_test")
     if len(x_rest) != len(y_rest) or len(x_test) != len(y_test):
         raise KerobustError(f"npz dataset {path!r}: images and labels differ in length.")
+    for key, count in (("x_train", len(x_rest)), ("x_test", len(x_test))):
+        if count < (2 if key == "x_train" else 1):
+            raise KerobustError(f"npz dataset {path!r}: {key} holds {count} images; training needs at least 2 (one is "
+                                f"held out for validation) and testing at least 1.")
+    unseen = sorted(set(np.unique(y_test)) - set(np.unique(y_rest)))
+    if unseen:
+        raise KerobustError(f"npz dataset {path!r}: y_test holds classes {unseen[:5]} that y_train lacks; the model "
+                            f"could never predict them.")
     if x_rest.shape[1:] != x_test.shape[1:]:
         raise KerobustError(f"npz dataset {path!r}: train images {x_rest.shape[1:]} and test images {x_test.shape[1:]} differ.")
     x_train, y_train, x_val, y_val = hold_out_validation(x_rest, y_rest)

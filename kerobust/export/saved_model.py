@@ -3,17 +3,30 @@
 import keras
 import numpy as np
 
-from kerobust.atomic_files import atomic_path
+import os
+
+from kerobust.atomic_files import atomic_path, require_space, variables_bytes, write_errors_as_user_errors
 from kerobust.backend.saved_model import saved_model_outputs
 from kerobust.errors import KerobustError
 
-TOLERANCE = 1e-5
+# Outputs of a reloaded copy may differ from the trained model's by float32 rounding that grows with depth (another
+# kernel order, oneDNN in the SavedModel): measured 1.4e-5 on a 1-epoch ResNet-18. The check is relative to the
+# logits' scale and still 1e4 times finer than any real mismatch (a lost or reordered weight moves logits by O(1)).
+RELATIVE_TOLERANCE = 1e-4
+
+
+def tolerance(reference):
+    """The largest difference accepted between a model's outputs `reference` and a reloaded copy's."""
+    scale = float(np.max(np.abs(reference))) if reference.size else 0.0
+    return RELATIVE_TOLERANCE * max(1.0, scale)
 
 
 def _check_close(reference, outputs, what):
     error = float(np.max(np.abs(reference - outputs))) if reference.size else 0.0
-    if not error <= TOLERANCE:
-        raise KerobustError(f"{what} differs from the trained model by {error:.2e} (> {TOLERANCE:g}); nothing was replaced.")
+    limit = tolerance(reference)
+    if not error <= limit:
+        raise KerobustError(f"{what} differs from the trained model by {error:.2e} (> {limit:.2e}, "
+                            f"{RELATIVE_TOLERANCE:g} of the largest logit); nothing was replaced.")
     return error
 
 
@@ -23,7 +36,8 @@ def save_keras(model, path, probe_inputs):
     The reference outputs are computed after saving, so a randomised model (noise layers) and its reloaded copy
     start from the same saved noise-generator state and draw the same noise.
     """
-    with atomic_path(path) as temporary:
+    require_space(os.path.dirname(os.path.abspath(path)), 2 * variables_bytes(model.weights), f"the model {path}")
+    with write_errors_as_user_errors(f"the model {path}"), atomic_path(path) as temporary:
         model.save(temporary)
         reference = keras.ops.convert_to_numpy(model(probe_inputs, training=False))
         reloaded = keras.saving.load_model(temporary)
@@ -32,12 +46,13 @@ def save_keras(model, path, probe_inputs):
 
 
 def export_saved_model(model, path, probe_inputs):
-    """Atomically exports `model` as a SavedModel (endpoint `serve`) and checks its outputs to 1e-5.
+    """Atomically exports `model` as a SavedModel (endpoint `serve`) and checks its outputs (see `tolerance`).
 
     Returns:
         The largest absolute output difference on `probe_inputs`.
     """
-    with atomic_path(path) as temporary:
+    require_space(os.path.dirname(os.path.abspath(path)), 3 * variables_bytes(model.weights), f"the SavedModel {path}")
+    with write_errors_as_user_errors(f"the SavedModel {path}"), atomic_path(path) as temporary:
         model.export(temporary, format="tf_saved_model", verbose=False)
         reference = keras.ops.convert_to_numpy(model(probe_inputs, training=False))  # after export: see save_keras
         error = _check_close(reference, saved_model_outputs(temporary, probe_inputs), "exported SavedModel")

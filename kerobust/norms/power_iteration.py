@@ -13,9 +13,24 @@ from keras import ops
 from kerobust import backend
 
 
+def without_activation(layer, input_shape):
+    """`layer`, or for a layer with a fused non-linear `activation` (Conv2D(..., activation="relu")) a copy with the
+    same weights and a linear activation: the operator whose norm seed 001 measures."""
+    activation = getattr(layer, "activation", None)
+    if activation is None or activation is keras.activations.linear:
+        return layer
+    config = layer.get_config()
+    config["activation"] = "linear"
+    copy = layer.__class__.from_config(config)
+    copy.build((None, *input_shape))
+    copy.set_weights(layer.get_weights())
+    return copy
+
+
 def linear_part(layer, input_shape):
-    """A model computing `layer(x) - layer(0)`: the layer's linear map when it is affine (Conv2D, Dense, batch norm
-    at inference)."""
+    """A model computing `layer(x) - layer(0)` without the layer's own activation: its linear map when it is affine
+    (Conv2D, Dense, batch norm at inference)."""
+    layer = without_activation(layer, input_shape)
     inputs = keras.Input(tuple(input_shape))
     return keras.Model(inputs, layer(inputs) - layer(ops.zeros_like(inputs)))
 
