@@ -8,7 +8,7 @@ import tempfile
 
 from kerobust.errors import KerobustError
 
-SPACE_MARGIN = 16 * 2**20  # bytes kept free beyond an estimate (file-format overhead, logs written meanwhile)
+SPACE_MARGIN = 8 * 2**20  # bytes kept free beyond an estimate (file-format overhead, logs written meanwhile)
 
 
 @contextlib.contextmanager

@@ -106,3 +106,19 @@ def test_power_iteration_on_the_layer_matches_the_dense_top_singular_value(kerne
     sigma, _ = power_iteration(layer, (*size, kernel.shape[2]))
     top = np.linalg.svd(numpy_dense_matrix(kernel, size, strides, padding), compute_uv=False)[0]
     assert sigma == pytest.approx(top, rel=1e-3)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
+def test_power_iteration_measures_the_linear_part_without_the_fused_activation(activation):
+    """Seed 001's norms are of the convolution itself: a Conv2D(..., activation=...) must read as its kernel's operator
+    (with the activation, relu halves the response of half the units and sigmoid squashes it)."""
+    from kerobust.norms.power_iteration import power_iteration
+
+    kernel = np.random.default_rng(3).normal(size=(3, 3, 2, 3)).astype("float32")
+    layer = keras.layers.Conv2D(3, 3, padding="same", activation=activation)
+    layer.build((None, 6, 6, 2))
+    layer.set_weights([kernel, np.full(3, 0.3, "float32")])
+    sigma, _ = power_iteration(layer, (6, 6, 2), iterations=3000, tolerance=1e-10)
+    expected = np.linalg.svd(numpy_dense_matrix(kernel, (6, 6), (1, 1), "same"), compute_uv=False)[0]
+    assert sigma == pytest.approx(expected, rel=1e-3)
+    assert layer.activation is keras.activations.get(activation)  # the layer itself is left as it was

@@ -1,0 +1,198 @@
+"""Bad and hostile input, one table: each case is one line on stderr, exit status 2, and nothing left behind (no new
+run folder, no `.tmp-*` scratch, the files already there unchanged unless the case says otherwise)."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from kerobust.cli.main import main
+
+TINY_FIT = ["fit", "--arch", "basicnet", "--width", "4", "--data", "digits", "--val-points", "0", "--steps", "1",
+            "--eval-steps", "2", "--diagnostics-points", "0", "--train-method", "natural"]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A finished two-epoch run (its checkpoint folder holds epochs 1 and 2)."""
+    run_dir = tmp_path_factory.mktemp("finished") / "run"
+    assert main([*TINY_FIT, "--epochs", "2", "--run-dir", str(run_dir)]) == 0
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def digits_model(tmp_path_factory, natural_digits_net):
+    path = tmp_path_factory.mktemp("models") / "net.keras"
+    natural_digits_net.save(path)
+    return path
+
+
+def _save(tmp, name, input_shape, classes):
+    import keras
+
+    model = keras.Sequential([keras.Input(input_shape), keras.layers.Flatten(), keras.layers.Dense(classes)])
+    path = tmp / name
+    model.save(path)
+    return path
+
+
+def _npz(tmp, name, **arrays):
+    rng = np.random.default_rng(0)
+    x = rng.random((40, 8, 8)).astype("float32")
+    payload = {"x_train": x, "y_train": np.arange(40) % 4, "x_test": x[:8], "y_test": np.arange(8) % 4}
+    payload.update(arrays)
+    np.savez(tmp / name, **payload)
+    return f"npz:{tmp / name}"
+
+
+def _copy_run(finished_run, tmp):
+    copy = tmp / "run"
+    shutil.copytree(finished_run, copy)
+    os.remove(copy / ".lock")
+    return copy
+
+
+def _truncate(path):
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _damage(finished_run, tmp, relative, how):
+    run_dir = _copy_run(finished_run, tmp)
+    target = run_dir / relative
+    if how == "truncate":
+        _truncate(target)
+    else:
+        target.write_bytes(how)
+    return [*TINY_FIT, "--epochs", "2", "--run-dir", str(run_dir)]
+
+
+def _no_space(monkeypatch):
+    import kerobust.atomic_files as atomic_files
+
+    usage = shutil.disk_usage("/")
+    monkeypatch.setattr(atomic_files.shutil, "disk_usage", lambda path: usage._replace(free=1 << 20))
+
+
+# (case id, argv builder (tmp, fixtures) -> argv, expected part of the one line)
+CASES = [
+    ("dropout-1", lambda t, f: ["fit", "--dropout", "1", "--run-dir", str(t / "r")], "dropout rate must be in [0, 1)"),
+    ("dropout-negative", lambda t, f: ["fit", "--dropout=-0.1", "--run-dir", str(t / "r")], "dropout rate must be in"),
+    ("seed-negative", lambda t, f: ["fit", "--seed=-1", "--run-dir", str(t / "r")], "seed must be in [0, 2147483647]"),
+    ("seed-too-large", lambda t, f: ["fit", "--seed", str(2**31), "--run-dir", str(t / "r")], "seed must be in"),
+    ("eval-seed", lambda t, f: ["eval", "--model", str(f["model"]), "--data", "digits", "--seed", "-3"], "seed must be in"),
+    ("linf-eps-1", lambda t, f: ["fit", "--eps", "1", "--run-dir", str(t / "r")], "covers the whole [0, 1] input box"),
+    ("linf-eval-eps-2", lambda t, f: ["fit", "--eval-eps", "2", "--run-dir", str(t / "r")], "eval eps 2 is an l-inf"),
+    ("eval-linf-eps-1", lambda t, f: ["eval", "--model", str(f["model"]), "--data", "digits", "--eval-eps", "0.1,1"],
+     "eval eps 1 is an l-inf radius"),
+    ("width-0", lambda t, f: ["fit", "--arch", "basicnet", "--width", "0"], "width must be >= 1"),
+    ("config-not-utf8", lambda t, f: ["fit", "--config", str(_write(t / "c.yaml", b"arch: wrn\n\xff\xfe\n"))],
+     "is not UTF-8 text"),
+    ("model-classes", lambda t, f: ["eval", "--model", str(_save(t, "five.keras", (8, 8, 1), 5)), "--data", "digits"],
+     "outputs (5,) logits; digits has 10 classes"),
+    ("model-input-shape", lambda t, f: ["eval", "--model", str(_save(t, "small.keras", (4, 4, 1), 10)), "--data",
+                                        "digits"], "takes inputs of shape (4, 4, 1); digits has (8, 8, 1)"),
+    ("bound-model-classes", lambda t, f: ["bound", "--model", str(_save(t, "five.keras", (8, 8, 1), 5)), "--data",
+                                          "digits"], "outputs (5,) logits"),
+    ("apgd-targets", lambda t, f: ["eval", "--model", str(f["model"]), "--data", "digits", "--attacks", "apgd-t",
+                                   "--targets", "10"], "--targets must be in [1, 9]"),
+    ("plot-under-a-file", lambda t, f: ["eval", "--model", str(f["model"]), "--data", "digits", "--plot",
+                                        str(_write(t / "file", b"") / "x.png")], "is a file, not a folder"),
+    ("json-is-a-folder", lambda t, f: ["bound", "--model", str(f["model"]), "--data", "digits", "--json", str(t)],
+     "it is a folder"),
+    ("npz-empty-train", lambda t, f: [*TINY_FIT, "--data", _npz(t, "e.npz", x_train=np.zeros((0, 8, 8), "float32"),
+                                                                y_train=np.zeros(0, int))], "x_train holds 0 images"),
+    ("npz-empty-test", lambda t, f: [*TINY_FIT, "--data", _npz(t, "e.npz", x_test=np.zeros((0, 8, 8), "float32"),
+                                                               y_test=np.zeros(0, int))], "x_test holds 0 images"),
+    ("npz-is-npy", lambda t, f: [*TINY_FIT, "--data", f"npz:{_npy(t)}"], "is a single .npy array"),
+    ("npz-is-text", lambda t, f: [*TINY_FIT, "--data", f"npz:{_write(t / 'd.npz', b'not an archive')}"],
+     "cannot be read"),
+    ("npz-unseen-test-class", lambda t, f: [*TINY_FIT, "--data", _npz(t, "u.npz", y_test=np.arange(8) % 4 + 3)],
+     "y_test holds classes [4, 5, 6] that y_train lacks"),
+    ("damaged-config", lambda t, f: _damage(f["run"], t, "config.yaml", b"arch: [basicnet\n"), "config.yaml is damaged"),
+    ("damaged-progress", lambda t, f: _damage(f["run"], t, "checkpoints/epoch-0002/progress.json", b"{\"epochs_"),
+     "epoch-0002/progress.json is damaged (JSONDecodeError): resume from epoch-0001 by writing 'epoch-0001' into"),
+    ("truncated-checkpoint", lambda t, f: _damage(f["run"], t, "checkpoints/epoch-0002/state.weights.h5", "truncate"),
+     "epoch-0002/state.weights.h5 is damaged"),
+    ("damaged-pointer", lambda t, f: _damage(f["run"], t, "checkpoints/LATEST", b"\x00garbage"),
+     "LATEST is damaged (does not name a complete epoch folder)"),
+]
+
+
+def _write(path, data):
+    path.write_bytes(data)
+    return path
+
+
+def _npy(tmp):
+    np.save(tmp / "d.npy", np.zeros((4, 8, 8)))
+    os.replace(tmp / "d.npy", tmp / "d.npz")
+    return tmp / "d.npz"
+
+
+def _tree(root):
+    return {os.path.relpath(os.path.join(folder, name), root): os.path.getsize(os.path.join(folder, name))
+            for folder, _, names in os.walk(root) for name in names if name != ".lock"}
+
+
+@pytest.mark.parametrize("case,build,message", CASES, ids=[c[0] for c in CASES])
+def test_one_line_exit_2_nothing_left_behind(case, build, message, tmp_path, capsys, finished_run, digits_model):
+    argv = build(tmp_path, {"run": finished_run, "model": digits_model})
+    before = _tree(tmp_path)
+    try:
+        status = main(argv)
+    except SystemExit as exit_:
+        status = exit_.code
+    err = capsys.readouterr().err.strip()
+    assert status == 2, err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert message in err, err
+    assert _tree(tmp_path) == before  # no run folder, no scratch, nothing rewritten
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_full_disk_at_the_first_checkpoint_leaves_no_run_folder(tmp_path, capsys, monkeypatch):
+    _no_space(monkeypatch)
+    run_dir = tmp_path / "run"
+    assert main([*TINY_FIT, "--epochs", "1", "--run-dir", str(run_dir)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not enough disk space to write the checkpoint of epoch 1" in err
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_full_disk_at_export_keeps_the_evaluation_and_the_previous_files(finished_run, tmp_path, capsys,
+                                                                            monkeypatch):
+    run_dir = _copy_run(finished_run, tmp_path)
+    model_before = (run_dir / "model.keras").read_bytes()
+    _no_space(monkeypatch)
+    assert main([*TINY_FIT, "--epochs", "2", "--run-dir", str(run_dir)]) == 2  # finished: evaluates, then exports
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not enough disk space to write the model" in err
+    assert "The evaluation is saved in" in err
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["export"]["status"] == "failed" and "disk space" in metrics["export"]["error"]
+    assert 0 <= metrics["clean"]["top1"] <= 1
+    assert (run_dir / "model.keras").read_bytes() == model_before
+    assert not [name for name in os.listdir(run_dir) if name.startswith(".tmp-")]
+
+
+def test_a_second_fit_on_a_held_run_folder_is_refused_while_the_first_finishes(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    argv = [*TINY_FIT, "--epochs", "3", "--run-dir", str(run_dir)]
+    first = subprocess.Popen([sys.executable, "-m", "kerobust.cli", *argv], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+    lock = run_dir / ".lock"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (lock.exists() and lock.read_text().strip() == str(first.pid)):
+        time.sleep(0.1)
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"is in use by another kerobust process (pid {first.pid})" in err
+    _, first_err = first.communicate(timeout=600)
+    assert first.returncode == 0, first_err[-2000:]
+    assert json.loads((run_dir / "metrics.json").read_text())["epochs"] == 3
