@@ -139,28 +139,11 @@ class AdversarialTrainStep:
             training=True, optimizer_variables=optimizer_vars,
         )
         unscaled_loss, y_pred, non_trainable, metrics_vars = aux
-        grads, non_trainable = self._with_norm_decay(grads, trainable, non_trainable)
         trainable, optimizer_vars = self.optimizer.stateless_apply(optimizer_vars, grads, trainable)
         logs, metrics_vars = self._update_metrics_variables(
             metrics_vars, unscaled_loss, x_train, y_train, y_pred, sample_weight
         )
         return logs, (trainable, non_trainable, optimizer_vars, metrics_vars)
-
-    def _with_norm_decay(self, grads, trainable, non_trainable):
-        """Adds norm decay's beta / N h to the kernels' gradients; returns them and the state with the new h."""
-        if self.norm_decay is None:
-            return grads, non_trainable
-        kernel_at = [index_of(k, self.trainable_variables) for k in self.norm_decay_kernels]
-        momentum_at = [index_of(h, self.non_trainable_variables) for h in self.norm_decay_momenta]
-        increments, momenta = self.norm_decay.step(
-            [trainable[i] for i in kernel_at], [non_trainable[i] for i in momentum_at], self.norm_decay_fns
-        )
-        grads, non_trainable = list(grads), list(non_trainable)
-        for i, increment in zip(kernel_at, increments):
-            grads[i] = grads[i] + increment.astype(grads[i].dtype)
-        for i, momentum in zip(momentum_at, momenta):
-            non_trainable[i] = momentum
-        return grads, non_trainable
 
     def _replay_step(self, state, x, y, sample_weight):
         trainable, non_trainable, optimizer_vars, metrics_vars = state
@@ -184,7 +167,6 @@ class AdversarialTrainStep:
                 trainable, delta, non_trainable, metrics_vars, optimizer_vars
             )
             unscaled_loss, y_pred, non_trainable, metrics_vars = aux
-            grads, non_trainable = self._with_norm_decay(grads, trainable, non_trainable)
             trainable, optimizer_vars = self.optimizer.stateless_apply(optimizer_vars, grads, trainable)
             logs, metrics_vars = self._update_metrics_variables(
                 metrics_vars, unscaled_loss, method.perturbed_input(x, delta), y, y_pred, sample_weight

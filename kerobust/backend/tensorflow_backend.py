@@ -8,7 +8,6 @@ import tensorflow as tf
 from keras import ops
 
 from kerobust.backend.oracle import Oracle
-from kerobust.backend.variables import index_of
 
 
 class _QuietRetracing(logging.Filter):
@@ -168,24 +167,8 @@ class AdversarialTrainStep:
             self._loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
             scaled = self.optimizer.scale_loss(loss)
         grads = tape.gradient(scaled, self.trainable_weights)
-        self.optimizer.apply_gradients(zip(self._with_norm_decay(grads), self.trainable_weights))
+        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
         return y_pred
-
-    def _with_norm_decay(self, grads):
-        """Adds norm decay's beta / N h to the kernels' gradients and stores the new h (seed 001 Algorithm 1)."""
-        if self.norm_decay is None:
-            return grads
-        increments, momenta = self.norm_decay.step(
-            [tf.convert_to_tensor(k) for k in self.norm_decay_kernels],
-            [tf.convert_to_tensor(h) for h in self.norm_decay_momenta], self.norm_decay_fns,
-        )
-        for variable, value in zip(self.norm_decay_momenta, momenta):
-            variable.assign(value)
-        grads = list(grads)
-        for kernel, increment in zip(self.norm_decay_kernels, increments):
-            i = index_of(kernel, self.trainable_weights)
-            grads[i] = grads[i] + tf.cast(increment, grads[i].dtype)
-        return grads
 
     def _replay_step(self, x, y, sample_weight):
         method = self.method
@@ -202,7 +185,7 @@ class AdversarialTrainStep:
                 self._loss_tracker.update_state(loss, sample_weight=n)
                 scaled = self.optimizer.scale_loss(loss)
             grads = tape.gradient(scaled, list(self.trainable_weights) + [delta])
-            self.optimizer.apply_gradients(zip(self._with_norm_decay(grads[:-1]), self.trainable_weights))
+            self.optimizer.apply_gradients(zip(grads[:-1], self.trainable_weights))
             delta = method.update_perturbation(delta, grads[-1])
         self.perturbation.assign(ops.slice_update(self.perturbation, [0] * len(delta.shape), delta))
         return self.compute_metrics(x_adv, y, y_pred, sample_weight=sample_weight)

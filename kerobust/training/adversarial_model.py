@@ -1,9 +1,9 @@
 """The Keras model wrapper whose `train_step` performs adversarial training."""
 
 import keras
+from keras import ops
 
 from kerobust import backend
-from kerobust.errors import KerobustError
 
 
 class AdversarialModel(backend.AdversarialTrainStep, keras.Model):
@@ -18,7 +18,9 @@ class AdversarialModel(backend.AdversarialTrainStep, keras.Model):
         method: the `TrainingMethod`.
         batch_size: needed by replay methods, whose persistent perturbation has one row per batch element.
         norm_decay: an optional `kerobust.regularizers.NormDecay` applied at every optimizer step (seed 001
-            Algorithm 1); its moving averages are weights of the wrapper.
+            Algorithm 1); its moving averages are weights of the wrapper. It enters as an extra loss term of value 0
+            whose gradient is beta / N h (`norm_decay_term`), so every training method, both backends and loss
+            scaling apply it without a line of their own.
     """
 
     def __init__(self, classifier, method, batch_size=None, norm_decay=None, **kwargs):
@@ -46,11 +48,26 @@ class AdversarialModel(backend.AdversarialTrainStep, keras.Model):
             ]
         self.built = True
 
-    def compile(self, optimizer="rmsprop", *args, **kwargs):
-        super().compile(optimizer, *args, **kwargs)
-        # Checked after Keras has settled the optimizer: under a mixed_float16 policy it wraps a plain one itself.
-        if self.norm_decay is not None and isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
-            raise KerobustError("norm decay does not support loss scaling (mixed precision); use a float32 policy.")
-
     def call(self, inputs, training=False):
-        return self.classifier(inputs, training=training)
+        outputs = self.classifier(inputs, training=training)
+        if training and self.norm_decay is not None:
+            self.add_loss(self.norm_decay_term())
+        return outputs
+
+    def norm_decay_term(self):
+        """Seed 001 Algorithm 1 lines 4-6 as a loss term: updates each moving average h <- gamma h + (1 - gamma) p and
+        returns sum_i <sg(beta / N h_i), W_i> - sg(<beta / N h_i, W_i>) (sg: stop gradient), whose value is 0 and whose
+        gradient with respect to W_i is beta / N h_i, added to the loss gradient before the optimizer step."""
+        kernels = [ops.convert_to_tensor(kernel) for kernel in self.norm_decay_kernels]
+        increments, momenta = self.norm_decay.step(
+            [ops.stop_gradient(k) for k in kernels], [ops.convert_to_tensor(h) for h in self.norm_decay_momenta],
+            self.norm_decay_fns,
+        )
+        term = 0.0
+        for variable, momentum in zip(self.norm_decay_momenta, momenta):
+            variable.assign(ops.stop_gradient(momentum))
+        for kernel, increment in zip(kernels, increments):
+            increment = ops.stop_gradient(ops.cast(increment, kernel.dtype))
+            product = ops.sum(increment * kernel)
+            term = term + product - ops.stop_gradient(product)
+        return term

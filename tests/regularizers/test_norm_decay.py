@@ -158,21 +158,34 @@ def test_bad_settings_are_refused(kwargs, message):
 
 
 @pytest.mark.smoke
-def test_frozen_layers_are_left_out_and_loss_scaling_is_refused():
+def test_frozen_layers_are_left_out():
     net = _dense_net()
     net.get_layer("hidden").trainable = False
     trainer = AdversarialModel(net, build_training_method("natural", 0.0), norm_decay=NormDecay())
     assert [k.path for k in trainer.norm_decay_kernels] == [net.get_layer("out").kernel.path]
-    with pytest.raises(KerobustError, match="does not support loss scaling"):
-        trainer.compile(keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.1)), loss="mse")
-    policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("mixed_float16")  # Keras wraps a plain optimizer in loss scaling itself
-    try:
-        mixed = AdversarialModel(_dense_net(), build_training_method("natural", 0.0), norm_decay=NormDecay())
-        with pytest.raises(KerobustError, match="does not support loss scaling"):
-            mixed.compile(keras.optimizers.SGD(0.1), loss="mse")
-    finally:
-        keras.config.set_dtype_policy(policy)
+
+
+@pytest.mark.smoke
+def test_under_loss_scaling_one_step_equals_the_unscaled_one_and_the_reported_loss_is_the_plain_loss():
+    """Norm decay is a loss term (value 0, gradient beta / N h): a LossScaleOptimizer scales and unscales it with the
+    rest, and the logged loss is the cross-entropy alone."""
+    x = np.random.default_rng(0).normal(size=(16, 6)).astype("float32")
+    y = np.arange(16) % 3
+    kernels, losses = {}, {}
+    for name, optimizer in (("plain", keras.optimizers.SGD(0.1)),
+                            ("scaled", keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.1)))):
+        for decay in (None, NormDecay("l1", 0.3, 0.25)):
+            net = _dense_net()
+            trainer = AdversarialModel(net, build_training_method("natural", 0.0), norm_decay=decay)
+            trainer.compile(optimizer if decay else keras.optimizers.SGD(0.1),
+                            keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+            history = trainer.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False).history
+            kernels[name, decay is None] = [np.asarray(layer.kernel) for layer in net.layers]
+            losses[name, decay is None] = history["loss"][0]
+    for scaled, plain in zip(kernels["scaled", False], kernels["plain", False]):
+        np.testing.assert_allclose(scaled, plain, atol=1e-6)
+    assert any(np.abs(a - b).max() > 1e-4 for a, b in zip(kernels["plain", False], kernels["plain", True]))
+    assert losses["plain", False] == pytest.approx(losses["plain", True], rel=1e-6)
 
 
 @pytest.mark.smoke
