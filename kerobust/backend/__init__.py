@@ -7,7 +7,11 @@ Everything else is written with `keras.ops` and reaches the backend through thes
 * `compile_attack(model, perturb, loss_fn)`: compiles `perturb(oracle, x, y, seed)` for `model`, where the
   `Oracle`'s `gradient(x, y)` is the input gradient of `loss_fn(y, model(x, training=False))` (summed over the
   batch) and `logits(x)` is `model(x, training=False)`.
-* `AdversarialTrainStep`: the `train_step` override used by `kerobust.training.AdversarialModel`.
+* `AdversarialTrainStep`: the `train_step` signature of `kerobust.training.AdversarialModel` on this backend, around
+  `kerobust.training.adversarial_step`, which is written once above three primitives:
+  `training_oracle(model, loss_fn)`, the `Oracle` of the model's current weights in inference mode, and
+  `loss_and_gradients(model, x_of, extra, y, sample_weight)`, the training loss and its gradients, and
+  `apply_gradients(model, grads)`, the optimizer step.
 * `grouped_conv(inputs, kernel, strides, padding)`: a channels-last convolution whose kernel may hold fewer input
   channels than `inputs` (grouped), without Keras's forced XLA path on TensorFlow CPU.
 * `spectral_filter(z, v)`: filters each channel of a channels-last batch circularly by a real half-spectrum
@@ -28,6 +32,7 @@ _BACKEND = keras.backend.backend()
 if _BACKEND == "tensorflow":
     from kerobust.backend.tensorflow_backend import (  # noqa: F401
         AdversarialTrainStep,
+        apply_gradients,
         circular_top_singular_value,
         clip_circular_spectrum,
         compile_attack,
@@ -35,14 +40,17 @@ if _BACKEND == "tensorflow":
         gradient,
         grouped_conv,
         has_gpu,
+        loss_and_gradients,
         normal,
         spectral_filter,
         supports_float64,
+        training_oracle,
         uniform,
     )
 elif _BACKEND == "jax":
     from kerobust.backend.jax_backend import (  # noqa: F401
         AdversarialTrainStep,
+        apply_gradients,
         circular_top_singular_value,
         clip_circular_spectrum,
         compile_attack,
@@ -50,9 +58,11 @@ elif _BACKEND == "jax":
         gradient,
         grouped_conv,
         has_gpu,
+        loss_and_gradients,
         normal,
         spectral_filter,
         supports_float64,
+        training_oracle,
         uniform,
     )
 else:  # pragma: no cover - depends on the environment

@@ -5,7 +5,6 @@ import jax.numpy as jnp
 import keras
 
 from kerobust.backend.oracle import Oracle
-from kerobust.backend.variables import index_of
 
 
 def _key(seed):
@@ -121,57 +120,61 @@ def compile_attack(model, perturb, loss_fn, xla=True):
     return run
 
 
+def _values(variables):
+    return [v.value for v in variables]  # inside a StatelessScope: the scope's current values
+
+
+def training_oracle(model, loss_fn):
+    """The `Oracle` of `model` with its current weights (inside the step's StatelessScope), in inference mode."""
+    return _oracle(model, _values(model.trainable_variables), _values(model.non_trainable_variables), loss_fn)
+
+
+def loss_and_gradients(model, x_of, extra, y, sample_weight):
+    """`(loss, y_pred, weight_grads, extra_grad)` of `model`'s training loss on `x_of(extra)` (training mode), by
+    `jax.value_and_grad` over `compute_loss_and_updates`; the forward pass's variable updates (batch-norm statistics,
+    norm decay's moving averages, noise states) are assigned back, so the enclosing StatelessScope collects them."""
+    non_trainable = _values(model.non_trainable_variables)
+    metrics = _values(model.metrics_variables)
+    optimizer = _values(model.optimizer.variables)
+
+    def loss_of(trainable, extra):
+        return model.compute_loss_and_updates(trainable, non_trainable, metrics, x_of(extra), y, sample_weight,
+                                              training=True, optimizer_variables=optimizer)
+
+    (_, aux), (grads, extra_grad) = jax.value_and_grad(loss_of, argnums=(0, 1), has_aux=True)(
+        _values(model.trainable_variables), extra
+    )
+    loss, y_pred, non_trainable, metrics = aux
+    for variable, value in zip(model.non_trainable_variables, non_trainable):
+        variable.assign(value)
+    for variable, value in zip(model.metrics_variables, metrics):
+        variable.assign(value)
+    return loss, y_pred, grads, extra_grad
+
+
+def apply_gradients(model, grads):
+    """One optimizer step by `optimizer.stateless_apply` (loss scaling's own stateless path), its results assigned in
+    the enclosing StatelessScope."""
+    optimizer = model.optimizer
+    trainable, optimizer_values = optimizer.stateless_apply(
+        _values(optimizer.variables), grads, _values(model.trainable_variables)
+    )
+    for variable, value in zip(model.trainable_variables, trainable):
+        variable.assign(value)
+    for variable, value in zip(optimizer.variables, optimizer_values):
+        variable.assign(value)
+
+
 class AdversarialTrainStep:
-    """Stateless `train_step` for `AdversarialModel` on JAX (see the TensorFlow twin for the two step shapes)."""
+    """Stateless `train_step` of `AdversarialModel` on JAX: `kerobust.training.adversarial_step` inside a
+    `keras.StatelessScope` holding the step's state, whose final values are the new state."""
 
     def train_step(self, state, data):
-        trainable, non_trainable, optimizer_vars, metrics_vars = state
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        iterations = optimizer_vars[index_of(self.optimizer.iterations, self.optimizer.variables)]
-        seed = jnp.stack([jnp.int32(self.method.seed), iterations.astype("int32")])
-        if self.method.kind == "replay":
-            return self._replay_step(state, x, y, sample_weight)
-        oracle = _oracle(self, trainable, non_trainable, self.method.loss_fn)
-        x_train, y_train, sample_weight = self.method.training_batch(oracle, x, y, sample_weight, seed)
-        value_and_grad = jax.value_and_grad(self.compute_loss_and_updates, has_aux=True)
-        (_, aux), grads = value_and_grad(
-            trainable, non_trainable, metrics_vars, x_train, y_train, sample_weight,
-            training=True, optimizer_variables=optimizer_vars,
-        )
-        unscaled_loss, y_pred, non_trainable, metrics_vars = aux
-        trainable, optimizer_vars = self.optimizer.stateless_apply(optimizer_vars, grads, trainable)
-        logs, metrics_vars = self._update_metrics_variables(
-            metrics_vars, unscaled_loss, x_train, y_train, y_pred, sample_weight
-        )
-        return logs, (trainable, non_trainable, optimizer_vars, metrics_vars)
+        from kerobust.training.adversarial_step import adversarial_train_step
 
-    def _replay_step(self, state, x, y, sample_weight):
-        trainable, non_trainable, optimizer_vars, metrics_vars = state
-        method = self.method
-        index = index_of(self.perturbation, self.non_trainable_variables)
-        full = non_trainable[index]
-        n = x.shape[0]
-        delta = full[:n]
-
-        def loss_of(weights, delta, non_trainable, metrics_vars, optimizer_vars):
-            return self.compute_loss_and_updates(
-                weights, non_trainable, metrics_vars, method.perturbed_input(x, delta), y, sample_weight,
-                training=True, optimizer_variables=optimizer_vars,
-            )
-
-        # One backward pass per replay gives the weight and the perturbation gradients together.
-        value_and_grad = jax.value_and_grad(loss_of, argnums=(0, 1), has_aux=True)
-        logs = None
-        for _ in range(method.replays):
-            (_, aux), (grads, delta_grad) = value_and_grad(
-                trainable, delta, non_trainable, metrics_vars, optimizer_vars
-            )
-            unscaled_loss, y_pred, non_trainable, metrics_vars = aux
-            trainable, optimizer_vars = self.optimizer.stateless_apply(optimizer_vars, grads, trainable)
-            logs, metrics_vars = self._update_metrics_variables(
-                metrics_vars, unscaled_loss, method.perturbed_input(x, delta), y, y_pred, sample_weight
-            )
-            delta = method.update_perturbation(delta, delta_grad)
-        non_trainable = list(non_trainable)
-        non_trainable[index] = full.at[:n].set(delta)
-        return logs, (trainable, non_trainable, optimizer_vars, metrics_vars)
+        groups = (self.trainable_variables, self.non_trainable_variables, self.optimizer.variables,
+                  self.metrics_variables)
+        mapping = [(v, value) for variables, values in zip(groups, state) for v, value in zip(variables, values)]
+        with keras.StatelessScope(state_mapping=mapping) as scope:
+            logs = adversarial_train_step(self, data)
+        return logs, tuple([scope.get_current_value(v) for v in variables] for variables in groups)

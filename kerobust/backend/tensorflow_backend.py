@@ -5,8 +5,6 @@ import logging
 import keras
 import tensorflow as tf
 
-from keras import ops
-
 from kerobust.backend.oracle import Oracle
 
 
@@ -141,51 +139,39 @@ def compile_attack(model, perturb, loss_fn, xla=None):
     return run
 
 
-class AdversarialTrainStep:
-    """`train_step` for `AdversarialModel` on TensorFlow.
+def training_oracle(model, loss_fn):
+    """The `Oracle` of `model` with its current weights, in inference mode (the attack inside a training step)."""
+    return _oracle(model, loss_fn, training=False)
 
-    Two shapes of step, chosen by the training method:
-    * `attack` methods build a training batch first (attacks run in inference mode), then take one optimizer step;
-    * `replay` methods (free training) replay the batch m times; each replay's single backward pass gives both the
-      weight gradients and the gradient for the persistent perturbation.
-    """
+
+def loss_and_gradients(model, x_of, extra, y, sample_weight):
+    """`(loss, y_pred, weight_grads, extra_grad)` of `model`'s training loss on `x_of(extra)` (training mode).
+
+    The gradients are of the optimizer's scaled loss (`optimizer.apply` unscales them); `extra_grad` is None when
+    `extra` is None."""
+    with tf.GradientTape() as tape:
+        if extra is not None:
+            tape.watch(extra)
+        x = x_of(extra)
+        y_pred = model(x, training=True)
+        loss = model._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
+        scaled = model.optimizer.scale_loss(loss)
+    sources = list(model.trainable_variables) + ([extra] if extra is not None else [])
+    grads = tape.gradient(scaled, sources)
+    if extra is None:
+        return loss, y_pred, grads, None
+    return loss, y_pred, grads[:-1], grads[-1]
+
+
+def apply_gradients(model, grads):
+    """One optimizer step of `model`'s trainable variables (grads of the scaled loss)."""
+    model.optimizer.apply(grads, model.trainable_variables)
+
+
+class AdversarialTrainStep:
+    """`train_step` of `AdversarialModel` on TensorFlow: `kerobust.training.adversarial_step`, as it is."""
 
     def train_step(self, data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        seed = tf.stack([tf.constant(self.method.seed, tf.int32), tf.cast(self.optimizer.iterations, tf.int32)])
-        if self.method.kind == "replay":
-            return self._replay_step(x, y, sample_weight)
-        oracle = _oracle(self, self.method.loss_fn, training=False)
-        x_train, y_train, sample_weight = self.method.training_batch(oracle, x, y, sample_weight, seed)
-        y_pred = self._apply_step(x_train, y_train, sample_weight)
-        return self.compute_metrics(x_train, y_train, y_pred, sample_weight=sample_weight)
+        from kerobust.training.adversarial_step import adversarial_train_step
 
-    def _apply_step(self, x, y, sample_weight):
-        with tf.GradientTape() as tape:
-            y_pred = self(x, training=True)
-            loss = self._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
-            self._loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
-            scaled = self.optimizer.scale_loss(loss)
-        grads = tape.gradient(scaled, self.trainable_weights)
-        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
-        return y_pred
-
-    def _replay_step(self, x, y, sample_weight):
-        method = self.method
-        n = tf.shape(x)[0]
-        delta = self.perturbation[:n]
-        y_pred = None
-        for _ in range(method.replays):
-            # `delta` enters the graph through x_adv, so one backward pass yields both gradients.
-            with tf.GradientTape() as tape:
-                tape.watch(delta)
-                x_adv = method.perturbed_input(x, delta)
-                y_pred = self(x_adv, training=True)
-                loss = self._compute_loss(x=x_adv, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
-                self._loss_tracker.update_state(loss, sample_weight=n)
-                scaled = self.optimizer.scale_loss(loss)
-            grads = tape.gradient(scaled, list(self.trainable_weights) + [delta])
-            self.optimizer.apply_gradients(zip(grads[:-1], self.trainable_weights))
-            delta = method.update_perturbation(delta, grads[-1])
-        self.perturbation.assign(ops.slice_update(self.perturbation, [0] * len(delta.shape), delta))
-        return self.compute_metrics(x_adv, y, y_pred, sample_weight=sample_weight)
+        return adversarial_train_step(self, data)

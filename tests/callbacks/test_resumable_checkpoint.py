@@ -23,7 +23,7 @@ def test_restore_brings_back_weights_optimizer_state_perturbation_and_epoch(digi
     trainer = _trainer(digits)
     checkpoint = ResumableCheckpoint(str(tmp_path / "ckpt"))
     trainer.fit(x, y, batch_size=64, epochs=2, callbacks=[checkpoint], verbose=0)
-    assert sorted(os.listdir(tmp_path / "ckpt")) == ["LATEST", "epoch-0002"]
+    assert sorted(os.listdir(tmp_path / "ckpt")) == ["LATEST", "epoch-0001", "epoch-0002"]  # the previous one kept
 
     fresh = _trainer(digits)
     resumed = ResumableCheckpoint(str(tmp_path / "ckpt"))
