@@ -28,3 +28,24 @@ def require(condition, message):
     """Raises `KerobustError(message)` unless `condition` holds."""
     if not condition:
         raise KerobustError(message)
+
+
+OUT_OF_MEMORY = ("ResourceExhaustedError", "MemoryError", "OutOfMemoryError")
+
+
+class memory_errors_as_user_errors:
+    """Turns a framework's out-of-memory error (TensorFlow's ResourceExhaustedError, JAX's RESOURCE_EXHAUSTED, Python's
+    MemoryError) inside the block into one `KerobustError` line naming `what` and `hint`."""
+
+    def __init__(self, what, hint):
+        self.what, self.hint = what, hint
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, traceback):
+        if error is None:
+            return False
+        if type(error).__name__ in OUT_OF_MEMORY or "RESOURCE_EXHAUSTED" in str(error)[:200]:
+            raise KerobustError(f"{self.what} does not fit in memory; {self.hint}.") from None
+        return False

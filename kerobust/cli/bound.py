@@ -37,6 +37,7 @@ def run(args):
     if args.mode not in MODES:
         raise unknown_name("bound mode", args.mode, MODES)
     require(args.check in ("none", "attacks"), f"--check must be none or attacks, got {args.check!r}.")
+    require(args.dtype in ("float32", "float64"), f"--dtype must be float32 or float64, got {args.dtype!r}.")
     eps_values = convert("cert eps", args.cert_eps, number_list)
     require(eps_values and all(e >= 0 for e in eps_values), f"cert eps must be >= 0, got {args.cert_eps!r}.")
     points = convert("points", args.points, whole)

@@ -92,8 +92,8 @@ def run(args):
     require(not steps or min(steps) >= 1, f"eval steps must be >= 1, got {steps}.")
     require(step_size is None or step_size > 0, f"eval step size must be > 0, got {step_size}.")
     require(counts["batch_size"] >= 1, f"batch size must be >= 1, got {counts['batch_size']}.")
-    for key in ("restarts", "eot"):
-        require(counts[key] >= 1, f"{key} must be >= 1, got {counts[key]}.")
+    for key in ("restarts", "eot", "square_queries"):
+        require(counts[key] >= 1, f"{key.replace('_', ' ')} must be >= 1, got {counts[key]}.")
     require(counts["diagnostics_points"] >= 0, f"diagnostics points must be >= 0, got {counts['diagnostics_points']}.")
     require(0 <= counts["seed"] <= SEED_LIMIT, f"seed must be in [0, {SEED_LIMIT}], got {counts['seed']}.")
     require(points is None or points >= 1, f"points must be >= 1, got {points}.")

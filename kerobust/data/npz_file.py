@@ -48,6 +48,8 @@ def load_npz(path):
         if count < (2 if key == "x_train" else 1):
             raise KerobustError(f"npz dataset {path!r}: {key} holds {count} images; training needs at least 2 (one is "
                                 f"held out for validation) and testing at least 1.")
+    if len(np.unique(y_rest)) < 2:
+        raise KerobustError(f"npz dataset {path!r}: y_train holds one class; a classifier needs at least 2.")
     unseen = sorted(int(c) for c in set(np.unique(y_test)) - set(np.unique(y_rest)))
     if unseen:
         raise KerobustError(f"npz dataset {path!r}: y_test holds classes {unseen[:5]} that y_train lacks; the model "

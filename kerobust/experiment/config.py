@@ -208,6 +208,7 @@ def validate(config):
 
     if config.svc_operator not in OPERATORS:
         raise unknown_name("svc operator", config.svc_operator, OPERATORS)
+    require(config.eval_steps is None or len(config.eval_steps) > 0, "eval steps must list at least one PGD step count.")
     require(not config.eval_steps or min(config.eval_steps) >= 1, f"eval steps must be >= 1, got {config.eval_steps}.")
 
 

@@ -10,7 +10,7 @@ import os
 import sys
 import time
 
-from kerobust.errors import KerobustError
+from kerobust.errors import KerobustError, memory_errors_as_user_errors, require
 from kerobust.experiment.config import (
     FitConfig, architecture_options, default_run_dir, fill_dataset_defaults, to_yaml, validate,
 )
@@ -87,6 +87,8 @@ def run(config, explicit=None, log=print):
     config = dataclasses.replace(config)
     arch_options = resolve(config, explicit)
     dataset = load_dataset(config.data, config.data_dir)
+    require(config.batch_size <= len(dataset.x_train), f"batch size {config.batch_size} is larger than the "
+            f"{len(dataset.x_train)} training images of {dataset.name}.")
     config_yaml = to_yaml(config)
     with run_folder(config.run_dir, config_yaml, defaults=dataclasses.asdict(FitConfig())):
         return _run_in_folder(config, config_yaml, dataset, arch_options, log)
@@ -105,8 +107,9 @@ def _build(config, dataset, arch_options):
     from kerobust.training.schedules import build_schedule
 
     keras.utils.set_random_seed(config.seed)
-    classifier = build_model(config.arch, dataset.input_shape, dataset.num_classes, dataset.mean, dataset.std,
-                             **arch_options)
+    with memory_errors_as_user_errors(f"the {config.arch} model", "choose a smaller --k, --width or --depth"):
+        classifier = build_model(config.arch, dataset.input_shape, dataset.num_classes, dataset.mean, dataset.std,
+                                 **arch_options)
     if config.svc is not None:
         clip_plan(classifier, config.svc_operator)  # refuses unsupported convolutions before any other setup
     method = build_training_method(
@@ -197,11 +200,13 @@ def _train(config, dataset, trainer, run_dir, log):
         dataset.x_train, dataset.y_train, config.batch_size, dataset.augmentation, seed=config.seed + initial_epoch
     )
     if initial_epoch < config.fit_epochs and not (early is not None and early.stopped):
-        trainer.fit(
-            batches, validation_data=(dataset.x_val, dataset.y_val), epochs=config.fit_epochs,
-            initial_epoch=initial_epoch, callbacks=_callbacks(config, dataset, run_dir, checkpoint, early),
-            verbose=(1 if sys.stdout.isatty() else 2) if log is print else 0,
-        )
+        with memory_errors_as_user_errors(f"training with batch size {config.batch_size}",
+                                          "lower --batch-size or choose a smaller model"):
+            trainer.fit(
+                batches, validation_data=(dataset.x_val, dataset.y_val), epochs=config.fit_epochs,
+                initial_epoch=initial_epoch, callbacks=_callbacks(config, dataset, run_dir, checkpoint, early),
+                verbose=(1 if sys.stdout.isatty() else 2) if log is print else 0,
+            )
     seconds = time.time() - started
     best_epoch = None
     if early is not None:  # --patience implies --restore-best

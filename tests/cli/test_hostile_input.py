@@ -13,7 +13,7 @@ import pytest
 
 from kerobust.cli.main import main
 
-TINY_FIT = ["fit", "--arch", "basicnet", "--width", "4", "--data", "digits", "--val-points", "0", "--steps", "1",
+TINY_FIT = ["fit", "--arch", "basicnet", "--data", "digits", "--val-points", "0", "--steps", "1",
             "--eval-steps", "2", "--diagnostics-points", "0", "--train-method", "natural"]
 
 
@@ -114,6 +114,17 @@ CASES = [
      "cannot be read"),
     ("npz-unseen-test-class", lambda t, f: [*TINY_FIT, "--data", _npz(t, "u.npz", y_test=np.arange(8) % 4 + 3)],
      "y_test holds classes [4, 5, 6] that y_train lacks"),
+    ("npz-one-class", lambda t, f: [*TINY_FIT, "--data", _npz(t, "one.npz", y_train=np.zeros(40, int),
+                                                              y_test=np.zeros(8, int))], "y_train holds one class"),
+    ("batch-larger-than-data", lambda t, f: [*TINY_FIT, "--batch-size", "1e9", "--run-dir", str(t / "r")],
+     "batch size 1000000000 is larger than the 1293 training images of digits"),
+    ("model-out-of-memory", lambda t, f: [*TINY_FIT, "--arch", "wrn", "--k", "100000", "--run-dir", str(t / "r")],
+     "the wrn model does not fit in memory; choose a smaller --k"),
+    ("eval-steps-empty", lambda t, f: ["fit", "--eval-steps", "", "--run-dir", str(t / "r")], "at least one PGD step"),
+    ("square-queries-0", lambda t, f: ["eval", "--model", "m.keras", "--data", "digits", "--square-queries", "0"],
+     "square queries must be >= 1"),
+    ("bound-dtype", lambda t, f: ["bound", "--model", "m.keras", "--data", "digits", "--dtype", "float16"],
+     "--dtype must be float32 or float64"),
     ("damaged-config", lambda t, f: _damage(f["run"], t, "config.yaml", b"arch: [basicnet\n"), "config.yaml is damaged"),
     ("damaged-progress", lambda t, f: _damage(f["run"], t, "checkpoints/epoch-0002/progress.json", b"{\"epochs_"),
      "epoch-0002/progress.json is damaged (JSONDecodeError): resume from epoch-0001 by writing 'epoch-0001' into"),
