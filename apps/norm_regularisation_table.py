@@ -3,7 +3,7 @@ l-inf norm decay at four strengths each, plus the models' mean layer norms (digi
 
 Every cell is one `kerobust fit` (natural training, SGD with momentum 0.9, the learning rate x 0.1 at 62.5 %, 75 % and
 83 % of the epochs: seed 001's 75 / 90 / 100 of 120) followed by the `autoattack` suite (APGD-CE, APGD-T, Square) at
-l-inf `--eps`. Seed 001 used eps = 1/255 on CIFAR-10 because every model had ~0 robust accuracy at 4/255; on 8x8
+l-inf `--eval-eps`. Seed 001 used eps = 1/255 on CIFAR-10 because every model had ~0 robust accuracy at 4/255; on 8x8
 digits the same role is played by a larger radius (default 0.05, where a natural basicnet keeps 88 % and a
 ResNet-20 82.5 %).
 
@@ -20,7 +20,7 @@ Finished cells are kept in `OUT/cells/*.json`; a rerun skips them, so an interru
 fit resumes from its run folder's checkpoint). Writes `OUT/table2.md`, `OUT/table2.json` and `OUT/table2.png`; the
 fits' run folders go to `--runs`.
 
-    python apps/norm_regularisation_table.py [--archs basicnet,resnet20] [--epochs 30] [--eps 0.05] [--out DIR]
+    python apps/norm_regularisation_table.py [--archs basicnet,resnet20] [--epochs 30] [--eval-eps 0.05] [--out DIR]
 """
 
 import argparse
@@ -53,7 +53,7 @@ def fit_config(kind, value, args, run_dir):
     config = FitConfig(
         arch=args.current_arch, data=args.data, train_method="natural", epochs=args.epochs, batch_size=args.batch_size,
         optimizer="sgd", lr=args.lr, lr_schedule="multistep", milestones=milestones, gamma=0.1, seed=args.seed,
-        val_points=0, diagnostics_points=0, eval_eps=args.eps, eval_steps=[10], run_dir=run_dir,
+        val_points=0, diagnostics_points=0, eval_eps=args.eval_eps, eval_steps=[10], run_dir=run_dir,
         weight_decay=value if kind == "weight_decay" else 0.0,
     )
     if kind == "svc":
@@ -85,12 +85,12 @@ def run_cell(kind, value, args, dataset):
     run_dir = os.path.join(args.runs, name)
     model = run(fit_config(kind, value, args, run_dir)).classifier
     x, y = dataset.x_test[: args.points], dataset.y_test[: args.points]
-    suite = autoattack(args.eps, square_queries=args.square_queries)
+    suite = autoattack(args.eval_eps, square_queries=args.square_queries)
     result = evaluate_robustness(model, x, y, [suite], seed=args.seed)
     rows = [r for r in layer_norms(model) if r.kind in ("conv", "dense")]
     cell = {
         "arch": args.current_arch, "kind": kind, "strength": value, "clean": 100 * result.clean_top1,
-        "robust": 100 * result.attacks[0].top1, "eps": args.eps, "points": len(x),
+        "robust": 100 * result.attacks[0].top1, "eps": args.eval_eps, "points": len(x),
         "mean_l1": float(np.mean([r.l1 for r in rows])), "mean_linf": float(np.mean([r.linf for r in rows])),
         "run_dir": run_dir, "settings": current,
     }
@@ -100,8 +100,11 @@ def run_cell(kind, value, args, dataset):
 
 def settings(args):
     """The options a cell's numbers depend on (a finished cell is reused only under the same ones)."""
-    keys = ("data", "epochs", "batch_size", "lr", "eps", "points", "square_queries", "svc_every", "nd_gamma", "seed")
-    return {key: getattr(args, key) for key in keys}
+    keys = ("data", "epochs", "batch_size", "lr", "eval_eps", "points", "square_queries", "svc_every", "nd_gamma", "seed")
+    values = {key: getattr(args, key) for key in keys}
+    values["eps"] = values.pop("eval_eps")  # the key the checked-in cells were written with
+    return {key: values[key] for key in ("data", "epochs", "batch_size", "lr", "eps", "points", "square_queries",
+                                         "svc_every", "nd_gamma", "seed")}
 
 
 def strength_label(kind, value):
@@ -159,7 +162,7 @@ def build_parser():
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=0.05)
-    parser.add_argument("--eps", type=float, default=0.05, help="l-inf radius of the autoattack evaluation")
+    parser.add_argument("--eval-eps", type=float, default=0.05, help="l-inf radius of the autoattack evaluation")
     parser.add_argument("--points", type=int, default=360, help="test points attacked")
     parser.add_argument("--square-queries", type=int, default=1000)
     parser.add_argument("--svc-every", type=int, default=100, help="batches between clips (the reference: 100)")

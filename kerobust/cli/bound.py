@@ -6,7 +6,6 @@ import numpy as np
 from kerobust.errors import require
 from kerobust.values import convert, number_list, whole
 
-DEFAULT_EPS = (0.05, 0.1, 0.25, 0.5)  # kerobust.bounds.summary.DEFAULT_EPS, without importing it (a fast --help)
 
 
 def add_arguments(parser):
@@ -14,8 +13,8 @@ def add_arguments(parser):
     parser.add_argument("--data", required=True, help="digits, cifar10, mnist, ... or npz:PATH (its test split)")
     parser.add_argument("--data-dir", default=None, help="tfds data directory")
     parser.add_argument("--mode", default="sound", help="sound (valid bounds) or thesis (the document's rules)")
-    parser.add_argument("--cert-eps", default=",".join(map(str, DEFAULT_EPS)),
-                        help="l2 radii of the certified shares, e.g. 0.05,0.1")
+    parser.add_argument("--cert-eps", default=None,
+                        help="l2 radii of the certified shares, e.g. 0.05,0.1 (default 0.05,0.1,0.25,0.5)")
     parser.add_argument("--points", default="0", help="test points (0: all)")
     parser.add_argument("--check", default="none", help="none or attacks: FGS line search and PGD-l2, violations")
     parser.add_argument("--dtype", default="float32", help="float32 or float64")
@@ -28,7 +27,7 @@ def run(args):
     from kerobust.atomic_files import write_json
     from kerobust.bounds import MODES, BoundEvaluator
     from kerobust.bounds.attack_check import fgs_line_search, pgd_l2_search, violations
-    from kerobust.bounds.summary import bounds_and_summary, input_size
+    from kerobust.bounds.summary import DEFAULT_EPS, bounds_and_summary, input_size
     from kerobust.cli.evaluate import check_model_fits, load_classifier, require_writable
     from kerobust.data.registry import load_dataset
     from kerobust.errors import unknown_name
@@ -38,7 +37,7 @@ def run(args):
         raise unknown_name("bound mode", args.mode, MODES)
     require(args.check in ("none", "attacks"), f"--check must be none or attacks, got {args.check!r}.")
     require(args.dtype in ("float32", "float64"), f"--dtype must be float32 or float64, got {args.dtype!r}.")
-    eps_values = convert("cert eps", args.cert_eps, number_list)
+    eps_values = list(DEFAULT_EPS) if args.cert_eps is None else convert("cert eps", args.cert_eps, number_list)
     require(eps_values and all(e >= 0 for e in eps_values), f"cert eps must be >= 0, got {args.cert_eps!r}.")
     points = convert("points", args.points, whole)
     require(points >= 0, f"points must be >= 0, got {points}.")

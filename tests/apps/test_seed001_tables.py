@@ -43,7 +43,7 @@ def test_table2_runs_a_cell_and_a_rerun_reads_it_back(tmp_path, capsys):
     assert "kerobust fit:" not in capsys.readouterr().out  # nothing trained again
     assert os.stat(cell_path).st_mtime_ns == stamp
     with pytest.raises(SystemExit, match="computed with other settings"):  # a finished cell is not reused
-        table2.main([*argv, "--eps", "0.1"])
+        table2.main([*argv, "--eval-eps", "0.1"])
     assert os.stat(cell_path).st_mtime_ns == stamp
 
 

@@ -41,3 +41,13 @@ def test_a_copied_sequential_follows_the_weights_of_the_original(tmp_path):
     loaded.layers[1].set_weights([3 * kernel, bias])
     assert evaluator.current_lipschitz() == pytest.approx(3 * before, rel=1e-5)
     assert before == pytest.approx(np.linalg.norm(kernel, 2), rel=1e-4)  # one linear layer below the head
+
+
+def test_the_bound_command_reads_a_loaded_sequential_classifier(linear_digits, tmp_path, capsys):
+    from kerobust.cli.main import main
+
+    model, _, _ = linear_digits
+    model.save(tmp_path / "linear.keras")
+    assert main(["bound", "--model", str(tmp_path / "linear.keras"), "--data", "digits", "--points", "20"]) == 0
+    printed = capsys.readouterr().out
+    assert "sound bound" in printed and "certified accuracy" in printed
