@@ -123,3 +123,19 @@ def test_a_folder_from_an_older_kerobust_resumes_when_new_keys_hold_their_defaul
     prepare_run_folder(str(tmp_path), yaml.safe_dump(defaults), defaults=defaults)
     with pytest.raises(KerobustError, match=r"differs in svc_every\)"):
         prepare_run_folder(str(tmp_path), yaml.safe_dump({**defaults, "svc_every": 7}), defaults=defaults)
+
+
+@pytest.mark.smoke
+@pytest.mark.parametrize("input_shape,classes,message", [
+    ((8, 8, 1), 5, "outputs (5,) logits; digits has 10 classes"),
+    ((4, 4, 1), 10, "takes inputs of shape (4, 4, 1)"),
+])
+def test_a_model_that_does_not_fit_the_data_is_refused_on_every_backend(capsys, tmp_path, input_shape, classes, message):
+    """On JAX a 5-logit model silently scored 10-class labels before this check."""
+    import keras
+
+    model = keras.Sequential([keras.Input(input_shape), keras.layers.Flatten(), keras.layers.Dense(classes)])
+    model.save(tmp_path / "m.keras")
+    for command in ("eval", "bound"):
+        status, err = _run(capsys, [command, "--model", str(tmp_path / "m.keras"), "--data", "digits"])
+        assert status == 2 and len(err.splitlines()) == 1 and message in err
