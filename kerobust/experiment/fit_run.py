@@ -88,7 +88,7 @@ def run(config, explicit=None, log=print):
     arch_options = resolve(config, explicit)
     dataset = load_dataset(config.data, config.data_dir)
     require(config.batch_size <= len(dataset.x_train), f"batch size {config.batch_size} is larger than the "
-            f"{len(dataset.x_train)} training images of {dataset.name}.")
+            f"{len(dataset.x_train)} training images of {dataset.name}; pass --batch-size {len(dataset.x_train)} or less.")
     config_yaml = to_yaml(config)
     with run_folder(config.run_dir, config_yaml, defaults=dataclasses.asdict(FitConfig())):
         return _run_in_folder(config, config_yaml, dataset, arch_options, log)

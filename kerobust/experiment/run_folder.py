@@ -59,6 +59,18 @@ def _check_config(path, config_yaml, defaults):
         )
 
 
+def _first_missing(path):
+    """The outermost folder of `path` that does not exist yet, or None when `path` exists."""
+    path = os.path.abspath(path)
+    missing = None
+    while not os.path.exists(path):
+        missing, parent = path, os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return missing
+
+
 def _has_checkpoint(path):
     folder = os.path.join(path, CHECKPOINTS)
     return os.path.isdir(folder) and bool(os.listdir(folder))
@@ -72,18 +84,18 @@ def run_folder(path, config_yaml, defaults=None):
     refused in one line), and checks that it holds no other run's config: a folder with the same resolved config is a
     run to resume; one with a different config is refused, naming the keys that differ. A key the old config lacks
     (written by an older kerobust) matches when the new value is its default in `defaults`. If the body raises and this
-    call created the folder and no checkpoint was written, the folder is removed, so a failed start leaves nothing
-    behind.
+    call created the folder and no checkpoint was written, the folder (and any parent this call created) is removed,
+    so a failed start leaves nothing behind.
     """
     defaults = defaults or {}
-    created = not os.path.exists(path)
+    created = _first_missing(path)  # the top folder this call creates (`runs/` too, for `runs/name`), or None
     try:
         os.makedirs(path, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path, prefix=".write-check-"):
             pass
     except OSError as error:
-        if created and os.path.isdir(path):
-            shutil.rmtree(path, ignore_errors=True)
+        if created and os.path.isdir(created):
+            shutil.rmtree(created, ignore_errors=True)
         raise KerobustError(f"run folder {path!r} is not writable ({error.strerror}); pass another --run-dir.") from None
     lock = None
     try:
@@ -92,7 +104,9 @@ def run_folder(path, config_yaml, defaults=None):
         yield path
     except BaseException:
         if created and lock is not None and not _has_checkpoint(path):
-            shutil.rmtree(path, ignore_errors=True)
+            lock.close()
+            lock = None
+            shutil.rmtree(created, ignore_errors=True)
         raise
     finally:
         if lock is not None:

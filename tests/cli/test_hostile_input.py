@@ -116,9 +116,10 @@ CASES = [
      "y_test holds classes [4, 5, 6] that y_train lacks"),
     ("npz-one-class", lambda t, f: [*TINY_FIT, "--data", _npz(t, "one.npz", y_train=np.zeros(40, int),
                                                               y_test=np.zeros(8, int))], "y_train holds one class"),
-    ("batch-larger-than-data", lambda t, f: [*TINY_FIT, "--batch-size", "1e9", "--run-dir", str(t / "r")],
+    ("batch-larger-than-data", lambda t, f: [*TINY_FIT, "--batch-size", "1e9", "--run-dir", str(t / "runs" / "r")],
      "batch size 1000000000 is larger than the 1293 training images of digits"),
-    ("model-out-of-memory", lambda t, f: [*TINY_FIT, "--arch", "wrn", "--k", "100000", "--run-dir", str(t / "r")],
+    ("model-out-of-memory", lambda t, f: [*TINY_FIT, "--arch", "wrn", "--k", "100000", "--run-dir",
+                                          str(t / "runs" / "wrn")],
      "the wrn model does not fit in memory; choose a smaller --k"),
     ("eval-steps-empty", lambda t, f: ["fit", "--eval-steps", "", "--run-dir", str(t / "r")], "at least one PGD step"),
     ("square-queries-0", lambda t, f: ["eval", "--model", "m.keras", "--data", "digits", "--square-queries", "0"],
@@ -147,8 +148,13 @@ def _npy(tmp):
 
 
 def _tree(root):
-    return {os.path.relpath(os.path.join(folder, name), root): os.path.getsize(os.path.join(folder, name))
-            for folder, _, names in os.walk(root) for name in names if name != ".lock"}
+    """Every file (with its size) and folder below `root`, the held run folders' `.lock` aside."""
+    tree = {}
+    for folder, folders, names in os.walk(root):
+        tree.update({os.path.relpath(os.path.join(folder, name), root): "folder" for name in folders})
+        tree.update({os.path.relpath(os.path.join(folder, name), root): os.path.getsize(os.path.join(folder, name))
+                     for name in names if name != ".lock"})
+    return tree
 
 
 @pytest.mark.parametrize("case,build,message", CASES, ids=[c[0] for c in CASES])
