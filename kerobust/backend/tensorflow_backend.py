@@ -2,7 +2,6 @@
 
 import logging
 
-import keras
 import tensorflow as tf
 
 from kerobust.backend.oracle import Oracle
