@@ -1,6 +1,5 @@
 """Every user error is one line on stderr, exit status 2, no traceback, and nothing half-written."""
 
-
 import numpy as np
 import pytest
 
