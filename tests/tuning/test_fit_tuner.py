@@ -1,0 +1,42 @@
+"""A KerasTuner grid search whose trials are kerobust fit runs: every trial once, the objective reported explicitly,
+resumable."""
+
+import json
+
+import pytest
+
+from kerobust.errors import KerobustError
+from kerobust.experiment import FitConfig
+from kerobust.tuning import fit_search
+
+BASE = FitConfig(arch="basicnet", epochs=1, train_method="fgsm", val_points=32, eval_steps=[2], diagnostics_points=0)
+
+
+def test_a_grid_runs_each_trial_once_reports_the_objective_and_resumes(tmp_path):
+    directory = tmp_path / "search"
+    rows = fit_search(BASE, {"width": [4, 8]}, str(directory), log=lambda line: None)
+    assert sorted(row["hyperparameters"]["width"] for row in rows) == [4, 8]
+    assert all(row["status"] == "COMPLETED" for row in rows)
+    for row in rows:
+        metrics = json.loads((directory / "trials" / row["trial_id"] / "metrics.json").read_text())
+        assert row["objective"] == pytest.approx(metrics["history"]["val_robust_accuracy"][-1])  # from the run itself
+        assert row["clean_accuracy"] == pytest.approx(metrics["clean"]["top1"])
+    assert rows[0]["objective"] >= rows[1]["objective"]  # best first
+    assert rows[0]["parameters"] != rows[1]["parameters"]
+    assert json.loads((directory / "trials.json").read_text()) == rows
+    assert "| trial" in (directory / "trials.md").read_text()
+    before = {row["trial_id"]: (directory / "trials" / row["trial_id"] / "metrics.json").stat().st_mtime for row in rows}
+    again = fit_search(BASE, {"width": [4, 8]}, str(directory), log=lambda line: None)  # resumes: nothing retrained
+    assert [r["trial_id"] for r in again] == [r["trial_id"] for r in rows]
+    assert all((directory / "trials" / t / "metrics.json").stat().st_mtime == m for t, m in before.items())
+
+
+@pytest.mark.parametrize("space,options,message", [
+    ({"widht": [4]}, {}, "FitConfig fields"),
+    ({"width": [4]}, {"tuner": "annealing"}, "unknown tuner 'annealing'"),
+    ({"width": [4]}, {"objective": "accuracy"}, "unknown objective 'accuracy'"),
+    ({"dropout": [1.5]}, {}, "dropout rate must be in"),  # a bad setting stops the search in one line
+])
+def test_bad_searches_are_one_line_errors(tmp_path, space, options, message):
+    with pytest.raises(KerobustError, match=message):
+        fit_search(BASE, space, str(tmp_path / "search"), log=lambda line: None, **options)
