@@ -1,4 +1,4 @@
-"""`kerobust` command line: sub-commands `fit`, `eval`, `norms` and `bound`. User errors print one line and exit with status 2.
+"""`kerobust` command line: sub-commands `fit`, `eval`, `norms`, `bound` and `tune`. User errors print one line and exit with status 2.
 
 Parsing imports no framework, so `--help` and flag errors return at once; the sub-command's `run` imports what it
 needs.
@@ -34,7 +34,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser():
-    from kerobust.cli import bound, evaluate, fit, norms
+    from kerobust.cli import bound, evaluate, fit, norms, tune
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
@@ -46,6 +46,7 @@ def build_parser():
         (evaluate, "eval", "clean and adversarial accuracy of saved models"),
         (norms, "norms", "per-layer operator norms of saved models"),
         (bound, "bound", "lower bounds on the smallest adversarial perturbation"),
+        (tune, "tune", "KerasTuner search over fit settings (e.g. --k 1,2,4) with a robust objective"),
     ):
         module.add_arguments(commands.add_parser(name, help=summary, description=module.__doc__.split("\n\n")[0],
                                                  allow_abbrev=False, parents=[common]))

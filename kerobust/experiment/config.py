@@ -113,6 +113,13 @@ def load_yaml_config(path):
     return values
 
 
+def convert_value(key, value):
+    """One value for FitConfig field `key`, converted as a flag or YAML value would be."""
+    if key in _CONVERTERS:
+        return convert(key, value, _CONVERTERS[key])
+    return None if value is None else (value if key in ("data_dir", "run_dir") else str(value))
+
+
 def resolve_fit_config(flags, config_path=None):
     """Merges flags over the YAML file over defaults, converts and validates every value.
 
@@ -126,10 +133,7 @@ def resolve_fit_config(flags, config_path=None):
     values = load_yaml_config(config_path) if config_path else {}
     values.update(flags)
     for key, value in list(values.items()):
-        if key in _CONVERTERS:
-            values[key] = convert(key, value, _CONVERTERS[key])
-        elif value is not None and key not in ("data_dir", "run_dir"):
-            values[key] = str(value)
+        values[key] = convert_value(key, value)
     config = FitConfig(**values)
     if config.norm_decay == "none":  # the flag's way of saying off
         config.norm_decay = None

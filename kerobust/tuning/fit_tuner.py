@@ -6,10 +6,12 @@ looks for it in Keras logs ("objective value missing in metrics"). KerasTuner ke
 `DIRECTORY/oracle`, so the same search resumes: completed trials are read back, and a trial killed midway resumes from
 its run folder's last checkpoint.
 
-Status (issue 14, first step): grid, random and Bayesian search over any `FitConfig` field, objectives
-`val_robust_accuracy` (PGD on the validation split, the last epoch's) and `robust_accuracy_per_second`, `trials.json`
-and `trials.md`. Not yet: the `kerobust tune` command, Hyperband, certified and AutoAttack objectives, the Pareto plot,
-`best/` export and distributed trials.
+Objectives (maximised, all on the validation split, never the test split): `val_robust_accuracy` (PGD, the last
+epoch's), `certified_accuracy` (sound bounds at `cert_eps`: correct and certified) and `robust_accuracy_per_second`
+(the cost-aware score). The search writes `trials.json`, `trials.md`, `pareto.png` (PGD accuracy against parameters
+and training seconds) and `best/` (the best trial's `model.keras` and `saved_model/`).
+
+Not yet (issue 14): Hyperband, the AutoAttack objective, distributed trials and the width-study app.
 """
 
 import dataclasses
@@ -17,7 +19,7 @@ import os
 
 from kerobust.errors import KerobustError
 
-OBJECTIVES = ("val_robust_accuracy", "robust_accuracy_per_second")
+OBJECTIVES = ("val_robust_accuracy", "certified_accuracy", "robust_accuracy_per_second")
 TUNERS = ("grid", "random", "bayesian")
 
 
@@ -34,8 +36,24 @@ def _oracle(tuner, objective, space, max_trials, seed):
                           tune_new_entries=False, allow_new_entries=False)
 
 
-def trial_metrics(result):
-    """The objective values and the costs of one finished `FitResult`."""
+def certified_accuracy(classifier, x, y, eps):
+    """The share of (x, y) classified correctly with a sound l2 bound of at least `eps` (seed 003's bounds), or 0
+    for a model without sound bounds (random layers)."""
+    import numpy as np
+
+    from kerobust.bounds import BoundEvaluator
+    from kerobust.bounds.attack_check import predictions
+
+    try:
+        bounds = np.asarray(BoundEvaluator(classifier, "sound")(x))
+    except KerobustError:
+        return 0.0
+    return float(np.mean((predictions(classifier, x) == y) & (bounds >= eps)))
+
+
+def trial_metrics(result, validation=None, cert_eps=None):
+    """The objective values and the costs of one finished `FitResult`; with `validation` (x, y) and `cert_eps`, also
+    the certified accuracy there."""
     history = result.metrics["history"].get("val_robust_accuracy") or [float("nan")]
     robust = [a.top1 for a in result.evaluation.attacks if a.name == "PGD"]
     seconds = max(float(result.metrics["train_seconds"]), 1e-9)
@@ -47,11 +65,13 @@ def trial_metrics(result):
         "fgsm_accuracy": float(next((a.top1 for a in result.evaluation.attacks if a.name == "FGSM"), float("nan"))),
         "parameters": float(result.classifier.count_params()),
         "train_seconds": seconds,
+        "certified_accuracy": (certified_accuracy(result.classifier, *validation, cert_eps)
+                               if validation is not None and cert_eps is not None else float("nan")),
     }
 
 
 def fit_search(base, space, directory, tuner="grid", objective="val_robust_accuracy", max_trials=None, seed=0,
-               log=print):
+               cert_eps=0.05, log=print):
     """Runs (or resumes) a search over `space` around the `FitConfig` `base`.
 
     Args:
@@ -62,6 +82,7 @@ def fit_search(base, space, directory, tuner="grid", objective="val_robust_accur
         objective: one of `OBJECTIVES` (maximised).
         max_trials: trial budget (grid: default every combination).
         seed: the oracle's seed.
+        cert_eps: the l2 radius of the `certified_accuracy` objective.
         log: progress lines.
 
     Returns:
@@ -79,8 +100,14 @@ def fit_search(base, space, directory, tuner="grid", objective="val_robust_accur
     unknown = sorted(set(space) - fields)
     if unknown or not space or any(not values for values in space.values()):
         raise KerobustError(f"the search space needs FitConfig fields with at least one value each; got {space!r}.")
-    if objective == "val_robust_accuracy" and not base.val_points:
-        raise KerobustError("the val_robust_accuracy objective needs robust validation (val_points > 0).")
+    if objective != "certified_accuracy" and not base.val_points:
+        raise KerobustError(f"the {objective} objective needs robust validation (val_points > 0).")
+    if not cert_eps > 0:
+        raise KerobustError(f"cert eps must be > 0, got {cert_eps}.")
+    from kerobust.data.registry import load_dataset
+
+    dataset = load_dataset(base.data, base.data_dir)
+    validation = (dataset.x_val, dataset.y_val)
 
     class _Tuner(keras_tuner.engine.base_tuner.BaseTuner):
         def run_trial(self, trial):
@@ -88,7 +115,7 @@ def fit_search(base, space, directory, tuner="grid", objective="val_robust_accur
                                          run_dir=os.path.join(directory, "trials", trial.trial_id))
             log(f"trial {trial.trial_id}: {trial.hyperparameters.values}")
             try:
-                return trial_metrics(run(config, explicit=set(space), log=lambda line: None))
+                return trial_metrics(run(config, explicit=set(space), log=lambda line: None), validation, cert_eps)
             except KerobustError as error:  # a bad setting would fail every trial: stop the search, in one line
                 raise keras_tuner.errors.FatalValueError(str(error)) from None
 
@@ -106,7 +133,64 @@ def fit_search(base, space, directory, tuner="grid", objective="val_robust_accur
         search.search()
     except keras_tuner.errors.FatalError as error:
         raise KerobustError(str(error).splitlines()[0]) from None
-    return write_trials(search.oracle, directory, objective)
+    rows = write_trials(search.oracle, directory, objective)
+    plot_pareto(rows, os.path.join(directory, "pareto.png"))
+    completed = [row for row in rows if row["status"] == "COMPLETED"]
+    if completed:
+        export_best(os.path.join(directory, "trials", completed[0]["trial_id"]), os.path.join(directory, "best"))
+    return rows
+
+
+def export_best(run_dir, best_dir):
+    """Copies the best trial's `model.keras` and `saved_model/` to `best_dir` (each replaced atomically)."""
+    import shutil
+
+    from kerobust.atomic_files import atomic_path
+
+    for name in ("model.keras", "saved_model"):
+        source = os.path.join(run_dir, name)
+        if not os.path.exists(source):
+            continue
+        with atomic_path(os.path.join(best_dir, name)) as temporary:
+            (shutil.copytree if os.path.isdir(source) else shutil.copy2)(source, temporary)
+    with atomic_path(os.path.join(best_dir, "TRIAL")) as temporary, open(temporary, "w", encoding="utf-8") as handle:
+        handle.write(os.path.basename(run_dir) + "\n")
+
+
+def pareto_front(points):
+    """Indices of the points (cost, accuracy) that no other point beats: lower or equal cost and higher or equal
+    accuracy, one of them strictly."""
+    front = []
+    for i, (cost, accuracy) in enumerate(points):
+        if not any((c <= cost and a >= accuracy) and (c < cost or a > accuracy) for c, a in points):
+            front.append(i)
+    return front
+
+
+def plot_pareto(rows, path):
+    """PGD test accuracy against parameters and against training seconds, one point per completed trial, the Pareto
+    front joined."""
+    from kerobust.figures import png_figure
+
+    done = [r for r in rows if r["status"] == "COMPLETED"]
+    if not done:
+        return
+    with png_figure(path, 1, 2, figsize=(9, 3.6), sharey=True) as (figure, axes):
+        for axis, cost, label in ((axes[0], "parameters", "parameters"), (axes[1], "train_seconds", "training seconds")):
+            points = [(r[cost], 100 * r["robust_accuracy"]) for r in done]
+            axis.scatter([p[0] for p in points], [p[1] for p in points], color="C0")
+            for (x, y), row in zip(points, done):
+                axis.annotate(", ".join(f"{k}={v}" for k, v in row["hyperparameters"].items()), (x, y), fontsize=7,
+                              xytext=(3, 3), textcoords="offset points")
+            front = sorted(points[i] for i in pareto_front(points))
+            axis.plot([p[0] for p in front], [p[1] for p in front], color="C1", marker="o", markerfacecolor="none",
+                      markersize=10, label="Pareto front")
+            costs = [p[0] for p in points]
+            if min(costs) > 0 and max(costs) / min(costs) > 10:
+                axis.set_xscale("log")
+            axis.set_xlabel(label)
+        axes[0].set_ylabel("PGD accuracy on the test split (%)")
+        axes[1].legend(fontsize=8)
 
 
 def write_trials(oracle, directory, objective):
@@ -124,8 +208,10 @@ def write_trials(oracle, directory, objective):
     names = sorted({k for row in rows for k in row["hyperparameters"]})
     table = [[row["trial_id"], *(str(row["hyperparameters"].get(n, "")) for n in names), row["status"],
               *(f"{100 * row[k]:.2f}" if row.get(k) is not None else "-"
-                for k in ("clean_accuracy", "fgsm_accuracy", "robust_accuracy", "val_robust_accuracy")),
+                for k in ("clean_accuracy", "fgsm_accuracy", "robust_accuracy", "val_robust_accuracy",
+                          "certified_accuracy")),
               f"{row.get('parameters') or 0:,.0f}", f"{row.get('train_seconds') or 0:.1f}"] for row in rows]
     write_text(os.path.join(directory, "trials.md"), markdown(
-        ["trial", *names, "status", "clean %", "FGSM %", "PGD %", "val PGD %", "parameters", "train s"], table) + "\n")
+        ["trial", *names, "status", "clean %", "FGSM %", "PGD %", "val PGD %", "val certified %", "parameters",
+         "train s"], table) + "\n")
     return rows

@@ -8,6 +8,7 @@ import pytest
 from kerobust.errors import KerobustError
 from kerobust.experiment import FitConfig
 from kerobust.tuning import fit_search
+from kerobust.tuning.fit_tuner import pareto_front
 
 BASE = FitConfig(arch="basicnet", epochs=1, train_method="fgsm", val_points=32, eval_steps=[2], diagnostics_points=0)
 
@@ -25,6 +26,11 @@ def test_a_grid_runs_each_trial_once_reports_the_objective_and_resumes(tmp_path)
     assert rows[0]["parameters"] != rows[1]["parameters"]
     assert json.loads((directory / "trials.json").read_text()) == rows
     assert "| trial" in (directory / "trials.md").read_text()
+    assert (directory / "pareto.png").read_bytes()[:4] == b"\x89PNG"
+    best = directory / "best"
+    assert (best / "TRIAL").read_text().strip() == rows[0]["trial_id"]
+    assert (best / "model.keras").read_bytes() == (directory / "trials" / rows[0]["trial_id"] / "model.keras").read_bytes()
+    assert (best / "saved_model" / "saved_model.pb").exists()
     before = {row["trial_id"]: (directory / "trials" / row["trial_id"] / "metrics.json").stat().st_mtime for row in rows}
     again = fit_search(BASE, {"width": [4, 8]}, str(directory), log=lambda line: None)  # resumes: nothing retrained
     assert [r["trial_id"] for r in again] == [r["trial_id"] for r in rows]
@@ -40,3 +46,24 @@ def test_a_grid_runs_each_trial_once_reports_the_objective_and_resumes(tmp_path)
 def test_bad_searches_are_one_line_errors(tmp_path, space, options, message):
     with pytest.raises(KerobustError, match=message):
         fit_search(BASE, space, str(tmp_path / "search"), log=lambda line: None, **options)
+
+
+def test_pareto_front_by_hand():
+    points = [(1, 0.5), (2, 0.7), (3, 0.6), (2, 0.5), (4, 0.9), (4, 0.9)]
+    # (3, 0.6) loses to (2, 0.7); (2, 0.5) to (1, 0.5); the two equal (4, 0.9) beat neither each other nor are beaten.
+    assert pareto_front(points) == [0, 1, 4, 5]
+
+
+def test_the_certified_objective_is_the_share_certified_on_the_validation_split(tmp_path, digits):
+    import numpy as np
+
+    from kerobust.bounds import BoundEvaluator
+
+    rows = fit_search(BASE, {"width": [4]}, str(tmp_path / "search"), objective="certified_accuracy", cert_eps=1e-4,
+                      log=lambda line: None)
+    import keras
+
+    model = keras.saving.load_model(tmp_path / "search" / "best" / "model.keras")
+    bounds = np.asarray(BoundEvaluator(model, "sound")(digits.x_val))
+    correct = np.argmax(np.asarray(model(digits.x_val)), axis=1) == digits.y_val
+    assert rows[0]["objective"] == pytest.approx(np.mean(correct & (bounds >= 1e-4)))

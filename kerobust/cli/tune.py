@@ -1,0 +1,78 @@
+"""`kerobust tune`: a KerasTuner search over fit settings, each trial a full run folder, with a robust objective.
+
+A fit flag given a comma list (`--k 1,2,4`) or a whole-number range (`--k 1..5`) is searched over; given one value it
+stays fixed. The search is `kerobust.tuning.fit_search`; this module parses, calls and prints.
+"""
+
+import os
+
+from kerobust.cli import fit
+from kerobust.errors import require
+from kerobust.experiment.config import FIELDS, convert_value, resolve_fit_config
+from kerobust.values import convert, number, whole
+
+OBJECTIVE_HELP = ("val_robust_accuracy (PGD on the validation split), certified_accuracy (sound bounds at --cert-eps) "
+                  "or robust_accuracy_per_second")
+
+
+def add_arguments(parser):
+    fit.add_arguments(parser)
+    parser.add_argument("--tuner", default="grid", help="grid, random or bayesian")
+    parser.add_argument("--max-trials", default=None, help="trial budget (grid: default every combination)")
+    parser.add_argument("--objective", default="val_robust_accuracy", help=OBJECTIVE_HELP)
+    parser.add_argument("--cert-eps", default="0.05", help="l2 radius of the certified_accuracy objective")
+    parser.add_argument("--out", default=None, help="search folder (default searches/<arch>_<data>)")
+    parser.set_defaults(run=run)
+
+
+def _values(key, text):
+    """The list of values a flag searches over: `a,b,c`, or `lo..hi` for whole numbers."""
+    text = str(text).strip()
+    if ".." in text:
+        low, _, high = text.partition("..")
+        low, high = convert(key, low, whole), convert(key, high, whole)
+        require(low <= high, f"{key}: the range {text!r} is empty.")
+        return list(range(low, high + 1))
+    return [convert_value(key, item) for item in text.split(",") if item.strip()]
+
+
+def split_space(flags):
+    """`(fixed, space)`: the flags with one value, and `{field: [values]}` for those given several."""
+    fixed, space = {}, {}
+    for key, value in flags.items():
+        if key in ("milestones", "eval_steps", "run_dir", "data", "data_dir") or not isinstance(value, str):
+            fixed[key] = value
+            continue
+        values = _values(key, value)
+        if len(values) > 1:
+            space[key] = values
+        else:
+            fixed[key] = value
+    return fixed, space
+
+
+def run(args):
+    from kerobust.tuning import fit_search
+
+    flags = {k: v for k, v in vars(args).items() if k in FIELDS}
+    fixed, space = split_space(flags)
+    require(space, "nothing to search over: give at least one flag several values, e.g. --k 1,2,4 or --k 1..5.")
+    require("run_dir" not in fixed, "each trial has its own run folder under --out; --run-dir does not apply.")
+    base, _ = resolve_fit_config(fixed, args.config)
+    for key, values in space.items():  # every searched value must be valid on its own, before any trial runs
+        for value in values:
+            resolve_fit_config({**fixed, key: value}, args.config)
+    max_trials = convert("max trials", args.max_trials, whole)
+    require(max_trials is None or max_trials >= 1, f"max trials must be >= 1, got {max_trials}.")
+    cert_eps = convert("cert eps", args.cert_eps, number)
+    out = args.out or os.path.join("searches", f"{base.arch}_{base.data.replace('npz:', 'npz-').replace(os.sep, '_')}")
+    rows = fit_search(base, space, out, tuner=args.tuner, objective=args.objective, max_trials=max_trials,
+                      cert_eps=cert_eps)
+    with open(os.path.join(out, "trials.md"), encoding="utf-8") as handle:
+        print(handle.read().rstrip())
+    best = next((row for row in rows if row["status"] == "COMPLETED"), None)
+    if best is not None:
+        print(f"Best trial {best['trial_id']} ({best['hyperparameters']}): {args.objective} {best['objective']:.4f}. "
+              f"Search folder {out}: trials.json, trials.md, pareto.png, best/ (model.keras, saved_model/), trials/")
+    return 0
+

@@ -1,0 +1,43 @@
+"""`kerobust tune`: which flags are searched, one-line errors before any trial, and a search from the command line."""
+
+import json
+
+import pytest
+
+from kerobust.cli.main import main
+from kerobust.cli.tune import split_space
+
+SEARCH = ["tune", "--arch", "basicnet", "--epochs", "1", "--train-method", "fgsm", "--val-points", "32",
+          "--eval-steps", "2", "--diagnostics-points", "0"]
+
+
+def test_lists_and_ranges_are_searched_single_values_and_list_flags_stay_fixed():
+    fixed, space = split_space({"k": "1..3", "norm": "bn,convnorm", "lr": "1e-3", "eps": "8/255,4/255",
+                                "eval_steps": "10,20", "data": "digits"})
+    assert space == {"k": [1, 2, 3], "norm": ["bn", "convnorm"], "eps": [8 / 255, 4 / 255]}
+    assert fixed == {"lr": "1e-3", "eval_steps": "10,20", "data": "digits"}
+
+
+@pytest.mark.parametrize("extra,message", [
+    ([], "nothing to search over"),
+    (["--width", "4,0"], "width must be >= 1, got 0"),
+    (["--width", "4,8", "--run-dir", "x"], "--run-dir does not apply"),
+    (["--width", "8..4"], "the range '8..4' is empty"),
+    (["--width", "4,8", "--tuner", "anneal"], "unknown tuner 'anneal'"),
+    (["--width", "4,8", "--max-trials", "0"], "max trials must be >= 1"),
+])
+def test_bad_searches_are_one_line_errors_before_any_trial(capsys, tmp_path, extra, message):
+    assert main([*SEARCH, "--out", str(tmp_path / "s"), *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err
+    assert not (tmp_path / "s" / "trials").exists()
+
+
+def test_a_search_from_the_command_line(capsys, tmp_path):
+    out = tmp_path / "s"
+    assert main([*SEARCH, "--width", "4,8", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "| trial | width |" in printed and "Best trial" in printed
+    rows = json.loads((out / "trials.json").read_text())
+    assert sorted(r["hyperparameters"]["width"] for r in rows) == [4, 8]
+    assert (out / "best" / "model.keras").exists() and (out / "pareto.png").exists()
