@@ -2,16 +2,15 @@
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from kerobust.cli.main import main
+from tests.cli.killing import kill_after_checkpoint
 
 FAST = ["--arch", "basicnet", "--data", "digits", "--val-points", "64", "--steps", "2", "--eval-steps", "5"]
 
@@ -170,14 +169,7 @@ def test_a_killed_run_resumes_and_loses_at_most_one_epoch(tmp_path):
     run_dir = tmp_path / "run"
     argv = [sys.executable, "-m", "kerobust.cli.main", "fit", *FAST, "--train-method", "natural", "--epochs", "6",
             "--run-dir", str(run_dir)]
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    pointer = run_dir / "checkpoints" / "LATEST"
-    deadline = time.time() + 240
-    while time.time() < deadline and not (pointer.exists() and pointer.read_text() >= "epoch-0002"):
-        time.sleep(0.2)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    done = int(pointer.read_text().split("-")[1])
+    done = kill_after_checkpoint(argv, run_dir / "checkpoints" / "LATEST")
     assert 2 <= done < 6 and not (run_dir / "metrics.json").exists()
     result = subprocess.run(argv, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -44,23 +44,16 @@ def test_a_search_from_the_command_line(capsys, tmp_path):
 
 
 def test_a_search_killed_midway_resumes_the_trial_from_its_last_epoch(tmp_path):
-    import signal
     import subprocess
     import sys
-    import time
+
+    from tests.cli.killing import kill_after_checkpoint
 
     out = tmp_path / "s"
     argv = [sys.executable, "-m", "kerobust.cli", "tune", "--arch", "basicnet", "--width", "4,8", "--epochs", "8",
             "--train-method", "natural", "--val-points", "32", "--eval-steps", "2", "--diagnostics-points", "0",
             "--out", str(out)]
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    pointer = out / "trials" / "0000" / "checkpoints" / "LATEST"
-    deadline = time.time() + 240
-    while time.time() < deadline and not (pointer.exists() and pointer.read_text() >= "epoch-0002"):
-        time.sleep(0.1)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    done = int(pointer.read_text().split("-")[1])
+    done = kill_after_checkpoint(argv, out / "trials" / "0000" / "checkpoints" / "LATEST")
     assert 2 <= done < 8 and not (out / "trials" / "0000" / "metrics.json").exists()
     result = subprocess.run(argv, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
