@@ -11,8 +11,8 @@ from kerobust.errors import require
 from kerobust.experiment.config import FIELDS, convert_value, resolve_fit_config
 from kerobust.values import convert, number, whole
 
-OBJECTIVE_HELP = ("val_robust_accuracy (PGD on the validation split), certified_accuracy (sound bounds at --cert-eps) "
-                  "or robust_accuracy_per_second")
+OBJECTIVE_HELP = ("val_robust_accuracy (PGD on the validation split), val_autoattack_accuracy (APGD-CE, APGD-T, "
+                  "Square-1000 there), certified_accuracy (sound bounds at --cert-eps) or robust_accuracy_per_second")
 
 
 def add_arguments(parser):

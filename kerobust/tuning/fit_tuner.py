@@ -7,11 +7,12 @@ looks for it in Keras logs ("objective value missing in metrics"). KerasTuner ke
 its run folder's last checkpoint.
 
 Objectives (maximised, all on the validation split, never the test split): `val_robust_accuracy` (PGD, the last
-epoch's), `certified_accuracy` (sound bounds at `cert_eps`: correct and certified) and `robust_accuracy_per_second`
-(the cost-aware score). The search writes `trials.json`, `trials.md`, `pareto.png` (PGD accuracy against parameters
+epoch's), `val_autoattack_accuracy` (APGD-CE, APGD-T and Square-1000 on the robust-validation points, at the
+evaluation radius), `certified_accuracy` (sound bounds at `cert_eps`: correct and certified) and
+`robust_accuracy_per_second` (the cost-aware score). The search writes `trials.json`, `trials.md`, `pareto.png` (PGD accuracy against parameters
 and training seconds) and `best/` (the best trial's `model.keras` and `saved_model/`).
 
-Not yet (issue 14): Hyperband, the AutoAttack objective, distributed trials and the width-study app.
+Not yet (issue 14): Hyperband, distributed trials and the width-study app.
 """
 
 import dataclasses
@@ -19,7 +20,8 @@ import os
 
 from kerobust.errors import KerobustError
 
-OBJECTIVES = ("val_robust_accuracy", "certified_accuracy", "robust_accuracy_per_second")
+OBJECTIVES = ("val_robust_accuracy", "val_autoattack_accuracy", "certified_accuracy", "robust_accuracy_per_second")
+AUTOATTACK_SQUARE_QUERIES = 1000  # Square inside the objective's suite (the full 5000 is for the final evaluation)
 TUNERS = ("grid", "random", "bayesian")
 
 
@@ -51,9 +53,25 @@ def certified_accuracy(classifier, x, y, eps):
     return float(np.mean((predictions(classifier, x) == y) & (bounds >= eps)))
 
 
-def trial_metrics(result, validation=None, cert_eps=None):
+def autoattack_accuracy(result, x, y):
+    """The share of (x, y) robust to the whole autoattack suite at the run's evaluation radius and threat norm."""
+    import numpy as np
+
+    from kerobust.attacks.suite import autoattack
+    from kerobust.evaluation import evaluate_robustness
+
+    config = result.config
+    n = config.val_points or len(x)
+    classes = int(np.max(y)) + 1
+    suite = autoattack(config.eval_eps, norm=config.threat_norm, square_queries=AUTOATTACK_SQUARE_QUERIES,
+                       targets=min(9, classes - 1))
+    evaluation = evaluate_robustness(result.classifier, x[:n], y[:n], [suite], seed=config.seed, progress=False)
+    return float(evaluation.attacks[-1].top1)
+
+
+def trial_metrics(result, validation=None, cert_eps=None, objective=None):
     """The objective values and the costs of one finished `FitResult`; with `validation` (x, y) and `cert_eps`, also
-    the certified accuracy there."""
+    the certified accuracy there, and for the `val_autoattack_accuracy` objective the autoattack accuracy."""
     history = result.metrics["history"].get("val_robust_accuracy") or [float("nan")]
     robust = [a.top1 for a in result.evaluation.attacks if a.name == "PGD"]
     seconds = max(float(result.metrics["train_seconds"]), 1e-9)
@@ -67,6 +85,9 @@ def trial_metrics(result, validation=None, cert_eps=None):
         "train_seconds": seconds,
         "certified_accuracy": (certified_accuracy(result.classifier, *validation, cert_eps)
                                if validation is not None and cert_eps is not None else float("nan")),
+        "val_autoattack_accuracy": (autoattack_accuracy(result, *validation)
+                                    if validation is not None and objective == "val_autoattack_accuracy"
+                                    else float("nan")),
     }
 
 
@@ -100,7 +121,7 @@ def fit_search(base, space, directory, tuner="grid", objective="val_robust_accur
     unknown = sorted(set(space) - fields)
     if unknown or not space or any(not values for values in space.values()):
         raise KerobustError(f"the search space needs FitConfig fields with at least one value each; got {space!r}.")
-    if objective != "certified_accuracy" and not base.val_points:
+    if objective in ("val_robust_accuracy", "robust_accuracy_per_second") and not base.val_points:
         raise KerobustError(f"the {objective} objective needs robust validation (val_points > 0).")
     if not cert_eps > 0:
         raise KerobustError(f"cert eps must be > 0, got {cert_eps}.")
@@ -115,7 +136,8 @@ def fit_search(base, space, directory, tuner="grid", objective="val_robust_accur
                                          run_dir=os.path.join(directory, "trials", trial.trial_id))
             log(f"trial {trial.trial_id}: {trial.hyperparameters.values}")
             try:
-                return trial_metrics(run(config, explicit=set(space), log=lambda line: None), validation, cert_eps)
+                result = run(config, explicit=set(space), log=lambda line: None)
+                return trial_metrics(result, validation, cert_eps, objective)
             except KerobustError as error:  # a bad setting would fail every trial: stop the search, in one line
                 raise keras_tuner.errors.FatalValueError(str(error)) from None
 

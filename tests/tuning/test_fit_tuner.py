@@ -67,3 +67,17 @@ def test_the_certified_objective_is_the_share_certified_on_the_validation_split(
     bounds = np.asarray(BoundEvaluator(model, "sound")(digits.x_val))
     correct = np.argmax(np.asarray(model(digits.x_val)), axis=1) == digits.y_val
     assert rows[0]["objective"] == pytest.approx(np.mean(correct & (bounds >= 1e-4)))
+
+
+def test_the_autoattack_objective_is_the_suites_accuracy_on_the_robust_validation_points(tmp_path, digits):
+    import keras
+
+    from kerobust.attacks.suite import autoattack
+    from kerobust.evaluation import evaluate_robustness
+
+    rows = fit_search(BASE, {"width": [4]}, str(tmp_path / "search"), objective="val_autoattack_accuracy",
+                      log=lambda line: None)
+    model = keras.saving.load_model(tmp_path / "search" / "best" / "model.keras")
+    x, y = digits.x_val[:32], digits.y_val[:32]
+    expected = evaluate_robustness(model, x, y, [autoattack(0.2, square_queries=1000)], progress=False).attacks[-1].top1
+    assert rows[0]["objective"] == pytest.approx(expected)
