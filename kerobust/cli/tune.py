@@ -68,6 +68,9 @@ def run(args):
     out = args.out or os.path.join("searches", f"{base.arch}_{base.data.replace('npz:', 'npz-').replace(os.sep, '_')}")
     rows = fit_search(base, space, out, tuner=args.tuner, objective=args.objective, max_trials=max_trials,
                       cert_eps=cert_eps)
+    if not rows:  # a worker of a distributed search: the chief writes the summary
+        print(f"kerobust tune: worker finished; the chief writes {out}/trials.json.")
+        return 0
     with open(os.path.join(out, "trials.md"), encoding="utf-8") as handle:
         print(handle.read().rstrip())
     best = next((row for row in rows if row["status"] == "COMPLETED"), None)

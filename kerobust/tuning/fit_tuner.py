@@ -12,7 +12,11 @@ evaluation radius), `certified_accuracy` (sound bounds at `cert_eps`: correct an
 `robust_accuracy_per_second` (the cost-aware score). The search writes `trials.json`, `trials.md`, `pareto.png` (PGD accuracy against parameters
 and training seconds) and `best/` (the best trial's `model.keras` and `saved_model/`).
 
-Not yet (issue 14): Hyperband, distributed trials and the width-study app.
+Distributed: KerasTuner's own chief / worker mode. With `KERASTUNER_ORACLE_IP`, `KERASTUNER_ORACLE_PORT` and
+`KERASTUNER_TUNER_ID` set ("chief" on one process, any other id on each worker), the chief serves the oracle over gRPC
+and writes the summary once every trial is done; workers run trials in the shared `directory`.
+
+Not yet (issue 14): Hyperband and the width-study app.
 """
 
 import dataclasses
@@ -69,6 +73,14 @@ def autoattack_accuracy(result, x, y):
     return float(evaluation.attacks[-1].top1)
 
 
+def worker_id():
+    """This process's tuner id when it is a worker of a distributed search (KerasTuner's variables), else None."""
+    if "KERASTUNER_ORACLE_IP" not in os.environ:
+        return None
+    tuner_id = os.environ.get("KERASTUNER_TUNER_ID", "")
+    return None if "chief" in tuner_id else tuner_id
+
+
 def trial_metrics(result, validation=None, cert_eps=None, objective=None):
     """The objective values and the costs of one finished `FitResult`; with `validation` (x, y) and `cert_eps`, also
     the certified accuracy there, and for the `val_autoattack_accuracy` objective the autoattack accuracy."""
@@ -107,7 +119,7 @@ def fit_search(base, space, directory, tuner="grid", objective="val_robust_accur
         log: progress lines.
 
     Returns:
-        The trial rows written to `trials.json`, best first.
+        The trial rows written to `trials.json`, best first (on a distributed search's workers: none).
     """
     import keras_tuner
 
@@ -155,6 +167,9 @@ def fit_search(base, space, directory, tuner="grid", objective="val_robust_accur
         search.search()
     except keras_tuner.errors.FatalError as error:
         raise KerobustError(str(error).splitlines()[0]) from None
+    if worker_id() is not None:
+        log(f"worker {worker_id()}: the chief has no trials left")
+        return []
     rows = write_trials(search.oracle, directory, objective)
     plot_pareto(rows, os.path.join(directory, "pareto.png"))
     completed = [row for row in rows if row["status"] == "COMPLETED"]

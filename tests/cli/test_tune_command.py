@@ -62,3 +62,37 @@ def test_a_search_killed_midway_resumes_the_trial_from_its_last_epoch(tmp_path):
     tensorboard = out / "trials" / "0000" / "logs" / "train"
     assert len(json.loads((out / "trials" / "0000" / "metrics.json").read_text())["history"]["loss"]) == 8
     assert len(list(tensorboard.iterdir())) == 2  # two fit calls wrote event files: the killed one and the resume
+
+
+def test_one_chief_and_two_workers_on_localhost_share_a_grid_with_every_trial_done_once(tmp_path):
+    """KerasTuner's own gRPC chief / worker mode: the chief serves the oracle, the workers run the trials."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    out = tmp_path / "s"
+    argv = [sys.executable, "-m", "kerobust.cli", *SEARCH, "--width", "4,6,8", "--out", str(out)]
+    processes = {}
+    for tuner_id in ("chief", "tuner0", "tuner1"):
+        env = dict(os.environ, KERASTUNER_TUNER_ID=tuner_id, KERASTUNER_ORACLE_IP="127.0.0.1",
+                   KERASTUNER_ORACLE_PORT=str(port))
+        processes[tuner_id] = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    outputs = {tuner_id: process.communicate(timeout=600) for tuner_id, process in processes.items()}
+    for tuner_id, process in processes.items():
+        assert process.returncode == 0, (tuner_id, outputs[tuner_id][1][-2000:])
+    rows = json.loads((out / "trials.json").read_text())  # written by the chief
+    assert sorted(r["hyperparameters"]["width"] for r in rows) == [4, 6, 8]
+    assert all(r["status"] == "COMPLETED" for r in rows)
+    run_by = {}
+    for tuner_id in ("tuner0", "tuner1"):
+        assert "worker finished" in outputs[tuner_id][0]
+        for row in rows:
+            if f"trial {row['trial_id']}:" in outputs[tuner_id][0]:
+                run_by.setdefault(row["trial_id"], []).append(tuner_id)
+    assert sorted(run_by) == sorted(r["trial_id"] for r in rows)
+    assert all(len(workers) == 1 for workers in run_by.values())  # every trial done once, by one worker
+    assert "Best trial" in outputs["chief"][0]
