@@ -17,7 +17,8 @@ OBJECTIVE_HELP = ("val_robust_accuracy (PGD on the validation split), val_autoat
 
 def add_arguments(parser):
     fit.add_arguments(parser)
-    parser.add_argument("--tuner", default="grid", help="grid, random or bayesian")
+    parser.add_argument("--tuner", default="grid",
+                        help="grid, random, bayesian or hyperband (budgets up to --epochs, factor 3)")
     parser.add_argument("--max-trials", default=None, help="trial budget (grid: default every combination)")
     parser.add_argument("--objective", default="val_robust_accuracy", help=OBJECTIVE_HELP)
     parser.add_argument("--cert-eps", default="0.05", help="l2 radius of the certified_accuracy objective")

@@ -16,7 +16,7 @@ Distributed: KerasTuner's own chief / worker mode. With `KERASTUNER_ORACLE_IP`, 
 `KERASTUNER_TUNER_ID` set ("chief" on one process, any other id on each worker), the chief serves the oracle over gRPC
 and writes the summary once every trial is done; workers run trials in the shared `directory`.
 
-Not yet (issue 14): Hyperband and the width-study app.
+Not yet (issue 14): the width-study app.
 """
 
 import dataclasses
@@ -26,20 +26,40 @@ from kerobust.errors import KerobustError
 
 OBJECTIVES = ("val_robust_accuracy", "val_autoattack_accuracy", "certified_accuracy", "robust_accuracy_per_second")
 AUTOATTACK_SQUARE_QUERIES = 1000  # Square inside the objective's suite (the full 5000 is for the final evaluation)
-TUNERS = ("grid", "random", "bayesian")
+TUNERS = ("grid", "random", "bayesian", "hyperband")
+HYPERBAND_FACTOR = 3
 
 
-def _oracle(tuner, objective, space, max_trials, seed):
+def _oracle(tuner, objective, space, max_trials, seed, max_epochs):
     import keras_tuner
 
     hyperparameters = keras_tuner.HyperParameters()
     for name, values in space.items():
         hyperparameters.Choice(name, list(values), ordered=all(isinstance(v, (int, float)) for v in values))
     goal = keras_tuner.Objective(objective, direction="max")
+    if tuner == "hyperband":  # Li et al. 2018: successive halving of budgets from max_epochs / factor^k to max_epochs
+        return keras_tuner.oracles.HyperbandOracle(objective=goal, max_epochs=max_epochs, factor=HYPERBAND_FACTOR,
+                                                   seed=seed, hyperparameters=hyperparameters)
     oracles = {"grid": keras_tuner.oracles.GridSearchOracle, "random": keras_tuner.oracles.RandomSearchOracle,
                "bayesian": keras_tuner.oracles.BayesianOptimizationOracle}
     return oracles[tuner](objective=goal, max_trials=max_trials, seed=seed, hyperparameters=hyperparameters,
                           tune_new_entries=False, allow_new_entries=False)
+
+
+def _hyperband_start(values, directory, run_dir):
+    """Hyperband's budget for a trial: `epochs` from `tuner/epochs`; a trial that continues an earlier one
+    (`tuner/trial_id`) starts from a copy of that trial's checkpoints, so it trains only the epochs it adds."""
+    import shutil
+
+    epochs = values.pop("tuner/epochs", None)
+    previous = values.pop("tuner/trial_id", None)
+    for key in [k for k in values if k.startswith("tuner/")]:
+        values.pop(key)
+    source = os.path.join(directory, "trials", str(previous), "checkpoints") if previous else None
+    target = os.path.join(run_dir, "checkpoints")
+    if source and os.path.isdir(source) and not os.path.exists(target):
+        shutil.copytree(source, target)
+    return {} if epochs is None else {"epochs": int(epochs)}
 
 
 def certified_accuracy(classifier, x, y, eps):
@@ -111,7 +131,9 @@ def fit_search(base, space, directory, tuner="grid", objective="val_robust_accur
         base: the `FitConfig` every trial starts from (its `run_dir` is ignored).
         space: `{field: [values]}` over `FitConfig` fields, e.g. `{"k": [1, 2, 4], "norm": ["bn", "convnorm"]}`.
         directory: the search folder (oracle state, `trials/`, `trials.json`, `trials.md`).
-        tuner: "grid", "random" or "bayesian".
+        tuner: "grid", "random", "bayesian" or "hyperband" (budgets up to `base.epochs`, factor 3; a continued
+            trial resumes from the earlier trial's checkpoint; KerasTuner ends a Hyperband search early once its
+            space has no unseen point, so a space smaller than a bracket stops after the first round).
         objective: one of `OBJECTIVES` (maximised).
         max_trials: trial budget (grid: default every combination).
         seed: the oracle's seed.
@@ -144,9 +166,11 @@ def fit_search(base, space, directory, tuner="grid", objective="val_robust_accur
 
     class _Tuner(keras_tuner.engine.base_tuner.BaseTuner):
         def run_trial(self, trial):
-            config = dataclasses.replace(base, **trial.hyperparameters.values,
-                                         run_dir=os.path.join(directory, "trials", trial.trial_id))
-            log(f"trial {trial.trial_id}: {trial.hyperparameters.values}")
+            values = dict(trial.hyperparameters.values)
+            run_dir = os.path.join(directory, "trials", trial.trial_id)
+            budget = _hyperband_start(values, directory, run_dir)
+            config = dataclasses.replace(base, **values, **budget, run_dir=run_dir)
+            log(f"trial {trial.trial_id}: {values}" + (f", {budget['epochs']} epochs" if budget else ""))
             try:
                 result = run(config, explicit=set(space), log=lambda line: None)
                 return trial_metrics(result, validation, cert_eps, objective)
@@ -161,7 +185,7 @@ def fit_search(base, space, directory, tuner="grid", objective="val_robust_accur
 
             return keras.saving.load_model(os.path.join(directory, "trials", trial.trial_id, "model.keras"))
 
-    search = _Tuner(_oracle(tuner, objective, space, max_trials, seed), directory=os.path.dirname(
+    search = _Tuner(_oracle(tuner, objective, space, max_trials, seed, base.epochs), directory=os.path.dirname(
         os.path.abspath(directory)) or ".", project_name=os.path.basename(os.path.abspath(directory)))
     try:
         search.search()

@@ -81,3 +81,23 @@ def test_the_autoattack_objective_is_the_suites_accuracy_on_the_robust_validatio
     x, y = digits.x_val[:32], digits.y_val[:32]
     expected = evaluate_robustness(model, x, y, [autoattack(0.2, square_queries=1000)], progress=False).attacks[-1].top1
     assert rows[0]["objective"] == pytest.approx(expected)
+
+
+def test_hyperband_trains_each_trial_to_its_budget_and_continues_earlier_trials(tmp_path):
+    directory = tmp_path / "search"
+    base = FitConfig(arch="basicnet", epochs=3, train_method="natural", val_points=32, eval_steps=[2],
+                     diagnostics_points=0)
+    # Bracket 1 needs 3 distinct models at 1 epoch (KerasTuner stops a Hyperband search whose space has no new point)
+    rows = fit_search(base, {"width": [4, 5, 6, 7, 8, 9]}, str(directory), tuner="hyperband", log=lambda line: None)
+    assert rows and all(row["status"] == "COMPLETED" for row in rows)
+    history = {row["trial_id"]: json.loads((directory / "trials" / row["trial_id"] / "metrics.json").read_text())
+               ["history"]["loss"] for row in rows}
+    continued = 0
+    for row in rows:
+        hp = row["hyperparameters"]
+        assert len(history[row["trial_id"]]) == hp["tuner/epochs"]  # trained to the budget Hyperband gave
+        if "tuner/trial_id" in hp:  # continued: the earlier trial's epochs are its first ones, not retrained
+            continued += 1
+            earlier = history[hp["tuner/trial_id"]]
+            assert history[row["trial_id"]][: len(earlier)] == earlier
+    assert continued >= 1 and {row["hyperparameters"]["tuner/epochs"] for row in rows} == {1, 3}
