@@ -1,7 +1,7 @@
 """`kerobust tune`: a KerasTuner search over fit settings, each trial a full run folder, with a robust objective.
 
 A fit flag given a comma list (`--k 1,2,4`) or a whole-number range (`--k 1..5`) is searched over; given one value it
-stays fixed. The search is `kerobust.tuning.fit_search`; this module parses, calls and prints.
+stays fixed. `--run-dir` is the search folder, which holds each trial's run folder under `trials/`. The search is `kerobust.tuning.fit_search`; this module parses, calls and prints.
 """
 
 import os
@@ -16,13 +16,12 @@ OBJECTIVE_HELP = ("val_robust_accuracy (PGD on the validation split), val_autoat
 
 
 def add_arguments(parser):
-    fit.add_arguments(parser)
+    fit.add_arguments(parser)  # its --run-dir is the search folder here (default searches/<arch>_<data>)
     parser.add_argument("--tuner", default="grid",
                         help="grid, random, bayesian or hyperband (budgets up to --epochs, factor 3)")
     parser.add_argument("--max-trials", default=None, help="trial budget (grid: default every combination)")
     parser.add_argument("--objective", default="val_robust_accuracy", help=OBJECTIVE_HELP)
     parser.add_argument("--cert-eps", default="0.05", help="l2 radius of the certified_accuracy objective")
-    parser.add_argument("--out", default=None, help="search folder (default searches/<arch>_<data>)")
     parser.set_defaults(run=run)
 
 
@@ -58,7 +57,7 @@ def run(args):
     flags = {k: v for k, v in vars(args).items() if k in FIELDS}
     fixed, space = split_space(flags)
     require(space, "nothing to search over: give at least one flag several values, e.g. --k 1,2,4 or --k 1..5.")
-    require("run_dir" not in fixed, "each trial has its own run folder under --out; --run-dir does not apply.")
+    out = fixed.pop("run_dir", None)  # the search folder; each trial's run folder is inside it
     base, _ = resolve_fit_config(fixed, args.config)
     for key, values in space.items():  # every searched value must be valid on its own, before any trial runs
         for value in values:
@@ -66,7 +65,7 @@ def run(args):
     max_trials = convert("max trials", args.max_trials, whole)
     require(max_trials is None or max_trials >= 1, f"max trials must be >= 1, got {max_trials}.")
     cert_eps = convert("cert eps", args.cert_eps, number)
-    out = args.out or os.path.join("searches", f"{base.arch}_{base.data.replace('npz:', 'npz-').replace(os.sep, '_')}")
+    out = out or os.path.join("searches", f"{base.arch}_{base.data.replace('npz:', 'npz-').replace(os.sep, '_')}")
     rows = fit_search(base, space, out, tuner=args.tuner, objective=args.objective, max_trials=max_trials,
                       cert_eps=cert_eps)
     if not rows:  # a worker of a distributed search: the chief writes the summary

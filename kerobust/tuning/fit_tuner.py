@@ -185,6 +185,11 @@ def fit_search(base, space, directory, tuner="grid", objective="val_robust_accur
 
             return keras.saving.load_model(os.path.join(directory, "trials", trial.trial_id, "model.keras"))
 
+    try:
+        os.makedirs(os.path.join(directory, "trials"), exist_ok=True)
+    except OSError as error:
+        raise KerobustError(f"search folder {directory!r} is not writable ({error.strerror}); pass another "
+                            f"--run-dir.") from None
     search = _Tuner(_oracle(tuner, objective, space, max_trials, seed, base.epochs), directory=os.path.dirname(
         os.path.abspath(directory)) or ".", project_name=os.path.basename(os.path.abspath(directory)))
     try:

@@ -21,13 +21,14 @@ def test_lists_and_ranges_are_searched_single_values_and_list_flags_stay_fixed()
 @pytest.mark.parametrize("extra,message", [
     ([], "nothing to search over"),
     (["--width", "4,0"], "width must be >= 1, got 0"),
-    (["--width", "4,8", "--run-dir", "x"], "--run-dir does not apply"),
     (["--width", "8..4"], "the range '8..4' is empty"),
+    (["--width", "4,8", "--run-dir", "/proc/search"], "search folder '/proc/search' is not writable"),
     (["--width", "4,8", "--tuner", "anneal"], "unknown tuner 'anneal'"),
     (["--width", "4,8", "--max-trials", "0"], "max trials must be >= 1"),
 ])
 def test_bad_searches_are_one_line_errors_before_any_trial(capsys, tmp_path, extra, message):
-    assert main([*SEARCH, "--out", str(tmp_path / "s"), *extra]) == 2
+    argv = [*SEARCH, "--run-dir", str(tmp_path / "s"), *extra]
+    assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err
     assert not (tmp_path / "s" / "trials").exists()
@@ -35,7 +36,7 @@ def test_bad_searches_are_one_line_errors_before_any_trial(capsys, tmp_path, ext
 
 def test_a_search_from_the_command_line(capsys, tmp_path):
     out = tmp_path / "s"
-    assert main([*SEARCH, "--width", "4,8", "--out", str(out)]) == 0
+    assert main([*SEARCH, "--width", "4,8", "--run-dir", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "| trial | width |" in printed and "Best trial" in printed
     rows = json.loads((out / "trials.json").read_text())
@@ -52,7 +53,7 @@ def test_a_search_killed_midway_resumes_the_trial_from_its_last_epoch(tmp_path):
     out = tmp_path / "s"
     argv = [sys.executable, "-m", "kerobust.cli", "tune", "--arch", "basicnet", "--width", "4,8", "--epochs", "8",
             "--train-method", "natural", "--val-points", "32", "--eval-steps", "2", "--diagnostics-points", "0",
-            "--out", str(out)]
+            "--run-dir", str(out)]
     done = kill_after_checkpoint(argv, out / "trials" / "0000" / "checkpoints" / "LATEST")
     assert 2 <= done < 8 and not (out / "trials" / "0000" / "metrics.json").exists()
     result = subprocess.run(argv, capture_output=True, text=True, timeout=600)
@@ -75,7 +76,7 @@ def test_one_chief_and_two_workers_on_localhost_share_a_grid_with_every_trial_do
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     out = tmp_path / "s"
-    argv = [sys.executable, "-m", "kerobust.cli", *SEARCH, "--width", "4,6,8", "--out", str(out)]
+    argv = [sys.executable, "-m", "kerobust.cli", *SEARCH, "--width", "4,6,8", "--run-dir", str(out)]
     processes = {}
     for tuner_id in ("chief", "tuner0", "tuner1"):
         env = dict(os.environ, KERASTUNER_TUNER_ID=tuner_id, KERASTUNER_ORACLE_IP="127.0.0.1",
