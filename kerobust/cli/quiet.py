@@ -12,7 +12,7 @@ import os
 import sys
 import warnings
 
-FRAMEWORK_MODULES = ("tensorflow", "keras", "absl", "jax", "tensorboard", "h5py", "tf_keras")
+FRAMEWORK_MODULES = ("tensorflow", "keras", "keras_tuner", "absl", "jax", "tensorboard", "h5py", "tf_keras")
 
 
 def quiet_frameworks():
