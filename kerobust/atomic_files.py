@@ -57,14 +57,19 @@ def variables_bytes(variables):
     return total
 
 
+def existing_ancestor(path):
+    """`path` itself if it exists, else its nearest existing parent folder."""
+    existing = os.path.abspath(path)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    return existing
+
+
 def require_space(folder, needed, what):
     """A one-line error unless the file system of `folder` has `needed` bytes (plus a margin) free.
 
     Checked before a write, because HDF5 (Keras's weight files) crashes the process when a disk fills mid-write."""
-    existing = os.path.abspath(folder)
-    while not os.path.exists(existing):
-        existing = os.path.dirname(existing)
-    free = shutil.disk_usage(existing).free
+    free = shutil.disk_usage(existing_ancestor(folder)).free
     if free < needed + SPACE_MARGIN:
         raise KerobustError(
             f"not enough disk space to write {what} in {folder} ({free / 2**20:.1f} MiB free, about "

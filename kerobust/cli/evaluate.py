@@ -66,10 +66,9 @@ def check_model_fits(classifier, dataset, path):
 
 def require_writable(path, flag):
     """A one-line error unless `path` can be written: its folder exists (or can be made) and is a writable folder."""
-    parent = os.path.dirname(os.path.abspath(path))
-    existing = parent
-    while not os.path.exists(existing):
-        existing = os.path.dirname(existing)
+    from kerobust.atomic_files import existing_ancestor
+
+    existing = existing_ancestor(os.path.dirname(os.path.abspath(path)))
     require(os.path.isdir(existing), f"cannot write {flag} {path!r}: {existing!r} is a file, not a folder.")
     require(os.access(existing, os.W_OK), f"cannot write {flag} {path!r}: folder {existing!r} is not writable.")
     require(not os.path.isdir(path), f"cannot write {flag} {path!r}: it is a folder.")

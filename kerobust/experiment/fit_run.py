@@ -67,7 +67,7 @@ def resolve(config, explicit=None):
     return options
 
 
-def run(config, explicit=None, log=print):
+def run(config, explicit=None, log=print, dataset=None):
     """Trains, evaluates, bounds, saves and exports one model in `config.run_dir`, resuming a killed run.
 
     Bad input raises `KerobustError` before any expensive work, and a failed start leaves no run folder behind. The
@@ -78,6 +78,7 @@ def run(config, explicit=None, log=print):
         config: a `FitConfig` (`None` fields take the dataset's defaults).
         explicit: the keys the user set (architecture options given to an architecture that lacks them are errors).
         log: where progress lines go (`print`; a no-op to stay quiet).
+        dataset: `config.data` already loaded (a search loads it once for all its trials).
 
     Returns:
         A `FitResult`.
@@ -86,7 +87,7 @@ def run(config, explicit=None, log=print):
 
     config = dataclasses.replace(config)
     arch_options = resolve(config, explicit)
-    dataset = load_dataset(config.data, config.data_dir)
+    dataset = dataset or load_dataset(config.data, config.data_dir)
     require(config.batch_size <= len(dataset.x_train), f"batch size {config.batch_size} is larger than the "
             f"{len(dataset.x_train)} training images of {dataset.name}; pass --batch-size {len(dataset.x_train)} or less.")
     config_yaml = to_yaml(config)

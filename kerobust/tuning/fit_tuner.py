@@ -172,7 +172,8 @@ def fit_search(base, space, directory, tuner="grid", objective="val_robust_accur
             config = dataclasses.replace(base, **values, **budget, run_dir=run_dir)
             log(f"trial {trial.trial_id}: {values}" + (f", {budget['epochs']} epochs" if budget else ""))
             try:
-                result = run(config, explicit=set(space), log=lambda line: None)
+                result = run(config, explicit=set(space), log=lambda line: None,
+                             dataset=None if {"data", "data_dir"} & set(space) else dataset)
                 metrics = trial_metrics(result, validation, cert_eps, objective)
                 return {name: value for name, value in metrics.items() if value == value}  # NaN: not measured
             except KerobustError as error:  # a bad setting would fail every trial: stop the search, in one line
