@@ -4,7 +4,12 @@ A robust accuracy is only as good as the attack behind it. These checks look for
 listed by Athalye, Carlini & Wagner 2018 ("Obfuscated Gradients Give a False Sense of Security", sec. 3.1) and
 Carlini et al. 2019 ("On Evaluating Adversarial Robustness", sec. 4 and appendix): iterative attacks weaker than
 single-step ones, accuracy that rises as eps or steps grow, accuracy far from zero when the ball covers the whole
-input box (an accuracy that merely stays flat over a range of eps can be honest, so flatness is judged there), a black-box attack beating the white-box ones, vanishing input gradients, and randomised outputs.
+input box (an accuracy that merely stays flat over a range of eps can be honest, so flatness is judged there), a
+black-box attack beating the white-box ones, vanishing input gradients, and randomised outputs. Two more concern
+single-step attacks: FGSM accuracy far above the iterative attacks' (the loss is far from linear inside the ball, as
+after catastrophic overfitting: Tramer et al. 2018, "Ensemble Adversarial Training", sec. 3; Wong, Rice & Kolter
+2020, "Fast is better than free", sec. 5) and an attack that leaves more accuracy than clean inputs (label leaking:
+Kurakin, Goodfellow & Bengio 2017, "Adversarial Machine Learning at Scale", sec. 4.3).
 
 Each check compares accuracies on the same points; differences below `TOLERANCE` are not reported.
 """
@@ -21,9 +26,12 @@ from kerobust.evaluation.robust_accuracy import evaluate_robustness
 TOLERANCE = 0.02  # accuracy differences (fractions) smaller than this are noise
 LARGE_EPS_ACCURACY = 0.10  # accuracy above this when the ball covers the input box is "far from zero"
 ZERO_GRADIENT_SHARE = 0.10  # more points than this with an exactly zero input gradient is "a large share"
+# FGSM overestimates robustness when an iterative attack at its radius leaves less than half its accuracy and at
+# least this much less (an absolute floor, so that a natural model's 15 % against 0 % is not reported).
+SINGLE_STEP_GAP = 0.20
 CHECKS = (
-    "iterative_weaker_than_single_step", "accuracy_rises_with_eps", "accuracy_rises_with_steps", "large_eps_accuracy", "black_box_beats_white_box", "zero_gradients",
-    "random_outputs",
+    "iterative_weaker_than_single_step", "single_step_overestimates", "attack_raises_accuracy", "accuracy_rises_with_eps",
+    "accuracy_rises_with_steps", "large_eps_accuracy", "black_box_beats_white_box", "zero_gradients", "random_outputs",
 )
 
 
@@ -107,16 +115,29 @@ def probe_warnings(model, x, y, norm, eps, seed=0, square_queries=300):
 
 
 def result_warnings(result):
-    """Checks on the attacks of an evaluation: iterative weaker than FGSM, accuracy rising with eps or steps, Square
-    beating the white-box attacks (standalone, or adding points after them in a suite)."""
+    """Checks on the attacks of an evaluation: iterative weaker than FGSM, FGSM far weaker than the iterative attacks,
+    an attack raising accuracy above clean, accuracy rising with eps or steps, Square beating the white-box attacks
+    (standalone, or adding points after them in a suite)."""
     found = []
     single = [a for a in result.attacks if a.suite is None]
     for fgsm in (a for a in single if a.name == "FGSM"):
         for other in single:
             iterative = other.steps > 1 and other.name != "Square"
-            if iterative and (other.norm, other.eps) == (fgsm.norm, fgsm.eps) and other.top1 > fgsm.top1 + TOLERANCE:
+            if not iterative or (other.norm, other.eps) != (fgsm.norm, fgsm.eps):
+                continue
+            if other.top1 > fgsm.top1 + TOLERANCE:
                 found.append(_warning("iterative_weaker_than_single_step",
                                       f"{other.description} leaves {_pct(other.top1)} accuracy, FGSM {_pct(fgsm.top1)}."))
+            if other.top1 < fgsm.top1 / 2 and fgsm.top1 - other.top1 > SINGLE_STEP_GAP:
+                found.append(_warning("single_step_overestimates",
+                                      f"FGSM leaves {_pct(fgsm.top1)} accuracy, {other.description} "
+                                      f"{_pct(other.top1)}: single-step gradients mislead inside the ball (as after "
+                                      "catastrophic overfitting); judge robustness by iterative attacks, not FGSM."))
+    for attack in single:
+        if attack.top1 > result.clean_top1 + TOLERANCE:
+            found.append(_warning("attack_raises_accuracy",
+                                  f"{attack.description} leaves {_pct(attack.top1)} accuracy, above the clean "
+                                  f"{_pct(result.clean_top1)}: its perturbations help the model (label leaking)."))
     for attack in single:
         for other in single:
             if (other.name, other.norm, variant(other)) != (attack.name, attack.norm, variant(attack)):

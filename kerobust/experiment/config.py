@@ -40,6 +40,7 @@ class FitConfig:
     steps: int = None
     step_size: float = None
     replays: int = 4
+    eps_warmup_epochs: int = 0
     l2_eps: float = None
     adversarial_share: float = 1.0
     mix: str = "batch"
@@ -79,7 +80,7 @@ class FitConfig:
 ARCH_OPTIONS = ("depth", "k", "norm", "dropout", "width", "noise", "input_noise")
 _CONVERTERS = {
     "depth": whole, "k": whole, "dropout": number, "width": whole, "input_noise": number, "epochs": whole,
-    "batch_size": whole, "eps": number, "steps": whole, "step_size": number, "replays": whole, "lr": number, "weight_decay": number, "seed": whole,
+    "batch_size": whole, "eps": number, "steps": whole, "step_size": number, "replays": whole, "eps_warmup_epochs": whole, "lr": number, "weight_decay": number, "seed": whole,
     "eval_eps": number, "eval_steps": whole_list, "eval_step_size": number, "val_points": whole,
     "l2_eps": number, "eval_l2_eps": number, "adversarial_share": number, "milestones": whole_list, "gamma": number,
     "warmup_epochs": whole, "nd_beta": number, "nd_gamma": number, "svc": number, "svc_every": whole, "restore_best": boolean, "patience": whole, "diagnostics_points": whole,
@@ -166,6 +167,9 @@ def validate(config):
     require(config.epochs >= 1, f"epochs must be >= 1, got {config.epochs}.")
     require(config.batch_size >= 1, f"batch size must be >= 1, got {config.batch_size}.")
     require(config.replays >= 1, f"replays must be >= 1, got {config.replays}.")
+    require(config.eps_warmup_epochs >= 0, f"eps warm-up epochs must be >= 0, got {config.eps_warmup_epochs}.")
+    require(not config.eps_warmup_epochs or config.train_method == "free",
+            f"--eps-warmup-epochs is implemented for free training only (--train-method free), not {config.train_method!r}.")
     require(config.lr > 0, f"learning rate must be > 0, got {config.lr}.")
     require(config.val_points >= 0, f"val points must be >= 0, got {config.val_points}.")
     require(0 <= config.seed <= SEED_LIMIT, f"seed must be in [0, {SEED_LIMIT}], got {config.seed}.")
@@ -223,8 +227,9 @@ def fill_dataset_defaults(config, threat_model):
         config.eps = threat_model.radius(norm)
     if config.steps is None:
         config.steps = threat_model.train_steps
-    if config.step_size is None:
-        config.step_size = threat_model.training_step(config.eps, norm, config.steps)
+    if config.step_size is None:  # free training replays with step eps (Shafahi et al.)
+        free = config.train_method == "free"
+        config.step_size = config.eps if free else threat_model.training_step(config.eps, norm, config.steps)
     if config.eval_eps is None:
         config.eval_eps = config.eps
     if config.eval_steps is None:

@@ -113,15 +113,17 @@ def _build(config, dataset, arch_options):
                                  **arch_options)
     if config.svc is not None:
         clip_plan(classifier, config.svc_operator)  # refuses unsupported convolutions before any other setup
+    # Free training takes `replays` optimizer steps per batch: its schedule runs over fit_epochs * replays passes.
+    replays = config.replays if config.train_method == "free" else 1
+    steps_per_epoch = math.ceil(len(dataset.x_train) / config.batch_size)
     method = build_training_method(
         config.train_method, eps=config.eps, steps=config.steps, step_size=config.step_size,
         replays=config.replays, norm=config.threat_norm, seed=config.seed, l2_eps=config.l2_eps,
         adversarial_share=config.adversarial_share, mix=config.mix,
+        warmup_steps=config.eps_warmup_epochs * steps_per_epoch * replays,
     )
-    # Free training takes `replays` optimizer steps per batch: its schedule runs over fit_epochs * replays passes.
-    replays = config.replays if method.kind == "replay" else 1
     schedule = build_schedule(
-        config.lr_schedule, config.lr, config.fit_epochs * replays, math.ceil(len(dataset.x_train) / config.batch_size),
+        config.lr_schedule, config.lr, config.fit_epochs * replays, steps_per_epoch,
         milestones=config.milestones, gamma=config.gamma, warmup_epochs=config.warmup_epochs,
     )
     norm_decay = None

@@ -43,13 +43,14 @@ def _replay_step(model, x, y, sample_weight):
     delta = full[:n]
     logs = None
     for _ in range(method.replays):
+        scale = method.radius_scale(model.optimizer.iterations)
         x_adv = method.perturbed_input(x, delta)
         loss, y_pred, grads, delta_grad = backend.loss_and_gradients(
             model, lambda d: method.perturbed_input(x, d), delta, y, sample_weight
         )
         backend.apply_gradients(model, grads)
         logs = _record(model, loss, x_adv, y, y_pred, sample_weight)
-        delta = method.update_perturbation(delta, delta_grad)
+        delta = method.update_perturbation(delta, delta_grad, scale)
     model.perturbation.assign(ops.slice_update(full, [0] * len(delta.shape), delta))
     return logs
 

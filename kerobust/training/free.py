@@ -15,9 +15,15 @@ class FreeTraining(TrainingMethod):
 
     Each minibatch is replayed `replays` times. Each replay trains on `clip(x + delta, 0, 1)`, and its single backward
     pass gives both the weight gradients (one optimizer step) and the input gradient that updates
-    `delta <- project(delta + eps * sign(grad))` (step = eps). `delta` persists across minibatches and epochs in the
-    model's `perturbation` variable; a smaller last batch uses and updates its first rows. Callers divide the epoch
-    count by `replays` to keep the total work of natural training (the CLI does).
+    `delta <- project(delta + step * sign(grad))` (step = eps in the paper). `delta` persists across minibatches and
+    epochs in the model's `perturbation` variable; a smaller last batch uses and updates its first rows. Callers divide
+    the epoch count by `replays` to keep the total work of natural training (the CLI does).
+
+    Two options from the literature on single-step training, both off by default: a replay step smaller than eps
+    (`step_size`), and an eps warm-up: over the first `warmup_steps` optimizer steps the radius and the step grow
+    linearly from 0 to their full values (read from the optimizer's iteration count, so a resumed run continues the
+    ramp; Gowal et al. 2018 ramp eps this way for interval bound propagation, Shafahi et al. section 4 note that the
+    radius can be ramped).
 
     Differs on purpose from the ConvNorm reference, which re-zeroes `delta` every minibatch and keeps all epochs.
     """
@@ -25,6 +31,8 @@ class FreeTraining(TrainingMethod):
     eps: float = 8 / 255
     replays: int = 4
     norm: str = "linf"
+    step_size: float = None  # default eps
+    warmup_steps: int = 0
     clip_min: float = 0.0
     clip_max: float = 1.0
 
@@ -37,12 +45,31 @@ class FreeTraining(TrainingMethod):
             raise KerobustError(f"free training needs replays >= 1, got {self.replays!r}.")
         if not self.eps >= 0:
             raise KerobustError(f"eps must be >= 0, got {self.eps!r}.")
+        if self.step_size is not None and not self.step_size > 0:
+            raise KerobustError(f"the replay step must be > 0, got {self.step_size!r}.")
+        if int(self.warmup_steps) < 0:
+            raise KerobustError(f"eps warm-up steps must be >= 0, got {self.warmup_steps!r}.")
+
+    @property
+    def step(self):
+        return self.eps if self.step_size is None else self.step_size
+
+    def radius_scale(self, iterations):
+        """The share of eps and of the step in force at optimizer step `iterations` (0-based): 1 without warm-up."""
+        if not self.warmup_steps:
+            return 1.0
+        done = ops.cast(ops.convert_to_tensor(iterations), "float32") + 1.0
+        return ops.minimum(1.0, done / float(self.warmup_steps))
 
     def perturbed_input(self, x, delta):
         return geo.clip_to_box(x + delta, self.clip_min, self.clip_max)
 
-    def update_perturbation(self, delta, grad):
-        return ops.stop_gradient(geo.project(delta + geo.steepest_ascent(grad, self.eps, self.norm), self.eps, self.norm))
+    def update_perturbation(self, delta, grad, scale=1.0):
+        ascent = geo.steepest_ascent(grad, self.step * scale, self.norm)
+        return ops.stop_gradient(geo.project(delta + ascent, self.eps * scale, self.norm))
 
     def describe(self):
-        return f"free training (m={self.replays}, {self.norm} eps={self.eps:g})"
+        options = "" if self.step_size is None else f", step {self.step_size:g}"
+        if self.warmup_steps:
+            options += f", eps warm-up over {self.warmup_steps} steps"
+        return f"free training (m={self.replays}, {self.norm} eps={self.eps:g}{options})"

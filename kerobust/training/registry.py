@@ -14,7 +14,7 @@ MIXABLE = ("fgsm", "pgd", "mat-rand", "mat-max")  # methods whose batches can be
 
 
 def build_training_method(name, eps, steps=10, step_size=None, replays=4, norm="linf", seed=0, l2_eps=None,
-                          adversarial_share=1.0, mix="batch"):
+                          adversarial_share=1.0, mix="batch", warmup_steps=0):
     """Builds a training method.
 
     Args:
@@ -22,8 +22,10 @@ def build_training_method(name, eps, steps=10, step_size=None, replays=4, norm="
         eps: training perturbation radius (pixel units); for MAT the l-inf radius.
         steps, step_size: PGD steps and step size (`pgd`, `pni`, `mat-*`; Rakin et al. used PGD-7, step 0.01, eps
             0.031 on CIFAR-10: pass them to reproduce); `step_size` is also FGSM's step (default 1.25 eps with a
-            random start, as in Wong et al. 2020); for MAT it is the l-inf step (the l2 step is 2.5 l2_eps / steps).
+            random start, as in Wong et al. 2020); for MAT it is the l-inf step (the l2 step is 2.5 l2_eps / steps);
+            for `free` the replay step (default eps).
         replays: minibatch replays m (`free`).
+        warmup_steps: optimizer steps over which free training ramps eps and its step from 0 (`free` only).
         norm: "linf" or "l2" (not for MAT, which trains on both).
         seed: seed of random starts.
         l2_eps: MAT's l2 radius (Araujo et al. used 0.83 with l-inf 0.031 on CIFAR-10).
@@ -36,13 +38,15 @@ def build_training_method(name, eps, steps=10, step_size=None, replays=4, norm="
         raise unknown_name("mix", mix, MIXES)
     if adversarial_share < 1.0 and name not in MIXABLE:
         raise KerobustError(f"an adversarial share below 1 needs one of {', '.join(MIXABLE)}, not {name!r}.")
-    method = _build(name, eps, steps, step_size, replays, norm, seed, l2_eps)
+    if warmup_steps and name != "free":
+        raise KerobustError(f"an eps warm-up is implemented for free training only, not {name!r}.")
+    method = _build(name, eps, steps, step_size, replays, norm, seed, l2_eps, warmup_steps)
     if adversarial_share < 1.0:
         method = MixedBatches(seed=seed, inner=method, adversarial_share=adversarial_share, mix=mix)
     return method
 
 
-def _build(name, eps, steps, step_size, replays, norm, seed, l2_eps):
+def _build(name, eps, steps, step_size, replays, norm, seed, l2_eps, warmup_steps=0):
     if name == "natural":
         return NaturalTraining(seed=seed)
     if name == "fgsm":
@@ -52,7 +56,8 @@ def _build(name, eps, steps, step_size, replays, norm, seed, l2_eps):
         method = AttackTraining if name == "pgd" else CleanAndAdversarialTraining
         return method(seed=seed, attack=PGD(eps=eps, norm=norm, num_steps=steps, step_size=step_size))
     if name == "free":
-        return FreeTraining(seed=seed, eps=eps, replays=replays, norm=norm)
+        return FreeTraining(seed=seed, eps=eps, replays=replays, norm=norm, step_size=step_size,
+                            warmup_steps=warmup_steps)
     if name in ("mat-rand", "mat-max"):
         if norm != "linf":
             raise KerobustError(f"{name} trains on l-inf and l2 together: eps is its l-inf radius, so norm must be "

@@ -62,12 +62,12 @@ def test_a_randomised_model_is_reported(digits):
     assert "random_outputs" in _checks(diagnose(model, x, y, result, "linf", 0.1, points=64))
 
 
-def _result(*rows):
+def _result(*rows, clean=0.9):
     attacks = [
         AttackAccuracy(name, "linf", eps, steps, None, top1, 1.0, description=f"{name}{'-' + str(steps) if steps > 1 else ''} linf eps={eps:g}")
         for name, eps, steps, top1 in rows
     ]
-    return RobustnessResult(num_points=100, clean_top1=0.9, clean_top5=1.0, attacks=attacks)
+    return RobustnessResult(num_points=100, clean_top1=clean, clean_top5=1.0, attacks=attacks)
 
 
 @pytest.mark.smoke
@@ -83,6 +83,28 @@ def test_checks_on_the_evaluated_attacks():
     }
     within_tolerance = _result(("FGSM", 0.1, 1, 0.40), ("PGD", 0.1, 10, 0.41))
     assert result_warnings(within_tolerance) == []
+
+
+@pytest.mark.smoke
+@pytest.mark.parametrize("fgsm, pgd, flagged", [
+    # seed 000 Table 1, precision@1 at k = 3: ConvNorm, BN+ConvNorm, BN, vanilla
+    (0.7127, 0.0026, True), (0.8198, 0.0319, True), (0.4742, 0.4118, False), (0.5517, 0.3295, False),
+    (0.15, 0.0, False),  # a natural model: both small, the gap below SINGLE_STEP_GAP
+    (0.50, 0.24, True), (0.50, 0.26, False),  # either side of half of FGSM's accuracy
+    (0.35, 0.16, False),  # below half, but a gap of 0.19 only
+])
+def test_fgsm_far_above_pgd_is_reported(fgsm, pgd, flagged):
+    found = _checks(result_warnings(_result(("FGSM", 8 / 255, 1, fgsm), ("PGD", 8 / 255, 10, pgd))))
+    assert ("single_step_overestimates" in found) == flagged
+    other_radius = _result(("FGSM", 8 / 255, 1, fgsm), ("PGD", 16 / 255, 10, pgd))
+    assert "single_step_overestimates" not in _checks(result_warnings(other_radius))
+
+
+@pytest.mark.smoke
+def test_an_attack_that_raises_accuracy_above_clean_is_reported():
+    leaking = _result(("FGSM", 0.1, 1, 0.95), ("PGD", 0.1, 10, 0.6), clean=0.9)
+    assert _checks(result_warnings(leaking)) == {"attack_raises_accuracy"}
+    assert result_warnings(_result(("FGSM", 0.1, 1, 0.91), ("PGD", 0.1, 10, 0.6), clean=0.9)) == []
 
 
 @pytest.mark.smoke

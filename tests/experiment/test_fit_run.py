@@ -39,3 +39,19 @@ def test_bad_configs_are_refused_before_any_folder_is_made(tmp_path, options, me
     with pytest.raises(KerobustError, match=message.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
         run(FitConfig(run_dir=str(tmp_path / "run"), **options), log=lambda line: None)
     assert not (tmp_path / "run").exists()
+
+
+def test_free_training_replays_with_step_eps_and_warms_up_over_whole_passes(digits):
+    """Free training's step defaults to eps (Shafahi et al.), not PGD's; the warm-up counts optimizer steps: passes x
+    batches per pass (1293 digits / 128 = 11) x replays."""
+    from kerobust.data.registry import threat_model_for
+    from kerobust.experiment.config import architecture_options, fill_dataset_defaults
+    from kerobust.experiment.fit_run import _build
+
+    config = fill_dataset_defaults(FitConfig(arch="basicnet", width=4, train_method="free", replays=3,
+                                             eps_warmup_epochs=2), threat_model_for("digits"))
+    assert config.step_size == config.eps == 0.2
+    _, trainer = _build(config, digits, architecture_options(config))
+    assert trainer.method.warmup_steps == 2 * 11 * 3 and trainer.method.step == 0.2
+    pgd = fill_dataset_defaults(FitConfig(train_method="pgd"), threat_model_for("digits"))
+    assert pgd.step_size == pytest.approx(0.05)

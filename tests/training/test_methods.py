@@ -49,6 +49,35 @@ def test_free_training_updates_the_perturbation_with_the_sign_of_the_input_gradi
     assert any(np.abs(a - b).max() > 0 for a, b in zip(before, classifier.get_weights()))
 
 
+@pytest.mark.parametrize("options, expected_step", [
+    ({"step_size": 0.04}, 0.04),  # a replay step smaller than eps
+    ({"warmup_steps": 4}, 0.1 / 4),  # the first of 4 warm-up steps: radius and step are a quarter of eps
+    ({"step_size": 0.2, "warmup_steps": 2}, 0.1 / 2),  # a step 2 eps, halved by the warm-up, projected to eps / 2
+])
+def test_free_training_replay_step_and_eps_warm_up(digits, tiny_digits, options, expected_step):
+    """One replay from delta = 0: delta = project(step * scale * sign(gradient), eps * scale), computed beforehand."""
+    x, y, _, _ = tiny_digits
+    x, y = x[:32], y[:32]
+    method = build_training_method("free", eps=0.1, replays=1, **options)
+    classifier, trainer = _trainer(digits, method, batch_size=32)
+    from kerobust.attacks.losses import cross_entropy
+    from kerobust.backend import compile_attack
+
+    gradient = compile_attack(classifier, lambda oracle, x, y, seed: oracle.gradient(x, y), cross_entropy())
+    sign = np.sign(ops.convert_to_numpy(gradient(ops.convert_to_tensor(x), ops.convert_to_tensor(y), np.zeros(2, "int32"))))
+    trainer.fit(x, y, batch_size=32, epochs=1, verbose=0, shuffle=False)
+    np.testing.assert_allclose(ops.convert_to_numpy(trainer.perturbation), expected_step * sign, atol=1e-7)
+
+
+def test_eps_warm_up_ramps_linearly_then_stays_at_one():
+    method = build_training_method("free", eps=0.1, replays=2, warmup_steps=4)
+    scales = [float(ops.convert_to_numpy(method.radius_scale(i))) for i in range(6)]
+    np.testing.assert_allclose(scales, [0.25, 0.5, 0.75, 1.0, 1.0, 1.0])
+    assert build_training_method("free", eps=0.1).radius_scale(0) == 1.0
+    with pytest.raises(Exception, match="free training only"):
+        build_training_method("pgd", eps=0.1, warmup_steps=4)
+
+
 def test_free_training_perturbation_persists_and_stays_in_the_ball(digits, tiny_digits):
     x, y, _, _ = tiny_digits
     _, trainer = _trainer(digits, build_training_method("free", eps=0.1, replays=3))
