@@ -41,6 +41,7 @@ class FitConfig:
     step_size: float = None
     replays: int = 4
     eps_warmup_epochs: int = 0
+    free_box: bool = False
     l2_eps: float = None
     adversarial_share: float = 1.0
     mix: str = "batch"
@@ -80,7 +81,7 @@ class FitConfig:
 ARCH_OPTIONS = ("depth", "k", "norm", "dropout", "width", "noise", "input_noise")
 _CONVERTERS = {
     "depth": whole, "k": whole, "dropout": number, "width": whole, "input_noise": number, "epochs": whole,
-    "batch_size": whole, "eps": number, "steps": whole, "step_size": number, "replays": whole, "eps_warmup_epochs": whole, "lr": number, "weight_decay": number, "seed": whole,
+    "batch_size": whole, "eps": number, "steps": whole, "step_size": number, "replays": whole, "eps_warmup_epochs": whole, "free_box": boolean, "lr": number, "weight_decay": number, "seed": whole,
     "eval_eps": number, "eval_steps": whole_list, "eval_step_size": number, "val_points": whole,
     "l2_eps": number, "eval_l2_eps": number, "adversarial_share": number, "milestones": whole_list, "gamma": number,
     "warmup_epochs": whole, "nd_beta": number, "nd_gamma": number, "svc": number, "svc_every": whole, "restore_best": boolean, "patience": whole, "diagnostics_points": whole,
@@ -168,8 +169,9 @@ def validate(config):
     require(config.batch_size >= 1, f"batch size must be >= 1, got {config.batch_size}.")
     require(config.replays >= 1, f"replays must be >= 1, got {config.replays}.")
     require(config.eps_warmup_epochs >= 0, f"eps warm-up epochs must be >= 0, got {config.eps_warmup_epochs}.")
-    require(not config.eps_warmup_epochs or config.train_method == "free",
-            f"--eps-warmup-epochs is implemented for free training only (--train-method free), not {config.train_method!r}.")
+    for key, value in (("eps-warmup-epochs", config.eps_warmup_epochs), ("free-box", config.free_box)):
+        require(not value or config.train_method == "free",
+                f"--{key} is implemented for free training only (--train-method free), not {config.train_method!r}.")
     require(config.lr > 0, f"learning rate must be > 0, got {config.lr}.")
     require(config.val_points >= 0, f"val points must be >= 0, got {config.val_points}.")
     require(0 <= config.seed <= SEED_LIMIT, f"seed must be in [0, {SEED_LIMIT}], got {config.seed}.")

@@ -120,7 +120,7 @@ def _build(config, dataset, arch_options):
         config.train_method, eps=config.eps, steps=config.steps, step_size=config.step_size,
         replays=config.replays, norm=config.threat_norm, seed=config.seed, l2_eps=config.l2_eps,
         adversarial_share=config.adversarial_share, mix=config.mix,
-        warmup_steps=config.eps_warmup_epochs * steps_per_epoch * replays,
+        warmup_steps=config.eps_warmup_epochs * steps_per_epoch * replays, free_box=config.free_box,
     )
     schedule = build_schedule(
         config.lr_schedule, config.lr, config.fit_epochs * replays, steps_per_epoch,

@@ -50,7 +50,7 @@ def _replay_step(model, x, y, sample_weight):
         )
         backend.apply_gradients(model, grads)
         logs = _record(model, loss, x_adv, y, y_pred, sample_weight)
-        delta = method.update_perturbation(delta, delta_grad, scale)
+        delta = method.update_perturbation(delta, delta_grad, scale, x)
     model.perturbation.assign(ops.slice_update(full, [0] * len(delta.shape), delta))
     return logs
 

@@ -19,6 +19,11 @@ class FreeTraining(TrainingMethod):
     epochs in the model's `perturbation` variable; a smaller last batch uses and updates its first rows. Callers divide
     the epoch count by `replays` to keep the total work of natural training (the CLI does).
 
+    `box=True` also projects delta so that x + delta stays in the [0, 1] box (Wong, Rice & Kolter 2020, "Fast is better
+    than free", their free and FGSM training code). Without it, a pixel whose x + delta leaves the box is clipped, the
+    clip's gradient there is 0, and sign(0) = 0 leaves that delta where it is: on images with a saturated background
+    (digits) a third of the perturbation stops moving.
+
     Two options from the literature on single-step training, both off by default: a replay step smaller than eps
     (`step_size`), and an eps warm-up: over the first `warmup_steps` optimizer steps the radius and the step grow
     linearly from 0 to their full values (read from the optimizer's iteration count, so a resumed run continues the
@@ -33,6 +38,7 @@ class FreeTraining(TrainingMethod):
     norm: str = "linf"
     step_size: float = None  # default eps
     warmup_steps: int = 0
+    box: bool = False
     clip_min: float = 0.0
     clip_max: float = 1.0
 
@@ -64,12 +70,17 @@ class FreeTraining(TrainingMethod):
     def perturbed_input(self, x, delta):
         return geo.clip_to_box(x + delta, self.clip_min, self.clip_max)
 
-    def update_perturbation(self, delta, grad, scale=1.0):
+    def update_perturbation(self, delta, grad, scale=1.0, x=None):
         ascent = geo.steepest_ascent(grad, self.step * scale, self.norm)
-        return ops.stop_gradient(geo.project(delta + ascent, self.eps * scale, self.norm))
+        delta = geo.project(delta + ascent, self.eps * scale, self.norm)
+        if self.box:
+            delta = ops.clip(delta, self.clip_min - x, self.clip_max - x)
+        return ops.stop_gradient(delta)
 
     def describe(self):
         options = "" if self.step_size is None else f", step {self.step_size:g}"
         if self.warmup_steps:
             options += f", eps warm-up over {self.warmup_steps} steps"
+        if self.box:
+            options += ", x + delta kept in the box"
         return f"free training (m={self.replays}, {self.norm} eps={self.eps:g}{options})"

@@ -14,7 +14,7 @@ MIXABLE = ("fgsm", "pgd", "mat-rand", "mat-max")  # methods whose batches can be
 
 
 def build_training_method(name, eps, steps=10, step_size=None, replays=4, norm="linf", seed=0, l2_eps=None,
-                          adversarial_share=1.0, mix="batch", warmup_steps=0):
+                          adversarial_share=1.0, mix="batch", warmup_steps=0, free_box=False):
     """Builds a training method.
 
     Args:
@@ -26,6 +26,7 @@ def build_training_method(name, eps, steps=10, step_size=None, replays=4, norm="
             for `free` the replay step (default eps).
         replays: minibatch replays m (`free`).
         warmup_steps: optimizer steps over which free training ramps eps and its step from 0 (`free` only).
+        free_box: free training keeps x + delta in the [0, 1] box by projecting delta (Wong et al. 2020).
         norm: "linf" or "l2" (not for MAT, which trains on both).
         seed: seed of random starts.
         l2_eps: MAT's l2 radius (Araujo et al. used 0.83 with l-inf 0.031 on CIFAR-10).
@@ -38,15 +39,16 @@ def build_training_method(name, eps, steps=10, step_size=None, replays=4, norm="
         raise unknown_name("mix", mix, MIXES)
     if adversarial_share < 1.0 and name not in MIXABLE:
         raise KerobustError(f"an adversarial share below 1 needs one of {', '.join(MIXABLE)}, not {name!r}.")
-    if warmup_steps and name != "free":
-        raise KerobustError(f"an eps warm-up is implemented for free training only, not {name!r}.")
-    method = _build(name, eps, steps, step_size, replays, norm, seed, l2_eps, warmup_steps)
+    if (warmup_steps or free_box) and name != "free":
+        what = "an eps warm-up" if warmup_steps else "a box-projected perturbation"
+        raise KerobustError(f"{what} is implemented for free training only, not {name!r}.")
+    method = _build(name, eps, steps, step_size, replays, norm, seed, l2_eps, warmup_steps, free_box)
     if adversarial_share < 1.0:
         method = MixedBatches(seed=seed, inner=method, adversarial_share=adversarial_share, mix=mix)
     return method
 
 
-def _build(name, eps, steps, step_size, replays, norm, seed, l2_eps, warmup_steps=0):
+def _build(name, eps, steps, step_size, replays, norm, seed, l2_eps, warmup_steps=0, free_box=False):
     if name == "natural":
         return NaturalTraining(seed=seed)
     if name == "fgsm":
@@ -57,7 +59,7 @@ def _build(name, eps, steps, step_size, replays, norm, seed, l2_eps, warmup_step
         return method(seed=seed, attack=PGD(eps=eps, norm=norm, num_steps=steps, step_size=step_size))
     if name == "free":
         return FreeTraining(seed=seed, eps=eps, replays=replays, norm=norm, step_size=step_size,
-                            warmup_steps=warmup_steps)
+                            warmup_steps=warmup_steps, box=free_box)
     if name in ("mat-rand", "mat-max"):
         if norm != "linf":
             raise KerobustError(f"{name} trains on l-inf and l2 together: eps is its l-inf radius, so norm must be "

@@ -124,6 +124,8 @@ CASES = [
     ("eval-steps-empty", lambda t, f: ["fit", "--eval-steps", "", "--run-dir", str(t / "r")], "at least one PGD step"),
     ("eps-warm-up-of-pgd", lambda t, f: ["fit", "--eps-warmup-epochs", "2", "--run-dir", str(t / "r")],
      "--eps-warmup-epochs is implemented for free training only (--train-method free), not 'pgd'"),
+    ("free-box-of-fgsm", lambda t, f: ["fit", "--train-method", "fgsm", "--free-box", "true", "--run-dir", str(t / "r")],
+     "--free-box is implemented for free training only (--train-method free), not 'fgsm'"),
     ("free-step-0", lambda t, f: ["fit", "--train-method", "free", "--step-size", "0", "--run-dir", str(t / "r")],
      "step size must be > 0"),
     ("square-queries-0", lambda t, f: ["eval", "--model", "m.keras", "--data", "digits", "--square-queries", "0"],

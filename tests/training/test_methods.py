@@ -69,6 +69,26 @@ def test_free_training_replay_step_and_eps_warm_up(digits, tiny_digits, options,
     np.testing.assert_allclose(ops.convert_to_numpy(trainer.perturbation), expected_step * sign, atol=1e-7)
 
 
+def test_free_training_box_keeps_x_plus_delta_in_the_box_so_its_gradient_is_never_clipped(digits, tiny_digits):
+    """One replay from delta = 0 with `free_box`: delta = clip(eps sign(gradient), -x, 1 - x) (Wong et al. 2020); on
+    the next batch no pixel of x + delta lies outside [0, 1]. Without it, background pixels keep delta = -eps."""
+    x, y, _, _ = tiny_digits
+    x, y = x[:32], y[:32]
+    classifier, trainer = _trainer(digits, build_training_method("free", eps=0.1, replays=1, free_box=True), 32)
+    from kerobust.attacks.losses import cross_entropy
+    from kerobust.backend import compile_attack
+
+    gradient = compile_attack(classifier, lambda oracle, x, y, seed: oracle.gradient(x, y), cross_entropy())
+    sign = np.sign(ops.convert_to_numpy(gradient(ops.convert_to_tensor(x), ops.convert_to_tensor(y), np.zeros(2, "int32"))))
+    trainer.fit(x, y, batch_size=32, epochs=1, verbose=0, shuffle=False)
+    delta = ops.convert_to_numpy(trainer.perturbation)
+    expected = np.clip(0.1 * sign, -x, 1 - x)
+    assert np.mean(expected != 0.1 * sign) > 0.2  # the box binds on many pixels (digits' zero background)
+    np.testing.assert_allclose(delta, expected, atol=1e-7)
+    with pytest.raises(Exception, match="free training only"):
+        build_training_method("fgsm", eps=0.1, free_box=True)
+
+
 def test_eps_warm_up_ramps_linearly_then_stays_at_one():
     method = build_training_method("free", eps=0.1, replays=2, warmup_steps=4)
     scales = [float(ops.convert_to_numpy(method.radius_scale(i))) for i in range(6)]
