@@ -30,7 +30,8 @@ _FLAGS = (
     ("--step-size", "PGD step size in training; free training's replay step (default: eps)"),
     ("--replays", "minibatch replays m for free training"),
     ("--eps-warmup-epochs", "free training: epochs (passes) over which eps and the step grow linearly from 0"),
-    ("--free-box", "true: free training keeps x + delta in the [0, 1] box by projecting delta (Wong et al. 2020)"),
+    ("--free-box", "true: free training as Wong et al. 2020: input x + delta unclipped, delta projected after each "
+                   "update so that x + delta stays in [0, 1] (default: Shafahi et al.'s clip of x + delta)"),
     ("--l2-eps", "l2 training radius of mat-rand / mat-max (default: the dataset's l2 radius)"),
     ("--adversarial-share", "share of adversarial training, e.g. 0.95 (the rest natural; fgsm, pgd, mat-*)"),
     ("--mix", "how natural and adversarial mix: batch (whole natural batches, seed 002) or example"),

@@ -19,10 +19,12 @@ class FreeTraining(TrainingMethod):
     epochs in the model's `perturbation` variable; a smaller last batch uses and updates its first rows. Callers divide
     the epoch count by `replays` to keep the total work of natural training (the CLI does).
 
-    `box=True` also projects delta so that x + delta stays in the [0, 1] box (Wong, Rice & Kolter 2020, "Fast is better
-    than free", their free and FGSM training code). Without it, a pixel whose x + delta leaves the box is clipped, the
-    clip's gradient there is 0, and sign(0) = 0 leaves that delta where it is: on images with a saturated background
-    (digits) a third of the perturbation stops moving.
+    Without `box`, the input is `clip(x + delta, 0, 1)`, as in Shafahi et al.'s code: where x + delta leaves the box
+    the clip's gradient is 0 and sign(0) = 0 leaves that delta where it is, so on images with a saturated background
+    (digits) a third of the perturbation stops moving. `box=True` follows Wong, Rice & Kolter 2020 ("Fast is better
+    than free", their free training code) instead: the input is `x + delta` unclipped, and after each update delta is
+    projected so that x + delta lies in the box. Only the first replay of a minibatch, which starts from the delta the
+    previous minibatch left, can then see pixels up to eps outside [0, 1].
 
     Two options from the literature on single-step training, both off by default: a replay step smaller than eps
     (`step_size`), and an eps warm-up: over the first `warmup_steps` optimizer steps the radius and the step grow
@@ -68,6 +70,8 @@ class FreeTraining(TrainingMethod):
         return ops.minimum(1.0, done / float(self.warmup_steps))
 
     def perturbed_input(self, x, delta):
+        if self.box:
+            return x + delta
         return geo.clip_to_box(x + delta, self.clip_min, self.clip_max)
 
     def update_perturbation(self, delta, grad, scale=1.0, x=None):

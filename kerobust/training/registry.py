@@ -26,7 +26,8 @@ def build_training_method(name, eps, steps=10, step_size=None, replays=4, norm="
             for `free` the replay step (default eps).
         replays: minibatch replays m (`free`).
         warmup_steps: optimizer steps over which free training ramps eps and its step from 0 (`free` only).
-        free_box: free training keeps x + delta in the [0, 1] box by projecting delta (Wong et al. 2020).
+        free_box: free training as Wong et al. 2020: the input is x + delta unclipped and delta is projected after each
+            update so that x + delta stays in the [0, 1] box (default: Shafahi et al.'s clip of x + delta).
         norm: "linf" or "l2" (not for MAT, which trains on both).
         seed: seed of random starts.
         l2_eps: MAT's l2 radius (Araujo et al. used 0.83 with l-inf 0.031 on CIFAR-10).

@@ -89,6 +89,17 @@ def test_free_training_box_keeps_x_plus_delta_in_the_box_so_its_gradient_is_neve
         build_training_method("fgsm", eps=0.1, free_box=True)
 
 
+def test_free_training_input_is_clipped_as_shafahi_or_left_unclipped_as_wong():
+    """Shafahi et al.'s code trains on clip(x + delta, 0, 1); Wong et al.'s box variant on x + delta, whose delta
+    carried over from another image may leave the box by up to eps."""
+    x = np.array([[0.0, 0.5, 1.0]], "float32")
+    delta = np.array([[-0.1, 0.1, 0.1]], "float32")
+    clipped = build_training_method("free", eps=0.1).perturbed_input(x, delta)
+    unclipped = build_training_method("free", eps=0.1, free_box=True).perturbed_input(x, delta)
+    np.testing.assert_allclose(ops.convert_to_numpy(clipped), [[0.0, 0.6, 1.0]])
+    np.testing.assert_allclose(ops.convert_to_numpy(unclipped), [[-0.1, 0.6, 1.1]])
+
+
 def test_eps_warm_up_ramps_linearly_then_stays_at_one():
     method = build_training_method("free", eps=0.1, replays=2, warmup_steps=4)
     scales = [float(ops.convert_to_numpy(method.radius_scale(i))) for i in range(6)]
