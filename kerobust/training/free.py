@@ -82,7 +82,7 @@ class FreeTraining(TrainingMethod):
         return ops.stop_gradient(delta)
 
     def describe(self):
-        options = "" if self.step_size is None else f", step {self.step_size:g}"
+        options = "" if self.step == self.eps else f", step {self.step:g}"
         if self.warmup_steps:
             options += f", eps warm-up over {self.warmup_steps} steps"
         if self.box:
