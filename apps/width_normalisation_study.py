@@ -160,10 +160,8 @@ def natural_table(cells, ks, norms):
     """Figure 3's numbers: clean top-1 and top-5 test accuracy per k and normalisation."""
     from kerobust.evaluation.report import markdown
 
-    rows = [["Precision@1" if i == 0 else "", str(k), *(_value(cells, k, n, "clean", "top1") for n in norms)]
-            for i, k in enumerate(ks)]
-    rows += [["Precision@5" if i == 0 else "", str(k), *(_value(cells, k, n, "clean", "top5") for n in norms)]
-             for i, k in enumerate(ks)]
+    rows = [[label if i == 0 else "", str(k), *(_value(cells, k, n, "clean", top) for n in norms)]
+            for top, label in (("top1", "Precision@1"), ("top5", "Precision@5")) for i, k in enumerate(ks)]
     return markdown(["Top-N", "k", *(COLUMN[n] for n in norms)], rows)
 
 
@@ -188,6 +186,10 @@ def findings(cells, ks, norms):
     def verdict(holds):
         return "holds" if holds else "does not hold"
 
+    def wins_over_vanilla(norm, attack):
+        return sum(cells[(k, norm)][attack]["top1"] > cells[(k, "none")][attack]["top1"]
+                   for k in ks if (k, norm) in cells and (k, "none") in cells)
+
     if len(ks) < 2:
         return ["(the findings compare widths: run at least two values of k)"]
     for norm in norms:
@@ -197,8 +199,7 @@ def findings(cells, ks, norms):
                          f"{clean[-1]:.1f} % at k={ks[-1]}: {verdict(clean[-1] > clean[0])}.")
     for norm in ("bn", "convnorm"):
         if norm in norms and "none" in norms:
-            wins = sum(cells[(k, norm)]["clean"]["top1"] > cells[(k, "none")]["clean"]["top1"]
-                       for k in ks if (k, norm) in cells and (k, "none") in cells)
+            wins = wins_over_vanilla(norm, "clean")
             lines.append(f"* {COLUMN[norm]} improves natural accuracy over vanilla: at {wins} of {len(ks)} widths: "
                          f"{verdict(wins > len(ks) / 2)}.")
     for norm in ("convnorm", "bn+convnorm"):
@@ -211,8 +212,7 @@ def findings(cells, ks, norms):
                          f"{verdict(min(pgd[1:]) < pgd[0] / 2)}.")
     if "bn" in norms and "none" in norms:
         for attack, name in ATTACKS:
-            wins = sum(cells[(k, "bn")][attack]["top1"] > cells[(k, "none")][attack]["top1"]
-                       for k in ks if (k, "bn") in cells and (k, "none") in cells)
+            wins = wins_over_vanilla("bn", attack)
             lines.append(f"* BN is more robust than vanilla against {name}: at {wins} of {len(ks)} widths: "
                          f"{verdict(wins > len(ks) / 2)}.")
     flagged = [(k, n) for (k, n), cell in sorted(cells.items()) if cell["masking_warnings"]]

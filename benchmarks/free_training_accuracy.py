@@ -127,11 +127,13 @@ def agree(a, b, n):
     return out
 
 
-VARIANTS = (  # (name, replays, FitConfig options): what the literature suggests for free training
-    ("kerobust free m=8", 8, {}),
-    ("kerobust free m=4, replay step eps/2", 4, {"step_size": EPS / 2}),
-    ("kerobust free m=4, eps warm-up over the first third", 4, {"eps_warmup_epochs": None}),
-)
+def variants(passes):
+    """`(name, replays, FitConfig options)`: what the literature suggests for free training over `passes` passes."""
+    return (
+        ("kerobust free m=8", 8, {}),
+        ("kerobust free m=4, replay step eps/2", 4, {"step_size": EPS / 2}),
+        ("kerobust free m=4, eps warm-up over the first third", 4, {"eps_warmup_epochs": max(1, passes // 3)}),
+    )
 PAIRS = (("kerobust free m=4", "PyTorch free m=4"), ("kerobust free m=4, box", "PyTorch free m=4, box"))
 
 
@@ -194,9 +196,7 @@ def main():
                     kerobust_run(work, f"kerobust{suffix[2:]}", args.k, args.budget, s, free_box=box)
                     for s in args.seeds]
         if "variants" in groups:
-            passes = math.ceil(args.budget / 4)
-            for name, replays, options in VARIANTS:
-                options = {key: (max(1, passes // 3) if value is None else value) for key, value in options.items()}
+            for name, replays, options in variants(math.ceil(args.budget / 4)):
                 folder = name.replace(" ", "_").replace("/", "-").replace(",", "")
                 rows[name] = [kerobust_run(work, folder, args.k, args.budget, s, replays=replays, **options)
                               for s in args.seeds]

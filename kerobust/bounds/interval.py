@@ -15,9 +15,11 @@ after layer, to 1e7 over a randomly initialised ResNet-20.
 """
 
 import keras
+import numpy as np
 from keras import ops
 
 from kerobust import backend
+from kerobust.attacks.lp_geometry import NORMS
 from kerobust.bounds.activations import activation_name
 from kerobust.bounds.evaluator import _head, _with_dtype
 from kerobust.bounds.folding import channels_last, inputs_of
@@ -25,7 +27,6 @@ from kerobust.bounds.pass_through import IDENTITY_LAYERS
 from kerobust.bounds.rules import refuse_randomised
 from kerobust.errors import KerobustError, unknown_name
 
-NORMS = ("linf", "l2")
 # Elementwise activations that are non-decreasing, so [l, u] maps to [h(l), h(u)].
 MONOTONE = ("linear", "relu", "relu6", "sigmoid", "tanh", "softplus", "elu", "leaky_relu", "softsign", "hard_sigmoid")
 MONOTONE_POOLING = (keras.layers.MaxPooling2D, keras.layers.GlobalMaxPooling2D)
@@ -173,8 +174,6 @@ class IntervalBounds:
 
     def __call__(self, x, y, eps, batch_size=256):
         """(N,) lower bounds on min_{c != y} z_y - z_c over the ball of radius `eps` around each x (numpy)."""
-        import numpy as np
-
         x, y = np.asarray(x, "float32"), np.asarray(y, "int32")
         eps = np.float32(eps)
         parts = [np.asarray(self._compiled(x[i:i + batch_size], y[i:i + batch_size], eps))

@@ -171,10 +171,20 @@ def test_the_zoo_is_bounded_exactly_at_eps_0(arch, options, digits):
 
 
 def test_l2_is_bounded_through_its_enclosing_box():
+    """The l2 bound is the l-inf bound of the same radius (the enclosing box), and lies below the margin at sampled
+    points of the l2 sphere (clipped to the input box, which keeps them in the ball)."""
     model, _ = _dense_net([4, 8, 3], 3)
     x = np.full((2, 4), 0.5, "float32")
     y = np.argmax(np.asarray(model(x)), axis=1)
-    np.testing.assert_allclose(IntervalBounds(model, norm="l2")(x, y, 0.1), IntervalBounds(model)(x, y, 0.1))
+    bounds = IntervalBounds(model, norm="l2")(x, y, 0.1)
+    np.testing.assert_allclose(bounds, IntervalBounds(model)(x, y, 0.1))
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        direction = rng.normal(size=x.shape)
+        point = np.clip(x + 0.1 * direction / np.linalg.norm(direction, axis=1, keepdims=True), 0, 1)
+        logits = np.asarray(model(point.astype("float32"))).astype("float64")
+        margins = np.where(np.eye(3, dtype=bool)[y], np.inf, logits[np.arange(2), y][:, None] - logits).min(axis=1)
+        assert np.all(bounds <= margins + 1e-5)
 
 
 def test_a_layer_without_a_rule_is_named():

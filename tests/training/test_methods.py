@@ -20,6 +20,15 @@ def _trainer(digits, method, batch_size=64):
     return classifier, trainer
 
 
+def _input_gradient_sign(classifier, x, y):
+    """sign(d cross-entropy / d x) of `classifier` in inference mode, computed before any training step."""
+    from kerobust.attacks.losses import cross_entropy
+    from kerobust.backend import compile_attack
+
+    gradient = compile_attack(classifier, lambda oracle, x, y, seed: oracle.gradient(x, y), cross_entropy())
+    return np.sign(ops.convert_to_numpy(gradient(ops.convert_to_tensor(x), ops.convert_to_tensor(y), np.zeros(2, "int32"))))
+
+
 @pytest.mark.parametrize("name", ["natural", "fgsm", "pgd", "free", "pni"])
 def test_each_method_lowers_its_training_loss(digits, tiny_digits, name):
     x, y, _, _ = tiny_digits
@@ -35,12 +44,7 @@ def test_free_training_updates_the_perturbation_with_the_sign_of_the_input_gradi
     x, y, _, _ = tiny_digits
     x, y = x[:32], y[:32]
     classifier, trainer = _trainer(digits, build_training_method("free", eps=0.1, replays=1), batch_size=48)
-    inputs = ops.convert_to_tensor(x)
-    from kerobust.attacks.losses import cross_entropy
-    from kerobust.backend import compile_attack
-
-    gradient = compile_attack(classifier, lambda oracle, x, y, seed: oracle.gradient(x, y), cross_entropy())
-    expected = 0.1 * np.sign(ops.convert_to_numpy(gradient(inputs, ops.convert_to_tensor(y), np.zeros(2, "int32"))))
+    expected = 0.1 * _input_gradient_sign(classifier, x, y)
     before = [w.copy() for w in classifier.get_weights()]
     trainer.fit(x, y, batch_size=32, epochs=1, verbose=0, shuffle=False)
     delta = ops.convert_to_numpy(trainer.perturbation)
@@ -60,11 +64,7 @@ def test_free_training_replay_step_and_eps_warm_up(digits, tiny_digits, options,
     x, y = x[:32], y[:32]
     method = build_training_method("free", eps=0.1, replays=1, **options)
     classifier, trainer = _trainer(digits, method, batch_size=32)
-    from kerobust.attacks.losses import cross_entropy
-    from kerobust.backend import compile_attack
-
-    gradient = compile_attack(classifier, lambda oracle, x, y, seed: oracle.gradient(x, y), cross_entropy())
-    sign = np.sign(ops.convert_to_numpy(gradient(ops.convert_to_tensor(x), ops.convert_to_tensor(y), np.zeros(2, "int32"))))
+    sign = _input_gradient_sign(classifier, x, y)
     trainer.fit(x, y, batch_size=32, epochs=1, verbose=0, shuffle=False)
     np.testing.assert_allclose(ops.convert_to_numpy(trainer.perturbation), expected_step * sign, atol=1e-7)
 
@@ -75,11 +75,7 @@ def test_free_training_box_keeps_x_plus_delta_in_the_box_so_its_gradient_is_neve
     x, y, _, _ = tiny_digits
     x, y = x[:32], y[:32]
     classifier, trainer = _trainer(digits, build_training_method("free", eps=0.1, replays=1, free_box=True), 32)
-    from kerobust.attacks.losses import cross_entropy
-    from kerobust.backend import compile_attack
-
-    gradient = compile_attack(classifier, lambda oracle, x, y, seed: oracle.gradient(x, y), cross_entropy())
-    sign = np.sign(ops.convert_to_numpy(gradient(ops.convert_to_tensor(x), ops.convert_to_tensor(y), np.zeros(2, "int32"))))
+    sign = _input_gradient_sign(classifier, x, y)
     trainer.fit(x, y, batch_size=32, epochs=1, verbose=0, shuffle=False)
     delta = ops.convert_to_numpy(trainer.perturbation)
     expected = np.clip(0.1 * sign, -x, 1 - x)
