@@ -2,132 +2,40 @@
 l2 ball intersected with the [0, 1] input box, for every test point at once.
 
 Reference: Gowal et al. 2018, "On the Effectiveness of Interval Bound Propagation for Training Verifiably Robust
-Models", eqs. (5)-(6): an affine layer maps the box (centre m, radius r) to (W m + b, |W| r); a monotone elementwise
-function maps [l, u] to [h(l), h(u)]. The last Dense layer is folded into the margin (their "elision": the row
-w_y - w_c is applied to the box of the layer's input, which is tighter than bounding the logits first). An l2 ball is
-relaxed to the box of half-width eps around x, which contains it (sound, and loose; CROWN is the tighter method).
+Models", eqs. (5)-(6), with the last Dense layer folded into the margin (their elision); box rules in `boxes.py`,
+walked over `BoundGraph`. An l2 ball is relaxed to its enclosing box (sound, and loose; CROWN is tighter).
 
 A bound > 0 certifies the point: no perturbation in the set changes the decision from y.
-
-Boxes travel as (centre, radius), not (lower, upper), and a non-linear layer keeps a zero radius exactly zero: XLA
-rounds h(c + 0) and h(c - 0) differently (3e-8 after the input normalisation), and |W| amplifies such an error layer
-after layer, to 1e7 over a randomly initialised ResNet-20.
 """
 
-import keras
 import numpy as np
 from keras import ops
 
 from kerobust import backend
 from kerobust.attacks.lp_geometry import NORMS
-from kerobust.bounds.activations import activation_name
-from kerobust.bounds.evaluator import _head, _with_dtype
-from kerobust.bounds.folding import channels_last, inputs_of
-from kerobust.bounds.pass_through import IDENTITY_LAYERS
-from kerobust.bounds.rules import refuse_randomised
-from kerobust.errors import KerobustError, unknown_name
-
-# Elementwise activations that are non-decreasing, so [l, u] maps to [h(l), h(u)].
-MONOTONE = ("linear", "relu", "relu6", "sigmoid", "tanh", "softplus", "elu", "leaky_relu", "softsign", "hard_sigmoid")
-MONOTONE_POOLING = (keras.layers.MaxPooling2D, keras.layers.GlobalMaxPooling2D)
-# Linear maps with non-negative weights and no offset: they map a radius to a radius as they are.
-NONNEGATIVE_LINEAR = (keras.layers.AveragePooling2D, keras.layers.GlobalAveragePooling2D)
+from kerobust.bounds.bound_graph import BoundGraph
+from kerobust.bounds.boxes import input_box, margin_gaps, no_rule, worst_margin
+from kerobust.errors import unknown_name
 
 
-def _monotone(function, centre, radius):
-    """(centre, radius) of the box [h(c - r), h(c + r)] for h non-decreasing in every input (elementwise, or max
-    pooling); where the radius of every input it reads is 0, exactly (h(c), 0): a compiler may round h(c + 0) and
-    h(c - 0) differently."""
-    lower, upper = function(centre - radius), function(centre + radius)
-    if tuple(lower.shape) == tuple(radius.shape):
-        flat = radius <= 0
-    else:  # max pooling: the largest radius of each window
-        flat = function(radius) <= 0
-    return ops.where(flat, function(centre), (upper + lower) / 2), ops.where(flat, 0.0, (upper - lower) / 2)
+def interval_boxes(graph, x, eps, norm):
+    """{key: (centre, radius)} of every tensor of `graph` over the ball."""
+    boxes = {graph.input_key: input_box(x, eps, norm)}
+    for node in graph.nodes:
+        boxes[node.output] = node.interval([boxes[k] for k in node.inputs])
+    return boxes
 
 
-def _activate(name, centre, radius):
-    if name not in MONOTONE:
-        raise KerobustError(f"interval bounds need a non-decreasing activation, not {name!r}.")
-    if name == "linear":
-        return centre, radius
-    return _monotone(keras.activations.get(name), centre, radius)
+def flat_box(box):
+    return tuple(ops.reshape(t, (ops.shape(t)[0], -1)) for t in box)
 
 
-def _affine(layer, centre, radius):
-    """`(W m + b, |W| r)` for the linear part of a Dense, Conv2D or DepthwiseConv2D layer (channels last)."""
-    if isinstance(layer, keras.layers.Dense):
-        out = ops.matmul(centre, layer.kernel), ops.matmul(radius, ops.abs(layer.kernel))
-    elif isinstance(layer, keras.layers.DepthwiseConv2D):
-        options = dict(strides=layer.strides, padding=layer.padding, dilation_rate=layer.dilation_rate)
-        out = (ops.depthwise_conv(centre, layer.kernel, **options),
-               ops.depthwise_conv(radius, ops.abs(layer.kernel), **options))
-    else:
-        options = dict(strides=layer.strides, padding=layer.padding, dilation_rate=layer.dilation_rate)
-        out = ops.conv(centre, layer.kernel, **options), ops.conv(radius, ops.abs(layer.kernel), **options)
-    centre, radius = out
-    if layer.use_bias:
-        centre = centre + layer.bias
-    return centre, radius
-
-
-def _batch_norm(layer, centre, radius):
-    """Inference batch norm y = g x + c, per channel."""
-    scale = layer.gamma if layer.scale else 1.0
-    scale = scale / ops.sqrt(layer.moving_variance + layer.epsilon)
-    shift = (layer.beta if layer.center else 0.0) - layer.moving_mean * scale
-    return centre * scale + shift, radius * ops.abs(scale)
-
-
-def propagate(layer, boxes):
-    """`(centre, radius)` of `layer`'s output box from the `(centre, radius)` of each of its inputs."""
-    refuse_randomised(layer)
-    if isinstance(layer, keras.layers.Add):
-        return sum(c for c, _ in boxes), sum(r for _, r in boxes)
-    if isinstance(layer, keras.layers.Concatenate):
-        return (ops.concatenate([c for c, _ in boxes], axis=layer.axis),
-                ops.concatenate([r for _, r in boxes], axis=layer.axis))
-    if len(boxes) != 1:
-        raise _no_rule(layer)
-    centre, radius = boxes[0]
-    if isinstance(layer, IDENTITY_LAYERS + NONNEGATIVE_LINEAR):  # linear, weights >= 0, no offset
-        return layer(centre, training=False), layer(radius, training=False)
-    if isinstance(layer, (keras.layers.Dense, keras.layers.Conv2D, keras.layers.DepthwiseConv2D)):
-        if not channels_last(layer):
-            raise _no_rule(layer)
-        return _activate(activation_name(layer.activation), *_affine(layer, centre, radius))
-    if isinstance(layer, keras.layers.BatchNormalization) and channels_last(layer):
-        return _batch_norm(layer, centre, radius)
-    if isinstance(layer, keras.layers.Rescaling):
-        return layer(centre), radius * abs(float(layer.scale))
-    monotone = MONOTONE_POOLING + (keras.layers.Normalization,)  # non-decreasing in every input
-    if isinstance(layer, (keras.layers.ReLU, keras.layers.LeakyReLU)) and float(layer.negative_slope) >= 0:
-        monotone = (type(layer),)  # with or without a ceiling
-    elif isinstance(layer, keras.layers.ELU) and float(layer.alpha) >= 0:
-        monotone = (type(layer),)
-    if isinstance(layer, monotone):
-        return _monotone(lambda t: layer(t, training=False), centre, radius)
-    if isinstance(layer, keras.layers.Activation):
-        return _activate(activation_name(layer.activation), centre, radius)
-    raise _no_rule(layer)
-
-
-def _no_rule(layer):
-    return KerobustError(
-        f"no interval-bound rule for layer {layer.name!r} ({type(layer).__name__}); supported: Dense, Conv2D and "
-        "DepthwiseConv2D (channels last, non-decreasing activations), BatchNormalization, ReLU and non-decreasing "
-        "activations, max and average pooling, Add, Concatenate, Flatten, Reshape, Dropout, ZeroPadding2D, "
-        "Normalization and Rescaling."
-    )
-
-
-def input_box(x, eps, norm):
-    """(centre, radius) of [max(0, x - eps), min(1, x + eps)]: the l-inf ball in the input box, or a box containing
-    the l2 ball."""
-    if norm not in NORMS:
-        raise unknown_name("threat norm", norm, NORMS)
-    lower, upper = ops.maximum(x - eps, 0.0), ops.minimum(x + eps, 1.0)
-    return (upper + lower) / 2, (upper - lower) / 2
+def batched(function, x, y, eps, batch_size):
+    """`function(x, y, eps)` over batches of numpy inputs, concatenated (numpy)."""
+    x, y = np.asarray(x, "float32"), np.asarray(y, "int32")
+    eps = np.float32(eps)
+    parts = [np.asarray(function(x[i:i + batch_size], y[i:i + batch_size], eps)) for i in range(0, len(x), batch_size)]
+    return np.concatenate(parts) if parts else np.zeros((0,), "float32")
 
 
 class IntervalBounds:
@@ -148,53 +56,27 @@ class IntervalBounds:
         if norm not in NORMS:
             raise unknown_name("threat norm", norm, NORMS)
         self.norm = norm
-        self.model = _with_dtype(model, "float32")
-        self.head, self.layers = _head(self.model)
-        if len(self.model.inputs) != 1:
-            raise KerobustError(f"model {self.model.name!r} has {len(self.model.inputs)} inputs; bounds need one.")
-        shape = tuple(self.model.inputs[0].shape[1:])
+        self.model = model
+        self.graph = BoundGraph(model)
+        missing = self.graph.without_interval_rule()
+        if missing is not None:
+            raise no_rule(missing.layer)
+        shape = self.graph.shapes["input"]
         if all(size is not None for size in shape):  # a layer without a rule is refused now, not at the first batch
-            self._margins(ops.zeros((1,) + shape), ops.zeros((1,), "int32"), 0.0)
+            self.margin_bounds(ops.zeros((1,) + shape), ops.zeros((1,), "int32"), 0.0)
         if jit is False:
             self._compiled = self._margins
         else:
             self._compiled = backend.compile_function(self._margins, xla=backend.use_xla("auto" if jit is True else jit))
 
+    def margin_bounds(self, x, y, eps):
+        """(N, C) lower bounds on z_y - z_c (column y: 0), differentiable in the weights (IBP training)."""
+        boxes = interval_boxes(self.graph, x, eps, self.norm)
+        return margin_gaps(*flat_box(boxes[self.graph.features_key]), y, self.graph.head)
+
     def _margins(self, x, y, eps):
-        bounds = {id(self.model.inputs[0]): input_box(x, eps, self.norm)}
-        for layer in self.layers:
-            if isinstance(layer, keras.layers.InputLayer):
-                continue
-            found = [bounds.get(id(t)) for t in inputs_of(layer)]
-            if any(b is None for b in found):
-                raise KerobustError(f"layer {layer.name!r} reads a tensor that is not computed from the model input.")
-            bounds[id(layer.output)] = propagate(layer, found)
-        centre, radius = (ops.reshape(t, (ops.shape(t)[0], -1)) for t in bounds[id(self.head.features)])
-        return worst_margin(centre, radius, y, self.head.layer)
+        return worst_margin(self.margin_bounds(x, y, eps), y)
 
     def __call__(self, x, y, eps, batch_size=256):
         """(N,) lower bounds on min_{c != y} z_y - z_c over the ball of radius `eps` around each x (numpy)."""
-        x, y = np.asarray(x, "float32"), np.asarray(y, "int32")
-        eps = np.float32(eps)
-        parts = [np.asarray(self._compiled(x[i:i + batch_size], y[i:i + batch_size], eps))
-                 for i in range(0, len(x), batch_size)]
-        return np.concatenate(parts) if parts else np.zeros((0,), "float32")
-
-
-def worst_margin(centre, radius, y, head=None):
-    """min_{c != y} of a lower bound on z_y - z_c over the box (centre, radius) of the head's input (elision), or of
-    the logits themselves when there is no Dense head."""
-    if head is None:
-        onehot = ops.one_hot(y, centre.shape[-1], dtype=centre.dtype)
-        true_lower = ops.sum((centre - radius) * onehot, axis=-1, keepdims=True)
-        gaps = true_lower - (centre + radius)
-    else:
-        kernel = ops.convert_to_tensor(head.kernel)
-        classes = kernel.shape[-1]
-        onehot = ops.one_hot(y, classes, dtype=kernel.dtype)
-        rows = ops.matmul(onehot, ops.transpose(kernel))[:, :, None] - kernel[None, :, :]  # (N, d, C): w_y - w_c
-        gaps = ops.einsum("nd,ndc->nc", centre, rows) - ops.einsum("nd,ndc->nc", radius, ops.abs(rows))
-        if head.use_bias:
-            bias = ops.convert_to_tensor(head.bias)
-            gaps = gaps + ops.sum(bias * onehot, axis=-1, keepdims=True) - bias
-    return ops.min(ops.where(onehot > 0, float("inf"), gaps), axis=-1)
+        return batched(self._compiled, x, y, eps, batch_size)

@@ -42,6 +42,9 @@ class FitConfig:
     replays: int = 4
     eps_warmup_epochs: int = 0
     free_box: bool = False
+    cert_warmup_epochs: int = None
+    cert_ramp_epochs: int = None
+    kappa_end: float = None
     l2_eps: float = None
     adversarial_share: float = 1.0
     mix: str = "batch"
@@ -81,7 +84,8 @@ class FitConfig:
 ARCH_OPTIONS = ("depth", "k", "norm", "dropout", "width", "noise", "input_noise")
 _CONVERTERS = {
     "depth": whole, "k": whole, "dropout": number, "width": whole, "input_noise": number, "epochs": whole,
-    "batch_size": whole, "eps": number, "steps": whole, "step_size": number, "replays": whole, "eps_warmup_epochs": whole, "free_box": boolean, "lr": number, "weight_decay": number, "seed": whole,
+    "batch_size": whole, "eps": number, "steps": whole, "step_size": number, "replays": whole, "eps_warmup_epochs": whole, "free_box": boolean,
+    "cert_warmup_epochs": whole, "cert_ramp_epochs": whole, "kappa_end": number, "lr": number, "weight_decay": number, "seed": whole,
     "eval_eps": number, "eval_steps": whole_list, "eval_step_size": number, "val_points": whole,
     "l2_eps": number, "eval_l2_eps": number, "adversarial_share": number, "milestones": whole_list, "gamma": number,
     "warmup_epochs": whole, "nd_beta": number, "nd_gamma": number, "svc": number, "svc_every": whole, "restore_best": boolean, "patience": whole, "diagnostics_points": whole,
@@ -172,6 +176,17 @@ def validate(config):
     for key, value in (("eps-warmup-epochs", config.eps_warmup_epochs), ("free-box", config.free_box)):
         require(not value or config.train_method == "free",
                 f"--{key} is implemented for free training only (--train-method free), not {config.train_method!r}.")
+    from kerobust.training.registry import CERTIFIED
+
+    for key in ("cert_warmup_epochs", "cert_ramp_epochs", "kappa_end"):
+        value = getattr(config, key)
+        flag = "--" + key.replace("_", "-")
+        require(value is None or config.train_method in CERTIFIED,
+                f"{flag} is for certified training (--train-method ibp or crown-ibp), not {config.train_method!r}.")
+        require(value is None or value >= 0, f"{flag} must be >= 0, got {value}.")
+    require(config.kappa_end is None or config.kappa_end <= 1, f"--kappa-end must be in [0, 1], got {config.kappa_end}.")
+    require(config.train_method not in CERTIFIED or config.adversarial_share == 1,
+            "certified training mixes natural and verified losses by kappa (--kappa-end), not --adversarial-share.")
     require(config.lr > 0, f"learning rate must be > 0, got {config.lr}.")
     require(config.val_points >= 0, f"val points must be >= 0, got {config.val_points}.")
     require(0 <= config.seed <= SEED_LIMIT, f"seed must be in [0, {SEED_LIMIT}], got {config.seed}.")
@@ -232,6 +247,11 @@ def fill_dataset_defaults(config, threat_model):
     if config.step_size is None:  # free training replays with step eps (Shafahi et al.)
         free = config.train_method == "free"
         config.step_size = config.eps if free else threat_model.training_step(config.eps, norm, config.steps)
+    if config.train_method in ("ibp", "crown-ibp"):
+        if config.cert_warmup_epochs is None:
+            config.cert_warmup_epochs = config.epochs // 20
+        if config.cert_ramp_epochs is None:
+            config.cert_ramp_epochs = max(1, config.epochs // 2)
     if config.eval_eps is None:
         config.eval_eps = config.eps
     if config.eval_steps is None:

@@ -104,6 +104,7 @@ def _build(config, dataset, arch_options):
     from kerobust.models import build_model
     from kerobust.regularizers import NormDecay
     from kerobust.training import AdversarialModel, build_training_method
+    from kerobust.training.registry import CERTIFIED
     from kerobust.training.optimizers import build_optimizer
     from kerobust.training.schedules import build_schedule
 
@@ -120,7 +121,9 @@ def _build(config, dataset, arch_options):
         config.train_method, eps=config.eps, steps=config.steps, step_size=config.step_size,
         replays=config.replays, norm=config.threat_norm, seed=config.seed, l2_eps=config.l2_eps,
         adversarial_share=config.adversarial_share, mix=config.mix,
-        warmup_steps=config.eps_warmup_epochs * steps_per_epoch * replays, free_box=config.free_box,
+        warmup_steps=(config.cert_warmup_epochs if config.train_method in CERTIFIED else config.eps_warmup_epochs)
+        * steps_per_epoch * replays, free_box=config.free_box,
+        ramp_steps=(config.cert_ramp_epochs or 0) * steps_per_epoch, kappa_end=config.kappa_end,
     )
     schedule = build_schedule(
         config.lr_schedule, config.lr, config.fit_epochs * replays, steps_per_epoch,
@@ -237,6 +240,7 @@ def _run_in_folder(config, config_yaml, dataset, arch_options, log):
              points=config.diagnostics_points, seed=config.seed)
     log(format_table({f"{classifier.name} {config.train_method}": result}))
     bounds = sound_bounds(classifier, dataset.x_test, dataset.y_test, log)
+    certified = certified_block(classifier, dataset.x_test, dataset.y_test, config, log)
     metrics = dict(
         result.to_json(), dataset=dataset.name, arch=config.arch, model=classifier.name,
         train_method=config.train_method, threat_norm=config.threat_norm, epochs=config.fit_epochs,
@@ -244,7 +248,8 @@ def _run_in_folder(config, config_yaml, dataset, arch_options, log):
         robustbench=robustbench_summary(result, dataset.name, config.threat_norm, config.eval_eps),
         regularisers=regulariser_descriptions(config),
         layer_norms=[dataclasses.asdict(row) for row in layer_norms(classifier)],
-        bounds=bounds, history=checkpoint.history, export={"status": "pending"},
+        bounds=bounds, **({"certified": certified} if certified else {}), history=checkpoint.history,
+        export={"status": "pending"},
     )
     fit_result = FitResult(config, classifier, result, bounds, metrics, run_dir, train_seconds, best_epoch)
     _save_and_export(fit_result, dataset.x_test[:64])
@@ -271,6 +276,26 @@ def _save_and_export(fit_result, probe):
         raise KerobustError(f"{error} The evaluation is saved in {fit_result.metrics_path}.") from None
     metrics["export"] = {"status": "ok", "max_abs_error": errors}
     write_json(fit_result.metrics_path, metrics)
+
+
+def certified_block(classifier, x, y, config, log=print):
+    """metrics.json's `certified` block of a certified-training run: certified accuracy at the training eps by IBP
+    and CROWN-IBP (both cheap), and the best of the two per point; None for other training methods."""
+    import numpy as np
+
+    from kerobust.evaluation.certification import certify
+    from kerobust.training.registry import CERTIFIED
+
+    if config.train_method not in CERTIFIED:
+        return None
+    results = certify(classifier, x, y, ["ibp", "crown-ibp"], config.threat_norm, [config.eps])
+    best = np.max([r["margin_lower_bound"] for r in results], axis=0)
+    block = {"method": "ibp+crown-ibp", "threat_norm": config.threat_norm, "eps": config.eps,
+             "certified_accuracy": float(np.mean(best > 0)),
+             "by_method": {r["method"]: r["certified_accuracy"] for r in results}}
+    log(f"Certified accuracy at {config.threat_norm} eps {config.eps:g}: {100 * block['certified_accuracy']:.2f} % "
+        f"(IBP {100 * block['by_method']['ibp']:.2f} %, CROWN-IBP {100 * block['by_method']['crown-ibp']:.2f} %)")
+    return block
 
 
 def sound_bounds(classifier, x, y, log=print):

@@ -2,6 +2,7 @@
 
 from kerobust.training.adversarial_model import AdversarialModel
 from kerobust.training.attack_training import AttackTraining
+from kerobust.training.certified import CertifiedTraining
 from kerobust.training.clean_and_adversarial import CleanAndAdversarialTraining
 from kerobust.training.free import FreeTraining
 from kerobust.training.method import TrainingMethod
@@ -11,7 +12,7 @@ from kerobust.training.natural import NaturalTraining
 from kerobust.training.registry import TRAINING_METHODS, build_training_method
 
 __all__ = [
-    "AdversarialModel", "AttackTraining", "CleanAndAdversarialTraining", "FreeTraining", "MixedBatches", "MixedNormTraining",
+    "AdversarialModel", "AttackTraining", "CertifiedTraining", "CleanAndAdversarialTraining", "FreeTraining", "MixedBatches", "MixedNormTraining",
     "NaturalTraining",
     "TRAINING_METHODS", "TrainingMethod", "build_training_method",
 ]

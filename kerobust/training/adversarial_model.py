@@ -11,7 +11,8 @@ class AdversarialModel(backend.AdversarialTrainStep, keras.Model):
 
     Calls, `evaluate` and `predict` go to the classifier unchanged; only `train_step` differs (see
     `kerobust.backend`). Works with every `model.fit` callback. Save the `classifier`, not the wrapper; the wrapper's
-    weights (classifier, free-training perturbation) and optimizer state go to resumable checkpoints.
+    weights (classifier, free-training perturbation) and optimizer state go to resumable checkpoints. Certified training
+methods (IBP, CROWN-IBP) add their verified loss in `compute_loss`.
 
     Args:
         classifier: a built Keras model mapping [0, 1] images to logits.
@@ -46,6 +47,9 @@ class AdversarialModel(backend.AdversarialTrainStep, keras.Model):
                                 name=f"norm_decay_momentum_{i}")
                 for i, (layer, _) in enumerate(targets)
             ]
+        # Certified training's bound on the classifier; not tracked: it reads the classifier's variables.
+        object.__setattr__(self, "certified_bound",
+                           method.bounds_for(classifier) if hasattr(method, "certified_loss") else None)
         self.built = True
 
     def call(self, inputs, training=False):
@@ -53,6 +57,14 @@ class AdversarialModel(backend.AdversarialTrainStep, keras.Model):
         if training and self.norm_decay is not None:
             self.add_loss(self.norm_decay_term())
         return outputs
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """Keras's loss, plus certified training's verified term while training."""
+        loss = super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
+        if training and self.certified_bound is not None:
+            loss = loss + self.method.certified_loss(self.certified_bound, x, y, y_pred, sample_weight,
+                                                     self.optimizer.iterations)
+        return loss
 
     def norm_decay_term(self):
         """Seed 001 Algorithm 1 lines 4-6 as a loss term: updates each moving average h <- gamma h + (1 - gamma) p and

@@ -1,0 +1,82 @@
+"""Certified training: the loss of the worst case the bound allows, mixed with the natural loss.
+
+References:
+* IBP training, Gowal et al. 2018, eq. (7) and section 4: L = kappa CE(z, y) + (1 - kappa) CE(-m, y), with m the
+  lower bounds on z_y - z_c over the eps-ball (the elided IBP margins; column y is 0, so -m acts as the logits of the
+  worst case). After `warmup_steps` natural steps, eps grows linearly from 0 to its value over `ramp_steps`
+  while kappa falls from 1 to `kappa_end` (0.5 in the paper).
+* CROWN-IBP, Zhang et al. 2020, eq. (5) and section 4: m = beta m_CROWN-IBP + (1 - beta) m_IBP, with beta falling
+  from 1 to 0 over the same ramp (their beta_start = 1, beta_end = 0), and kappa_end = 0 by default.
+
+The bound reads the model in inference mode (batch norm's moving statistics, no dropout): it bounds the network that
+will be certified; the natural term trains in training mode as usual.
+"""
+
+import dataclasses
+
+import keras
+from keras import ops
+
+from kerobust.training.method import TrainingMethod
+
+BOUNDS = ("ibp", "crown-ibp")
+
+
+@dataclasses.dataclass(frozen=True)
+class CertifiedTraining(TrainingMethod):
+    """IBP or CROWN-IBP training (`bound`), for `AdversarialModel`, which adds `certified_loss` to the loss."""
+
+    bound: str = "ibp"
+    eps: float = 0.1
+    norm: str = "linf"
+    warmup_steps: int = 0
+    ramp_steps: int = 1
+    kappa_end: float = None  # None: 0.5 for IBP (Gowal et al.), 0 for CROWN-IBP (Zhang et al.)
+
+    @property
+    def name(self):
+        return self.bound
+
+    def training_batch(self, oracle, x, y, sample_weight, seed):
+        return x, y, sample_weight
+
+    @property
+    def final_kappa(self):
+        if self.kappa_end is not None:
+            return self.kappa_end
+        return 0.5 if self.bound == "ibp" else 0.0
+
+    def progress(self, step):
+        """Share of the ramp done at optimizer step `step` (0 during the warm-up, 1 after the ramp)."""
+        done = (ops.cast(step, "float32") - self.warmup_steps) / max(self.ramp_steps, 1)
+        return ops.clip(done, 0.0, 1.0)
+
+    def bounds_for(self, classifier):
+        """The bound this method trains against, built on `classifier` (uncompiled, differentiable)."""
+        from kerobust.bounds.crown import CrownBounds
+        from kerobust.bounds.interval import IntervalBounds
+
+        if self.bound == "ibp":
+            return IntervalBounds(classifier, self.norm, jit=False)
+        return CrownBounds(classifier, self.norm, intermediate="ibp", jit=False)
+
+    def certified_loss(self, bounds, x, y, y_pred, sample_weight, step):
+        """(1 - kappa) (CE(-m, y) - CE(z, y)): added to the natural loss, it gives Gowal et al.'s mix."""
+        done = self.progress(step)
+        eps = self.eps * done
+        kappa = 1.0 + (self.final_kappa - 1.0) * done
+        labels = ops.cast(ops.reshape(y, (-1,)), "int32")
+        if self.bound == "ibp":
+            margins = bounds.margin_bounds(x, labels, eps)
+        else:
+            crown, boxes = bounds.margin_bounds_and_boxes(x, labels, eps)
+            beta = 1.0 - done
+            margins = beta * crown + (1.0 - beta) * bounds.interval_margins(boxes, labels)
+        verified = keras.losses.sparse_categorical_crossentropy(labels, -margins, from_logits=True)
+        natural = keras.losses.sparse_categorical_crossentropy(labels, y_pred, from_logits=True)
+        weight = ops.ones_like(verified) if sample_weight is None else ops.cast(ops.reshape(sample_weight, (-1,)), "float32")
+        return (1.0 - kappa) * ops.sum((verified - natural) * weight) / ops.maximum(ops.sum(weight), 1.0)
+
+    def describe(self):
+        return (f"{self.bound} training at {self.norm} eps {self.eps:g} (warm-up {self.warmup_steps} steps, ramp "
+                f"{self.ramp_steps} steps, kappa 1 -> {self.final_kappa:g})")
