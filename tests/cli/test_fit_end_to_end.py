@@ -192,3 +192,25 @@ def test_noise_network_with_the_pni_recipe_trains_exports_and_reloads(tmp_path, 
     model = keras.saving.load_model(str(run_dir / "model.keras"))
     scales = [float(np.asarray(layer.noise_scale)) for layer in model.layers if hasattr(layer, "noise_scale")]
     assert len(scales) == 20 and any(abs(s - 0.25) > 1e-4 for s in scales)  # the noise scales trained
+
+
+def test_crown_ibp_training_reports_certified_accuracy(tmp_path, capsys):
+    """The issue's command, shortened: `kerobust fit --arch basicnet --data digits --train-method crown-ibp --eps 0.1`
+    ends with a certified block in metrics.json whose numbers are the bounds of the saved model."""
+    import keras
+
+    from kerobust.bounds.interval import IntervalBounds
+    from kerobust.data import load_dataset
+
+    run_dir = tmp_path / "crown_ibp"
+    argv = ["fit", "--arch", "basicnet", "--width", "4", "--data", "digits", "--train-method", "crown-ibp", "--eps",
+            "0.1", "--epochs", "2", "--val-points", "0", "--diagnostics-points", "0", "--run-dir", str(run_dir)]
+    assert main(argv) == 0
+    assert "Certified accuracy at linf eps 0.1" in capsys.readouterr().out
+    certified = json.loads((run_dir / "metrics.json").read_text())["certified"]
+    assert certified["method"] == "ibp+crown-ibp" and certified["threat_norm"] == "linf" and certified["eps"] == 0.1
+    digits = load_dataset("digits")
+    model = keras.saving.load_model(run_dir / "model.keras")
+    ibp = np.mean(IntervalBounds(model)(digits.x_test, digits.y_test, 0.1) > 0)
+    assert certified["by_method"]["ibp"] == pytest.approx(ibp)
+    assert certified["certified_accuracy"] >= max(certified["by_method"].values())
