@@ -1,0 +1,45 @@
+"""The certified training study: a quick row runs, is kept and read back; the table has every bound and radius; the
+checked-in digits study meets the issue's target."""
+
+import json
+import os
+import pathlib
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "apps"))
+
+import certified_training as study  # noqa: E402
+
+RESULTS = pathlib.Path(study.__file__).parent / "results" / "certified_training"
+
+
+def test_a_quick_row_runs_and_a_rerun_reads_it_back(tmp_path, capsys):
+    argv = ["--quick", "--trainings", "ibp", "--out", str(tmp_path / "out"), "--runs", str(tmp_path / "runs")]
+    assert study.main(argv) == 0
+    row = json.loads((tmp_path / "out" / "cells" / "ibp.json").read_text())
+    assert set(row["certified"]) == {f"{m} {n} {e:g}" for m in study.METHODS + ("best",) for n, e in study.RADII}
+    assert all(0 <= v <= 100 for v in row["certified"].values())
+    table = (tmp_path / "out" / "certified_training.md").read_text()
+    assert "| ibp " in table and "AutoAttack 0.1" in table and "linf 0.2" in table
+    trained = (tmp_path / "runs" / "ibp" / "metrics.json").stat().st_mtime_ns
+    assert study.main(argv) == 0  # read back, not trained again
+    assert (tmp_path / "runs" / "ibp" / "metrics.json").stat().st_mtime_ns == trained
+
+
+def test_bad_trainings_are_refused(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        study.main(["--trainings", "ibp,milp"])
+    assert exit_info.value.code == 2 and "--trainings must list some of" in capsys.readouterr().err
+
+
+@pytest.mark.smoke
+def test_the_checked_in_study_certifies_90_percent_at_linf_0_1_with_95_percent_clean():
+    rows = {r["training"]: r for r in json.loads((RESULTS / "certified_training.json").read_text())}
+    assert set(rows) == set(study.TRAININGS)
+    assert all(r["settings"] == study.dataclasses.asdict(study.PROFILES["digits"]) for r in rows.values())
+    best = max((rows[t] for t in ("ibp", "crown-ibp")), key=lambda r: r["certified"]["best linf 0.1"])
+    assert best["certified"]["best linf 0.1"] >= 90 and best["clean"] >= 95
+    assert "best linf 0.2" in best["certified"]
+    assert (RESULTS / "certified_training.png").read_bytes()[:4] == b"\x89PNG"
