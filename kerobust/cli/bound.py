@@ -28,8 +28,7 @@ def run(args):
     from kerobust.bounds import MODES, BoundEvaluator
     from kerobust.bounds.attack_check import fgs_line_search, pgd_l2_search, violations
     from kerobust.bounds.summary import DEFAULT_EPS, bounds_and_summary, input_size
-    from kerobust.cli.evaluate import check_model_fits, load_classifier, require_writable
-    from kerobust.data.registry import load_dataset
+    from kerobust.cli.evaluate import model_and_test_points, require_writable
     from kerobust.errors import unknown_name
     from kerobust.evaluation.report import markdown
 
@@ -44,12 +43,7 @@ def run(args):
     for path, flag in ((args.json, "--json"), (args.plot, "--plot")):
         if path:
             require_writable(path, flag)
-    model = load_classifier(args.model)
-    dataset = load_dataset(args.data, args.data_dir)
-    check_model_fits(model, dataset, args.model)
-    x, y = dataset.x_test, dataset.y_test
-    if points:
-        x, y = x[:points], y[:points]
+    model, dataset, x, y = model_and_test_points(args.model, args.data, args.data_dir, points)
     bounds, summarised = bounds_and_summary(BoundEvaluator(model, args.mode, dtype=args.dtype), model, x, y, eps_values)
     result = {"mode": args.mode, "model": args.model, "data": dataset.name, "dtype": args.dtype, **summarised}
     rows = [[f"{args.mode} bound", f"{result['mean']:.4g}", f"{result['median']:.4g}", f"{result['min']:.4g}",

@@ -49,20 +49,14 @@ def parse_request(args):
 
 def run(args):
     from kerobust.atomic_files import write_json
-    from kerobust.cli.evaluate import check_model_fits, load_classifier, require_writable
-    from kerobust.data.registry import load_dataset
+    from kerobust.cli.evaluate import model_and_test_points, require_writable
     from kerobust.evaluation.certification import certify
     from kerobust.evaluation.report import markdown
 
     methods, norm, eps_values, points, batch_size, smoothing = parse_request(args)
     if args.json:
         require_writable(args.json, "--json")
-    model = load_classifier(args.model)
-    dataset = load_dataset(args.data, args.data_dir)
-    check_model_fits(model, dataset, args.model)
-    x, y = dataset.x_test, dataset.y_test
-    if points:
-        x, y = x[:points], y[:points]
+    model, dataset, x, y = model_and_test_points(args.model, args.data, args.data_dir, points)
     print(f"kerobust certify: {args.model} on {len(x)} {dataset.name} test points, {norm} radii "
           + ", ".join(f"{e:g}" for e in eps_values))
     results = certify(model, x, y, methods, norm, eps_values, smoothing, batch_size, progress=_progress())

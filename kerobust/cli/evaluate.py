@@ -64,6 +64,20 @@ def check_model_fits(classifier, dataset, path):
         raise KerobustError(f"model {path!r} outputs {outputs[1:]} logits; {dataset.name} has {dataset.num_classes} classes.")
 
 
+def model_and_test_points(model_path, data, data_dir, points):
+    """`(model, dataset, x, y)`: a saved classifier checked against the dataset, and its first `points` test points
+    (all when 0 or None)."""
+    from kerobust.data.registry import load_dataset
+
+    model = load_classifier(model_path)
+    dataset = load_dataset(data, data_dir)
+    check_model_fits(model, dataset, model_path)
+    x, y = dataset.x_test, dataset.y_test
+    if points:
+        x, y = x[:points], y[:points]
+    return model, dataset, x, y
+
+
 def require_writable(path, flag):
     """A one-line error unless `path` can be written: its folder exists (or can be made) and is a writable folder."""
     from kerobust.atomic_files import existing_ancestor
