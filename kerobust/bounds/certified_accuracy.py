@@ -1,5 +1,10 @@
 """A Keras metric: the share of points classified correctly with a sound bound of at least eps (certified accuracy).
 
+`method="lipschitz"` (the default) needs only the logits, as every Keras metric gets them. `method="ibp"`,
+`"crown-ibp"` or `"crown"` bounds the worst margin over the eps-ball around each input, so it needs the inputs: it
+works on kerobust's `AdversarialModel` (what `kerobust fit` compiles), whose `compute_metrics` hands them over, and
+raises a clear error elsewhere.
+
 The sound bound of a point is its output margin divided by the Lipschitz constant L of the map from the input to the
 last linear layer (`BoundEvaluator` in sound mode); the margin only needs the logits the metric receives and the
 head's kernel. L and the kernel depend on the weights, so the metric reads them when created and again whenever Keras resets it:
@@ -13,19 +18,44 @@ from keras import ops
 
 from kerobust.bounds.evaluator import BoundEvaluator
 from kerobust.bounds.output_margin import margin_bound
+from kerobust.errors import KerobustError, unknown_name
+
+METHODS = ("lipschitz", "ibp", "crown-ibp", "crown")
 
 
 class CertifiedAccuracy(keras.metrics.Metric):
-    """Certified accuracy at l2 radius `eps` (sound mode), for `compile(metrics=[CertifiedAccuracy(model, 0.1)])`.
+    """Certified accuracy at radius `eps`, for `compile(metrics=[CertifiedAccuracy(model, 0.1)])`.
 
     Args:
         model: the classifier being compiled (outputs: logits of a Dense head, or their softmax).
-        eps: the l2 radius, in input units.
+        eps: the radius, in input units.
+        method: "lipschitz" (sound mode, l2), or "ibp", "crown-ibp", "crown" (local bounds; need the inputs).
+        norm: the threat norm of the local methods ("linf" or "l2").
     """
 
-    def __init__(self, model, eps, name=None, **kwargs):
-        super().__init__(name=name or f"certified_accuracy_{eps:g}", **kwargs)
+    def __init__(self, model, eps, method="lipschitz", norm="l2", name=None, **kwargs):
+        if method not in METHODS:
+            raise unknown_name("certified accuracy method", method, METHODS)
+        suffix = "" if method == "lipschitz" else f"_{method}_{norm}"
+        super().__init__(name=name or f"certified_accuracy{suffix}_{eps:g}", **kwargs)
         self.eps = float(eps)
+        self.method, self.norm = method, norm
+        self.certified = self.add_variable(shape=(), initializer="zeros", name="certified")
+        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+        object.__setattr__(self, "inputs", None)  # set by AdversarialModel.compute_metrics for local methods
+        if method != "lipschitz":
+            if keras.backend.backend() == "jax":  # Keras's JAX test step maps only the metric variables
+                raise KerobustError(f"CertifiedAccuracy(method={method!r}) reads the model's weights inside the step, "
+                                    "which Keras's JAX evaluate does not pass to metrics; use TensorFlow, or "
+                                    "kerobust certify.")
+            from kerobust.bounds.crown import CrownBounds
+            from kerobust.bounds.interval import IntervalBounds
+
+            bounds = (IntervalBounds(model, norm, jit=False) if method == "ibp" else
+                      CrownBounds(model, norm, intermediate="crown" if method == "crown" else "ibp", jit=False))
+            object.__setattr__(self, "_bounds", bounds)
+            self.lipschitz = self.head_kernel = None
+            return
         # Not tracked: the metric reads the model, it does not own it.
         object.__setattr__(self, "_evaluator", BoundEvaluator(model, "sound", jit=False))
         self.lipschitz = self.add_variable(
@@ -37,23 +67,42 @@ class CertifiedAccuracy(keras.metrics.Metric):
             shape=tuple(head.kernel.shape), initializer=keras.initializers.Constant(ops.convert_to_numpy(head.kernel)),
             name="head_kernel",
         )
-        self.certified = self.add_variable(shape=(), initializer="zeros", name="certified")
-        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+
+    @property
+    def reads_inputs(self):
+        return self.method != "lipschitz"
 
     def reset_state(self):
         super().reset_state()
+        if self.reads_inputs:
+            return
         self.lipschitz.assign(self._evaluator.current_lipschitz())
         if self.head_kernel is not None:
             self.head_kernel.assign(ops.convert_to_numpy(self._evaluator.head.layer.kernel))  # a copy, not the buffer
 
     def update_state(self, y_true, y_pred, sample_weight=None):
+        labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")
+        if self.reads_inputs:
+            if self.inputs is None:
+                raise KerobustError(f"CertifiedAccuracy(method={self.method!r}) bounds the ball around each input, "
+                                    "which a Keras metric does not see: compile it on kerobust's AdversarialModel.")
+            certified = ops.cast(ops.min(ops.where(
+                ops.one_hot(labels, y_pred.shape[-1]) > 0, float("inf"),
+                self._bounds.margin_bounds(self.inputs, labels, self.eps)), axis=-1) > 0, "float32")
+        else:
+            certified = self._lipschitz_certified(labels, y_pred)
+        self._count(certified, sample_weight)
+
+    def _lipschitz_certified(self, labels, y_pred):
         head = self._evaluator.head.layer
         logits = ops.convert_to_tensor(y_pred)
         if head is not None and getattr(head.activation, "__name__", "") == "softmax":
             logits = ops.log(ops.maximum(logits, 1e-30))  # log-softmax: the same gaps as the logits
         bound = margin_bound(logits, None if head is None else self.head_kernel) / self.lipschitz
-        correct = ops.cast(ops.argmax(logits, axis=-1), "int32") == ops.cast(ops.reshape(y_true, (-1,)), "int32")
-        certified = ops.cast(ops.logical_and(correct, bound >= self.eps), "float32")
+        correct = ops.cast(ops.argmax(logits, axis=-1), "int32") == labels
+        return ops.cast(ops.logical_and(correct, bound >= self.eps), "float32")
+
+    def _count(self, certified, sample_weight):
         weight = ops.ones_like(certified) if sample_weight is None else ops.cast(ops.reshape(sample_weight, (-1,)), "float32")
         self.certified.assign(self.certified + ops.sum(certified * weight))
         self.count.assign(self.count + ops.sum(weight))
@@ -63,4 +112,4 @@ class CertifiedAccuracy(keras.metrics.Metric):
 
     def get_config(self):
         """Name and eps only: the metric needs its model, so compile a reloaded model with it anew."""
-        return {"name": self.name, "eps": self.eps}
+        return {"name": self.name, "eps": self.eps, "method": self.method, "norm": self.norm}

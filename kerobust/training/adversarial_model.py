@@ -58,6 +58,16 @@ methods (IBP, CROWN-IBP) add their verified loss in `compute_loss`.
             self.add_loss(self.norm_decay_term())
         return outputs
 
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        """Keras's metrics; those that bound a ball around each input (`CertifiedAccuracy` with a local method) get
+        the inputs first."""
+        compiled = getattr(self, "_compile_metrics", None)
+        if compiled is not None:
+            for metric in keras.tree.flatten([compiled._user_metrics, compiled._user_weighted_metrics]):
+                if getattr(metric, "reads_inputs", False):
+                    object.__setattr__(metric, "inputs", x)
+        return super().compute_metrics(x, y, y_pred, sample_weight)
+
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """Keras's loss, plus certified training's verified term while training."""
         loss = super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
