@@ -72,8 +72,9 @@ methods (IBP, CROWN-IBP) add their verified loss in `compute_loss`.
         """Keras's loss, plus certified training's verified term while training."""
         loss = super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
         if training and self.certified_bound is not None:
-            loss = loss + self.method.certified_loss(self.certified_bound, x, y, y_pred, sample_weight,
-                                                     self.optimizer.iterations)
+            step = getattr(self, "loss_step", None)  # set by the training step
+            step = self.optimizer.iterations if step is None else step
+            loss = loss + self.method.certified_loss(self.certified_bound, x, y, y_pred, sample_weight, step)
         return loss
 
     def norm_decay_term(self):

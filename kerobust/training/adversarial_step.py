@@ -31,7 +31,10 @@ def adversarial_train_step(model, data):
         return _replay_step(model, x, y, sample_weight)
     oracle = backend.training_oracle(model, model.method.loss_fn)
     x_train, y_train, sample_weight = model.method.training_batch(oracle, x, y, sample_weight, training_seed(model))
+    # Read here, where every backend's step sees the optimizer's state (JAX's loss function maps only the weights).
+    object.__setattr__(model, "loss_step", ops.convert_to_tensor(model.optimizer.iterations))
     loss, y_pred, grads, _ = backend.loss_and_gradients(model, lambda _: x_train, None, y_train, sample_weight)
+    object.__setattr__(model, "loss_step", None)
     backend.apply_gradients(model, grads)
     return _record(model, loss, x_train, y_train, y_pred, sample_weight)
 
