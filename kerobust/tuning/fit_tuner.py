@@ -15,8 +15,6 @@ and training seconds) and `best/` (the best trial's `model.keras` and `saved_mod
 Distributed: KerasTuner's own chief / worker mode. With `KERASTUNER_ORACLE_IP`, `KERASTUNER_ORACLE_PORT` and
 `KERASTUNER_TUNER_ID` set ("chief" on one process, any other id on each worker), the chief serves the oracle over gRPC
 and writes the summary once every trial is done; workers run trials in the shared `directory`.
-
-Not yet (issue 14): the width-study app.
 """
 
 import dataclasses
