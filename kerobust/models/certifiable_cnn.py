@@ -2,7 +2,8 @@
 
 Reference: Gowal et al. 2018, Table 1: conv 16 4x4 stride 2 - conv 32 4x4 stride 1 - dense 100 - dense 10, ReLUs,
 no batch norm or pooling (each layer makes the interval boxes grow, so certified training favours shallow, wide
-networks). `width` scales the channels and the dense layer (1: the paper's model).
+networks). `width` scales the channels and the dense layer (1: the paper's model). The convolutions pad (`same`), so
+8x8 digits keep 4x4 maps (the paper's valid convolutions would leave 1x1 of them).
 """
 
 import keras

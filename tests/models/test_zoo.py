@@ -6,7 +6,7 @@ from kerobust.models import architectures, build_model
 from tests.keras_citizenship import check_citizenship
 
 EXPECTED = (
-    "basicnet", "cifar_nin", "lenet5", "lenet5_lrn1", "lenet5_lrn2", "lenet5_lrn3", "noisenet20", "regnetx_200mf",
+    "basicnet", "certcnn", "cifar_nin", "lenet5", "lenet5_lrn1", "lenet5_lrn2", "lenet5_lrn3", "noisenet20", "regnetx_200mf",
     "resnet18", "resnet20", "senet18", "vgg11", "wrn",
 )
 
@@ -32,6 +32,7 @@ def test_the_registry_holds_the_documents_architectures():
         ("vgg11", (32, 32, 3), 9_231_114 - 2_752),  # pytorch-cifar VGG11 less its 2752 conv biases (BN follows)
         ("lenet5", (28, 28, 1), 431_080),  # Caffe's MNIST LeNet
         ("cifar_nin", (32, 32, 3), 966_986),  # Lin et al. 2014: about 0.97M
+        ("certcnn", (28, 28, 1), 16 * 17 + 32 * (16 * 16 + 1) + 14 * 14 * 32 * 100 + 100 + 1010),  # same padding
     ],
 )
 def test_published_parameter_counts(arch, shape, count):
@@ -83,6 +84,7 @@ def test_input_noise_is_the_first_layer_and_random_at_inference():
         ("noisenet20", {"noise": "pixelwise"}, "unknown noise granularity"),
         ("lenet5", {"norm": "bn"}, "does not take"),
         ("cifar_nin", {"width": 0}, "positive integer"),
+        ("certcnn", {"width": 1.5}, "positive integer"),
     ],
 )
 def test_bad_options_are_clear_errors(arch, options, message):
@@ -96,7 +98,7 @@ CITIZENS = [
     ("wrn", {"norm": "none"}), ("wrn", {"norm": "bn"}), ("wrn", {"norm": "convnorm"}), ("wrn", {"norm": "bn+convnorm"}),
     ("resnet20", {}), ("resnet20", {"norm": "bn+convnorm"}), ("noisenet20", {}), ("basicnet", {"input_noise": 0.05}),
     ("lenet5_lrn3", {}), ("cifar_nin", {"width": 16, "dropout": 0.0}), ("vgg11", {}), ("senet18", {}), ("regnetx_200mf", {}),
-    ("resnet18", {}),
+    ("resnet18", {}), ("certcnn", {}),
 ]
 
 
