@@ -7,7 +7,7 @@ bounds is sound) among IBP, CROWN-IBP and Lipschitz; full CROWN, a backward pass
 first `crown_points` test points only (40: minutes per radius for the width-8 CNN on 2 CPU cores). Lipschitz-margin training (Tsuzuku et al. 2018) is not built yet and has no row. Finished rows are
 kept under OUT/cells/ and read back when the study runs again with the same settings.
 
-    python apps/certified_training.py            # about 30 minutes on 2 CPU cores
+    python apps/certified_training.py            # about 50 minutes on 2 CPU cores
     python apps/certified_training.py --quick    # a smoke test: few epochs, 48 test points
 """
 
