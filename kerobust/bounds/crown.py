@@ -21,8 +21,8 @@ from keras import ops
 from kerobust import backend
 from kerobust.attacks.lp_geometry import NORMS
 from kerobust.bounds.bound_graph import BoundGraph
-from kerobust.bounds.boxes import input_box, margin_gaps, no_rule, worst_margin
-from kerobust.bounds.interval import batched, flat_box, interval_boxes
+from kerobust.bounds.boxes import input_box, no_rule, worst_margin
+from kerobust.bounds.interval import batched, flat_box, interval_boxes, interval_margins
 from kerobust.errors import KerobustError, unknown_name
 
 INTERMEDIATE = ("crown", "ibp")
@@ -167,7 +167,7 @@ class CrownBounds:
 
     def interval_margins(self, boxes, y):
         """IBP's (N, C) margin bounds from interval boxes of this graph."""
-        return margin_gaps(*flat_box(boxes[self.graph.features_key]), y, self.graph.head)
+        return interval_margins(self.graph, boxes, y)
 
     def _margins(self, x, y, eps):
         return worst_margin(self.margin_bounds(x, y, eps), y)

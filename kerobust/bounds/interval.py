@@ -26,6 +26,11 @@ def interval_boxes(graph, x, eps, norm):
     return boxes
 
 
+def interval_margins(graph, boxes, y):
+    """IBP's (N, C) margin bounds from the interval boxes of `graph` (column y: 0), the head folded in."""
+    return margin_gaps(*flat_box(boxes[graph.features_key]), y, graph.head)
+
+
 def flat_box(box):
     return tuple(ops.reshape(t, (ops.shape(t)[0], -1)) for t in box)
 
@@ -71,8 +76,7 @@ class IntervalBounds:
 
     def margin_bounds(self, x, y, eps):
         """(N, C) lower bounds on z_y - z_c (column y: 0), differentiable in the weights (IBP training)."""
-        boxes = interval_boxes(self.graph, x, eps, self.norm)
-        return margin_gaps(*flat_box(boxes[self.graph.features_key]), y, self.graph.head)
+        return interval_margins(self.graph, interval_boxes(self.graph, x, eps, self.norm), y)
 
     def _margins(self, x, y, eps):
         return worst_margin(self.margin_bounds(x, y, eps), y)

@@ -52,6 +52,11 @@ def check_request(methods, threat_norm, eps_values):
 
 def lipschitz_margins(model, x, y, eps_l2):
     """(N,) min_c z_y - z_c - eps L ||w_y - w_c|| (w: the Dense head's columns, or the logits' unit vectors)."""
+    return _lipschitz_margins_by_eps(model, x, y, [eps_l2])[0]
+
+
+def _lipschitz_margins_by_eps(model, x, y, radii):
+    """`lipschitz_margins` at each l2 radius, from one pass of the features and one set of Lipschitz constants."""
     from kerobust.bounds import BoundEvaluator
 
     evaluator = BoundEvaluator(model, "sound", jit=False)
@@ -64,10 +69,13 @@ def lipschitz_margins(model, x, y, eps_l2):
         logits = features @ kernel + (np.asarray(head.bias, "float64") if head.use_bias else 0.0)
     rows = np.arange(len(y))
     gaps = logits[rows, y][:, None] - logits
-    spreads = np.linalg.norm(kernel[:, y].T[:, :, None] - kernel[None], axis=1)  # (N, C): ||w_y - w_c||
-    margins = gaps - eps_l2 * evaluator.lipschitz * spreads
-    margins[rows, y] = np.inf
-    return margins.min(axis=1)
+    spreads = evaluator.lipschitz * np.linalg.norm(kernel[:, y].T[:, :, None] - kernel[None], axis=1)  # L ||w_y - w_c||
+    found = []
+    for eps in radii:
+        margins = gaps - eps * spreads
+        margins[rows, y] = np.inf
+        found.append(margins.min(axis=1))
+    return found
 
 
 def certify(model, x, y, methods, threat_norm, eps_values, smoothing=SmoothingSettings(), batch_size=None,
@@ -115,8 +123,9 @@ def _margins_by_eps(model, x, y, method, threat_norm, eps_values, smoothing, bat
             yield eps, np.concatenate(parts) if parts else np.zeros(0), {}
     elif method == "lipschitz":
         scale = 1.0 if threat_norm == "l2" else math.sqrt(x[0].size)
-        for eps in eps_values:
-            yield eps, lipschitz_margins(model, x, y, eps * scale), {}
+        found = _lipschitz_margins_by_eps(model, x, y, [eps * scale for eps in eps_values])
+        for eps, margins in zip(eps_values, found):
+            yield eps, margins, {}
     else:
         from kerobust.bounds.smoothing import certify_smoothed
 

@@ -43,7 +43,7 @@ def test_no_bound_exceeds_the_exact_margin_of_a_mixed_integer_program(network):
     x = np.random.default_rng(100 + int(seed)).uniform(0, 1, size=(6,) + shape).astype("float32")
     y = np.argmax(np.asarray(model(x)), axis=1)
     full, crown_ibp, ibp = CrownBounds(model), CrownBounds(model, intermediate="ibp"), IntervalBounds(model)
-    gaps = []
+    gaps = {"crown": [], "ibp": []}  # exact - bound at eps 0.1
     for eps in (0.0, 0.02, 0.1):
         bounds = {name: f(x, y, eps) for name, f in (("crown", full), ("crown-ibp", crown_ibp), ("ibp", ibp))}
         for i in range(len(x)):
@@ -52,9 +52,10 @@ def test_no_bound_exceeds_the_exact_margin_of_a_mixed_integer_program(network):
                 assert bound[i] <= exact + 1e-4, (name, eps, i, bound[i], exact)
             if eps == 0:
                 np.testing.assert_allclose(bounds["crown"][i], exact, atol=1e-4)
-            gaps.append(exact - bounds["crown"][i])
-    assert np.mean(gaps) < 0.5 * np.mean([exact_worst_margin(weights, x[i].reshape(-1).astype("float64"), int(y[i]), 0.1)
-                                          - ibp(x, y, 0.1)[i] for i in range(len(x))]) + 1e-6
+            if eps == 0.1:
+                for name in gaps:
+                    gaps[name].append(exact - bounds[name][i])
+    assert np.mean(gaps["crown"]) < 0.75 * np.mean(gaps["ibp"]) + 1e-6  # CROWN is tighter on average
 
 
 def test_one_relu_layer_with_zero_lower_slopes_is_at_least_as_tight_as_ibp():
