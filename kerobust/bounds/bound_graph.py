@@ -24,7 +24,7 @@ from kerobust.bounds.activations import activation_name
 from kerobust.bounds.boxes import (
     MONOTONE, MONOTONE_POOLING, NONNEGATIVE_LINEAR, activate, affine_box, affine_map, no_rule, propagate,
 )
-from kerobust.bounds.evaluator import _head
+from kerobust.bounds.evaluator import decision_head
 from kerobust.bounds.folding import channels_last, inputs_of
 from kerobust.bounds.pass_through import IDENTITY_LAYERS
 from kerobust.bounds.rules import refuse_randomised
@@ -240,7 +240,7 @@ class BoundGraph:
             raise KerobustError(f"lower slope must be one of {', '.join(LOWER_SLOPES)}, got {lower_slope!r}.")
         if len(model.inputs) != 1:
             raise KerobustError(f"model {model.name!r} has {len(model.inputs)} inputs; bounds need one.")
-        head, layers = _head(model)
+        head, layers = decision_head(model)
         self.head = head.layer
         self.input_key = "input"
         self.shapes = {"input": tuple(model.inputs[0].shape[1:])}

@@ -24,6 +24,7 @@ from kerobust.bounds.batch_norm import thesis_batch_norm
 from kerobust.bounds.convolution import thesis_conv
 from kerobust.bounds.dense_block import second_derivative_bound, thesis_dense_block
 from kerobust.bounds.folding import batch_norm_folds, inputs_of
+from kerobust.bounds.lipschitz_composition import compose_lipschitz
 from kerobust.bounds.local_response_norm import thesis_lrn
 from kerobust.bounds.output_margin import margin_bound
 from kerobust.bounds.pass_through import ACTIVATION_LAYERS, IDENTITY_LAYERS, SCALING_LAYERS, scaling_lipschitz
@@ -66,7 +67,8 @@ class _Head:
     layer: object  # the Dense head, or None
 
 
-def _head(model):
+def decision_head(model):
+    """`(head, layers)`: the decision (the Dense head and the tensor it reads, softmax left out) and the layers below it."""
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
     while layers and _is_softmax(layers[-1]):
         layers.pop()
@@ -105,7 +107,7 @@ class BoundEvaluator:
         model = _with_dtype(model, dtype)
         self.model = model
         self.mode = mode
-        self.head, self.layers = _head(model)
+        self.head, self.layers = decision_head(model)
         if len(model.inputs) != 1:
             raise KerobustError(f"model {model.name!r} has {len(model.inputs)} inputs; bounds need one.")
         if mode == "sound":
@@ -126,23 +128,11 @@ class BoundEvaluator:
             self.model.set_weights([np.asarray(w).astype(v.dtype) for w, v in
                                     zip(self.source.get_weights(), self.model.weights)])
         kernels, folded = batch_norm_folds(self.layers, [self.head.features])
-        constants = {id(t): 1.0 for t in self.model.inputs}
-        for layer in self.layers:
-            inputs = [constants.get(id(t)) for t in inputs_of(layer)]
-            if any(c is None for c in inputs):
-                raise KerobustError(f"layer {layer.name!r} reads a tensor that is not computed from the model input.")
-            if isinstance(layer, keras.layers.Add):
-                value = sum(inputs)
-            elif isinstance(layer, keras.layers.Concatenate):
-                value = float(np.sqrt(sum(c * c for c in inputs)))
-            elif id(layer) in folded:  # a batch norm inside a neighbouring kernel
-                value = inputs[0]
-            elif len(inputs) == 1:
-                value = layer_lipschitz(layer, kernels.get(id(layer))) * inputs[0]
-            else:
-                raise no_rule(layer, "sound")
-            constants[id(layer.output)] = value
-        return constants[id(self.head.features)]
+
+        def constant(layer):  # a folded batch norm lives inside a neighbouring kernel
+            return 1.0 if id(layer) in folded else layer_lipschitz(layer, kernels.get(id(layer)))
+
+        return compose_lipschitz(self.layers, self.model.inputs, self.head.features, constant)
 
     def _thesis_plan(self):
         """The chain below the head, top down: `((kind, layer or Dense block), tensor the rule reads)` per step."""

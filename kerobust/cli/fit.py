@@ -23,7 +23,8 @@ _FLAGS = (
     ("--epochs", "training epochs (free training runs epochs / replays passes)"),
     ("--batch-size", "batch size"),
     ("--train-method", "natural, fgsm, pgd, free, pni (0.5 clean + 0.5 PGD loss, Rakin et al.), mat-rand or mat-max "
-                       "(l-inf and l2 PGD, Araujo et al.), ibp (Gowal et al.) or crown-ibp (Zhang et al.): certified training"),
+                       "(l-inf and l2 PGD, Araujo et al.); certified training: ibp (Gowal et al.), crown-ibp (Zhang et al.) "
+                       "or lipschitz-margin (Tsuzuku et al.; l2)"),
     ("--threat-norm", "linf or l2 threat model for training and evaluation"),
     ("--eps", "training radius, e.g. 0.2 or 8/255 (default: the dataset's)"),
     ("--steps", "PGD steps in training"),
@@ -32,10 +33,10 @@ _FLAGS = (
     ("--eps-warmup-epochs", "free training: epochs (passes) over which eps and the step grow linearly from 0"),
     ("--free-box", "true: free training as Wong et al. 2020: input x + delta unclipped, delta projected after each "
                    "update so that x + delta stays in [0, 1] (default: Shafahi et al.'s clip of x + delta)"),
-    ("--cert-warmup-epochs", "ibp / crown-ibp: natural epochs before the eps ramp (default: 5%% of the epochs)"),
-    ("--cert-ramp-epochs", "ibp / crown-ibp: epochs over which eps grows from 0 and kappa (and beta) fall (default: "
+    ("--cert-warmup-epochs", "certified training: natural epochs before the eps ramp (default: 5%% of the epochs)"),
+    ("--cert-ramp-epochs", "certified training: epochs over which eps grows from 0 and kappa (and beta) fall (default: "
                            "half the epochs)"),
-    ("--kappa-end", "ibp / crown-ibp: final weight of the natural loss (default 0.5 for ibp, 0 for crown-ibp)"),
+    ("--kappa-end", "certified training: final weight of the natural loss (default 0.5 for ibp, else 0)"),
     ("--l2-eps", "l2 training radius of mat-rand / mat-max (default: the dataset's l2 radius)"),
     ("--adversarial-share", "share of adversarial training, e.g. 0.95 (the rest natural; fgsm, pgd, mat-*)"),
     ("--mix", "how natural and adversarial mix: batch (whole natural batches, seed 002) or example"),

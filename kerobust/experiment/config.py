@@ -182,9 +182,12 @@ def validate(config):
         value = getattr(config, key)
         flag = "--" + key.replace("_", "-")
         require(value is None or config.train_method in CERTIFIED,
-                f"{flag} is for certified training (--train-method ibp or crown-ibp), not {config.train_method!r}.")
+                f"{flag} is for certified training (--train-method {' / '.join(CERTIFIED)}), not {config.train_method!r}.")
         require(value is None or value >= 0, f"{flag} must be >= 0, got {value}.")
     require(config.kappa_end is None or config.kappa_end <= 1, f"--kappa-end must be in [0, 1], got {config.kappa_end}.")
+    require(config.train_method != "lipschitz-margin" or config.threat_norm == "l2",
+            "lipschitz-margin training certifies l2 balls: pass --threat-norm l2 (an l-inf ball of radius eps lies in "
+            "the l2 ball of radius eps sqrt(d)).")
     require(config.train_method not in CERTIFIED or config.adversarial_share == 1,
             "certified training mixes natural and verified losses by kappa (--kappa-end), not --adversarial-share.")
     require(config.lr > 0, f"learning rate must be > 0, got {config.lr}.")
@@ -247,7 +250,9 @@ def fill_dataset_defaults(config, threat_model):
     if config.step_size is None:  # free training replays with step eps (Shafahi et al.)
         free = config.train_method == "free"
         config.step_size = config.eps if free else threat_model.training_step(config.eps, norm, config.steps)
-    if config.train_method in ("ibp", "crown-ibp"):
+    from kerobust.training.registry import CERTIFIED
+
+    if config.train_method in CERTIFIED:
         if config.cert_warmup_epochs is None:
             config.cert_warmup_epochs = config.epochs // 20
         if config.cert_ramp_epochs is None:

@@ -279,8 +279,9 @@ def _save_and_export(fit_result, probe):
 
 
 def certified_block(classifier, x, y, config, log=print):
-    """metrics.json's `certified` block of a certified-training run: certified accuracy at the evaluation eps by IBP
-    and CROWN-IBP (both cheap), and the best of the two per point; None for other training methods."""
+    """metrics.json's `certified` block of a certified-training run: certified accuracy at the evaluation eps by IBP,
+    CROWN-IBP and the global Lipschitz bound (all cheap), and by the best of them per point; None for other training
+    methods."""
     import numpy as np
 
     from kerobust.evaluation.certification import certify
@@ -288,13 +289,14 @@ def certified_block(classifier, x, y, config, log=print):
 
     if config.train_method not in CERTIFIED:
         return None
-    results = certify(classifier, x, y, ["ibp", "crown-ibp"], config.threat_norm, [config.eval_eps])
+    methods = ["ibp", "crown-ibp", "lipschitz"]
+    results = certify(classifier, x, y, methods, config.threat_norm, [config.eval_eps])
     best = np.max([r["margin_lower_bound"] for r in results], axis=0)
-    block = {"method": "ibp+crown-ibp", "threat_norm": config.threat_norm, "eps": config.eval_eps,
+    block = {"method": "+".join(methods), "threat_norm": config.threat_norm, "eps": config.eval_eps,
              "certified_accuracy": float(np.mean(best > 0)),
              "by_method": {r["method"]: r["certified_accuracy"] for r in results}}
     log(f"Certified accuracy at {config.threat_norm} eps {config.eval_eps:g}: {100 * block['certified_accuracy']:.2f} % "
-        f"(IBP {100 * block['by_method']['ibp']:.2f} %, CROWN-IBP {100 * block['by_method']['crown-ibp']:.2f} %)")
+        "(" + ", ".join(f"{m} {100 * v:.2f} %" for m, v in block["by_method"].items()) + ")")
     return block
 
 

@@ -12,7 +12,7 @@ class AdversarialModel(backend.AdversarialTrainStep, keras.Model):
     Calls, `evaluate` and `predict` go to the classifier unchanged; only `train_step` differs (see
     `kerobust.backend`). Works with every `model.fit` callback. Save the `classifier`, not the wrapper; the wrapper's
     weights (classifier, free-training perturbation) and optimizer state go to resumable checkpoints. Certified training
-methods (IBP, CROWN-IBP) add their verified loss in `compute_loss`.
+    methods (IBP, CROWN-IBP, Lipschitz-margin) add their verified loss in `compute_loss`.
 
     Args:
         classifier: a built Keras model mapping [0, 1] images to logits.
@@ -47,9 +47,13 @@ methods (IBP, CROWN-IBP) add their verified loss in `compute_loss`.
                                 name=f"norm_decay_momentum_{i}")
                 for i, (layer, _) in enumerate(targets)
             ]
-        # Certified training's bound on the classifier; not tracked: it reads the classifier's variables.
-        object.__setattr__(self, "certified_bound",
-                           method.bounds_for(classifier) if hasattr(method, "certified_loss") else None)
+        # Certified training's bound on the classifier. Not tracked: it reads the classifier's variables; a bound
+        # that is a Keras layer (Lipschitz-margin training's power-iteration vectors) is, for its own weights.
+        bound = method.bounds_for(classifier) if hasattr(method, "certified_loss") else None
+        if isinstance(bound, keras.layers.Layer):
+            self.certified_bound = bound
+        else:
+            object.__setattr__(self, "certified_bound", bound)
         self.built = True
 
     def call(self, inputs, training=False):

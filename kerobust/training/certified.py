@@ -22,6 +22,15 @@ from kerobust.training.method import TrainingMethod
 BOUNDS = ("ibp", "crown-ibp")
 
 
+def verified_term(worst_logits, labels, y_pred, sample_weight, kappa):
+    """(1 - kappa) (CE(worst_logits, y) - CE(z, y)), the weighted batch mean: added to Keras's natural loss CE(z, y),
+    it gives the mix kappa CE(z, y) + (1 - kappa) CE(worst_logits, y)."""
+    verified = keras.losses.sparse_categorical_crossentropy(labels, worst_logits, from_logits=True)
+    natural = keras.losses.sparse_categorical_crossentropy(labels, y_pred, from_logits=True)
+    weight = ops.ones_like(verified) if sample_weight is None else ops.cast(ops.reshape(sample_weight, (-1,)), "float32")
+    return (1.0 - kappa) * ops.sum((verified - natural) * weight) / ops.maximum(ops.sum(weight), 1.0)
+
+
 @dataclasses.dataclass(frozen=True)
 class CertifiedTraining(TrainingMethod):
     """IBP or CROWN-IBP training (`bound`), for `AdversarialModel`, which adds `certified_loss` to the loss."""
@@ -72,10 +81,7 @@ class CertifiedTraining(TrainingMethod):
             crown, boxes = bounds.margin_bounds_and_boxes(x, labels, eps)
             beta = 1.0 - done
             margins = beta * crown + (1.0 - beta) * bounds.interval_margins(boxes, labels)
-        verified = keras.losses.sparse_categorical_crossentropy(labels, -margins, from_logits=True)
-        natural = keras.losses.sparse_categorical_crossentropy(labels, y_pred, from_logits=True)
-        weight = ops.ones_like(verified) if sample_weight is None else ops.cast(ops.reshape(sample_weight, (-1,)), "float32")
-        return (1.0 - kappa) * ops.sum((verified - natural) * weight) / ops.maximum(ops.sum(weight), 1.0)
+        return verified_term(-margins, labels, y_pred, sample_weight, kappa)
 
     def describe(self):
         return (f"{self.bound} training at {self.norm} eps {self.eps:g} (warm-up {self.warmup_steps} steps, ramp "

@@ -6,12 +6,15 @@ from kerobust.training.attack_training import AttackTraining
 from kerobust.training.certified import CertifiedTraining
 from kerobust.training.clean_and_adversarial import CleanAndAdversarialTraining
 from kerobust.training.free import FreeTraining
+from kerobust.training.lipschitz_margin import LipschitzMarginTraining
 from kerobust.training.mixed_batches import MIXES, MixedBatches
 from kerobust.training.mixed_norm import MixedNormTraining
 from kerobust.training.natural import NaturalTraining
 
-TRAINING_METHODS = ("natural", "fgsm", "pgd", "free", "pni", "mat-rand", "mat-max", "ibp", "crown-ibp")
-CERTIFIED = ("ibp", "crown-ibp")  # methods that train against a bound (Gowal et al. 2018, Zhang et al. 2020)
+TRAINING_METHODS = ("natural", "fgsm", "pgd", "free", "pni", "mat-rand", "mat-max", "ibp", "crown-ibp",
+                    "lipschitz-margin")
+# Methods that train against a bound (Gowal et al. 2018, Zhang et al. 2020, Tsuzuku et al. 2018).
+CERTIFIED = ("ibp", "crown-ibp", "lipschitz-margin")
 MIXABLE = ("fgsm", "pgd", "mat-rand", "mat-max")  # methods whose batches can be mixed with natural ones
 
 
@@ -28,10 +31,10 @@ def build_training_method(name, eps, steps=10, step_size=None, replays=4, norm="
             random start, as in Wong et al. 2020); for MAT it is the l-inf step (the l2 step is 2.5 l2_eps / steps);
             for `free` the replay step (default eps).
         replays: minibatch replays m (`free`).
-        warmup_steps: optimizer steps over which free training ramps eps and its step from 0 (`free`); for `ibp`
-            and `crown-ibp` the natural steps before their eps ramp.
-        ramp_steps: optimizer steps of the eps (and kappa, beta) ramp of `ibp` and `crown-ibp`.
-        kappa_end: the natural loss's final weight in `ibp` / `crown-ibp` (default 0.5 / 0).
+        warmup_steps: optimizer steps over which free training ramps eps and its step from 0 (`free`); for the
+            certified methods (`ibp`, `crown-ibp`, `lipschitz-margin`) the natural steps before their eps ramp.
+        ramp_steps: optimizer steps of the certified methods' eps (and kappa, beta) ramp.
+        kappa_end: the natural loss's final weight in certified training (default 0.5 for `ibp`, else 0).
         free_box: free training as Wong et al. 2020: the input is x + delta unclipped and delta is projected after each
             update so that x + delta stays in the [0, 1] box (default: Shafahi et al.'s clip of x + delta).
         norm: "linf" or "l2" (not for MAT, which trains on both).
@@ -46,11 +49,17 @@ def build_training_method(name, eps, steps=10, step_size=None, replays=4, norm="
         raise unknown_name("mix", mix, MIXES)
     if adversarial_share < 1.0 and name not in MIXABLE:
         raise KerobustError(f"an adversarial share below 1 needs one of {', '.join(MIXABLE)}, not {name!r}.")
+    if name == "lipschitz-margin":
+        if norm != "l2":
+            raise KerobustError("lipschitz-margin training certifies l2 balls (--threat-norm l2); an l-inf ball of "
+                                "radius eps lies in the l2 ball of radius eps sqrt(d).")
+        return LipschitzMarginTraining(seed=seed, eps=eps, warmup_steps=warmup_steps,
+                                       ramp_steps=max(1, ramp_steps or 1), kappa_end=kappa_end)
     if name in CERTIFIED:
         return CertifiedTraining(seed=seed, bound=name, eps=eps, norm=norm, warmup_steps=warmup_steps,
                                  ramp_steps=max(1, ramp_steps or 1), kappa_end=kappa_end)
     if (ramp_steps or kappa_end is not None) and name not in CERTIFIED:
-        raise KerobustError(f"an eps ramp and kappa are for certified training (ibp, crown-ibp), not {name!r}.")
+        raise KerobustError(f"an eps ramp and kappa are for certified training ({', '.join(CERTIFIED)}), not {name!r}.")
     if (warmup_steps or free_box) and name != "free":
         what = "an eps warm-up" if warmup_steps else "a box-projected perturbation"
         raise KerobustError(f"{what} is implemented for free training only, not {name!r}.")

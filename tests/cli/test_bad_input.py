@@ -47,6 +47,8 @@ def _run(capsys, argv):
         (["fit", "--norm-decay", "l1", "--nd-beta=-1e-3"], "beta must be finite and >= 0"),
         (["fit", "--svc", "0"], "svc (the singular value limit) must be > 0"),
         (["fit", "--svc", "1", "--svc-every", "0"], "svc every must be >= 1 batch"),
+        (["fit", "--train-method", "lipschitz-margin"], "lipschitz-margin training certifies l2 balls: pass --threat-norm l2"),
+        (["fit", "--train-method", "pgd", "--kappa-end", "0.5"], "--kappa-end is for certified training"),
     ],
 )
 def test_one_line_errors(capsys, argv, message):

@@ -208,9 +208,27 @@ def test_crown_ibp_training_reports_certified_accuracy(tmp_path, capsys):
     assert main(argv) == 0
     assert "Certified accuracy at linf eps 0.1" in capsys.readouterr().out
     certified = json.loads((run_dir / "metrics.json").read_text())["certified"]
-    assert certified["method"] == "ibp+crown-ibp" and certified["threat_norm"] == "linf" and certified["eps"] == 0.1
+    assert certified["method"] == "ibp+crown-ibp+lipschitz" and certified["threat_norm"] == "linf" and certified["eps"] == 0.1
     digits = load_dataset("digits")
     model = keras.saving.load_model(run_dir / "model.keras")
     ibp = np.mean(IntervalBounds(model)(digits.x_test, digits.y_test, 0.1) > 0)
     assert certified["by_method"]["ibp"] == pytest.approx(ibp)
     assert certified["certified_accuracy"] >= max(certified["by_method"].values())
+
+
+def test_lipschitz_margin_training_reports_the_lipschitz_certified_accuracy_of_the_saved_model(tmp_path, capsys):
+    import keras
+
+    from kerobust.data import load_dataset
+    from kerobust.evaluation.certification import lipschitz_margins
+
+    run_dir = tmp_path / "lipschitz_margin"
+    argv = ["fit", "--arch", "certcnn", "--data", "digits", "--train-method", "lipschitz-margin", "--threat-norm", "l2",
+            "--eps", "0.1", "--epochs", "4", "--batch-size", "32", "--val-points", "0", "--diagnostics-points", "0", "--run-dir", str(run_dir)]
+    assert main(argv) == 0
+    assert "Certified accuracy at l2 eps 0.1" in capsys.readouterr().out
+    certified = json.loads((run_dir / "metrics.json").read_text())["certified"]
+    digits = load_dataset("digits")
+    model = keras.saving.load_model(run_dir / "model.keras")
+    expected = np.mean(lipschitz_margins(model, digits.x_test, digits.y_test, 0.1) > 0)
+    assert certified["by_method"]["lipschitz"] == pytest.approx(expected) and expected > 0
