@@ -100,15 +100,14 @@ def main(argv=None):
     parser.add_argument("--out", default="apps/results/seed003_lenet_lrn")
     args = parser.parse_args(argv)
 
-    import keras
-
     from kerobust.data import load_dataset
     from kerobust.evaluation.report import write_study
+    from kerobust.progress import progress_bar
 
     dataset = load_dataset(args.data)
     archs = [a for a in args.archs.split(",") if a]
     rows = []
-    progress = keras.utils.Progbar(len(archs), unit_name="model")
+    progress = progress_bar(len(archs), unit_name="model")
     for i, arch in enumerate(archs):
         rows.append(study(arch, dataset, args))
         progress.update(i + 1)

@@ -75,8 +75,19 @@ def run(args):
 
 
 def _progress():
-    """A progress bar per method on stderr, as the bounds come in."""
+    """A progress bar per method on stderr as the bounds come in: a live bar on a terminal, plain lines in a log."""
     import sys
+
+    from kerobust.progress import PlainProgress, is_terminal
+
+    if not is_terminal(sys.stderr):
+        lines = {}
+
+        def log(method, done, total):
+            line = lines.setdefault(method, PlainProgress(total, "bounds", label=method, stream=sys.stderr))
+            line.update(done)
+
+        return log
 
     def report(method, done, total):
         filled = int(30 * done / max(total, 1))

@@ -1,11 +1,11 @@
 """Clean and adversarial accuracy (top-1 and top-5) of a classifier, batched, with a progress bar."""
 
-import keras
 import numpy as np
 
 from kerobust.attacks.suite import AttackSuite, attack_rows, predict
 from kerobust.evaluation.result import AttackAccuracy, RobustnessResult
 from kerobust.evaluation.top_k import top_k_correct
+from kerobust.progress import progress_bar
 
 
 def _correct(model, x, y):
@@ -42,7 +42,7 @@ def evaluate_robustness(model, x, y, attacks, batch_size=256, seed=0, progress=T
     batches = range(0, n, batch_size)
     shown = [i for i, (a, suite) in enumerate(rows) if suite is None or isinstance(a, AttackSuite)]
     labels = ["clean"] + [f"{rows[i][0].describe().split()[0]}@{rows[i][0].eps:g}" for i in shown]
-    bar = keras.utils.Progbar(len(batches), unit_name="batch", stateful_metrics=labels) if progress else None
+    bar = progress_bar(len(batches), unit_name="batch", stateful_metrics=labels) if progress else None
     clean = np.zeros((2, n), dtype=bool)
     adversarial = np.zeros((len(rows), 2, n), dtype=bool)
     for index, start in enumerate(batches):
