@@ -7,17 +7,24 @@ from kerobust.callbacks.classifier_of import classifier_of
 from kerobust.evaluation.robust_accuracy import evaluate_robustness
 
 
-class RobustValidation(keras.callbacks.Callback):
-    """Adds `val_clean_accuracy` and `val_robust_accuracy` (under `attack`) to the logs of each epoch.
+def attack_log_key(attack):
+    """The epoch-log key of an attack's validation accuracy: `val_pgd-20_accuracy`, `val_fgsm_accuracy`."""
+    return f"val_{attack.describe().split()[0].lower()}_accuracy"
 
-    Place it before `TensorBoard` and checkpoint callbacks so they record the values.
+
+class RobustValidation(keras.callbacks.Callback):
+    """Adds `val_clean_accuracy`, `val_robust_accuracy` (under the first attack) and one `val_<attack>_accuracy` per
+    attack (`attack_log_key`) to the logs of each epoch.
+
+    Place it before `TensorBoard`, dashboard and checkpoint callbacks so they record the values.
 
     It evaluates the fitted model's classifier (`AdversarialModel.classifier`; any other model itself) in inference
     mode.
 
     Args:
         x_val, y_val: validation data.
-        attack: a `kerobust.attacks.Attack`.
+        attack: a `kerobust.attacks.Attack` (the one early stopping and the tuner read), or a list of them (the first
+            is that one).
         max_points: evaluate on the first `max_points` validation points (robust validation is costly).
         batch_size: evaluation batch size.
     """
@@ -26,13 +33,20 @@ class RobustValidation(keras.callbacks.Callback):
         super().__init__()
         self.x_val = np.asarray(x_val)[:max_points]
         self.y_val = np.asarray(y_val)[:max_points]
-        self.attack = attack
+        self.attacks = list(attack) if isinstance(attack, (list, tuple)) else [attack]
         self.batch_size = batch_size
+
+    @property
+    def attack(self):
+        return self.attacks[0]
 
     def on_epoch_end(self, epoch, logs=None):
         result = evaluate_robustness(
-            classifier_of(self.model), self.x_val, self.y_val, [self.attack], batch_size=self.batch_size, seed=epoch, progress=False
+            classifier_of(self.model), self.x_val, self.y_val, self.attacks, batch_size=self.batch_size, seed=epoch,
+            progress=False,
         )
         if logs is not None:
             logs["val_clean_accuracy"] = result.clean_top1
             logs["val_robust_accuracy"] = result.attacks[0].top1
+            for attack, accuracy in zip(self.attacks, result.attacks):
+                logs[attack_log_key(attack)] = accuracy.top1

@@ -63,6 +63,8 @@ _FLAGS = (
     ("--restore-best", "true: end with the weights of the epoch of best robust validation accuracy (Rice et al.)"),
     ("--patience", "stop after this many epochs without better robust validation accuracy (restores the best)"),
     ("--diagnostics-points", "points of the gradient-masking probe at evaluation (0: off)"),
+    ("--dashboard-every", "epochs between the dashboard's costly TensorBoard summaries: layer norms, certification, "
+                          "histograms, adversarial examples (0: no dashboard)"),
     ("--jit", "XLA compilation: auto (JAX always, TensorFlow on GPU), on, off"),
 )
 

@@ -50,16 +50,18 @@ def check_request(methods, threat_norm, eps_values):
         raise KerobustError(f"eps must be finite and >= 0, got {eps_values}.")
 
 
-def lipschitz_margins(model, x, y, eps_l2):
+def lipschitz_margins(model, x, y, eps_l2, evaluator=None):
     """(N,) min_c z_y - z_c - eps L ||w_y - w_c|| (w: the Dense head's columns, or the logits' unit vectors)."""
-    return _lipschitz_margins_by_eps(model, x, y, [eps_l2])[0]
+    return _lipschitz_margins_by_eps(model, x, y, [eps_l2], evaluator)[0]
 
 
-def _lipschitz_margins_by_eps(model, x, y, radii):
-    """`lipschitz_margins` at each l2 radius, from one pass of the features and one set of Lipschitz constants."""
+def _lipschitz_margins_by_eps(model, x, y, radii, evaluator=None):
+    """`lipschitz_margins` at each l2 radius, from one pass of the features and one set of Lipschitz constants
+    (`evaluator`: a sound-mode `BoundEvaluator` of `model` to reuse, whose `lipschitz` is the constant used)."""
     from kerobust.bounds import BoundEvaluator
 
-    evaluator = BoundEvaluator(model, "sound", jit=False)
+    evaluator = evaluator or BoundEvaluator(model, "sound", jit=False)
+    lipschitz = evaluator.lipschitz
     features = np.asarray(evaluator.probe.predict(x, verbose=0, batch_size=256), "float64")
     head = evaluator.head.layer
     if head is None:
@@ -69,7 +71,7 @@ def _lipschitz_margins_by_eps(model, x, y, radii):
         logits = features @ kernel + (np.asarray(head.bias, "float64") if head.use_bias else 0.0)
     rows = np.arange(len(y))
     gaps = logits[rows, y][:, None] - logits
-    spreads = evaluator.lipschitz * np.linalg.norm(kernel[:, y].T[:, :, None] - kernel[None], axis=1)  # L ||w_y - w_c||
+    spreads = lipschitz * np.linalg.norm(kernel[:, y].T[:, :, None] - kernel[None], axis=1)  # L ||w_y - w_c||
     found = []
     for eps in radii:
         margins = gaps - eps * spreads

@@ -71,6 +71,7 @@ class FitConfig:
     restore_best: bool = False
     patience: int = None
     diagnostics_points: int = 256
+    dashboard_every: int = 5
     jit: str = "auto"
 
     @property
@@ -89,6 +90,7 @@ _CONVERTERS = {
     "eval_eps": number, "eval_steps": whole_list, "eval_step_size": number, "val_points": whole,
     "l2_eps": number, "eval_l2_eps": number, "adversarial_share": number, "milestones": whole_list, "gamma": number,
     "warmup_epochs": whole, "nd_beta": number, "nd_gamma": number, "svc": number, "svc_every": whole, "restore_best": boolean, "patience": whole, "diagnostics_points": whole,
+    "dashboard_every": whole,
 }
 FIELDS = tuple(f.name for f in dataclasses.fields(FitConfig))
 
@@ -192,6 +194,7 @@ def validate(config):
             "certified training mixes natural and verified losses by kappa (--kappa-end), not --adversarial-share.")
     require(config.lr > 0, f"learning rate must be > 0, got {config.lr}.")
     require(config.val_points >= 0, f"val points must be >= 0, got {config.val_points}.")
+    require(config.dashboard_every >= 0, f"dashboard every must be >= 0 epochs (0: off), got {config.dashboard_every}.")
     require(0 <= config.seed <= SEED_LIMIT, f"seed must be in [0, {SEED_LIMIT}], got {config.seed}.")
     require(0 <= config.dropout < 1, f"dropout rate must be in [0, 1), got {config.dropout}.")
     require(config.depth >= 1, f"depth must be >= 1, got {config.depth}.")

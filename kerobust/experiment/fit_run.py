@@ -16,6 +16,8 @@ from kerobust.experiment.config import (
 )
 from kerobust.experiment.run_folder import CONFIG_FILE, run_folder
 
+DASHBOARD_POINTS = 256  # validation points the dashboard certifies
+
 
 @dataclasses.dataclass
 class FitResult:
@@ -156,21 +158,30 @@ def regulariser_descriptions(config):
 
 
 def _callbacks(config, dataset, run_dir, checkpoint, early):
+    """The fit's callbacks, in order: the NaN guard, clipping, robust validation (before every reader of its logs),
+    early stopping, the checkpoint, the dashboard and Keras's TensorBoard."""
     import keras
 
-    from kerobust.attacks import PGD
-    from kerobust.callbacks import NaNGuard, RobustValidation, SingularValueClipping
+    from kerobust.attacks import FGSM, PGD
+    from kerobust.callbacks import NaNGuard, RobustValidation, RobustnessDashboard, SingularValueClipping
 
     callbacks = [NaNGuard(hint=f"Lower --lr (now {config.lr:g}) or check the data.")]
     if config.svc is not None:  # clips on each epoch's last batch: validation and checkpoints see clipped weights
         callbacks.append(SingularValueClipping(config.svc, every=config.svc_every, operator=config.svc_operator))
+    pgd = None
     if config.val_points:
-        attack = PGD(eps=config.eval_eps, norm=config.threat_norm, num_steps=config.eval_steps[0],
-                     step_size=config.eval_step_size)
-        callbacks.append(RobustValidation(dataset.x_val, dataset.y_val, attack, max_points=config.val_points))
+        pgd = PGD(eps=config.eval_eps, norm=config.threat_norm, num_steps=config.eval_steps[0],
+                  step_size=config.eval_step_size)
+        attacks = [pgd, FGSM(eps=config.eval_eps, norm=config.threat_norm)]
+        callbacks.append(RobustValidation(dataset.x_val, dataset.y_val, attacks, max_points=config.val_points))
     if early is not None:
         callbacks.append(early)  # after robust validation (it reads its value), before the checkpoint
-    return callbacks + [checkpoint, keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"), write_graph=False)]
+    callbacks.append(checkpoint)
+    if config.dashboard_every:
+        callbacks.append(RobustnessDashboard(
+            os.path.join(run_dir, "logs", "dashboard"), dataset.x_val, dataset.y_val, pgd, config.eval_eps,
+            config.threat_norm, every=config.dashboard_every, points=min(config.val_points, DASHBOARD_POINTS)))
+    return callbacks + [keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"), write_graph=False)]
 
 
 def evaluation_attacks(config, threat_model):
@@ -186,7 +197,8 @@ def evaluation_attacks(config, threat_model):
 
 def _train(config, dataset, trainer, run_dir, log):
     """Fits `trainer` from its last checkpoint; returns `(checkpoint, best_epoch, seconds)`."""
-    from kerobust.callbacks import ResumableCheckpoint, RobustEarlyStopping
+    from kerobust.callbacks import ResumableCheckpoint, RobustEarlyStopping, RobustnessDashboard
+    from kerobust.callbacks.hparams import write_hparams
     from kerobust.atomic_files import write_text
     from kerobust.data import TrainingBatches
 
@@ -205,24 +217,32 @@ def _train(config, dataset, trainer, run_dir, log):
     batches = TrainingBatches(
         dataset.x_train, dataset.y_train, config.batch_size, dataset.augmentation, seed=config.seed + initial_epoch
     )
+    callbacks = _callbacks(config, dataset, run_dir, checkpoint, early)
+    dashboard = next((c for c in callbacks if isinstance(c, RobustnessDashboard)), None)
     if initial_epoch < config.fit_epochs and not (early is not None and early.stopped):
+        if dashboard is not None:
+            write_hparams(os.path.join(run_dir, "logs"), dataclasses.asdict(config))
         with memory_errors_as_user_errors(f"training with batch size {config.batch_size}",
                                           "lower --batch-size or choose a smaller model"):
             trainer.fit(
                 batches, validation_data=(dataset.x_val, dataset.y_val), epochs=config.fit_epochs,
-                initial_epoch=initial_epoch, callbacks=_callbacks(config, dataset, run_dir, checkpoint, early),
+                initial_epoch=initial_epoch, callbacks=callbacks,
                 verbose=(1 if sys.stdout.isatty() else 2) if log is print else 0,
             )
     seconds = time.time() - started
+    if dashboard is not None:
+        for note in dashboard.notes:
+            log(note)
     best_epoch = None
     if early is not None:  # --patience implies --restore-best
         best_epoch = early.restore(classifier)
         if best_epoch is not None:
             log(f"Restored the weights of epoch {best_epoch} (best robust validation accuracy {early.best_value:.4f}).")
-    return checkpoint, best_epoch, seconds
+    return checkpoint, best_epoch, seconds, dashboard
 
 
 def _run_in_folder(config, config_yaml, dataset, arch_options, log):
+    from kerobust.callbacks.hparams import write_final_metrics
     from kerobust.evaluation import evaluate_robustness, format_table
     from kerobust.evaluation.masking import diagnose
     from kerobust.evaluation.summary import robustbench_summary
@@ -230,7 +250,7 @@ def _run_in_folder(config, config_yaml, dataset, arch_options, log):
 
     run_dir = config.run_dir
     classifier, trainer = _build(config, dataset, arch_options)
-    checkpoint, best_epoch, train_seconds = _train(config, dataset, trainer, run_dir, log)
+    checkpoint, best_epoch, train_seconds, dashboard = _train(config, dataset, trainer, run_dir, log)
 
     attacks = evaluation_attacks(config, dataset.threat_model)
     log(f"Evaluating on {len(dataset.x_test)} test points: clean, " + ", ".join(a.describe() for a in attacks))
@@ -249,13 +269,29 @@ def _run_in_folder(config, config_yaml, dataset, arch_options, log):
         regularisers=regulariser_descriptions(config),
         layer_norms=[dataclasses.asdict(row) for row in layer_norms(classifier)],
         bounds=bounds, **({"certified": certified} if certified else {}), history=checkpoint.history,
+        **({"dashboard": _dashboard_block(config, dashboard, train_seconds, log)} if dashboard is not None else {}),
         export={"status": "pending"},
     )
+    if dashboard is not None:
+        write_final_metrics(os.path.join(run_dir, "logs"), {
+            "clean_accuracy": result.clean_top1,
+            "robust_accuracy": min((a.top1 for a in result.attacks), default=None),
+            "certified_accuracy": (certified or {}).get("certified_accuracy"),
+        }, config.fit_epochs)
     fit_result = FitResult(config, classifier, result, bounds, metrics, run_dir, train_seconds, best_epoch)
     _save_and_export(fit_result, dataset.x_test[:64])
     log(f"Run folder {run_dir}: config.yaml, metrics.json (with per-layer norms and sound bounds), model.keras, "
         "saved_model/, logs/ (TensorBoard), checkpoints/")
     return fit_result
+
+
+def _dashboard_block(config, dashboard, train_seconds, log):
+    """metrics.json's `dashboard` block: how often its costly summaries ran and what the dashboard cost (this
+    session's epochs; a resumed run counts only the epochs after the resume)."""
+    share = dashboard.seconds / train_seconds if train_seconds > 0 else 0.0
+    log(f"Dashboard (logs/dashboard, every {config.dashboard_every} epochs): {dashboard.seconds:.1f} s of "
+        f"{train_seconds:.1f} s training ({100 * share:.1f} %)")
+    return {"every": config.dashboard_every, "seconds": round(dashboard.seconds, 2), "share_of_training": round(share, 4)}
 
 
 def _save_and_export(fit_result, probe):

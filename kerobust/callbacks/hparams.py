@@ -1,0 +1,54 @@
+"""A run's configuration and final metrics in TensorBoard's HParams plugin, so runs and tuner trials compare in its
+table and parallel-coordinates views (point TensorBoard at the folder that holds the runs).
+
+The session is the run's `logs/` folder: its hyperparameters are written there, and its metrics are the final test
+metrics (`final/...`, written there too after the evaluation) and the last epoch's validation scalars Keras's
+TensorBoard callback writes under `logs/validation`.
+"""
+
+import os
+
+FINAL_METRICS = ("clean_accuracy", "robust_accuracy", "certified_accuracy")
+VALIDATION_METRICS = ("epoch_clean_accuracy", "epoch_robust_accuracy")
+
+
+def hparam_values(config):
+    """`{name: value}` of a configuration mapping, each a bool, int, float or str as the plugin needs (lists joined,
+    None as "default")."""
+    values = {}
+    for key, value in config.items():
+        if value is None:
+            value = "default"
+        elif isinstance(value, (list, tuple)):
+            value = ",".join(str(v) for v in value)
+        elif not isinstance(value, (bool, int, float, str)):
+            value = str(value)
+        values[key] = value
+    return values
+
+
+def write_hparams(logs_dir, config, trial_id=None):
+    """Writes the HParams experiment and session summaries of one run to `logs_dir`."""
+    import tensorflow as tf
+    from tensorboard.plugins.hparams import api as hp
+
+    values = hparam_values(config)
+    metrics = [hp.Metric(f"final/{name}", display_name=name) for name in FINAL_METRICS]
+    metrics += [hp.Metric(tag, group="validation", display_name=f"val_{tag[len('epoch_'):]}") for tag in VALIDATION_METRICS]
+    writer = tf.summary.create_file_writer(logs_dir)
+    with writer.as_default():
+        hp.hparams_config(hparams=[hp.HParam(name) for name in values], metrics=metrics)
+        hp.hparams(values, trial_id=trial_id or os.path.basename(os.path.dirname(os.path.abspath(logs_dir))))
+    writer.close()
+
+
+def write_final_metrics(logs_dir, metrics, step):
+    """Writes `{name: value}` as `final/<name>` scalars at `step` (the run's last epoch) to `logs_dir`."""
+    import tensorflow as tf
+
+    writer = tf.summary.create_file_writer(logs_dir)
+    with writer.as_default(step=step):
+        for name, value in metrics.items():
+            if value is not None:
+                tf.summary.scalar(f"final/{name}", float(value))
+    writer.close()
