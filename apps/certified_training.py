@@ -8,7 +8,7 @@ first `crown_points` test points only (40: minutes per radius for the width-8 CN
 training (Tsuzuku et al. 2018) trains at l2 radius `lipschitz_eps`, the others at l-inf. Finished rows are kept under
 OUT/cells/ and read back when the study runs again with the same settings.
 
-    python apps/certified_training.py            # about 50 minutes on 2 CPU cores
+    python apps/certified_training.py            # about 60 minutes on 2 CPU cores
     python apps/certified_training.py --quick    # a smoke test: few epochs, 48 test points
 """
 

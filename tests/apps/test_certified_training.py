@@ -42,4 +42,6 @@ def test_the_checked_in_study_certifies_90_percent_at_linf_0_1_with_95_percent_c
     best = max((rows[t] for t in ("ibp", "crown-ibp")), key=lambda r: r["certified"]["best linf 0.1"])
     assert best["certified"]["best linf 0.1"] >= 90 and best["clean"] >= 95
     assert "best linf 0.2" in best["certified"]
+    lipschitz = {t: r["certified"]["lipschitz l2 0.25"] for t, r in rows.items()}
+    assert lipschitz["lipschitz-margin"] > 40 and all(v < 1 for t, v in lipschitz.items() if t != "lipschitz-margin")
     assert (RESULTS / "certified_training.png").read_bytes()[:4] == b"\x89PNG"
