@@ -41,3 +41,14 @@ def binary_margin_bound(logit, kernel):
     """Single-logit (sigmoid) classifier `logit = y w + b`: the exact distance |y w + b| / ||w|| (Lemma 3.1)."""
     kernel = ops.convert_to_tensor(kernel)
     return ops.abs(ops.reshape(logit, (-1,))) / ops.sqrt(ops.sum(ops.square(kernel)))
+
+
+def pair_distances(kernel, labels):
+    """||w_y - w_c|| for every point and class c (N, C): the head's contribution to the Lipschitz constant of z_y - z_c
+    (sqrt(2) for every pair without a Dense head, the identity classifier)."""
+    if kernel is None:
+        return None
+    w_label = ops.transpose(ops.take(kernel, labels, axis=1))  # (N, d)
+    squares = ops.sum(ops.square(kernel[None, :, :] - w_label[:, :, None]), axis=1)
+    positive = squares > 0  # the pair (y, y): a safe square root keeps its gradient 0, not 0 * inf
+    return ops.where(positive, ops.sqrt(ops.where(positive, squares, 1.0)), 0.0)

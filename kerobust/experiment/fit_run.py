@@ -305,12 +305,17 @@ def _save_and_export(fit_result, probe):
     errors = {}
     try:
         errors["keras"] = save_keras(fit_result.classifier, fit_result.model_path, probe)
-        errors["saved_model"] = export_saved_model(fit_result.classifier, fit_result.saved_model_path, probe)
+        config = fit_result.config
+        errors["saved_model"], certification = export_saved_model(
+            fit_result.classifier, fit_result.saved_model_path, probe, config.threat_norm, config.eval_eps)
     except KerobustError as error:
         metrics["export"] = {"status": "failed", "error": str(error), "max_abs_error": errors}
         write_json(fit_result.metrics_path, metrics)
         raise KerobustError(f"{error} The evaluation is saved in {fit_result.metrics_path}.") from None
-    metrics["export"] = {"status": "ok", "max_abs_error": errors}
+    signatures = ["serve", "serving_default"] + (["certify", "certify_at_radius"] if isinstance(certification, list) else [])
+    metrics["export"] = {"status": "ok", "max_abs_error": errors, "signatures": signatures,
+                         "certify": {"methods": certification, "threat_norm": config.threat_norm, "eps": config.eval_eps}
+                         if isinstance(certification, list) else {"unavailable": certification}}
     write_json(fit_result.metrics_path, metrics)
 
 

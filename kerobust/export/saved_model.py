@@ -45,15 +45,55 @@ def save_keras(model, path, probe_inputs):
     return error
 
 
-def export_saved_model(model, path, probe_inputs):
-    """Atomically exports `model` as a SavedModel (endpoint `serve`) and checks its outputs (see `tolerance`).
+def add_serving_endpoints(archive, model, threat_norm="linf", eps=None):
+    """Registers on a `keras.export.ExportArchive` tracking `model`:
+    * `serve`: images -> logits (the endpoint `model.export` writes);
+    * `serving_default`: images -> {"logits", "probabilities", "class"};
+    * `certify`: images -> {"class", "certified", "margin_lower_bound"[, "certified_radius"]} at radius `eps`, and
+      `certify_at_radius`: (images, radius) -> the same at a scalar radius (`ServingCertifier`), where a
+      deterministic certifier applies and `eps` is given.
+    Images are float32 in [0, 1], shape [None, H, W, C]. Returns the certifier's methods, or the reason it has none."""
+    import tensorflow as tf
+
+    from kerobust.export.certifier import ServingCertifier
+
+    images = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32, name="images")
+
+    def serve(images):
+        return model(images, training=False)
+
+    def serving_default(images):
+        logits = model(images, training=False)
+        return {"logits": logits, "probabilities": keras.ops.softmax(logits, axis=-1),
+                "class": keras.ops.cast(keras.ops.argmax(logits, axis=-1), "int32")}
+
+    archive.add_endpoint("serve", serve, input_signature=[images])
+    archive.add_endpoint("serving_default", serving_default, input_signature=[images])
+    if eps is None:
+        return "no certification radius given"
+    try:
+        certifier = ServingCertifier(model, threat_norm)
+    except KerobustError as error:
+        return str(error)
+    archive.add_endpoint("certify", lambda images: certifier(images, float(eps)), input_signature=[images])
+    archive.add_endpoint("certify_at_radius", lambda images, radius: certifier(images, radius),
+                         input_signature=[images, tf.TensorSpec((), tf.float32, name="radius")])
+    return certifier.method_names
+
+
+def export_saved_model(model, path, probe_inputs, threat_norm="linf", eps=None):
+    """Atomically exports `model` as a SavedModel with the endpoints of `add_serving_endpoints` and checks its
+    `serve` outputs (see `tolerance`).
 
     Returns:
-        The largest absolute output difference on `probe_inputs`.
+        `(largest absolute logit difference on probe_inputs, certifier methods or the reason there are none)`.
     """
     require_space(os.path.dirname(os.path.abspath(path)), 3 * variables_bytes(model.weights), f"the SavedModel {path}")
     with write_errors_as_user_errors(f"the SavedModel {path}"), atomic_path(path) as temporary:
-        model.export(temporary, format="tf_saved_model", verbose=False)
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        certification = add_serving_endpoints(archive, model, threat_norm, eps)
+        archive.write_out(temporary, verbose=False)
         reference = keras.ops.convert_to_numpy(model(probe_inputs, training=False))  # after export: see save_keras
         error = _check_close(reference, saved_model_outputs(temporary, probe_inputs), "exported SavedModel")
-    return error
+    return error, certification

@@ -12,18 +12,8 @@ import dataclasses
 
 from keras import ops
 
+from kerobust.bounds.output_margin import pair_distances
 from kerobust.training.certified import CertifiedTraining, verified_term
-
-
-def pair_distances(kernel, labels):
-    """||w_y - w_c|| for every point and class c (N, C): the head's contribution to the Lipschitz constant of z_y - z_c
-    (sqrt(2) for every pair without a Dense head, the identity classifier)."""
-    if kernel is None:
-        return None
-    w_label = ops.transpose(ops.take(kernel, labels, axis=1))  # (N, d)
-    squares = ops.sum(ops.square(kernel[None, :, :] - w_label[:, :, None]), axis=1)
-    positive = squares > 0  # the pair (y, y): a safe square root keeps its gradient 0, not 0 * inf
-    return ops.where(positive, ops.sqrt(ops.where(positive, squares, 1.0)), 0.0)
 
 
 @dataclasses.dataclass(frozen=True)
