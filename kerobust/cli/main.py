@@ -1,4 +1,4 @@
-"""`kerobust` command line: sub-commands `fit`, `eval`, `certify`, `norms`, `bound` and `tune`. User errors print one line and exit with status 2.
+"""`kerobust` command line: sub-commands `fit`, `eval`, `certify`, `export`, `norms`, `bound` and `tune`. User errors print one line and exit with status 2.
 
 Parsing imports no framework, so `--help` and flag errors return at once; the sub-command's `run` imports what it
 needs.
@@ -34,7 +34,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser():
-    from kerobust.cli import bound, certify, evaluate, fit, norms, tune
+    from kerobust.cli import bound, certify, evaluate, export, fit, norms, tune
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
@@ -45,6 +45,7 @@ def build_parser():
         (fit, "fit", "train, attack, report and export a model"),
         (evaluate, "eval", "clean and adversarial accuracy of saved models"),
         (certify, "certify", "certified accuracy by IBP, CROWN, Lipschitz bounds or randomised smoothing"),
+        (export, "export", "a saved model as a SavedModel with serving and certify signatures"),
         (norms, "norms", "per-layer operator norms of saved models"),
         (bound, "bound", "lower bounds on the smallest adversarial perturbation"),
         (tune, "tune", "KerasTuner search over fit settings (e.g. --k 1,2,4) with a robust objective"),

@@ -1,0 +1,74 @@
+"""`kerobust export`: a saved model as a SavedModel with serving and certifying signatures.
+
+Signatures (images: float32 in [0, 1], shape [None, H, W, C]): `serving_default` -> logits, probabilities, class;
+`certify` -> class, certified, margin_lower_bound, certified_radius at the run's evaluation eps (or --eps);
+`certify_at_radius` -> the same at a given scalar `radius`. It serves with TensorFlow alone; check it with
+`saved_model_cli show --dir OUT --all`.
+"""
+
+import os
+
+from kerobust.errors import require
+from kerobust.values import convert, number
+
+FORMATS = ("saved_model",)
+
+
+def add_arguments(parser):
+    parser.add_argument("--model", required=True, help="a .keras file (e.g. runs/<name>/model.keras)")
+    parser.add_argument("--out", required=True, help="the SavedModel folder to write (an earlier SavedModel there is "
+                                                     "replaced atomically; any other folder is refused)")
+    parser.add_argument("--format", default="saved_model", help="saved_model (the default; ONNX is not built yet)")
+    parser.add_argument("--threat-norm", default=None, help="linf or l2: the certify signatures' ball (default: the "
+                                                            "run's, from config.yaml beside the model, else linf)")
+    parser.add_argument("--eps", default=None, help="the certify signature's radius (default: the run's evaluation "
+                                                    "eps from config.yaml beside the model; without one, no certify)")
+    parser.set_defaults(run=run)
+
+
+def run_settings(model_path):
+    """`(threat_norm, eval_eps)` of the run folder holding `model_path`, or `(None, None)`."""
+    import yaml
+
+    path = os.path.join(os.path.dirname(os.path.abspath(model_path)), "config.yaml")
+    if not os.path.isfile(path):
+        return None, None
+    with open(path, encoding="utf-8") as handle:
+        config = yaml.safe_load(handle) or {}
+    return config.get("threat_norm"), config.get("eval_eps", config.get("eps"))
+
+
+def run(args):
+    import numpy as np
+
+    from kerobust.attacks.lp_geometry import NORMS
+    from kerobust.cli.evaluate import load_classifier
+    from kerobust.errors import unknown_name
+    from kerobust.export import export_saved_model
+
+    if args.format not in FORMATS:
+        raise unknown_name("export format", args.format, FORMATS)
+    eps = convert("eps", args.eps, number)
+    require(eps is None or eps >= 0, f"eps must be >= 0, got {eps}.")
+    out = os.path.abspath(args.out)
+    require(not os.path.isfile(out), f"--out {args.out!r} is a file, not a folder.")
+    require(not os.path.isdir(out) or not os.listdir(out) or os.path.isfile(os.path.join(out, "saved_model.pb")),
+            f"--out {args.out!r} is a folder that holds something other than a SavedModel; choose another.")
+    norm, run_eps = run_settings(args.model)
+    norm = args.threat_norm or norm or "linf"
+    if norm not in NORMS:
+        raise unknown_name("threat norm", norm, NORMS)
+    eps = run_eps if eps is None else eps
+    model = load_classifier(args.model)
+    probe = np.random.default_rng(0).uniform(size=(8, *model.input_shape[1:])).astype("float32")
+    error, certification = export_saved_model(model, out, probe, norm, eps)
+    print(f"kerobust export: {args.model} -> {args.out} (logits within {error:.1e} of the Keras model)")
+    print("  serving_default: images -> logits, probabilities, class")
+    if isinstance(certification, list):
+        print(f"  certify: images -> class, certified, margin_lower_bound, certified_radius at {norm} eps {eps:g} "
+              f"(best of {', '.join(certification)})")
+        print(f"  certify_at_radius: images, radius -> the same at a {norm} radius")
+    else:
+        print(f"  no certify signature: {certification}")
+    print(f"  inspect: saved_model_cli show --dir {args.out} --all")
+    return 0
