@@ -1,6 +1,10 @@
 """`kerobust export`: the signatures it writes, the run's eps as the certify default, and refusals that keep what is
 already on disk."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 import tensorflow as tf
 
@@ -22,6 +26,10 @@ def test_export_writes_serving_and_certify_signatures_at_the_runs_eps(saved, tmp
     assert "at l2 eps 0.03" in out and "best of ibp, crown-ibp, lipschitz" in out
     signatures = set(tf.saved_model.load(str(tmp_path / "sm")).signatures)
     assert {"serving_default", "certify", "certify_at_radius"} <= signatures
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    shown = subprocess.run([cli, "show", "--dir", str(tmp_path / "sm"), "--all"], capture_output=True, text=True)
+    assert "signature_def['serving_default']" in shown.stdout and "signature_def['certify']" in shown.stdout
+    assert "outputs['certified_radius']" in shown.stdout and "inputs['radius']" in shown.stdout
     assert main(["export", "--model", str(saved), "--out", str(tmp_path / "sm"), "--eps", "0.01"]) == 0  # replaced
 
 
