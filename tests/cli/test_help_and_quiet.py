@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-COMMANDS = ["", "fit", "eval", "certify", "norms", "bound", "tune"]
+COMMANDS = ["", "fit", "eval", "certify", "export", "norms", "bound", "tune"]
 SCRIPT = os.path.join(os.path.dirname(sys.executable), "kerobust")
 
 
