@@ -66,12 +66,12 @@ class RobustnessDashboard(keras.callbacks.Callback):
         import tensorflow as tf
 
         started = time.perf_counter()
-        step = epoch + 1
+        done = epoch + 1
         logs = logs or {}
-        last = step >= (self.params or {}).get("epochs", step)
-        with self.writer.as_default(step=step):
+        last = done >= (self.params or {}).get("epochs", done)
+        with self.writer.as_default(step=epoch):  # Keras's TensorBoard callback writes epoch scalars at step `epoch`
             self._scalars(tf, logs)
-            if step % self.every == 0 or last:
+            if done % self.every == 0 or last:
                 classifier = classifier_of(self.model)
                 self._certification(tf, classifier)
                 self._norms_and_kernels(tf, classifier)

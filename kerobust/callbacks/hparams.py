@@ -14,12 +14,14 @@ VALIDATION_METRICS = ("epoch_clean_accuracy", "epoch_robust_accuracy")
 
 def hparam_values(config):
     """`{name: value}` of a configuration mapping, each a bool, int, float or str as the plugin needs (lists joined,
-    None as "default")."""
+    None left out)."""
     values = {}
     for key, value in config.items():
         if value is None:
-            value = "default"
-        elif isinstance(value, (list, tuple)):
+            continue  # left out: a column keeps one type across runs (the plugin shows a gap)
+        if hasattr(value, "item"):  # numpy scalars
+            value = value.item()
+        if isinstance(value, (list, tuple)):
             value = ",".join(str(v) for v in value)
         elif not isinstance(value, (bool, int, float, str)):
             value = str(value)
@@ -43,7 +45,7 @@ def write_hparams(logs_dir, config, trial_id=None):
 
 
 def write_final_metrics(logs_dir, metrics, step):
-    """Writes `{name: value}` as `final/<name>` scalars at `step` (the run's last epoch) to `logs_dir`."""
+    """Writes `{name: value}` as `final/<name>` scalars at `step` (the run's last epoch, 0-based) to `logs_dir`."""
     import tensorflow as tf
 
     writer = tf.summary.create_file_writer(logs_dir)

@@ -22,7 +22,8 @@ def add_arguments(parser):
     parser.add_argument("--threat-norm", default=None, help="linf or l2: the certify signatures' ball (default: the "
                                                             "run's, from config.yaml beside the model, else linf)")
     parser.add_argument("--eps", default=None, help="the certify signature's radius (default: the run's evaluation "
-                                                    "eps from config.yaml beside the model; without one, no certify)")
+                                                    "eps from config.yaml beside the model, in the run's norm; "
+                                                    "without one, no certify)")
     parser.set_defaults(run=run)
 
 
@@ -54,11 +55,13 @@ def run(args):
     require(not os.path.isfile(out), f"--out {args.out!r} is a file, not a folder.")
     require(not os.path.isdir(out) or not os.listdir(out) or os.path.isfile(os.path.join(out, "saved_model.pb")),
             f"--out {args.out!r} is a folder that holds something other than a SavedModel; choose another.")
-    norm, run_eps = run_settings(args.model)
-    norm = args.threat_norm or norm or "linf"
+    run_norm, run_eps = run_settings(args.model)
+    norm = args.threat_norm or run_norm or "linf"
     if norm not in NORMS:
         raise unknown_name("threat norm", norm, NORMS)
-    eps = run_eps if eps is None else eps
+    if eps is None and norm == run_norm:  # the run's radius only in the run's own norm
+        eps = convert("run eps", run_eps, number)
+        require(eps is None or eps >= 0, f"the run's eval eps must be >= 0, got {eps}.")
     model = load_classifier(args.model)
     probe = np.random.default_rng(0).uniform(size=(8, *model.input_shape[1:])).astype("float32")
     error, certification = export_saved_model(model, out, probe, norm, eps)

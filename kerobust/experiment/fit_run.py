@@ -277,7 +277,7 @@ def _run_in_folder(config, config_yaml, dataset, arch_options, log):
             "clean_accuracy": result.clean_top1,
             "robust_accuracy": min((a.top1 for a in result.attacks), default=None),
             "certified_accuracy": (certified or {}).get("certified_accuracy"),
-        }, config.fit_epochs)
+        }, config.fit_epochs - 1)  # the last epoch's step, as Keras's TensorBoard numbers epochs from 0
     fit_result = FitResult(config, classifier, result, bounds, metrics, run_dir, train_seconds, best_epoch)
     _save_and_export(fit_result, dataset.x_test[:64])
     log(f"Run folder {run_dir}: config.yaml, metrics.json (with per-layer norms and sound bounds), model.keras, "

@@ -4,7 +4,8 @@ Per image the predicted class p = argmax z, and a sound lower bound on min_{c !=
 radius around the image (in the [0, 1] box) from every deterministic certifier that applies to the model, the best
 of them kept (each is sound, so their maximum is): IBP (Gowal et al. 2018), CROWN-IBP (Zhang et al. 2020) and the
 global Lipschitz bound (Tsuzuku et al. 2018), which also gives a certified radius: min_c (z_p - z_c) / (L ||w_p -
-w_c||) in l2, divided by sqrt(d) for l-inf. The prediction is certified where the bound is positive. Everything is
+w_c||) in l2, divided by sqrt(d) for l-inf. The prediction is certified where the bound is positive. A negative radius counts as 0; an image outside [0, 1]
+gets only the Lipschitz bound (the box methods assume the box). Everything is
 `keras.ops` on the model's layers with the Lipschitz constant fixed at export, so it traces into a SavedModel that
 serves without kerobust.
 """
@@ -74,10 +75,14 @@ class ServingCertifier:
         return margins, radii
 
     def __call__(self, x, radius):
+        radius = ops.maximum(ops.where(radius == radius, radius, 0.0), 0.0)  # a negative or NaN radius: 0
         logits = self.model(x, training=False)
         predicted = ops.cast(ops.argmax(logits, axis=-1), "int32")
         onehot = ops.one_hot(predicted, logits.shape[-1], dtype=logits.dtype)
-        found = [ops.min(ops.where(onehot > 0, float("inf"), bounds.margin_bounds(x, predicted, radius)), axis=-1)
+        # The box methods intersect the ball with [0, 1]: for an image outside the box they bound nothing.
+        inside = ops.all(ops.logical_and(x >= 0.0, x <= 1.0), axis=tuple(range(1, len(x.shape))))
+        found = [ops.where(inside, ops.min(ops.where(onehot > 0, float("inf"), bounds.margin_bounds(x, predicted, radius)),
+                                           axis=-1), -float("inf"))
                  for bounds in self.methods.values()]
         outputs = {"class": predicted}
         if self.evaluator is not None:

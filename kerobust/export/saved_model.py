@@ -48,13 +48,15 @@ def save_keras(model, path, probe_inputs):
 def add_serving_endpoints(archive, model, threat_norm="linf", eps=None):
     """Registers on a `keras.export.ExportArchive` tracking `model`:
     * `serve`: images -> logits (the endpoint `model.export` writes);
-    * `serving_default`: images -> {"logits", "probabilities", "class"};
+    * `serving_default`: images -> {"logits", "probabilities", "class"} (for a model that ends in a softmax, its
+      outputs are the probabilities and their log the logits);
     * `certify`: images -> {"class", "certified", "margin_lower_bound"[, "certified_radius"]} at radius `eps`, and
       `certify_at_radius`: (images, radius) -> the same at a scalar radius (`ServingCertifier`), where a
       deterministic certifier applies and `eps` is given.
     Images are float32 in [0, 1], shape [None, H, W, C]. Returns the certifier's methods, or the reason it has none."""
     import tensorflow as tf
 
+    from kerobust.bounds.evaluator import _is_softmax
     from kerobust.export.certifier import ServingCertifier
 
     images = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32, name="images")
@@ -62,10 +64,17 @@ def add_serving_endpoints(archive, model, threat_norm="linf", eps=None):
     def serve(images):
         return model(images, training=False)
 
+    ends_in_softmax = _is_softmax(model.layers[-1]) or getattr(getattr(model.layers[-1], "activation", None),
+                                                                  "__name__", "") == "softmax"
+
     def serving_default(images):
-        logits = model(images, training=False)
-        return {"logits": logits, "probabilities": keras.ops.softmax(logits, axis=-1),
-                "class": keras.ops.cast(keras.ops.argmax(logits, axis=-1), "int32")}
+        outputs = model(images, training=False)
+        if ends_in_softmax:  # the model's outputs are probabilities; their log is the logits up to a constant
+            probabilities, logits = outputs, keras.ops.log(keras.ops.maximum(outputs, 1e-30))
+        else:
+            probabilities, logits = keras.ops.softmax(outputs, axis=-1), outputs
+        return {"logits": logits, "probabilities": probabilities,
+                "class": keras.ops.cast(keras.ops.argmax(outputs, axis=-1), "int32")}
 
     archive.add_endpoint("serve", serve, input_signature=[images])
     archive.add_endpoint("serving_default", serving_default, input_signature=[images])

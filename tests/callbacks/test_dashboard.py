@@ -65,22 +65,24 @@ def test_scalars_match_the_run_and_costly_summaries_follow_dashboard_every(dashb
     metrics = json.loads((run_dir / "metrics.json").read_text())
     history = metrics["history"]
     _, pgd = dashboard["robust_validation/pgd-20"]
-    assert sorted(pgd) == [1, 2, 3]
-    np.testing.assert_allclose([float(pgd[s]) for s in (1, 2, 3)], history["val_robust_accuracy"], atol=1e-6)
+    assert sorted(pgd) == [0, 1, 2]  # epochs from 0, as Keras's own epoch scalars
+    np.testing.assert_allclose([float(pgd[s]) for s in (0, 1, 2)], history["val_robust_accuracy"], atol=1e-6)
     _, norms = next(v for t, v in dashboard.items() if t.startswith("norm_"))
-    assert sorted(norms) == [2, 3]  # every 2 epochs and at the last
+    assert sorted(norms) == [1, 2]  # every 2 epochs (the second) and at the last (the third)
     row = metrics["layer_norms"][0]
-    assert float(dashboard[f"norm_{row['name']}/l1"][1][3]) == pytest.approx(row["l1"], rel=1e-5)
+    assert float(dashboard[f"norm_{row['name']}/l1"][1][2]) == pytest.approx(row["l1"], rel=1e-5)
     _, clean = runs["."]["final/clean_accuracy"]
-    assert float(clean[3]) == pytest.approx(metrics["clean"]["top1"])
+    assert float(clean[2]) == pytest.approx(metrics["clean"]["top1"])
+    _, keras_pgd = runs["validation"]["epoch_pgd-20_accuracy"]
+    assert sorted(keras_pgd) == sorted(pgd)  # the dashboard's curves line up with Keras's
     assert metrics["dashboard"]["every"] == 2 and metrics["dashboard"]["seconds"] > 0
 
 
 def test_the_example_image_has_three_rows_of_the_fixed_points(dashboard_run):
     _, runs = dashboard_run
     plugin, images = runs["dashboard"]["adversarial_examples"]
-    assert plugin == "images" and sorted(images) == [2, 3]
-    width, height = (int(v) for v in images[3][:2])
+    assert plugin == "images" and sorted(images) == [1, 2]
+    width, height = (int(v) for v in images[2][:2])
     assert width > 3 * height / 2  # eight columns, three rows
 
 
@@ -94,5 +96,5 @@ def test_example_grid_is_a_png_of_the_requested_points():
 
 
 def test_hparam_values_are_plain_types():
-    values = hparam_values({"eps": 0.1, "milestones": [20, 30], "width": None, "free_box": False})
-    assert values == {"eps": 0.1, "milestones": "20,30", "width": "default", "free_box": False}
+    values = hparam_values({"eps": 0.1, "milestones": [20, 30], "width": None, "free_box": False, "k": np.int64(4)})
+    assert values == {"eps": 0.1, "milestones": "20,30", "free_box": False, "k": 4} and type(values["k"]) is int

@@ -46,3 +46,9 @@ def test_a_folder_that_is_not_a_saved_model_is_refused_and_kept(saved, tmp_path,
     assert main(["export", "--model", str(saved), "--out", str(folder), "--eps", "0.1"]) == 2
     assert "holds something other than a SavedModel" in capsys.readouterr().err
     assert [p.name for p in folder.iterdir()] == ["keep.txt"]
+
+
+def test_another_norm_than_the_runs_needs_its_own_eps(saved, tmp_path, capsys):
+    (saved.parent / "config.yaml").write_text("threat_norm: linf\neval_eps: 0.2\n")
+    assert main(["export", "--model", str(saved), "--out", str(tmp_path / "sm"), "--threat-norm", "l2"]) == 0
+    assert "no certify signature: no certification radius given" in capsys.readouterr().out

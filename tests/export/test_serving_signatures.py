@@ -76,3 +76,30 @@ def test_certify_is_the_best_sound_bound_for_the_predicted_class(served, natural
     assert sum(outputs["certify_certified"]) > sum(outputs["wider_certified"])  # a larger ball certifies fewer
     radii = np.asarray(outputs["certify_certified_radius"])
     assert np.all((radii > 1e-4) <= np.asarray(outputs["certify_certified"]))  # a Lipschitz radius certifies
+
+
+def test_a_negative_radius_counts_as_zero_and_images_outside_the_box_get_only_the_lipschitz_bound(natural_digits_net,
+                                                                                                  digits):
+    from kerobust.export.certifier import ServingCertifier
+
+    certifier = ServingCertifier(natural_digits_net, "linf")
+    x = digits.x_test[:16].astype("float32")
+    at_zero = np.asarray(certifier(x, 0.0)["margin_lower_bound"])
+    np.testing.assert_allclose(np.asarray(certifier(x, -0.3)["margin_lower_bound"]), at_zero, rtol=1e-6)
+    bright = 255.0 * x  # pixels in 0-255: the interval boxes would be inverted
+    outputs = certifier(bright, 0.01)
+    predicted = np.asarray(outputs["class"])
+    lipschitz = lipschitz_margins(natural_digits_net, bright, predicted, 0.01 * 8.0)
+    np.testing.assert_allclose(np.asarray(outputs["margin_lower_bound"]), lipschitz, rtol=1e-4, atol=1e-3)
+
+
+def test_a_softmax_model_serves_its_probabilities(natural_digits_net, digits, tmp_path):
+    import keras
+    import tensorflow as tf
+
+    probabilities = keras.Model(natural_digits_net.inputs, keras.layers.Softmax()(natural_digits_net.outputs[0]))
+    export_saved_model(probabilities, str(tmp_path / "sm"), digits.x_test[:4])
+    served = tf.saved_model.load(str(tmp_path / "sm")).signatures["serving_default"](images=tf.constant(digits.x_test[:4]))
+    expected = np.asarray(probabilities(digits.x_test[:4]))
+    np.testing.assert_allclose(served["probabilities"].numpy(), expected, atol=1e-6)
+    np.testing.assert_allclose(tf.nn.softmax(served["logits"]).numpy(), expected, atol=1e-5)
