@@ -21,6 +21,12 @@ def check_norm(norm):
     return norm
 
 
+def l2_radius_factor(norm, dimension):
+    """The factor that turns a radius in `norm` into the radius of an l2 ball containing that ball in `dimension`
+    dimensions: 1 for l2, sqrt(d) for l-inf (the cube's half-diagonal)."""
+    return 1.0 if check_norm(norm) == "l2" else float(dimension) ** 0.5
+
+
 def _sample_axes(x):
     return tuple(range(1, len(x.shape)))
 

@@ -42,12 +42,17 @@ def conv_lipschitz(layer, kernel=None):
     )
 
 
+def output_windows(kernel_size, strides):
+    """m = prod_i ceil(k_i / s_i): the most output positions one input position feeds (seed 001 eq. (3), per input),
+    for the (dilated) kernel size."""
+    return math.prod(math.ceil(k / s) for k, s in zip(kernel_size, strides))
+
+
 def kernel_lipschitz(kernel, size, strides=(1, 1), padding="valid", dilation=(1, 1), groups=1):
     """`conv_lipschitz` for a (kh, kw, Cin / groups, Cout) kernel on an input of `size` = (H, W)."""
     kernel = _dilated(np.asarray(kernel, dtype="float64"), dilation)
     kh, kw = kernel.shape[:2]
-    windows = [math.ceil(k / s) for k, s in zip((kh, kw), strides)]
-    frobenius = float(np.sqrt(np.sum(kernel**2) * windows[0] * windows[1]))
+    frobenius = float(np.sqrt(np.sum(kernel**2) * output_windows((kh, kw), strides)))
     grid = padded_size(size, (kh, kw), strides, padding)
     per_group_out = kernel.shape[3] // groups
     spectral = max(

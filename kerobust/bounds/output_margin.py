@@ -43,11 +43,13 @@ def binary_margin_bound(logit, kernel):
     return ops.abs(ops.reshape(logit, (-1,))) / ops.sqrt(ops.sum(ops.square(kernel)))
 
 
-def pair_distances(kernel, labels):
-    """||w_y - w_c|| for every point and class c (N, C): the head's contribution to the Lipschitz constant of z_y - z_c
-    (sqrt(2) for every pair without a Dense head, the identity classifier)."""
+def pair_distances(kernel, labels, logits):
+    """||w_y - w_c|| for every point and class c, shaped like `logits` (N, C): the head's contribution to the
+    Lipschitz constant of z_y - z_c (`kernel` None: the identity classifier, sqrt(2) for every pair, as `margin_bound`
+    takes it)."""
     if kernel is None:
-        return None
+        return 2.0 ** 0.5 * ops.ones_like(logits)
+    kernel = ops.convert_to_tensor(kernel)
     w_label = ops.transpose(ops.take(kernel, labels, axis=1))  # (N, d)
     squares = ops.sum(ops.square(kernel[None, :, :] - w_label[:, :, None]), axis=1)
     positive = squares > 0  # the pair (y, y): a safe square root keeps its gradient 0, not 0 * inf

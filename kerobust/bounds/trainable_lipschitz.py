@@ -18,13 +18,12 @@ Power iteration approaches each norm from below; the vectors are held fixed in t
 normalised), so the loss's gradient is the norm's gradient at convergence.
 """
 
-import math
-
 import keras
 from keras import ops
 
 from kerobust.bounds.activations import activation_name, lipschitz as activation_lipschitz
 from kerobust.bounds.batch_norm import scale_of
+from kerobust.bounds.convolution import output_windows
 from kerobust.bounds.evaluator import decision_head
 from kerobust.bounds.folding import channels_last
 from kerobust.bounds.lipschitz_composition import compose_lipschitz
@@ -119,9 +118,7 @@ class TrainableLipschitz(keras.layers.Layer):
 
     @staticmethod
     def _vector_shape(layer):
-        if isinstance(layer, keras.layers.DepthwiseConv2D):
-            return None  # refused below: trainable, no rule here
-        if isinstance(layer, keras.layers.Conv2D):
+        if isinstance(layer, keras.layers.Conv2D):  # DepthwiseConv2D is not one: refused as trainable, no rule
             kh, kw, cin, _ = layer.kernel.shape
             dh, dw = layer.dilation_rate
             grid = padded_size(conv_input_size(layer), ((kh - 1) * dh + 1, (kw - 1) * dw + 1), tuple(layer.strides),
@@ -164,8 +161,7 @@ class TrainableLipschitz(keras.layers.Layer):
     def _conv_norm(layer, vector, iterations):
         kernel = _dilated(ops.convert_to_tensor(layer.kernel), tuple(layer.dilation_rate))
         kh, kw, _, cout = kernel.shape
-        windows = math.prod(math.ceil(k / s) for k, s in zip((kh, kw), layer.strides))
-        frobenius = ops.sqrt(ops.sum(ops.square(kernel)) * windows)
+        frobenius = ops.sqrt(ops.sum(ops.square(kernel)) * output_windows((kh, kw), layer.strides))
         grid = tuple(vector.shape[2:4])
         per_group = cout // layer.groups
         state = ops.convert_to_tensor(vector)

@@ -16,12 +16,12 @@ Every `every` epochs and at the last (costlier):
 The callback times itself (`seconds`), so its overhead is measured in every run.
 """
 
-import math
 import time
 
 import keras
 import numpy as np
 
+from kerobust.attacks.lp_geometry import l2_radius_factor
 from kerobust.callbacks.classifier_of import classifier_of
 from kerobust.callbacks.example_grid import example_grid_png
 from kerobust.errors import KerobustError
@@ -51,6 +51,7 @@ class RobustnessDashboard(keras.callbacks.Callback):
         self.seconds = 0.0
         self.writer = None
         self.certifiers = None  # the methods that apply, found on first use
+        self._evaluator = None  # the sound-mode evaluator behind the Lipschitz certifier
         self.notes = []
 
     def on_train_begin(self, logs=None):
@@ -104,9 +105,9 @@ class RobustnessDashboard(keras.callbacks.Callback):
             self.notes.append(f"dashboard: no IBP certification ({error})")
         try:
             evaluator = BoundEvaluator(classifier, "sound", jit=False)
-            eps_l2 = self.eps * (1.0 if self.threat_norm == "l2" else math.sqrt(self.x_val[0].size))
+            eps_l2 = self.eps * l2_radius_factor(self.threat_norm, self.x_val[0].size)
             certifiers["lipschitz"] = lambda x, y: lipschitz_margins(classifier, x, y, eps_l2, evaluator)
-            object.__setattr__(self, "_evaluator", evaluator)
+            self._evaluator = evaluator
         except KerobustError as error:
             self.notes.append(f"dashboard: no Lipschitz certification ({error})")
         return certifiers

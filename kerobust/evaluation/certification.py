@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from kerobust.attacks.lp_geometry import l2_radius_factor
 from kerobust.attacks.lp_geometry import NORMS
 from kerobust.errors import KerobustError, unknown_name
 
@@ -61,7 +62,6 @@ def _lipschitz_margins_by_eps(model, x, y, radii, evaluator=None):
     from kerobust.bounds import BoundEvaluator
 
     evaluator = evaluator or BoundEvaluator(model, "sound", jit=False)
-    lipschitz = evaluator.lipschitz
     features = np.asarray(evaluator.probe.predict(x, verbose=0, batch_size=256), "float64")
     head = evaluator.head.layer
     if head is None:
@@ -71,7 +71,7 @@ def _lipschitz_margins_by_eps(model, x, y, radii, evaluator=None):
         logits = features @ kernel + (np.asarray(head.bias, "float64") if head.use_bias else 0.0)
     rows = np.arange(len(y))
     gaps = logits[rows, y][:, None] - logits
-    spreads = lipschitz * np.linalg.norm(kernel[:, y].T[:, :, None] - kernel[None], axis=1)  # L ||w_y - w_c||
+    spreads = evaluator.lipschitz * np.linalg.norm(kernel[:, y].T[:, :, None] - kernel[None], axis=1)  # L ||w_y - w_c||
     found = []
     for eps in radii:
         margins = gaps - eps * spreads
@@ -124,7 +124,7 @@ def _margins_by_eps(model, x, y, method, threat_norm, eps_values, smoothing, bat
                     progress(method, index * len(x) + start + len(parts[-1]), len(eps_values) * len(x))
             yield eps, np.concatenate(parts) if parts else np.zeros(0), {}
     elif method == "lipschitz":
-        scale = 1.0 if threat_norm == "l2" else math.sqrt(x[0].size)
+        scale = l2_radius_factor(threat_norm, x[0].size)
         found = _lipschitz_margins_by_eps(model, x, y, [eps * scale for eps in eps_values])
         for eps, margins in zip(eps_values, found):
             yield eps, margins, {}

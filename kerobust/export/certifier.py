@@ -14,6 +14,7 @@ import math
 
 from keras import ops
 
+from kerobust.attacks.lp_geometry import l2_radius_factor
 from kerobust.bounds.output_margin import pair_distances
 from kerobust.errors import KerobustError
 
@@ -60,14 +61,11 @@ class ServingCertifier:
         evaluator = self.evaluator
         features = evaluator.probe(x, training=False)
         head = evaluator.head.layer
-        if head is None:
-            logits, distances = features, 2.0 ** 0.5 * ops.ones_like(features)
-        else:
-            logits = ops.matmul(features, head.kernel) + (head.bias if head.use_bias else 0.0)
-            distances = pair_distances(ops.convert_to_tensor(head.kernel), predicted)
+        logits = features if head is None else ops.matmul(features, head.kernel) + (head.bias if head.use_bias else 0.0)
+        distances = pair_distances(None if head is None else head.kernel, predicted, logits)
         onehot = ops.one_hot(predicted, logits.shape[-1], dtype=logits.dtype)
         gaps = ops.sum(logits * onehot, axis=-1, keepdims=True) - logits
-        to_l2 = 1.0 if self.threat_norm == "l2" else self.dimension ** 0.5
+        to_l2 = l2_radius_factor(self.threat_norm, self.dimension)
         spreads = float(evaluator.lipschitz) * distances
         margins = ops.min(ops.where(onehot > 0, float("inf"), gaps - radius * to_l2 * spreads), axis=-1)
         ratios = ops.where(spreads > 0, gaps / ops.where(spreads > 0, spreads, 1.0), float("inf"))

@@ -39,9 +39,7 @@ class LipschitzMarginTraining(CertifiedTraining):
         labels = ops.cast(ops.reshape(y, (-1,)), "int32")
         lipschitz = bounds.lipschitz(iterations=1)
         head = bounds.head_layer
-        distances = pair_distances(None if head is None else ops.convert_to_tensor(head.kernel), labels)
-        if distances is None:
-            distances = 2.0 ** 0.5 * ops.ones_like(y_pred)
+        distances = pair_distances(None if head is None else head.kernel, labels, y_pred)
         others = 1.0 - ops.one_hot(labels, y_pred.shape[-1], dtype=y_pred.dtype)
         worst = y_pred + self.eps * done * lipschitz * distances * others
         return verified_term(worst, labels, y_pred, sample_weight, kappa)

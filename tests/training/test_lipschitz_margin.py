@@ -28,7 +28,9 @@ def test_pair_distances_are_the_norms_of_the_head_column_differences():
     kernel = np.random.default_rng(0).normal(size=(5, 4)).astype("float32")
     labels = np.array([0, 3, 1])
     expected = np.array([[np.linalg.norm(kernel[:, y] - kernel[:, c]) for c in range(4)] for y in labels])
-    np.testing.assert_allclose(np.asarray(pair_distances(kernel, labels)), expected, rtol=1e-5, atol=1e-6)
+    logits = np.zeros((3, 4), "float32")
+    np.testing.assert_allclose(np.asarray(pair_distances(kernel, labels, logits)), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(pair_distances(None, labels, logits)), np.full((3, 4), 2 ** 0.5), rtol=1e-6)
 
 
 def test_the_loss_is_cross_entropy_on_logits_raised_by_eps_times_each_pairs_lipschitz_constant(digits):
