@@ -16,6 +16,7 @@ from kerobust.bounds.pooling import pooling_lipschitz
 from kerobust.bounds.activations import activation_name, lipschitz as activation_lipschitz
 from kerobust.errors import KerobustError
 from kerobust.layers import ConvNorm, LocalResponseNormalization, LpPooling2D
+from kerobust.layers.noise_injection import is_random_at_inference
 from kerobust.norms.layer_norm import conv_input_size
 
 POOLING_LAYERS = (
@@ -27,7 +28,7 @@ MERGE_LAYERS = (keras.layers.Add, keras.layers.Concatenate)
 
 def refuse_randomised(layer):
     """A clear error for layers that stay random at inference (kerobust's noise layers)."""
-    if getattr(layer, "noise_enabled", False) or type(layer).__name__ == "GaussianNoiseInjection":
+    if is_random_at_inference(layer):
         raise KerobustError(f"layer {layer.name!r} is random at inference; a deterministic bound does not apply.")
 
 

@@ -1,9 +1,9 @@
-"""`kerobust export`: a saved model as a SavedModel with serving and certifying signatures.
+"""`kerobust export`: a saved model as a SavedModel with serving and certifying signatures, or as ONNX.
 
-Signatures (images: float32 in [0, 1], shape [None, H, W, C]): `serving_default` -> logits, probabilities, class;
-`certify` -> class, certified, margin_lower_bound, certified_radius at the run's evaluation eps (or --eps);
-`certify_at_radius` -> the same at a given scalar `radius`. It serves with TensorFlow alone; check it with
-`saved_model_cli show --dir OUT --all`.
+SavedModel signatures (images: float32 in [0, 1], shape [None, H, W, C]): `serving_default` -> logits,
+probabilities, class; `certify` -> class, certified, margin_lower_bound, certified_radius at the run's evaluation eps
+(or --eps); `certify_at_radius` -> the same at a given scalar `radius`. It serves with TensorFlow alone; check it with
+`saved_model_cli show --dir OUT --all`. ONNX (`--format onnx`, Keras's exporter): `images` -> `logits`.
 """
 
 import os
@@ -11,14 +11,17 @@ import os
 from kerobust.errors import require
 from kerobust.values import convert, number
 
-FORMATS = ("saved_model",)
+FORMATS = ("saved_model", "onnx")
 
 
 def add_arguments(parser):
     parser.add_argument("--model", required=True, help="a .keras file (e.g. runs/<name>/model.keras)")
     parser.add_argument("--out", required=True, help="the SavedModel folder to write (an earlier SavedModel there is "
-                                                     "replaced atomically; any other folder is refused)")
-    parser.add_argument("--format", default="saved_model", help="saved_model (the default; ONNX is not built yet)")
+                                                     "replaced atomically; any other folder is refused), or the "
+                                                     ".onnx file")
+    parser.add_argument("--format", default="saved_model", help="saved_model (the default) or onnx (the forward pass "
+                                                                "only, checked with onnxruntime; needs "
+                                                                "kerobust[onnx])")
     parser.add_argument("--threat-norm", default=None, help="linf or l2: the certify signatures' ball (default: the "
                                                             "run's, from config.yaml beside the model, else linf)")
     parser.add_argument("--eps", default=None, help="the certify signature's radius (default: the run's evaluation "
@@ -49,6 +52,8 @@ def run(args):
 
     if args.format not in FORMATS:
         raise unknown_name("export format", args.format, FORMATS)
+    if args.format == "onnx":
+        return run_onnx(args)
     eps = convert("eps", args.eps, number)
     require(eps is None or eps >= 0, f"eps must be >= 0, got {eps}.")
     out = os.path.abspath(args.out)
@@ -74,4 +79,26 @@ def run(args):
     else:
         print(f"  no certify signature: {certification}")
     print(f"  inspect: saved_model_cli show --dir {args.out} --all")
+    return 0
+
+
+def run_onnx(args):
+    import numpy as np
+
+    from kerobust.cli.evaluate import load_classifier
+    from kerobust.export import export_onnx
+    from kerobust.export.onnx import onnx_refusal, require_onnx_tools
+
+    require(args.eps is None and args.threat_norm is None,
+            "--eps and --threat-norm set the SavedModel's certify signatures; an ONNX export has none.")
+    require(not os.path.isdir(args.out), f"--out {args.out!r} is a folder; an ONNX export is one file, e.g. model.onnx.")
+    require_onnx_tools()
+    model = load_classifier(args.model)
+    refusal = onnx_refusal(model)
+    require(refusal is None, f"cannot export {args.model} to ONNX: {refusal}.")
+    probe = np.random.default_rng(0).uniform(size=(8, *model.input_shape[1:])).astype("float32")
+    error = export_onnx(model, args.out, probe)
+    print(f"kerobust export: {args.model} -> {args.out} (ONNX; logits within {error:.1e} of the Keras model in "
+          "onnxruntime)")
+    print("  images: float32 [N, H, W, C] in [0, 1] -> logits [N, classes]")
     return 0

@@ -65,6 +65,8 @@ _FLAGS = (
     ("--diagnostics-points", "points of the gradient-masking probe at evaluation (0: off)"),
     ("--dashboard-every", "epochs between the dashboard's costly TensorBoard summaries: layer norms, certification, "
                           "histograms, adversarial examples (0: no dashboard)"),
+    ("--export-onnx", "true: also write model.onnx through Keras's ONNX exporter, checked with onnxruntime (needs "
+                      "kerobust[onnx]; not for models with noise layers)"),
     ("--jit", "XLA compilation: auto (JAX always, TensorFlow on GPU), on, off"),
 )
 

@@ -72,6 +72,7 @@ class FitConfig:
     patience: int = None
     diagnostics_points: int = 256
     dashboard_every: int = 5
+    export_onnx: bool = False
     jit: str = "auto"
 
     @property
@@ -90,7 +91,7 @@ _CONVERTERS = {
     "eval_eps": number, "eval_steps": whole_list, "eval_step_size": number, "val_points": whole,
     "l2_eps": number, "eval_l2_eps": number, "adversarial_share": number, "milestones": whole_list, "gamma": number,
     "warmup_epochs": whole, "nd_beta": number, "nd_gamma": number, "svc": number, "svc_every": whole, "restore_best": boolean, "patience": whole, "diagnostics_points": whole,
-    "dashboard_every": whole,
+    "dashboard_every": whole, "export_onnx": boolean,
 }
 FIELDS = tuple(f.name for f in dataclasses.fields(FitConfig))
 
@@ -195,6 +196,10 @@ def validate(config):
     require(config.lr > 0, f"learning rate must be > 0, got {config.lr}.")
     require(config.val_points >= 0, f"val points must be >= 0, got {config.val_points}.")
     require(config.dashboard_every >= 0, f"dashboard every must be >= 0 epochs (0: off), got {config.dashboard_every}.")
+    if config.export_onnx:
+        from kerobust.export.onnx import require_onnx_tools
+
+        require_onnx_tools()
     require(0 <= config.seed <= SEED_LIMIT, f"seed must be in [0, {SEED_LIMIT}], got {config.seed}.")
     require(0 <= config.dropout < 1, f"dropout rate must be in [0, 1), got {config.dropout}.")
     require(config.depth >= 1, f"depth must be >= 1, got {config.depth}.")

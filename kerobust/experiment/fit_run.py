@@ -55,6 +55,10 @@ class FitResult:
     def saved_model_path(self):
         return os.path.join(self.run_dir, "saved_model")
 
+    @property
+    def onnx_path(self):
+        return os.path.join(self.run_dir, "model.onnx")
+
 
 def resolve(config, explicit=None):
     """Validates `config`, fills the dataset's threat-model defaults and the run folder; returns the architecture
@@ -116,6 +120,11 @@ def _build(config, dataset, arch_options):
                                  **arch_options)
     if config.svc is not None:
         clip_plan(classifier, config.svc_operator)  # refuses unsupported convolutions before any other setup
+    if config.export_onnx:
+        from kerobust.export.onnx import onnx_refusal
+
+        refusal = onnx_refusal(classifier)
+        require(refusal is None, f"--export-onnx: {refusal}.")
     # Free training takes `replays` optimizer steps per batch: its schedule runs over fit_epochs * replays passes.
     replays = config.replays if config.train_method == "free" else 1
     steps_per_epoch = math.ceil(len(dataset.x_train) / config.batch_size)
@@ -281,7 +290,7 @@ def _run_in_folder(config, config_yaml, dataset, arch_options, log):
     fit_result = FitResult(config, classifier, result, bounds, metrics, run_dir, train_seconds, best_epoch)
     _save_and_export(fit_result, dataset.x_test[:64])
     log(f"Run folder {run_dir}: config.yaml, metrics.json (with per-layer norms and sound bounds), model.keras, "
-        "saved_model/, logs/ (TensorBoard), checkpoints/")
+        f"saved_model/, {'model.onnx, ' if config.export_onnx else ''}logs/ (TensorBoard), checkpoints/")
     return fit_result
 
 
@@ -298,7 +307,7 @@ def _save_and_export(fit_result, probe):
     """Writes `metrics.json` first, then the `.keras` file and the SavedModel, each checked on reload; records the
     outcome (or the error) in `metrics.json` and raises the error after that."""
     from kerobust.atomic_files import write_json
-    from kerobust.export import export_saved_model, save_keras
+    from kerobust.export import export_onnx, export_saved_model, save_keras
 
     metrics = fit_result.metrics
     write_json(fit_result.metrics_path, metrics)
@@ -308,6 +317,8 @@ def _save_and_export(fit_result, probe):
         config = fit_result.config
         errors["saved_model"], certification = export_saved_model(
             fit_result.classifier, fit_result.saved_model_path, probe, config.threat_norm, config.eval_eps)
+        if config.export_onnx:
+            errors["onnx"] = export_onnx(fit_result.classifier, fit_result.onnx_path, probe)
     except KerobustError as error:
         metrics["export"] = {"status": "failed", "error": str(error), "max_abs_error": errors}
         write_json(fit_result.metrics_path, metrics)

@@ -21,7 +21,7 @@ def tolerance(reference):
     return RELATIVE_TOLERANCE * max(1.0, scale)
 
 
-def _check_close(reference, outputs, what):
+def check_close(reference, outputs, what):
     error = float(np.max(np.abs(reference - outputs))) if reference.size else 0.0
     limit = tolerance(reference)
     if not error <= limit:
@@ -41,7 +41,7 @@ def save_keras(model, path, probe_inputs):
         model.save(temporary)
         reference = keras.ops.convert_to_numpy(model(probe_inputs, training=False))
         reloaded = keras.saving.load_model(temporary)
-        error = _check_close(reference, keras.ops.convert_to_numpy(reloaded(probe_inputs, training=False)), "reloaded .keras model")
+        error = check_close(reference, keras.ops.convert_to_numpy(reloaded(probe_inputs, training=False)), "reloaded .keras model")
     return error
 
 
@@ -104,5 +104,5 @@ def export_saved_model(model, path, probe_inputs, threat_norm="linf", eps=None):
         certification = add_serving_endpoints(archive, model, threat_norm, eps)
         archive.write_out(temporary, verbose=False)
         reference = keras.ops.convert_to_numpy(model(probe_inputs, training=False))  # after export: see save_keras
-        error = _check_close(reference, saved_model_outputs(temporary, probe_inputs), "exported SavedModel")
+        error = check_close(reference, saved_model_outputs(temporary, probe_inputs), "exported SavedModel")
     return error, certification

@@ -23,6 +23,11 @@ from kerobust.errors import unknown_name
 GRANULARITIES = ("layerwise", "channelwise", "elementwise")
 
 
+def is_random_at_inference(layer):
+    """True for kerobust's noise layers that draw noise at inference (input noise, enabled parametric noise)."""
+    return getattr(layer, "noise_enabled", False) or isinstance(layer, GaussianNoiseInjection)
+
+
 def _add_noise_state(layer, seed):
     """The layer's random state as its own non-trainable weight `[seed, counter]`, so saving the layer saves it and
     a reloaded copy continues the same noise stream (a `keras.random.SeedGenerator` is not saved with the layer)."""

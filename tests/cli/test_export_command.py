@@ -52,3 +52,15 @@ def test_another_norm_than_the_runs_needs_its_own_eps(saved, tmp_path, capsys):
     (saved.parent / "config.yaml").write_text("threat_norm: linf\neval_eps: 0.2\n")
     assert main(["export", "--model", str(saved), "--out", str(tmp_path / "sm"), "--threat-norm", "l2"]) == 0
     assert "no certify signature: no certification radius given" in capsys.readouterr().out
+
+
+def test_onnx_export_writes_one_checked_file_and_refuses_certify_options(saved, tmp_path, capsys):
+    out = tmp_path / "model.onnx"
+    assert main(["export", "--model", str(saved), "--out", str(out), "--format", "onnx"]) == 0
+    assert "(ONNX; logits within" in capsys.readouterr().out and out.is_file()
+    before = out.read_bytes()
+    assert main(["export", "--model", str(saved), "--out", str(out), "--format", "onnx", "--eps", "0.1"]) == 2
+    assert "an ONNX export has none" in capsys.readouterr().err
+    assert main(["export", "--model", str(saved), "--out", str(tmp_path), "--format", "onnx"]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    assert out.read_bytes() == before

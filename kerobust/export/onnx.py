@@ -1,0 +1,141 @@
+"""ONNX export through Keras's own exporter (`model.export(format="onnx")`: tf2onnx on TensorFlow, jax2onnx on JAX),
+checked against the Keras model with onnxruntime. The graph takes `images` (float32 in [0, 1], [N, H, W, C]) and
+gives `logits`: the model's forward pass; certification is served by the SavedModel's `certify` signature."""
+
+import contextlib
+import importlib.util
+import os
+
+import keras
+
+from kerobust.atomic_files import atomic_path, require_space, variables_bytes, write_errors_as_user_errors
+from kerobust.errors import KerobustError
+from kerobust.layers import ConvNorm
+from kerobust.layers.noise_injection import is_random_at_inference
+
+INSTALL_HINT = "pip install 'kerobust[onnx]'"
+
+
+def _converter():
+    """The package Keras's exporter converts with on this backend."""
+    return "jax2onnx" if keras.backend.backend() == "jax" else "tf2onnx"
+
+
+def require_onnx_tools():
+    """A clear error, before any work, unless the converter of this backend and onnxruntime are installed."""
+    missing = [name for name in (_converter(), "onnxruntime", "onnx") if importlib.util.find_spec(name) is None]
+    if keras.backend.backend() not in ("tensorflow", "jax"):
+        raise KerobustError(f"ONNX export runs on the TensorFlow and JAX backends, not {keras.backend.backend()!r}.")
+    if missing:
+        raise KerobustError(f"ONNX export needs {', '.join(missing)}: {INSTALL_HINT}.")
+
+
+def onnx_refusal(model):
+    """Why `model` cannot go to ONNX, or None. Noise layers draw with stateless random ops, which ONNX lacks (its
+    RandomNormal has no seed input), so a randomised model is refused rather than exported with frozen noise."""
+    random = [layer.name for layer in model._flatten_layers() if is_random_at_inference(layer)]
+    if random:
+        named = ", ".join(random[:3]) + (f" and {len(random) - 3} more" if len(random) > 3 else "")
+        return (f"{'layer' if len(random) == 1 else 'layers'} {named} {'is' if len(random) == 1 else 'are'} random at inference and ONNX has no stateless random ops; export a "
+                "SavedModel instead (it draws fresh noise per request)")
+    return None
+
+
+@contextlib.contextmanager
+def onnx_compatible(model):
+    """Traces `model` in ONNX-convertible form, numerically the same, and restores it afterwards:
+    * `Normalization`'s mean and variance as NumPy arrays, so they become graph constants (as eager tensors
+      captured by the traced function, tf2onnx makes them extra required graph inputs);
+    * ConvNorm's large-grid filter by DFT matmuls instead of FFTs (tf2onnx has no IRFFT2D)."""
+    normalizations, conv_norms = [], []
+    for layer in model._flatten_layers():
+        if isinstance(layer, keras.layers.Normalization) and layer.mean is not None:
+            normalizations.append((layer, layer.mean, layer.variance))
+            layer.mean = keras.ops.convert_to_numpy(layer.mean)
+            layer.variance = keras.ops.convert_to_numpy(layer.variance)
+        elif isinstance(layer, ConvNorm):
+            conv_norms.append((layer, layer.use_fft))
+            layer.use_fft = False
+    try:
+        yield
+    finally:
+        for layer, mean, variance in normalizations:
+            layer.mean, layer.variance = mean, variance
+        for layer, use_fft in conv_norms:
+            layer.use_fft = use_fft
+
+
+def _rename_graph_values(path, renames):
+    """Renames the ONNX graph's input and output values (`{old: new}`) everywhere they appear."""
+    import onnx
+
+    proto = onnx.load(path)
+    graph = proto.graph
+    for node in graph.node:
+        node.input[:] = [renames.get(name, name) for name in node.input]
+        node.output[:] = [renames.get(name, name) for name in node.output]
+    for value in list(graph.input) + list(graph.output):
+        value.name = renames.get(value.name, value.name)
+    onnx.checker.check_model(proto)
+    onnx.save(proto, path)
+
+
+def onnx_outputs(path, images):
+    """Runs the ONNX model at `path` on `images` with onnxruntime (CPU) and returns its logits."""
+    import numpy as np
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3  # errors only: no notes on initializers the optimiser drops
+    session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    return session.run(["logits"], {"images": np.asarray(images, dtype="float32")})[0]
+
+
+@contextlib.contextmanager
+def _quiet_converter():
+    """Keeps the converters' notes (tf2onnx's frozen-graph shape notes, NumPy deprecations) out of the output."""
+    import logging
+    import warnings
+
+    logger = logging.getLogger("tf2onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def export_onnx(model, path, probe_inputs):
+    """Atomically writes `model` as the ONNX file `path` (opset chosen by the converter) and checks its logits on
+    `probe_inputs` against the Keras model's (`saved_model.tolerance`). Returns the largest absolute difference."""
+    from kerobust.export.saved_model import check_close
+
+    require_onnx_tools()
+    refusal = onnx_refusal(model)
+    if refusal:
+        raise KerobustError(f"cannot export {model.name!r} to ONNX: {refusal}.")
+    require_space(os.path.dirname(os.path.abspath(path)), 3 * variables_bytes(model.weights), f"the ONNX model {path}")
+    with write_errors_as_user_errors(f"the ONNX model {path}"), atomic_path(path) as temporary:
+        import onnx
+
+        reference = keras.ops.convert_to_numpy(model(probe_inputs, training=False))  # also: Keras exports called models
+        with onnx_compatible(model), _quiet_converter():
+            model.export(temporary, format="onnx", verbose=False)
+        graph = onnx.load(temporary).graph
+        if len(graph.input) != 1 or len(graph.output) != 1:
+            raise KerobustError(f"the ONNX graph has inputs {[v.name for v in graph.input]} and outputs "
+                                f"{[v.name for v in graph.output]}; expected one image input and one output.")
+        try:
+            _rename_graph_values(temporary, {graph.input[0].name: "images", graph.output[0].name: "logits"})
+            outputs = onnx_outputs(temporary, probe_inputs)
+        except Exception as error:  # an op the converter left unconverted, or one onnxruntime cannot run
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            hint = (" Export from the TensorFlow backend (KERAS_BACKEND=tensorflow: the .keras file is the same), whose "
+                    "tf2onnx converts every kerobust architecture." if keras.backend.backend() == "jax" else "")
+            raise KerobustError(f"the ONNX model that {_converter()} wrote does not run in onnxruntime "
+                                f"({first_line[:300]}); nothing was written.{hint}") from None
+        error = check_close(reference, outputs, "exported ONNX model")
+    return error
