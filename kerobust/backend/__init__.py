@@ -12,7 +12,7 @@ Everything else is written with `keras.ops` and reaches the backend through thes
   `training_oracle(model, loss_fn)`, the `Oracle` of the model's current weights in inference mode, and
   `loss_and_gradients(model, x_of, extra, y, sample_weight)`, the training loss and its gradients, and
   `apply_gradients(model, grads)`, the optimizer step.
-* `grouped_conv(inputs, kernel, strides, padding)`: a channels-last convolution whose kernel may hold fewer input
+* `grouped_conv(inputs, kernel, strides, padding, bias=None)`: a channels-last convolution whose kernel may hold fewer input
   channels than `inputs` (grouped), without Keras's forced XLA path on TensorFlow CPU.
 * `spectral_filter(z, v)`: filters each channel of a channels-last batch circularly by a real half-spectrum
   (`irfft2(rfft2(z) * v)`), the core of ConvNorm.

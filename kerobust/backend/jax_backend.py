@@ -54,9 +54,10 @@ def _oracle(model, trainable, non_trainable, loss_fn):
     )
 
 
-def grouped_conv(inputs, kernel, strides, padding):
-    """`keras.ops.conv` (grouped through `feature_group_count`)."""
-    return keras.ops.conv(inputs, kernel, strides=strides, padding=padding)
+def grouped_conv(inputs, kernel, strides, padding, bias=None):
+    """`keras.ops.conv` (grouped through `feature_group_count`), plus `bias` per output channel."""
+    outputs = keras.ops.conv(inputs, kernel, strides=strides, padding=padding)
+    return outputs if bias is None else outputs + keras.ops.cast(bias, outputs.dtype)
 
 
 def spectral_filter(z, v):

@@ -51,11 +51,38 @@ def _oracle(model, loss_fn, training=False):
     )
 
 
-def grouped_conv(inputs, kernel, strides, padding):
-    """`tf.nn.convolution`, which handles groups natively on CPU and GPU in TensorFlow >= 2.18. (Keras's
-    TensorFlow backend sends every grouped convolution through an XLA-compiled function, a workaround for old
-    CPU bugs that makes RegNet training steps about 30x slower on CPU.)"""
-    return tf.nn.convolution(inputs, kernel, strides=strides, padding=padding.upper())
+def _onednn_enabled():
+    """Whether TensorFlow runs its CPU kernels through oneDNN (on by default on CPUs with AVX-512; off e.g. on AMD EPYC
+    with AVX2 only). TensorFlow's own kernels without it cannot run grouped convolutions: the forward pass fails once
+    grappler fuses it with its bias, and the filter gradient asks for the full kernel."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+
+        return bool(_pywrap_util_port.IsMklEnabled())
+    except (ImportError, AttributeError):
+        return False
+
+
+_NATIVE_GROUPS = _onednn_enabled() or bool(tf.config.list_physical_devices("GPU"))
+
+
+def grouped_conv(inputs, kernel, strides, padding, bias=None):
+    """A grouped convolution without Keras's TensorFlow path, which sends every grouped convolution through an
+    XLA-compiled function (a workaround for CPU kernels without groups) that makes RegNet training steps about 30x
+    slower on CPU. With oneDNN or a GPU, `tf.nn.convolution` runs the groups natively; otherwise each group is its own
+    convolution, concatenated (`_onednn_enabled`).
+
+    The bias is added as a broadcast `tf.add`, not a `BiasAdd` (which Keras's `ops.add` makes of it), so that grappler
+    does not fuse it into a `_FusedConv2D`, whose kernel has no groups without oneDNN."""
+    groups = inputs.shape[-1] // kernel.shape[2]
+    if _NATIVE_GROUPS or groups == 1:
+        outputs = tf.nn.convolution(inputs, kernel, strides=strides, padding=padding.upper())
+    else:
+        pieces = zip(tf.split(inputs, groups, axis=-1), tf.split(kernel, groups, axis=-1))
+        outputs = tf.concat([tf.nn.convolution(x, k, strides=strides, padding=padding.upper()) for x, k in pieces], -1)
+    if bias is None:
+        return outputs
+    return tf.add(outputs, tf.reshape(tf.cast(bias, outputs.dtype), (1, 1, 1, -1)))
 
 
 def spectral_filter(z, v):

@@ -17,7 +17,9 @@ from kerobust import backend
 class GroupedConv2D(keras.layers.Conv2D):
     """`keras.layers.Conv2D` with `groups > 1`, channels last, without the forced XLA path on TensorFlow."""
 
-    def convolution_op(self, inputs, kernel):
+    def call(self, inputs):
         if self.data_format != "channels_last" or self.dilation_rate != (1, 1):
-            return super().convolution_op(inputs, kernel)
-        return backend.grouped_conv(inputs, kernel, strides=self.strides, padding=self.padding)
+            return super().call(inputs)
+        outputs = backend.grouped_conv(inputs, self.kernel, strides=self.strides, padding=self.padding,
+                                       bias=self.bias if self.use_bias else None)
+        return outputs if self.activation is None else self.activation(outputs)

@@ -1,5 +1,6 @@
-"""The same saved model gives the same bounds (1e-5 relative) on TensorFlow and JAX, in both modes (float64
-evaluation: in float32 the margin of two close logits keeps fewer digits than that)."""
+"""The same saved model gives the same bounds (1e-5 relative to the case's largest bound) on TensorFlow and JAX, in
+both modes (float64 evaluation: in float32 the margin of two close logits keeps fewer digits than that; a point whose
+logits nearly tie has a bound 100x below the others, whose last digits vary with the CPU's summation order)."""
 
 import importlib.util
 import os
@@ -40,4 +41,5 @@ def test_tensorflow_and_jax_give_the_same_bounds(tmp_path, digits):
     subprocess.run([sys.executable, "-m", "tests.bounds.jax_bounds", str(tmp_path)], check=True, env=env, timeout=600)
     for (stem, mode), tf_bounds in expected.items():
         jax_bounds = np.load(tmp_path / f"{stem}.{mode}.jax.npy")
-        np.testing.assert_allclose(jax_bounds, tf_bounds, rtol=1e-5, atol=0, err_msg=f"{stem} {mode}")
+        scale = float(np.max(np.abs(tf_bounds)))
+        np.testing.assert_allclose(jax_bounds, tf_bounds, rtol=1e-5, atol=1e-5 * scale, err_msg=f"{stem} {mode}")

@@ -26,3 +26,28 @@ def test_equals_the_split_form_with_ordinary_convolutions(strides, padding):
 def test_keras_citizenship(tmp_path):
     x = np.random.default_rng(1).uniform(size=(16, 6, 6, 4)).astype("float32")
     check_citizenship(classifier_around(GroupedConv2D(4, 3, groups=2, padding="same"), (6, 6, 4)), x, tmp_path)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the per-group form is TensorFlow's")
+def test_per_group_form_matches_keras_grouped_conv_with_gradients(monkeypatch):
+    # Without oneDNN (e.g. AMD EPYC) TensorFlow cannot run grouped kernels: each group becomes its own convolution.
+    import tensorflow as tf
+
+    from kerobust.backend import tensorflow_backend
+
+    monkeypatch.setattr(tensorflow_backend, "_NATIVE_GROUPS", False)
+    x = tf.constant(np.random.default_rng(3).normal(size=(2, 7, 7, 12)).astype("float32"))
+    ours = GroupedConv2D(6, 3, strides=2, padding="same", groups=3)
+    reference = keras.layers.Conv2D(6, 3, strides=2, padding="same", groups=3)  # Keras's own (XLA) grouped path
+    ours.build(x.shape)
+    reference.build(x.shape)
+    reference.set_weights([w + 0.1 for w in ours.get_weights()])
+    ours.set_weights(reference.get_weights())
+    results = []
+    for layer in (ours, reference):
+        with tf.GradientTape() as tape:
+            out = layer(x)
+            loss = tf.reduce_sum(out * out)
+        results.append([out, *tape.gradient(loss, layer.trainable_weights)])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-4)
