@@ -22,6 +22,7 @@ Everything else is written with `keras.ops` and reaches the backend through thes
 * `clip_circular_spectrum(kernel, size, limit)`: singular value clipping of a kernel's circular convolution
   (per-frequency SVD of its 2-D FFT), cropped back to the kernel's size; `circular_top_singular_value(kernel,
   size)`: that operator's l2 norm.
+* `replicas_in_sync()`: the replica count of the `tf.distribute` strategy in force (1 on JAX and outside one).
 * `use_xla(setting)`: whether "auto" / "on" / "off" means XLA compilation for `Model.compile` and attacks.
 """
 
@@ -42,6 +43,7 @@ if _BACKEND == "tensorflow":
         has_gpu,
         loss_and_gradients,
         normal,
+        replicas_in_sync,
         spectral_filter,
         supports_float64,
         training_oracle,
@@ -60,6 +62,7 @@ elif _BACKEND == "jax":
         has_gpu,
         loss_and_gradients,
         normal,
+        replicas_in_sync,
         spectral_filter,
         supports_float64,
         training_oracle,

@@ -54,6 +54,11 @@ def _oracle(model, trainable, non_trainable, loss_fn):
     )
 
 
+def replicas_in_sync():
+    """1: `keras.distribution` on JAX shards global arrays and does not split the loss per replica."""
+    return 1
+
+
 def grouped_conv(inputs, kernel, strides, padding, bias=None):
     """`keras.ops.conv` (grouped through `feature_group_count`), plus `bias` per output channel."""
     outputs = keras.ops.conv(inputs, kernel, strides=strides, padding=padding)

@@ -51,6 +51,11 @@ def _oracle(model, loss_fn, training=False):
     )
 
 
+def replicas_in_sync():
+    """The replica count of the `tf.distribute` strategy in force (1 outside one)."""
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
 def _onednn_enabled():
     """Whether TensorFlow runs its CPU kernels through oneDNN (on by default on CPUs with AVX-512; off e.g. on AMD EPYC
     with AVX2 only). TensorFlow's own kernels without it cannot run grouped convolutions: the forward pass fails once

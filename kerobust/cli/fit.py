@@ -67,6 +67,9 @@ _FLAGS = (
                           "histograms, adversarial examples (0: no dashboard)"),
     ("--export-onnx", "true: also write model.onnx through Keras's ONNX exporter, checked with onnxruntime (needs "
                       "kerobust[onnx]; not for models with noise layers)"),
+    ("--distribute", "mirrored: tf.distribute.MirroredStrategy over the local GPUs, or with --replicas N over N "
+                     "logical devices of the CPU (multi-worker and data-parallel are not built yet)"),
+    ("--replicas", "devices of --distribute mirrored (default: every GPU; on a CPU, 2 logical devices)"),
     ("--jit", "XLA compilation: auto (JAX always, TensorFlow on GPU), on, off"),
 )
 

@@ -73,6 +73,8 @@ class FitConfig:
     diagnostics_points: int = 256
     dashboard_every: int = 5
     export_onnx: bool = False
+    distribute: str = None
+    replicas: int = None
     jit: str = "auto"
 
     @property
@@ -91,7 +93,7 @@ _CONVERTERS = {
     "eval_eps": number, "eval_steps": whole_list, "eval_step_size": number, "val_points": whole,
     "l2_eps": number, "eval_l2_eps": number, "adversarial_share": number, "milestones": whole_list, "gamma": number,
     "warmup_epochs": whole, "nd_beta": number, "nd_gamma": number, "svc": number, "svc_every": whole, "restore_best": boolean, "patience": whole, "diagnostics_points": whole,
-    "dashboard_every": whole, "export_onnx": boolean,
+    "dashboard_every": whole, "export_onnx": boolean, "replicas": whole,
 }
 FIELDS = tuple(f.name for f in dataclasses.fields(FitConfig))
 
@@ -196,6 +198,9 @@ def validate(config):
     require(config.lr > 0, f"learning rate must be > 0, got {config.lr}.")
     require(config.val_points >= 0, f"val points must be >= 0, got {config.val_points}.")
     require(config.dashboard_every >= 0, f"dashboard every must be >= 0 epochs (0: off), got {config.dashboard_every}.")
+    from kerobust.distribution import check_distribution
+
+    check_distribution(config.distribute, config.replicas)
     if config.export_onnx:
         from kerobust.export.onnx import require_onnx_tools
 

@@ -97,12 +97,28 @@ def run(config, explicit=None, log=print, dataset=None):
     require(config.batch_size <= len(dataset.x_train), f"batch size {config.batch_size} is larger than the "
             f"{len(dataset.x_train)} training images of {dataset.name}; pass --batch-size {len(dataset.x_train)} or less.")
     config_yaml = to_yaml(config)
+    from kerobust.distribution import make_distribution
+
+    distribution = make_distribution(config.distribute, config.replicas)  # before TensorFlow's runtime starts
     with run_folder(config.run_dir, config_yaml, defaults=dataclasses.asdict(FitConfig())):
-        return _run_in_folder(config, config_yaml, dataset, arch_options, log)
+        return _run_in_folder(config, config_yaml, dataset, arch_options, log, distribution)
 
 
-def _build(config, dataset, arch_options):
-    """The classifier and its compiled `AdversarialModel` trainer, with norm decay and clipping when asked."""
+def _build(config, dataset, arch_options, distribution=None):
+    """The classifier and its compiled `AdversarialModel` trainer, with norm decay and clipping when asked, built in
+    the `distribution`'s scope."""
+    import contextlib
+
+    import keras
+
+    keras.utils.set_random_seed(config.seed)
+    scope = distribution.scope() if distribution is not None else contextlib.nullcontext()
+    replicas = distribution.replicas if distribution is not None else 1
+    with scope:
+        return _build_in_scope(config, dataset, arch_options, replicas)
+
+
+def _build_in_scope(config, dataset, arch_options, replicas):
     import keras
 
     from kerobust.backend import use_xla
@@ -114,7 +130,6 @@ def _build(config, dataset, arch_options):
     from kerobust.training.optimizers import build_optimizer
     from kerobust.training.schedules import build_schedule
 
-    keras.utils.set_random_seed(config.seed)
     with memory_errors_as_user_errors(f"the {config.arch} model", "choose a smaller --k, --width or --depth"):
         classifier = build_model(config.arch, dataset.input_shape, dataset.num_classes, dataset.mean, dataset.std,
                                  **arch_options)
@@ -143,7 +158,9 @@ def _build(config, dataset, arch_options):
     norm_decay = None
     if config.norm_decay is not None:
         norm_decay = NormDecay(config.norm_decay, config.nd_beta, config.nd_gamma)
-    trainer = AdversarialModel(classifier, method, batch_size=config.batch_size, norm_decay=norm_decay)
+    # Each replica trains on its shard of the global batch (free training's perturbation has one row per shard row).
+    trainer = AdversarialModel(classifier, method, batch_size=math.ceil(config.batch_size / replicas),
+                               norm_decay=norm_decay)
     trainer.compile(
         optimizer=build_optimizer(config.optimizer, schedule, config.weight_decay),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -250,7 +267,7 @@ def _train(config, dataset, trainer, run_dir, log):
     return checkpoint, best_epoch, seconds, dashboard
 
 
-def _run_in_folder(config, config_yaml, dataset, arch_options, log):
+def _run_in_folder(config, config_yaml, dataset, arch_options, log, distribution):
     from kerobust.callbacks.hparams import write_final_metrics
     from kerobust.evaluation import evaluate_robustness, format_table
     from kerobust.evaluation.masking import diagnose
@@ -258,7 +275,7 @@ def _run_in_folder(config, config_yaml, dataset, arch_options, log):
     from kerobust.norms import layer_norms
 
     run_dir = config.run_dir
-    classifier, trainer = _build(config, dataset, arch_options)
+    classifier, trainer = _build(config, dataset, arch_options, distribution)
     checkpoint, best_epoch, train_seconds, dashboard = _train(config, dataset, trainer, run_dir, log)
 
     attacks = evaluation_attacks(config, dataset.threat_model)
@@ -275,7 +292,7 @@ def _run_in_folder(config, config_yaml, dataset, arch_options, log):
         train_method=config.train_method, threat_norm=config.threat_norm, epochs=config.fit_epochs,
         train_seconds=round(train_seconds, 1), best_epoch=best_epoch,
         robustbench=robustbench_summary(result, dataset.name, config.threat_norm, config.eval_eps),
-        regularisers=regulariser_descriptions(config),
+        regularisers=regulariser_descriptions(config), distribution=distribution.record(),
         layer_norms=[dataclasses.asdict(row) for row in layer_norms(classifier)],
         bounds=bounds, **({"certified": certified} if certified else {}), history=checkpoint.history,
         **({"dashboard": _dashboard_block(config, dashboard, train_seconds, log)} if dashboard is not None else {}),

@@ -155,10 +155,11 @@ class ConvNorm(keras.layers.Layer):
 
     The convolution runs at stride 1 over the zero-padded ("full") input, each output channel is preconditioned on
     the (H + kh - 1) x (W + kw - 1) grid, then the output is cropped and subsampled to what `Conv2D` with the same
-    `padding` and `strides` returns. With `v = 1` it equals that `Conv2D` exactly. `v` carries no gradient. Training
-    calls use the kernel's current `v` and update a running estimate `running_v = f v + (1 - f) running_v` with
-    `f = max((cos(pi t / decay_calls) + 1) / 2, floor)`; inference uses the running estimate. The layer is built
-    for one input height and width, because `v` lives on a grid of that size.
+    `padding` and `strides` returns. With `v = 1` it computes that `Conv2D`'s sums (up to their order: float
+    rounding). `v` carries no gradient. Training calls use the kernel's current `v` and update a running estimate
+    `running_v = f v + (1 - f) running_v` with `f = max((cos(pi t / decay_calls) + 1) / 2, floor)`; inference uses
+    the running estimate. The layer is built for one input height and width, because `v` lives on a grid of that
+    size.
 
     Args:
         filters: output channels.
@@ -279,7 +280,7 @@ class ConvNorm(keras.layers.Layer):
         return outputs
 
     def preconditioned_conv(self, inputs, v):
-        """The convolution with each output channel filtered by `v` (None: unfiltered, which is `Conv2D` exactly)."""
+        """The convolution with each output channel filtered by `v` (None: unfiltered, `Conv2D` up to float rounding)."""
         if self.is_pointwise:
             pads = [padding_amounts(n, 1, s, self.padding) for n, s in zip(self.input_size, self.strides)]
             inputs = ops.pad(inputs, ((0, 0), *pads, (0, 0)))

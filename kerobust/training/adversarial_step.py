@@ -59,6 +59,10 @@ def _replay_step(model, x, y, sample_weight):
 
 
 def _record(model, loss, x, y, y_pred, sample_weight):
-    """Updates the loss tracker (Keras's own, which `fit` reports as `loss`) and the compiled metrics."""
+    """Updates the loss tracker (Keras's own, which `fit` reports as `loss`) and the compiled metrics. Under
+    `tf.distribute` each replica's loss is divided by the replica count (so that summed gradients average); the
+    tracker gets it undone, as in Keras's own `train_step`."""
+    replicas = backend.replicas_in_sync()
+    loss = loss if replicas == 1 else loss * ops.cast(replicas, loss.dtype)
     model._loss_tracker.update_state(loss, sample_weight=ops.shape(x)[0])
     return model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
