@@ -48,7 +48,9 @@ def test_an_honest_adversarially_trained_model_triggers_none(digits):
     x, y = digits.x_test, digits.y_test
     result = evaluate_robustness(classifier, x, y, [FGSM(eps=0.2), PGD(eps=0.2, num_steps=20)], progress=False)
     assert result.attacks[1].top1 > 0.3  # it is robust, so the checks have something to look at
-    assert diagnose(classifier, x, y, result, "linf", 0.2) == []
+    # The probe on the whole test split: on 256 points one CPU's trajectory had Square-300 2.3 points below PGD-50,
+    # just over the 2-point tolerance, a sampling gap of about 1.5 standard errors.
+    assert diagnose(classifier, x, y, result, "linf", 0.2, points=len(x)) == []
 
 
 @pytest.mark.smoke
