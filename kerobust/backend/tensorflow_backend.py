@@ -1,5 +1,6 @@
 """TensorFlow implementation of kerobust's backend plumbing (GradientTape, `tf.function(jit_compile=True)`)."""
 
+import functools
 import logging
 
 import tensorflow as tf
@@ -68,7 +69,10 @@ def _onednn_enabled():
         return False
 
 
-_NATIVE_GROUPS = _onednn_enabled() or bool(tf.config.list_physical_devices("GPU"))
+@functools.lru_cache(maxsize=None)
+def native_groups():
+    """Whether `tf.nn.convolution` runs grouped kernels here: with oneDNN or on a GPU."""
+    return _onednn_enabled() or has_gpu()
 
 
 def grouped_conv(inputs, kernel, strides, padding, bias=None):
@@ -80,7 +84,7 @@ def grouped_conv(inputs, kernel, strides, padding, bias=None):
     The bias is added as a broadcast `tf.add`, not a `BiasAdd` (which Keras's `ops.add` makes of it), so that grappler
     does not fuse it into a `_FusedConv2D`, whose kernel has no groups without oneDNN."""
     groups = inputs.shape[-1] // kernel.shape[2]
-    if _NATIVE_GROUPS or groups == 1:
+    if groups == 1 or native_groups():
         outputs = tf.nn.convolution(inputs, kernel, strides=strides, padding=padding.upper())
     else:
         pieces = zip(tf.split(inputs, groups, axis=-1), tf.split(kernel, groups, axis=-1))

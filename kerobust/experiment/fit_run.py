@@ -107,15 +107,14 @@ def run(config, explicit=None, log=print, dataset=None):
 def _build(config, dataset, arch_options, distribution=None):
     """The classifier and its compiled `AdversarialModel` trainer, with norm decay and clipping when asked, built in
     the `distribution`'s scope."""
-    import contextlib
-
     import keras
 
+    from kerobust.distribution import Distribution
+
+    distribution = distribution or Distribution("none", 1)
     keras.utils.set_random_seed(config.seed)
-    scope = distribution.scope() if distribution is not None else contextlib.nullcontext()
-    replicas = distribution.replicas if distribution is not None else 1
-    with scope:
-        return _build_in_scope(config, dataset, arch_options, replicas)
+    with distribution.scope():
+        return _build_in_scope(config, dataset, arch_options, distribution.replicas)
 
 
 def _build_in_scope(config, dataset, arch_options, replicas):

@@ -23,9 +23,9 @@ def _converter():
 
 def require_onnx_tools():
     """A clear error, before any work, unless the converter of this backend and onnxruntime are installed."""
-    missing = [name for name in (_converter(), "onnxruntime", "onnx") if importlib.util.find_spec(name) is None]
     if keras.backend.backend() not in ("tensorflow", "jax"):
         raise KerobustError(f"ONNX export runs on the TensorFlow and JAX backends, not {keras.backend.backend()!r}.")
+    missing = [name for name in (_converter(), "onnxruntime", "onnx") if importlib.util.find_spec(name) is None]
     if missing:
         raise KerobustError(f"ONNX export needs {', '.join(missing)}: {INSTALL_HINT}.")
 
@@ -36,8 +36,9 @@ def onnx_refusal(model):
     random = [layer.name for layer in model._flatten_layers() if is_random_at_inference(layer)]
     if random:
         named = ", ".join(random[:3]) + (f" and {len(random) - 3} more" if len(random) > 3 else "")
-        return (f"{'layer' if len(random) == 1 else 'layers'} {named} {'is' if len(random) == 1 else 'are'} random at inference and ONNX has no stateless random ops; export a "
-                "SavedModel instead (it draws fresh noise per request)")
+        subject = f"layer {named} is" if len(random) == 1 else f"layers {named} are"
+        return (f"{subject} random at inference and ONNX has no stateless random ops; export a SavedModel instead "
+                "(it draws fresh noise per request)")
     return None
 
 
@@ -65,12 +66,16 @@ def onnx_compatible(model):
             layer.use_fft = use_fft
 
 
-def _rename_graph_values(path, renames):
-    """Renames the ONNX graph's input and output values (`{old: new}`) everywhere they appear."""
+def _name_graph_values(path):
+    """Names the ONNX graph's single input `images` and single output `logits` everywhere they appear."""
     import onnx
 
     proto = onnx.load(path)
     graph = proto.graph
+    if len(graph.input) != 1 or len(graph.output) != 1:
+        raise KerobustError(f"the ONNX graph has inputs {[v.name for v in graph.input]} and outputs "
+                            f"{[v.name for v in graph.output]}; expected one image input and one output.")
+    renames = {graph.input[0].name: "images", graph.output[0].name: "logits"}
     for node in graph.node:
         node.input[:] = [renames.get(name, name) for name in node.input]
         node.output[:] = [renames.get(name, name) for name in node.output]
@@ -119,17 +124,11 @@ def export_onnx(model, path, probe_inputs):
         raise KerobustError(f"cannot export {model.name!r} to ONNX: {refusal}.")
     require_space(os.path.dirname(os.path.abspath(path)), 3 * variables_bytes(model.weights), f"the ONNX model {path}")
     with write_errors_as_user_errors(f"the ONNX model {path}"), atomic_path(path) as temporary:
-        import onnx
-
         reference = keras.ops.convert_to_numpy(model(probe_inputs, training=False))  # also: Keras exports called models
         with onnx_compatible(model), _quiet_converter():
             model.export(temporary, format="onnx", verbose=False)
-        graph = onnx.load(temporary).graph
-        if len(graph.input) != 1 or len(graph.output) != 1:
-            raise KerobustError(f"the ONNX graph has inputs {[v.name for v in graph.input]} and outputs "
-                                f"{[v.name for v in graph.output]}; expected one image input and one output.")
+        _name_graph_values(temporary)
         try:
-            _rename_graph_values(temporary, {graph.input[0].name: "images", graph.output[0].name: "logits"})
             outputs = onnx_outputs(temporary, probe_inputs)
         except Exception as error:  # an op the converter left unconverted, or one onnxruntime cannot run
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

@@ -35,7 +35,7 @@ def test_per_group_form_matches_keras_grouped_conv_with_gradients(monkeypatch):
 
     from kerobust.backend import tensorflow_backend
 
-    monkeypatch.setattr(tensorflow_backend, "_NATIVE_GROUPS", False)
+    monkeypatch.setattr(tensorflow_backend, "native_groups", lambda: False)
     x = tf.constant(np.random.default_rng(3).normal(size=(2, 7, 7, 12)).astype("float32"))
     ours = GroupedConv2D(6, 3, strides=2, padding="same", groups=3)
     reference = keras.layers.Conv2D(6, 3, strides=2, padding="same", groups=3)  # Keras's own (XLA) grouped path
