@@ -1,5 +1,7 @@
-"""`--distribute mirrored`: the same global batch on 2 replicas gives the weights of 1 replica, per training method;
-`kerobust fit` finishes under it and records it; strategies not built yet and stray flags are one clear line."""
+"""`--distribute mirrored`, `multi-worker` and (JAX) `data-parallel`: the same global batch on 2 replicas gives the
+weights of 1 replica, per training method; `kerobust fit` finishes under each and records it; under multi-worker only
+the chief writes, and a resumed run starts every task at the chief's epoch; stray flags and a bad TF_CONFIG are one
+clear line."""
 
 import json
 import os
@@ -10,6 +12,7 @@ import keras
 import pytest
 
 from kerobust.cli.main import main
+from tests.multi_worker import run_two_workers
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="tf.distribute is TensorFlow's")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -27,6 +30,18 @@ def test_two_replicas_give_the_weights_of_one(method):
     assert result["loss_two"] == pytest.approx(result["loss_one"], rel=1e-5)  # the logged loss is not halved
 
 
+@pytest.mark.parametrize("method", ["natural", "free"])
+def test_two_workers_give_the_weights_of_one_device(method):
+    (chief_code, chief_out, chief_err), (worker_code, worker_out, worker_err) = run_two_workers(
+        [sys.executable, "-m", "tests.distribution_equivalence", method, "multi-worker"], timeout=600)
+    assert chief_code == 0 and worker_code == 0, chief_err[-2000:] + worker_err[-2000:]
+    assert worker_out.strip() == ""  # only the chief compares
+    result = json.loads(chief_out.strip().splitlines()[-1])
+    assert result["moved"] > 1e-3
+    assert result["max_difference"] <= 1e-5 * max(1.0, result["scale"])
+    assert result["loss_two"] == pytest.approx(result["loss_one"], rel=1e-5)
+
+
 def test_fit_under_mirrored_records_two_replicas(tmp_path):
     run_dir = tmp_path / "run"
     done = subprocess.run(
@@ -40,9 +55,92 @@ def test_fit_under_mirrored_records_two_replicas(tmp_path):
     assert metrics["export"]["status"] == "ok"
 
 
+def _jax():
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "jax", "CUDA_VISIBLE_DEVICES": ""}
+
+
+@pytest.mark.parametrize("method", ["pgd", "free"])
+def test_data_parallel_on_two_host_devices_gives_the_weights_of_one(method):
+    """JAX: one program over the sharded global batch; PGD keeps its random start and still matches."""
+    done = subprocess.run([sys.executable, "-m", "tests.distribution_equivalence", method, "data-parallel"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600, env=_jax())
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["moved"] > 1e-3
+    assert result["max_difference"] <= 1e-5 * max(1.0, result["scale"])
+    assert result["loss_two"] == pytest.approx(result["loss_one"], rel=1e-5)
+
+
+def test_fit_under_data_parallel_records_two_replicas(tmp_path):
+    run_dir = tmp_path / "run"
+    argv = [sys.executable, "-m", "kerobust.cli.main", "fit", "--arch", "basicnet", "--width", "8", "--data", "digits",
+            "--train-method", "free", "--replays", "2", "--epochs", "2", "--batch-size", "100", "--distribute",
+            "data-parallel", "--val-points", "32", "--diagnostics-points", "0", "--dashboard-every", "0",
+            "--run-dir", str(run_dir)]
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=900, env=_jax())
+    assert done.returncode == 0, done.stderr[-2000:]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["distribution"] == {"strategy": "data-parallel", "replicas": 2}
+    assert metrics["export"]["status"] == "ok"
+    assert len(metrics["history"]["loss"]) == 1  # free training: 2 epochs are 1 pass of 2 replays
+    # Every batch splits evenly over the devices; a batch size that cannot is refused before any work.
+    bad = subprocess.run(argv[:-2] + ["--batch-size", "101", "--run-dir", str(tmp_path / "bad")], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300, env=_jax())
+    assert bad.returncode == 2 and "--batch-size 101 is not a multiple of 2" in bad.stderr
+    assert not (tmp_path / "bad").exists()
+
+
+def _fit_argv(run_dir):
+    return [sys.executable, "-m", "kerobust.cli.main", "fit", "--arch", "basicnet", "--width", "8", "--data", "digits",
+            "--train-method", "pgd", "--steps", "2", "--distribute", "multi-worker", "--epochs", "2", "--val-points",
+            "32", "--diagnostics-points", "0", "--dashboard-every", "0", "--run-dir", str(run_dir)]
+
+
+def test_fit_on_two_workers_writes_only_the_chiefs_run_folder_and_resumes_from_it(tmp_path):
+    run_dir = tmp_path / "run"
+    (chief_code, chief_out, chief_err), (worker_code, worker_out, worker_err) = run_two_workers(_fit_argv(run_dir))
+    assert chief_code == 0 and worker_code == 0, chief_err[-2000:] + worker_err[-2000:]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["distribution"] == {"strategy": "multi-worker", "replicas": 2}
+    assert metrics["export"]["status"] == "ok" and len(metrics["history"]["loss"]) == 2
+    assert "the chief writes" in worker_out and "clean_top1" not in worker_out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # the worker wrote nothing beside it
+
+    # The same command again: both tasks resume at the chief's epoch 2 (the worker reads the chief's checkpoint).
+    (run_dir / "metrics.json").unlink()
+    (chief_code, _, chief_err), (worker_code, _, worker_err) = run_two_workers(_fit_argv(run_dir))
+    assert chief_code == 0 and worker_code == 0, chief_err[-2000:] + worker_err[-2000:]
+    assert len(json.loads((run_dir / "metrics.json").read_text())["history"]["loss"]) == 2
+
+    # A worker that cannot see the chief's run folder would start at epoch 0: both tasks stop with one line.
+    argvs = [_fit_argv(run_dir), _fit_argv(tmp_path / "elsewhere")]
+    for code, _, err in run_two_workers(argvs):
+        assert code == 2 and "disagree on the epoch to resume from" in err, err[-2000:]
+        assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("tf_config,message", [
+    (None, "needs the TF_CONFIG environment variable"),
+    ("{not json", "TF_CONFIG is not a cluster and task"),
+    ('{"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "ps", "index": 0}}', "task type 'ps'"),
+    ('{"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "worker", "index": 1}}', "task index 1 is not"),
+])
+def test_bad_tf_config_is_one_line(tf_config, message, tmp_path, capsys, monkeypatch):
+    if tf_config is None:
+        monkeypatch.delenv("TF_CONFIG", raising=False)
+    else:
+        monkeypatch.setenv("TF_CONFIG", tf_config)
+    argv = ["fit", "--arch", "basicnet", "--data", "digits", "--run-dir", str(tmp_path / "r"), "--distribute",
+            "multi-worker"]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
 @pytest.mark.parametrize("argv,message", [
     (["--replicas", "2"], "--replicas needs --distribute"),
-    (["--distribute", "multi-worker"], "--distribute multi-worker is not built yet"),
+    (["--distribute", "data-parallel"], "--distribute data-parallel runs on the JAX backend"),
+    (["--distribute", "multi-worker", "--replicas", "2"], "--replicas does not apply to --distribute multi-worker"),
     (["--distribute", "mirrord"], "Did you mean 'mirrored'?"),
     (["--distribute", "mirrored", "--replicas", "0"], "replicas must be >= 1"),
 ])

@@ -68,7 +68,9 @@ _FLAGS = (
     ("--export-onnx", "true: also write model.onnx through Keras's ONNX exporter, checked with onnxruntime (needs "
                       "kerobust[onnx]; not for models with noise layers)"),
     ("--distribute", "mirrored: tf.distribute.MirroredStrategy over the local GPUs, or with --replicas N over N "
-                     "logical devices of the CPU (multi-worker and data-parallel are not built yet)"),
+                     "logical devices of the CPU; multi-worker: MultiWorkerMirroredStrategy over the tasks of "
+                     "TF_CONFIG (run the same command on each; the chief writes the run folder) (data-parallel is "
+                     "not built yet)"),
     ("--replicas", "devices of --distribute mirrored (default: every GPU; on a CPU, 2 logical devices)"),
     ("--jit", "XLA compilation: auto (JAX always, TensorFlow on GPU), on, off"),
 )
@@ -89,5 +91,7 @@ def run(args):
     config, explicit = resolve_fit_config(flags, args.config)
     result = fit_run(config, explicit)
     evaluation = result.evaluation
+    if evaluation is None:  # a multi-worker task other than the chief
+        return 0
     print(json.dumps({"clean_top1": evaluation.clean_top1, **{a.description: a.top1 for a in evaluation.attacks}}))
     return 0

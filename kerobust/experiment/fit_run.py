@@ -100,8 +100,32 @@ def run(config, explicit=None, log=print, dataset=None):
     from kerobust.distribution import make_distribution
 
     distribution = make_distribution(config.distribute, config.replicas)  # before TensorFlow's runtime starts
+    require(not distribution.shards_by_compiler or config.batch_size % distribution.replicas == 0,
+            f"--distribute data-parallel splits each batch evenly over {distribution.replicas} devices: --batch-size "
+            f"{config.batch_size} is not a multiple of {distribution.replicas}.")
+    if not distribution.is_chief:
+        return _run_as_worker(config, dataset, arch_options, log, distribution)
     with run_folder(config.run_dir, config_yaml, defaults=dataclasses.asdict(FitConfig())):
         return _run_in_folder(config, config_yaml, dataset, arch_options, log, distribution)
+
+
+def _run_as_worker(config, dataset, arch_options, log, distribution):
+    """A multi-worker task other than the chief: trains in step with the chief, from the chief's resumable state
+    (checkpoints and early-stopping state, read from the shared run folder), writing only into a scratch folder that
+    it deletes; the chief evaluates, writes the run folder and exports. Returns a `FitResult` without evaluation."""
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="kerobust-worker-") as scratch:
+        for state in ("checkpoints", "best"):
+            if os.path.isdir(os.path.join(config.run_dir, state)):
+                shutil.copytree(os.path.join(config.run_dir, state), os.path.join(scratch, state))
+        worker_config = dataclasses.replace(config, run_dir=scratch)
+        classifier, trainer = _build(worker_config, dataset, arch_options, distribution)
+        _, best_epoch, seconds, _ = _train(worker_config, dataset, trainer, scratch, log, distribution)
+    log(f"kerobust fit ({distribution.task}): trained in step with the chief for {seconds:.1f} s; the chief writes "
+        f"{config.run_dir}")
+    return FitResult(config, classifier, None, None, None, config.run_dir, seconds, best_epoch)
 
 
 def _build(config, dataset, arch_options, distribution=None):
@@ -114,10 +138,10 @@ def _build(config, dataset, arch_options, distribution=None):
     distribution = distribution or Distribution("none", 1)
     keras.utils.set_random_seed(config.seed)
     with distribution.scope():
-        return _build_in_scope(config, dataset, arch_options, distribution.replicas)
+        return _build_in_scope(config, dataset, arch_options, distribution)
 
 
-def _build_in_scope(config, dataset, arch_options, replicas):
+def _build_in_scope(config, dataset, arch_options, distribution):
     import keras
 
     from kerobust.backend import use_xla
@@ -141,7 +165,8 @@ def _build_in_scope(config, dataset, arch_options, replicas):
         require(refusal is None, f"--export-onnx: {refusal}.")
     # Free training takes `replays` optimizer steps per batch: its schedule runs over fit_epochs * replays passes.
     replays = config.replays if config.train_method == "free" else 1
-    steps_per_epoch = math.ceil(len(dataset.x_train) / config.batch_size)
+    steps_per_epoch = (len(dataset.x_train) // config.batch_size if distribution.shards_by_compiler  # full batches
+                       else math.ceil(len(dataset.x_train) / config.batch_size))
     method = build_training_method(
         config.train_method, eps=config.eps, steps=config.steps, step_size=config.step_size,
         replays=config.replays, norm=config.threat_norm, seed=config.seed, l2_eps=config.l2_eps,
@@ -157,8 +182,8 @@ def _build_in_scope(config, dataset, arch_options, replicas):
     norm_decay = None
     if config.norm_decay is not None:
         norm_decay = NormDecay(config.norm_decay, config.nd_beta, config.nd_gamma)
-    # Each replica trains on its shard of the global batch (free training's perturbation has one row per shard row).
-    trainer = AdversarialModel(classifier, method, batch_size=math.ceil(config.batch_size / replicas),
+    # Free training's perturbation has one row per row of the batch a step sees (a shard under tf.distribute).
+    trainer = AdversarialModel(classifier, method, batch_size=distribution.shard_batch(config.batch_size),
                                norm_decay=norm_decay)
     trainer.compile(
         optimizer=build_optimizer(config.optimizer, schedule, config.weight_decay),
@@ -220,8 +245,8 @@ def evaluation_attacks(config, threat_model):
     return attacks
 
 
-def _train(config, dataset, trainer, run_dir, log):
-    """Fits `trainer` from its last checkpoint; returns `(checkpoint, best_epoch, seconds)`."""
+def _train(config, dataset, trainer, run_dir, log, distribution):
+    """Fits `trainer` from its last checkpoint; returns `(checkpoint, best_epoch, seconds, dashboard)`."""
     from kerobust.callbacks import ResumableCheckpoint, RobustEarlyStopping, RobustnessDashboard
     from kerobust.callbacks.hparams import write_hparams
     from kerobust.atomic_files import write_text
@@ -229,19 +254,23 @@ def _train(config, dataset, trainer, run_dir, log):
 
     started = time.time()
     checkpoint = ResumableCheckpoint(os.path.join(run_dir, "checkpoints"))
-    initial_epoch = checkpoint.restore(trainer)
     early = None
     if config.restore_best or config.patience:
         early = RobustEarlyStopping(os.path.join(run_dir, "best"), patience=config.patience, restore_best=False)
+    # Before the restore, whose variable creation is itself a collective under multi-worker.
+    distribution.agree(checkpoint.completed_epochs(), "the epoch to resume from")
+    distribution.agree(int(early is not None and early.stopped), "whether early stopping has stopped")
+    with distribution.scope():  # the restore builds the optimizer's variables
+        initial_epoch = checkpoint.restore(trainer)
     write_text(os.path.join(run_dir, CONFIG_FILE), to_yaml(config))
     classifier = trainer.classifier
     log(f"kerobust fit: {classifier.name} ({classifier.count_params():,} parameters) on {dataset.name}, "
         f"{trainer.method.describe()}, {config.fit_epochs} epochs"
         + "".join(f", {r}" for r in regulariser_descriptions(config))
         + (f", resuming after epoch {initial_epoch}" if initial_epoch else ""))
-    batches = TrainingBatches(
-        dataset.x_train, dataset.y_train, config.batch_size, dataset.augmentation, seed=config.seed + initial_epoch
-    )
+    # data-parallel: every batch splits evenly over the devices (the last partial batch of an epoch is dropped).
+    batches = TrainingBatches(dataset.x_train, dataset.y_train, config.batch_size, dataset.augmentation,
+                              seed=config.seed + initial_epoch, full_batches=distribution.shards_by_compiler)
     callbacks = _callbacks(config, dataset, run_dir, checkpoint, early)
     dashboard = next((c for c in callbacks if isinstance(c, RobustnessDashboard)), None)
     if initial_epoch < config.fit_epochs and not (early is not None and early.stopped):
@@ -250,7 +279,8 @@ def _train(config, dataset, trainer, run_dir, log):
         with memory_errors_as_user_errors(f"training with batch size {config.batch_size}",
                                           "lower --batch-size or choose a smaller model"):
             trainer.fit(
-                batches, validation_data=(dataset.x_val, dataset.y_val), epochs=config.fit_epochs,
+                batches, validation_data=distribution.even(dataset.x_val, dataset.y_val),
+                validation_batch_size=config.batch_size, epochs=config.fit_epochs,
                 initial_epoch=initial_epoch, callbacks=callbacks,
                 verbose=(1 if sys.stdout.isatty() else 2) if log is print else 0,
             )
@@ -275,7 +305,7 @@ def _run_in_folder(config, config_yaml, dataset, arch_options, log, distribution
 
     run_dir = config.run_dir
     classifier, trainer = _build(config, dataset, arch_options, distribution)
-    checkpoint, best_epoch, train_seconds, dashboard = _train(config, dataset, trainer, run_dir, log)
+    checkpoint, best_epoch, train_seconds, dashboard = _train(config, dataset, trainer, run_dir, log, distribution)
 
     attacks = evaluation_attacks(config, dataset.threat_model)
     log(f"Evaluating on {len(dataset.x_test)} test points: clean, " + ", ".join(a.describe() for a in attacks))

@@ -17,10 +17,12 @@ def _predict(model, x):
 
 
 def test_restarts_fool_every_point_a_single_run_fools_and_more(natural_digits_net, digits):
-    x, y = digits.x_test[:128], digits.y_test[:128]
-    weak = dict(eps=0.05, num_steps=1, step_size=0.01)  # a weak attack, so that the random start matters
+    # A weak attack, so that the random start matters, on the whole test split: on 128 points 4 restarts once fooled
+    # no point more than the single run (7 against 7, JAX backend).
+    x, y = digits.x_test, digits.y_test
+    weak = dict(eps=0.05, num_steps=1, step_size=0.01)
     single = _predict(natural_digits_net, PGD(**weak)(natural_digits_net, x, y, seed=4)) != y
-    restarted = _predict(natural_digits_net, PGD(**weak, restarts=4)(natural_digits_net, x, y, seed=4)) != y
+    restarted = _predict(natural_digits_net, PGD(**weak, restarts=8)(natural_digits_net, x, y, seed=4)) != y
     assert np.all(restarted[single])  # the first restart is the single run
     assert restarted.sum() > single.sum()
 
