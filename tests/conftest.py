@@ -47,6 +47,9 @@ def tiny_digits(digits):
 def pytest_collection_modifyitems(config, items):
     if keras.backend.backend() != "tensorflow":
         skip = pytest.mark.skip(reason="TensorFlow-only check (the JAX leg runs the smoke subset)")
+        heavy = pytest.mark.skip(reason="smoke test too slow for the JAX leg on a CPU (the TensorFlow leg runs it)")
         for item in items:
             if "smoke" not in item.keywords:
                 item.add_marker(skip)
+            elif "slow_on_jax" in item.keywords:
+                item.add_marker(heavy)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import keras
+import numpy as np
 import pytest
 
 from kerobust.cli.main import main
@@ -30,7 +31,7 @@ def test_two_replicas_give_the_weights_of_one(method):
     assert result["loss_two"] == pytest.approx(result["loss_one"], rel=1e-5)  # the logged loss is not halved
 
 
-@pytest.mark.parametrize("method", ["natural", "free"])
+@pytest.mark.parametrize("method", ["natural", pytest.param("free", marks=pytest.mark.slow)])
 def test_two_workers_give_the_weights_of_one_device(method):
     (chief_code, chief_out, chief_err), (worker_code, worker_out, worker_err) = run_two_workers(
         [sys.executable, "-m", "tests.distribution_equivalence", method, "multi-worker"], timeout=600)
@@ -42,24 +43,39 @@ def test_two_workers_give_the_weights_of_one_device(method):
     assert result["loss_two"] == pytest.approx(result["loss_one"], rel=1e-5)
 
 
-def test_fit_under_mirrored_records_two_replicas(tmp_path):
+def test_fit_under_mirrored_with_norm_decay_and_clipping_records_two_replicas_and_resumes(tmp_path):
     run_dir = tmp_path / "run"
-    done = subprocess.run(
-        [sys.executable, "-m", "kerobust.cli.main", "fit", "--arch", "basicnet", "--width", "8", "--data", "digits",
-         "--train-method", "free", "--replicas", "2", "--distribute", "mirrored", "--epochs", "2", "--val-points",
-         "32", "--diagnostics-points", "0", "--dashboard-every", "0", "--run-dir", str(run_dir)],
-        cwd=ROOT, capture_output=True, text=True, timeout=900, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    argv = [sys.executable, "-m", "kerobust.cli.main", "fit", "--arch", "basicnet", "--width", "8", "--data", "digits",
+            "--train-method", "free", "--replicas", "2", "--distribute", "mirrored", "--epochs", "2", "--norm-decay",
+            "linf", "--svc", "1.5", "--val-points", "32", "--diagnostics-points", "0", "--dashboard-every", "0",
+            "--run-dir", str(run_dir)]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["distribution"] == {"strategy": "mirrored", "replicas": 2}
-    assert metrics["export"]["status"] == "ok"
+    assert metrics["export"]["status"] == "ok" and len(metrics["regularisers"]) == 2
+    # Clipping ran under the strategy: every conv's circular operator on its input grid (Sedghi et al.: the kernel's
+    # 2-D DFT, one singular value decomposition per frequency) has singular values at most 1.5.
+    model = keras.models.load_model(run_dir / "model.keras")
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert convs
+    for layer in convs:
+        grid = tuple(layer.input.shape[1:3])
+        spectrum = np.fft.fft2(np.asarray(layer.kernel), s=grid, axes=(0, 1))
+        assert np.linalg.svd(spectrum, compute_uv=False).max() <= 1.5 * (1 + 1e-3), layer.name
+    # The same command resumes from the checkpoint (the restore builds the optimizer in the strategy's scope).
+    (run_dir / "metrics.json").unlink()
+    again = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "resuming after epoch 1" in again.stdout
 
 
 def _jax():
     return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "jax", "CUDA_VISIBLE_DEVICES": ""}
 
 
-@pytest.mark.parametrize("method", ["pgd", "free"])
+@pytest.mark.parametrize("method", ["pgd", pytest.param("free", marks=pytest.mark.slow)])
 def test_data_parallel_on_two_host_devices_gives_the_weights_of_one(method):
     """JAX: one program over the sharded global batch; PGD keeps its random start and still matches."""
     done = subprocess.run([sys.executable, "-m", "tests.distribution_equivalence", method, "data-parallel"], cwd=ROOT,

@@ -69,9 +69,9 @@ _FLAGS = (
                       "kerobust[onnx]; not for models with noise layers)"),
     ("--distribute", "mirrored: tf.distribute.MirroredStrategy over the local GPUs, or with --replicas N over N "
                      "logical devices of the CPU; multi-worker: MultiWorkerMirroredStrategy over the tasks of "
-                     "TF_CONFIG (run the same command on each; the chief writes the run folder) (data-parallel is "
-                     "not built yet)"),
-    ("--replicas", "devices of --distribute mirrored (default: every GPU; on a CPU, 2 logical devices)"),
+                     "TF_CONFIG (run the same command on each; the chief writes the run folder); data-parallel "
+                     "(JAX): keras.distribution.DataParallel over the local GPUs or N host devices of the CPU"),
+    ("--replicas", "devices of --distribute mirrored or data-parallel (default: every GPU; on a CPU, 2)"),
     ("--jit", "XLA compilation: auto (JAX always, TensorFlow on GPU), on, off"),
 )
 

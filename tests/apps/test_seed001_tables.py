@@ -54,6 +54,7 @@ def test_the_checked_in_table2_cells_resume_under_the_default_settings():
     assert len(cells) == 34 and all(json.loads(p.read_text())["settings"] == defaults for p in cells)
 
 
+@pytest.mark.slow_on_jax
 @pytest.mark.smoke
 def test_table1_times_every_method_and_writes_the_table(tmp_path):
     assert table1.main(["--shapes", "3,3,4,4", "--repeats", "2", "--out", str(tmp_path)]) == 0

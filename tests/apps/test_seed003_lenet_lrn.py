@@ -4,6 +4,8 @@ import json
 import os
 import sys
 
+import pytest
+
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "apps"))
 
 import lenet_lrn_bounds  # noqa: E402
@@ -17,6 +19,9 @@ def test_lenet_lrn_study_writes_the_table(tmp_path):
     assert "| lenet5_lrn1" in (tmp_path / "table.md").read_text() and (tmp_path / "bounds.png").exists()
 
 
+# slow: a ResNet-20 epoch (minutes on 2 CPU cores); the zoo's ResNet-20 is bounded in tests/bounds/test_crown.py and
+# tests/bounds/test_interval.py, and the app's table in the LeNet test above.
+@pytest.mark.slow
 def test_residual_networks_get_sound_bounds_and_no_thesis_column(tmp_path):
     args = ["--epochs", "1", "--archs", "resnet20:bn+convnorm", "--points", "24", "--out", str(tmp_path)]
     assert lenet_lrn_bounds.main(args) == 0

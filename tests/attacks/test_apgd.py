@@ -18,6 +18,7 @@ def test_checkpoints_follow_the_papers_schedule():
     assert checkpoints(10) == [3, 5, 6, 7, 8, 9, 10]
 
 
+@pytest.mark.slow_on_jax
 @pytest.mark.parametrize("norm,eps", [("linf", 0.05), ("l2", 0.5)])
 def test_apgd_t_reaches_the_exact_robust_accuracy_of_a_linear_model(linear_digits, digits, norm, eps):
     model, weights, bias = linear_digits
@@ -27,6 +28,7 @@ def test_apgd_t_reaches_the_exact_robust_accuracy_of_a_linear_model(linear_digit
     assert abs(result.attacks[0].top1 - exact) <= 0.005, (result.attacks[0].top1, exact)
 
 
+@pytest.mark.slow_on_jax
 @pytest.mark.parametrize("norm,eps", [("linf", 0.1), ("l2", 0.7)])
 def test_iterates_stay_in_the_ball_and_the_box(linear_digits, digits, norm, eps):
     model, _, _ = linear_digits
@@ -37,6 +39,7 @@ def test_iterates_stay_in_the_ball_and_the_box(linear_digits, digits, norm, eps)
     assert size.max() <= eps * (1 + 1e-5) and x_adv.min() >= 0.0 and x_adv.max() <= 1.0
 
 
+@pytest.mark.slow_on_jax
 def test_apgd_ce_finds_at_least_as_many_adversarial_points_as_pgd20(natural_digits_net, digits):
     eps = 0.05
     attacks = [PGD(eps=eps, num_steps=20, step_size=eps / 4), APGD(eps=eps, num_steps=20)]

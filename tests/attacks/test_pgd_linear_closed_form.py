@@ -30,6 +30,7 @@ def exact_robust_accuracy(weights, bias, x, y, eps, norm):
     return robust.mean()
 
 
+@pytest.mark.slow_on_jax
 @pytest.mark.parametrize("norm,radii", [("linf", (0.0, 0.02, 0.05, 0.1)), ("l2", (0.0, 0.25, 0.5, 1.0))])
 def test_pgd_reaches_the_exact_robust_accuracy(linear_digits, digits, norm, radii):
     model, weights, bias = linear_digits

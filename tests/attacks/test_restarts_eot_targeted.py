@@ -16,6 +16,7 @@ def _predict(model, x):
     return np.asarray(model(x)).argmax(axis=1)
 
 
+@pytest.mark.slow_on_jax
 def test_restarts_fool_every_point_a_single_run_fools_and_more(natural_digits_net, digits):
     # A weak attack, so that the random start matters, on the whole test split: on 128 points 4 restarts once fooled
     # no point more than the single run (7 against 7, JAX backend).
@@ -27,6 +28,7 @@ def test_restarts_fool_every_point_a_single_run_fools_and_more(natural_digits_ne
     assert restarted.sum() > single.sum()
 
 
+@pytest.mark.slow_on_jax
 def test_targeted_pgd_reaches_the_given_class(natural_digits_net, digits):
     x, y = digits.x_test[:128], digits.y_test[:128]
     target = (y + 1) % 10
@@ -40,6 +42,7 @@ def test_targeted_pgd_reaches_the_given_class(natural_digits_net, digits):
     assert PGD(eps=0.1, targeted=True, restarts=2).describe() == "PGD-10 linf eps=0.1 x2 restarts targeted"
 
 
+@pytest.mark.slow_on_jax
 def test_eot_on_a_deterministic_model_changes_nothing(natural_digits_net, digits):
     x, y = digits.x_test[:64], digits.y_test[:64]
     plain = np.asarray(PGD(eps=0.1, num_steps=5)(natural_digits_net, x, y, seed=1))
@@ -59,6 +62,7 @@ def noisy_digits_net(digits):
     return model
 
 
+@pytest.mark.slow_on_jax
 def test_every_draw_index_sees_fresh_noise(noisy_digits_net, natural_digits_net, digits):
     x, y = digits.x_test[:32], digits.y_test[:32]
 
@@ -70,6 +74,7 @@ def test_every_draw_index_sees_fresh_noise(noisy_digits_net, natural_digits_net,
     assert gradient_change(natural_digits_net) == 0.0
 
 
+@pytest.mark.slow_on_jax
 def test_eot_pgd_lowers_the_accuracy_of_a_noise_injected_model(noisy_digits_net, digits):
     """Accuracy of a randomised model is itself random: it is averaged over 20 noise draws per adversarial batch.
     Measured: PGD-10 56.2 %, EOT-10 PGD-10 51.9 % (two seeds each, within 0.5 points)."""

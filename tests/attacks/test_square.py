@@ -59,6 +59,7 @@ def test_l2_bump_follows_equation_2():
         assert abs(np.linalg.norm(l2_bump(side)) - 1.0) < 1e-12
 
 
+@pytest.mark.slow_on_jax
 @pytest.mark.smoke
 @pytest.mark.parametrize("norm,eps", [("linf", 0.1), ("l2", 0.8)])
 def test_perturbation_stays_in_the_ball_and_the_box(linear_digits, digits, norm, eps):
@@ -84,6 +85,7 @@ class _ZeroGradientRound(keras.layers.Layer):
         return ops.stop_gradient(ops.round(x * 16.0) / 16.0) + 0.0 * x
 
 
+@pytest.mark.slow_on_jax
 @pytest.mark.smoke
 def test_a_model_with_zero_gradients_is_attacked_by_square_but_not_by_pgd(linear_digits, digits):
     linear, _, _ = linear_digits
@@ -128,6 +130,7 @@ def test_it_costs_num_queries_forward_passes_and_no_gradient(linear_digits, digi
     assert calls["forward"] < 25 and np.all(_margins(model, np.asarray(x_adv), np.asarray(y)) < 0)  # then it stops
 
 
+@pytest.mark.slow_on_jax
 @pytest.mark.smoke
 @pytest.mark.parametrize("norm,eps", [("linf", 0.1), ("l2", 0.5)])
 def test_the_margin_loss_never_increases_with_more_queries(linear_digits, digits, norm, eps):
@@ -146,6 +149,7 @@ def test_the_margin_loss_never_increases_with_more_queries(linear_digits, digits
     assert np.all(default <= start + 1e-5) and default.mean() < start.mean()
 
 
+@pytest.mark.slow_on_jax
 @pytest.mark.smoke
 def test_points_stop_changing_once_misclassified(linear_digits, digits):
     model, _, _ = linear_digits

@@ -11,6 +11,7 @@ from kerobust.evaluation import evaluate_robustness
 pytestmark = pytest.mark.smoke
 
 
+@pytest.mark.slow_on_jax
 def test_autoattack_is_at_least_as_strong_as_each_member(natural_digits_net, digits):
     x, y = digits.x_test[:256], digits.y_test[:256]
     suite = autoattack(0.05, square_queries=200)
@@ -25,6 +26,7 @@ def test_autoattack_is_at_least_as_strong_as_each_member(natural_digits_net, dig
     assert total.top1 < result.clean_top1
 
 
+@pytest.mark.slow_on_jax
 def test_calling_a_suite_returns_examples_that_fool_where_any_member_does(natural_digits_net, digits):
     x, y = digits.x_test[:100], digits.y_test[:100]
     suite = AttackSuite("pair", (PGD(eps=0.05, num_steps=5), APGD(eps=0.05, num_steps=10)))
@@ -39,6 +41,7 @@ def test_calling_a_suite_returns_examples_that_fool_where_any_member_does(natura
     assert np.abs(x_adv - x).max() <= 0.05 + 1e-6
 
 
+@pytest.mark.slow_on_jax
 def test_attack_rows_touches_only_the_selected_rows(natural_digits_net, digits):
     x, y = digits.x_test[:20], digits.y_test[:20]
     rows = np.zeros(20, bool)

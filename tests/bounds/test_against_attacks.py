@@ -9,7 +9,7 @@ from kerobust.bounds import BoundEvaluator
 from kerobust.bounds.attack_check import fgs_line_search, pgd_l2_search, violations
 
 
-@pytest.fixture(scope="module", params=["lenet5_lrn3", "resnet20", "basicnet"])
+@pytest.fixture(scope="module", params=["lenet5_lrn3", pytest.param("resnet20", marks=pytest.mark.slow), "basicnet"])
 def trained(request, digits):
     from kerobust.models import build_model
 

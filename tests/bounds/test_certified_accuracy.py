@@ -16,6 +16,7 @@ def _expected(model, x, y, eps):
     return float(np.mean(correct & (bounds >= eps)))
 
 
+@pytest.mark.slow_on_jax
 def test_metric_in_evaluate_matches_the_evaluator_before_and_after_training(digits):
     from kerobust.models import build_model
 
@@ -65,6 +66,7 @@ def test_local_methods_on_an_adversarial_model_match_the_bounds(digits, method):
         classifier.evaluate(x, y, verbose=0)
 
 
+@pytest.mark.slow_on_jax
 def test_local_methods_refuse_jax(digits):
     from kerobust.errors import KerobustError
     from kerobust.models import build_model

@@ -21,6 +21,7 @@ def _margins(model, x, y):
     return np.where(np.eye(classes, dtype=bool)[y], np.inf, gaps).min(axis=1)
 
 
+@pytest.mark.slow_on_jax
 def test_a_network_without_unstable_relus_is_bounded_exactly():
     """test_interval's hand example: no ReLU is unstable, so the relaxation is the network itself and CROWN gives
     the exact minimum 2 x0 + x1 - 0.5 at (0.4, 0.1) = 0.4, where IBP gives 0.2."""
@@ -35,6 +36,7 @@ def test_a_network_without_unstable_relus_is_bounded_exactly():
         np.testing.assert_allclose(CrownBounds(model, intermediate=intermediate, jit=False)(x, y, 0.1), [0.4], atol=1e-6)
 
 
+@pytest.mark.slow_on_jax
 @pytest.mark.parametrize("network", ["dense-0", "dense-1", "dense-2", "conv-0", "conv-1"])
 def test_no_bound_exceeds_the_exact_margin_of_a_mixed_integer_program(network):
     kind, seed = network.split("-")
@@ -58,6 +60,7 @@ def test_no_bound_exceeds_the_exact_margin_of_a_mixed_integer_program(network):
     assert np.mean(gaps["crown"]) < 0.75 * np.mean(gaps["ibp"]) + 1e-6  # CROWN is tighter on average
 
 
+@pytest.mark.slow_on_jax
 def test_one_relu_layer_with_zero_lower_slopes_is_at_least_as_tight_as_ibp():
     """With one ReLU layer the interval of its input is exact, and the lines 0 <= relu(z) <= chord, concretised one
     neuron at a time, give back IBP's [relu(l), relu(u)]; a joint concretisation can only be larger. So CROWN with
@@ -89,6 +92,7 @@ def test_l2_on_a_linear_model_is_the_exact_distance_to_the_boundary():
     assert np.all(IntervalBounds(model, norm="l2")(x, y, eps) < exact - 1e-3)  # the box is looser
 
 
+@pytest.mark.slow_on_jax
 def test_l2_bounds_lie_below_sampled_points_of_the_ball_and_above_the_enclosing_box():
     model, _ = dense_net([6, 12, 12, 3], 4)
     x = np.random.default_rng(1).uniform(0, 1, size=(32, 6)).astype("float32")
@@ -102,6 +106,7 @@ def test_l2_bounds_lie_below_sampled_points_of_the_ball_and_above_the_enclosing_
         assert np.all(bounds <= _margins(model, point.astype("float32"), y) + 1e-5)
 
 
+@pytest.mark.slow_on_jax
 def test_exact_at_eps_0_and_below_every_sampled_corner_on_the_zoo_layers():
     """Conv, batch norm, residual Add, max and average pooling, tanh, normalisation, Dropout (`zoo_net`)."""
     model = zoo_net()
@@ -120,6 +125,7 @@ def test_exact_at_eps_0_and_below_every_sampled_corner_on_the_zoo_layers():
     assert np.mean(CrownBounds(model)(x, y, 0.01)) > np.mean(IntervalBounds(model)(x, y, 0.01))
 
 
+@pytest.mark.slow_on_jax
 def test_max_pooling_windows_with_a_decided_maximum_are_linear():
     """Pooling of 2x2 windows on an input that one pixel per window dominates: the bound is the exact minimum of a
     linear function, reached at a corner, and matches brute force over all 2^16 corners."""
@@ -137,6 +143,7 @@ def test_max_pooling_windows_with_a_decided_maximum_are_linear():
     np.testing.assert_allclose(bound, _margins(model, points, np.repeat(y, len(points))).min(), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow_on_jax
 @pytest.mark.parametrize("arch, options", [("wrn", {"depth": 10, "k": 1, "norm": "bn"}), ("basicnet", {"width": 2}),
                                            ("lenet5", {}), ("resnet20", {"norm": "bn"})])
 def test_the_zoo_is_bounded_exactly_at_eps_0(arch, options, digits):
@@ -152,6 +159,7 @@ def test_the_zoo_is_bounded_exactly_at_eps_0(arch, options, digits):
     assert np.all(evaluator(x, y, 0.01) <= margins + 1e-5)
 
 
+@pytest.mark.slow_on_jax
 def test_conv_norm_is_bounded_by_crown_and_refused_by_ibp():
     from kerobust.layers import ConvNorm
 
@@ -190,6 +198,7 @@ def test_refusals_name_the_layer():
         CrownBounds(model, intermediate="lp")
 
 
+@pytest.mark.slow_on_jax
 def test_an_undecided_max_pooling_window_is_bounded_soundly():
     """margin = x0 - max(x) + 1 over one 2x2 window around (0.5, 0.48, 0.4, 0.4), eps 0.05: x0's lower bound is the
     largest, but x1 can exceed x0, so the true minimum is 0.45 - 0.53 + 1 = 0.92; the rule's upper line is the

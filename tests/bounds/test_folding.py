@@ -69,6 +69,7 @@ def _features_jacobian_norm(model, x):
     return np.linalg.norm(np.array(rows), 2)
 
 
+@pytest.mark.slow_on_jax
 @pytest.mark.parametrize("activation", ["linear", "relu", "tanh"])
 def test_folded_lipschitz_lies_between_the_network_jacobian_and_the_unfolded_product(activation, monkeypatch):
     model = _residual_model(activation)
@@ -139,6 +140,7 @@ def _features_matrix_norm(model):
     return np.linalg.svd(matrix, compute_uv=False)[0]
 
 
+@pytest.mark.slow_on_jax
 @pytest.mark.parametrize("build", [
     _tensor_read_twice_below, lambda: _tensor_read_twice_above(False), lambda: _tensor_read_twice_above(True),
     _depthwise_and_dense_on_feature_maps,

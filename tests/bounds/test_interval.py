@@ -66,6 +66,7 @@ def test_exact_at_eps_0_and_below_every_sampled_point_of_the_ball():
     assert np.all(np.diff([evaluator(x, y, e).mean() for e in (0.0, 0.01, 0.03, 0.1)]) < 0)  # looser with eps
 
 
+@pytest.mark.slow_on_jax
 @pytest.mark.parametrize("arch, options", [("wrn", {"depth": 10, "k": 1, "norm": "bn"}), ("basicnet", {"width": 4}),
                                            ("lenet5", {}), ("resnet20", {"norm": "bn"})])
 def test_the_zoo_is_bounded_exactly_at_eps_0(arch, options, digits):
@@ -82,6 +83,7 @@ def test_the_zoo_is_bounded_exactly_at_eps_0(arch, options, digits):
     assert np.all(evaluator(x, y, 0.01) <= margins + 1e-5)
 
 
+@pytest.mark.slow_on_jax
 def test_l2_is_bounded_through_its_enclosing_box():
     """The l2 bound is the l-inf bound of the same radius (the enclosing box), and lies below the margin at sampled
     points of the l2 sphere (clipped to the input box, which keeps them in the ball)."""

@@ -67,6 +67,7 @@ def _even_half_spectrum(rng, shape, grid):
     return np.asarray(channel_preconditioner(rng.normal(size=shape).astype("float32"), grid, 1e-8))
 
 
+@pytest.mark.slow_on_jax
 @pytest.mark.parametrize("kernel_size,grid", [((3, 3), (6, 6)), ((2, 3), (5, 7)), ((1, 1), None)])
 def test_preconditioned_norm_is_the_dense_matrix_spectral_norm(kernel_size, grid):
     rng = np.random.default_rng(0)
@@ -86,6 +87,7 @@ def test_preconditioned_norm_is_the_dense_matrix_spectral_norm(kernel_size, grid
     np.testing.assert_allclose(preconditioned_norm(kernel, v, grid), exact, rtol=1e-5)
 
 
+@pytest.mark.slow_on_jax
 @pytest.mark.parametrize("kernel_size,strides,padding,affine,batch_norm", [
     (3, 1, "same", True, True), (3, 2, "same", True, True), ((2, 3), 1, "valid", True, True), (1, 2, "same", True, True),
     (3, 2, "same", False, True), ((1, 3), 1, "valid", False, True), (1, 2, "same", False, True),
@@ -158,6 +160,7 @@ def _jacobian_norm(layer, x):
 
 
 # sqrt(m) max(1, q^(1/p - 1/2)) by hand: m windows hold an input (ceil(pool / stride)^2), q inputs fill a window.
+@pytest.mark.slow_on_jax
 @pytest.mark.parametrize("p,pool,strides,expected", [
     (1.0, 2, 1, 2 * 4**0.5), (1.5, 3, 2, 2 * 9 ** (1 / 1.5 - 0.5)), (2.0, 2, 2, 1.0), (3.0, 2, 1, 2.0),
 ])
@@ -207,6 +210,7 @@ def test_batch_norm_closed_form_equals_the_thesis_rho_form_and_handles_zero_gamm
     assert np.isfinite(ours).all()
 
 
+@pytest.mark.slow_on_jax
 def test_lrn_gradient_matches_autodiff_and_m_dominates_second_derivatives():
     layer = _built(LocalResponseNormalization(k=2.0, n=4, alpha=0.3, beta=0.75), (2, 2, 5))
     rng = np.random.default_rng(0)
@@ -233,6 +237,7 @@ def test_lrn_gradient_matches_autodiff_and_m_dominates_second_derivatives():
     assert bound.shape == (1,) and 0 < bound[0] < np.inf
 
 
+@pytest.mark.slow_on_jax
 def test_dense_block_jacobian_norm_matches_autodiff_and_algorithm_4_1():
     keras.utils.set_random_seed(0)
     inputs = keras.Input((6,))

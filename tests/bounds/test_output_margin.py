@@ -36,6 +36,7 @@ def test_the_bound_of_a_trained_linear_digits_model_is_its_exact_minimal_perturb
         assert predict(sample + 1.001 * r) != c and predict(sample + 0.999 * r) == c
 
 
+@pytest.mark.slow_on_jax
 @pytest.mark.smoke
 def test_invariances_ties_and_the_binary_reduction():
     rng = np.random.default_rng(0)

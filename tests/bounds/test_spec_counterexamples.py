@@ -18,6 +18,7 @@ def _binary_head(features, w, b):
     return head
 
 
+@pytest.mark.slow_on_jax
 def test_e4_convolution():
     """8x8 single-channel input, 2x2 all-ones kernel (stride 1, valid), binary head w = 1_49, b = -1, at x = 0:
     kappa = 1/7; thesis 1/14 ~ 0.0714; true minimum 1/26 ~ 0.0385; sound 1/28 ~ 0.0357."""
@@ -55,6 +56,7 @@ def test_e6_batch_norm():
     assert int(np.argmax(model(x + np.array([[1.001, 0.0]], "float32")))) == 1
 
 
+@pytest.mark.slow_on_jax
 def test_e2_relu_in_a_dense_block():
     """h = relu(x) on one input, binary head h - c (c = 0.01), at x = -0.001: the unit is off, so J = 0 and the
     thesis's Theorem 4.2 with B_ReLU = 1 (M = 1) gives sqrt(2 c) = 0.141; the true minimum is c + 0.001 = 0.011 (x

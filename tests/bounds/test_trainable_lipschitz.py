@@ -45,6 +45,7 @@ def _mixed_convolutions():
     return keras.Model(inputs, keras.layers.Dense(3)(x))
 
 
+@pytest.mark.slow_on_jax
 @pytest.mark.parametrize("build", [
     lambda: build_model("certcnn", (8, 8, 1), 10, 0.3, 0.2, width=1),
     _mixed_convolutions,
@@ -55,6 +56,7 @@ def test_the_converged_estimate_equals_the_sound_constant(build):
     assert estimate == pytest.approx(BoundEvaluator(model, "sound", jit=False).lipschitz, rel=1e-4)
 
 
+@pytest.mark.slow_on_jax
 def test_batch_norm_enters_unfolded_so_the_estimate_is_never_below_the_certified_constant():
     keras.utils.set_random_seed(1)
     inputs = keras.Input((6, 6, 2))
@@ -85,6 +87,7 @@ def test_the_dense_gradient_is_the_outer_product_of_the_top_singular_vectors():
     np.testing.assert_allclose(gradient, expected, atol=1e-4)
 
 
+@pytest.mark.slow_on_jax
 def test_the_convolution_gradient_matches_finite_differences_of_the_sound_rule():
     keras.utils.set_random_seed(4)
     inputs = keras.Input((6, 6, 2))

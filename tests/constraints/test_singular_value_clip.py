@@ -107,6 +107,7 @@ def test_clipping_compiles_with_xla_on_tensorflow():
                                atol=1e-5)
 
 
+@pytest.mark.slow_on_jax
 def test_constraint_holds_after_every_step_and_survives_saving(tmp_path):
     model = _convnet()
     assert add_singular_value_constraints(model, 0.5) == 2
@@ -120,6 +121,7 @@ def test_constraint_holds_after_every_step_and_survives_saving(tmp_path):
     assert SingularValueClip.from_config(clip.get_config()).get_config() == clip.get_config()
 
 
+@pytest.mark.slow_on_jax
 def test_callback_clips_every_n_batches_and_at_each_epoch_end():
     from kerobust.training import AdversarialModel, build_training_method
 
@@ -132,6 +134,7 @@ def test_callback_clips_every_n_batches_and_at_each_epoch_end():
     assert max(_tops(model)) <= 0.8 * (1 + TOLERANCE)
 
 
+@pytest.mark.slow_on_jax
 def test_clip_model_refuses_grouped_convolutions_and_bad_limits():
     inputs = keras.Input((6, 6, 4))
     model = keras.Model(inputs, keras.layers.Conv2D(4, 3, groups=2, name="grouped")(inputs))

@@ -20,6 +20,7 @@ def test_lipschitz_margins_of_a_linear_model_are_exact(linear_digits, digits):
     np.testing.assert_allclose(lipschitz_margins(model, x, y, 0.3), exact, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow_on_jax
 def test_results_follow_the_schema_and_certify_where_the_bound_is_positive(natural_digits_net, digits):
     x, y = digits.x_test[:24], digits.y_test[:24]
     results = certify(natural_digits_net, x, y, ["ibp", "crown-ibp", "crown", "lipschitz", "smoothing"], "l2",

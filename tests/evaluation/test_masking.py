@@ -19,6 +19,7 @@ def _rounding(model, input_shape):
     return keras.Sequential([keras.Input(input_shape), keras.layers.Lambda(lambda t: keras.ops.round(t * 4) / 4), model])
 
 
+@pytest.mark.slow_on_jax
 @pytest.mark.smoke
 def test_a_model_that_rounds_its_input_triggers_the_warnings(natural_digits_net, digits):
     masked = _rounding(natural_digits_net, digits.input_shape)
@@ -53,6 +54,7 @@ def test_an_honest_adversarially_trained_model_triggers_none(digits):
     assert diagnose(classifier, x, y, result, "linf", 0.2, points=len(x)) == []
 
 
+@pytest.mark.slow_on_jax
 @pytest.mark.smoke
 def test_a_randomised_model_is_reported(digits):
     from kerobust.layers import GaussianNoiseInjection

@@ -17,6 +17,7 @@ def test_top_k_by_hand():
     np.testing.assert_array_equal(top_k_correct(outputs, [2, 2], 5), [True, True])  # k capped at 3 classes
 
 
+@pytest.mark.slow_on_jax
 def test_clean_accuracy_and_zero_radius_attacks_equal_numpy_accuracy(linear_digits, digits):
     model, weights, bias = linear_digits
     logits = digits.x_test.reshape(len(digits.x_test), -1) @ weights + bias
@@ -29,6 +30,7 @@ def test_clean_accuracy_and_zero_radius_attacks_equal_numpy_accuracy(linear_digi
     assert result.clean_top5 >= result.clean_top1
 
 
+@pytest.mark.slow_on_jax
 def test_attacks_lower_accuracy_and_results_are_reproducible(linear_digits, digits):
     model, _, _ = linear_digits
     attacks = [FGSM(eps=0.1), PGD(eps=0.1, num_steps=10)]
@@ -59,6 +61,7 @@ def test_table_layout_and_metrics_json(linear_digits, digits, tmp_path):
     assert all(0 <= a[k] <= 1 for a in payload["attacks"] for k in ("top1", "top5"))
 
 
+@pytest.mark.slow_on_jax
 def test_worst_case_counts_points_robust_to_every_attack(linear_digits, digits):
     model, _, _ = linear_digits
     x, y = digits.x_test[:120], digits.y_test[:120]

@@ -20,6 +20,7 @@ def sweep(linear_digits, digits):
     return evaluate_robustness(model, digits.x_test[:100], digits.y_test[:100], attacks, progress=False)
 
 
+@pytest.mark.slow_on_jax
 def test_sweep_curves_table_and_plot(sweep, tmp_path):
     curves = sweep_curves(sweep)
     assert list(curves) == ["FGSM", "PGD-5", "all attacks"]

@@ -11,6 +11,7 @@ from kerobust.experiment import FitConfig, FitResult, run
 pytestmark = pytest.mark.smoke
 
 
+@pytest.mark.slow_on_jax
 def test_run_returns_the_trained_classifier_its_evaluation_and_the_written_files(tmp_path, digits, capsys):
     config = FitConfig(arch="basicnet", width=4, epochs=1, train_method="fgsm", val_points=32, eval_steps=[2],
                        diagnostics_points=0, run_dir=str(tmp_path / "run"))

@@ -34,6 +34,7 @@ def _layer(kernel, strides, padding, size, channels=3, filters=4, filter_path="f
     return layer
 
 
+@pytest.mark.slow_on_jax
 @pytest.mark.smoke
 @pytest.mark.parametrize("kernel,strides,padding,size", CONFIGS)
 def test_unit_preconditioner_reproduces_conv2d(kernel, strides, padding, size, filter_path):
@@ -63,6 +64,7 @@ def _circular_conv_matrix(kernel, grid):
     return np.array(rows)
 
 
+@pytest.mark.slow_on_jax
 @pytest.mark.smoke
 @pytest.mark.parametrize("kernel_size", [(3, 3), (2, 3)])
 def test_each_channel_is_a_tight_frame_for_circular_convolution(kernel_size, filter_path):

@@ -6,6 +6,7 @@ from kerobust.layers import GroupedConv2D
 from tests.keras_citizenship import check_citizenship, classifier_around
 
 
+@pytest.mark.slow_on_jax
 @pytest.mark.smoke
 @pytest.mark.parametrize("strides,padding", [(1, "same"), (2, "same"), (2, "valid")])
 def test_equals_the_split_form_with_ordinary_convolutions(strides, padding):

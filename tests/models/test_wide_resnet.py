@@ -7,12 +7,14 @@ from kerobust.models import build_model
 pytestmark = pytest.mark.smoke
 
 
+@pytest.mark.slow_on_jax
 def test_wrn_16_8_has_the_published_parameter_count():
     # Zagoruyko & Komodakis 2016, Table 4: WRN-16-8 has 11.0M parameters on CIFAR-10.
     model = build_model("wrn", (32, 32, 3), 10, (0.5,) * 3, (0.25,) * 3, depth=16, k=8, norm="bn")
     assert abs(model.count_params() / 1e6 - 11.0) < 0.05
 
 
+@pytest.mark.slow_on_jax
 @pytest.mark.parametrize("norm", ["none", "bn"])
 def test_wrn_runs_on_8x8_and_32x32(norm):
     for shape in ((8, 8, 1), (32, 32, 3)):

@@ -39,6 +39,7 @@ def test_published_parameter_counts(arch, shape, count):
     assert _trainable(_build(arch, shape)) == count
 
 
+@pytest.mark.slow_on_jax
 @pytest.mark.smoke
 @pytest.mark.parametrize("arch", EXPECTED)
 def test_every_architecture_runs_on_digits_and_cifar_sized_inputs(arch):

@@ -18,6 +18,7 @@ def _dense_of(layer, input_shape):
     return outputs.reshape(size, -1).T.astype("float64")
 
 
+@pytest.mark.slow_on_jax
 def test_rows_match_the_layers_dense_matrices():
     keras.utils.set_random_seed(0)
     inputs = keras.Input((6, 6, 4))

@@ -105,6 +105,7 @@ def test_one_sgd_step_adds_beta_over_n_times_the_averaged_subgradient(norm):
         np.testing.assert_allclose(decayed, plain - lr * beta / 2 * (1 - gamma) * p, atol=1e-6)
 
 
+@pytest.mark.slow_on_jax
 @pytest.mark.smoke
 @pytest.mark.parametrize("method,options", [
     ("fgsm", {}), ("pgd", {"steps": 2}), ("free", {"replays": 2}), ("mat-rand", {"steps": 2, "l2_eps": 0.5}),

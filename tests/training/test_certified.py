@@ -32,6 +32,7 @@ def test_eps_kappa_and_beta_ramp_linearly_after_the_warm_up():
     assert build_training_method("ibp", eps=0.1, kappa_end=0.25).final_kappa == 0.25
 
 
+@pytest.mark.slow_on_jax
 @pytest.mark.parametrize("name", ["ibp", "crown-ibp"])
 def test_the_training_loss_is_the_kappa_mix_of_natural_and_verified_cross_entropy(digits, name):
     """At mid-ramp (progress 0.5: eps 0.05, kappa 1 - 0.5 (1 - kappa_end), beta 0.5) the loss equals
@@ -57,6 +58,7 @@ def test_the_training_loss_is_the_kappa_mix_of_natural_and_verified_cross_entrop
     assert float(trainer.compute_loss(x=x, y=y, y_pred=logits, training=False)) == pytest.approx(ce(logits), rel=1e-4)
 
 
+@pytest.mark.slow_on_jax
 def test_ibp_training_certifies_what_natural_training_cannot(digits):
     x, y = digits.x_train, digits.y_train
     certified = {}

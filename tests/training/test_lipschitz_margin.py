@@ -33,6 +33,7 @@ def test_pair_distances_are_the_norms_of_the_head_column_differences():
     np.testing.assert_allclose(np.asarray(pair_distances(None, labels, logits)), np.full((3, 4), 2 ** 0.5), rtol=1e-6)
 
 
+@pytest.mark.slow_on_jax
 def test_the_loss_is_cross_entropy_on_logits_raised_by_eps_times_each_pairs_lipschitz_constant(digits):
     """At mid-ramp (eps 0.25 of 0.5, kappa 1/2) the loss is 1/2 CE(z) + 1/2 CE(z + 0.25 L ||w_y - w_c|| (1 - e_y)),
     with L the sound evaluator's constant and the head's columns read from the model."""
@@ -60,6 +61,7 @@ def test_lipschitz_margin_training_is_l2_only():
     assert build_training_method("lipschitz-margin", eps=0.3, norm="l2").final_kappa == 0.0
 
 
+@pytest.mark.slow_on_jax
 def test_lipschitz_margin_training_certifies_what_natural_training_cannot(digits):
     x, y = digits.x_train, digits.y_train
     certified = {}

@@ -40,6 +40,7 @@ def _norms(delta):
     return np.abs(flat).max(axis=1), np.sqrt((flat ** 2).sum(axis=1))
 
 
+@pytest.mark.slow_on_jax
 def test_mat_rand_attacks_a_random_half_in_each_norm(classifier, digits):
     x, y = digits.x_test[:64], digits.y_test[:64]
     method = build_training_method("mat-rand", eps=LINF, steps=5, l2_eps=L2)
@@ -53,6 +54,7 @@ def test_mat_rand_attacks_a_random_half_in_each_norm(classifier, digits):
     assert np.any(halves[0] != halves[1])  # the split is drawn afresh
 
 
+@pytest.mark.slow_on_jax
 def test_mat_max_keeps_the_more_damaging_example_per_point(classifier, digits):
     x, y = digits.x_test[:48], digits.y_test[:48]
     method = build_training_method("mat-max", eps=0.1, steps=5, l2_eps=0.5)  # radii of similar strength
@@ -84,6 +86,7 @@ def test_mixed_batches_are_adversarial_in_the_given_share(classifier, digits, mi
         assert changed.any(axis=1).all() and not changed.all(axis=1).all()
 
 
+@pytest.mark.slow_on_jax
 @pytest.mark.parametrize("name, options", [("mat-rand", {}), ("mat-max", {}), ("pgd", {"adversarial_share": 0.5})])
 def test_mixed_methods_train(digits, tiny_digits, name, options):
     from kerobust.training import AdversarialModel
