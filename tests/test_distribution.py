@@ -19,16 +19,22 @@ pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason=
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def _assert_the_same_training(stdout):
+    """The equivalence script's JSON: training moved the weights, both runs reached the same ones and logged the
+    same loss."""
+    result = json.loads(stdout.strip().splitlines()[-1])
+    assert result["moved"] > 1e-3  # two optimizer steps (four for free training) moved the weights
+    assert result["max_difference"] <= 1e-5 * max(1.0, result["scale"])
+    assert result["loss_two"] == pytest.approx(result["loss_one"], rel=1e-5)  # the logged loss is not halved
+
+
 @pytest.mark.parametrize("method", ["natural", "pgd", "free"])
 def test_two_replicas_give_the_weights_of_one(method):
     done = subprocess.run([sys.executable, "-m", "tests.distribution_equivalence", method], cwd=ROOT,
                           capture_output=True, text=True, timeout=600,
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert done.returncode == 0, done.stderr[-2000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert result["moved"] > 1e-3  # two optimizer steps (four for free training) moved the weights
-    assert result["max_difference"] <= 1e-5 * max(1.0, result["scale"])
-    assert result["loss_two"] == pytest.approx(result["loss_one"], rel=1e-5)  # the logged loss is not halved
+    _assert_the_same_training(done.stdout)
 
 
 @pytest.mark.parametrize("method", ["natural", pytest.param("free", marks=pytest.mark.slow)])
@@ -37,10 +43,7 @@ def test_two_workers_give_the_weights_of_one_device(method):
         [sys.executable, "-m", "tests.distribution_equivalence", method, "multi-worker"], timeout=600)
     assert chief_code == 0 and worker_code == 0, chief_err[-2000:] + worker_err[-2000:]
     assert worker_out.strip() == ""  # only the chief compares
-    result = json.loads(chief_out.strip().splitlines()[-1])
-    assert result["moved"] > 1e-3
-    assert result["max_difference"] <= 1e-5 * max(1.0, result["scale"])
-    assert result["loss_two"] == pytest.approx(result["loss_one"], rel=1e-5)
+    _assert_the_same_training(chief_out)
 
 
 def test_fit_under_mirrored_with_norm_decay_and_clipping_records_two_replicas_and_resumes(tmp_path):
@@ -81,10 +84,7 @@ def test_data_parallel_on_two_host_devices_gives_the_weights_of_one(method):
     done = subprocess.run([sys.executable, "-m", "tests.distribution_equivalence", method, "data-parallel"], cwd=ROOT,
                           capture_output=True, text=True, timeout=600, env=_jax())
     assert done.returncode == 0, done.stderr[-2000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert result["moved"] > 1e-3
-    assert result["max_difference"] <= 1e-5 * max(1.0, result["scale"])
-    assert result["loss_two"] == pytest.approx(result["loss_one"], rel=1e-5)
+    _assert_the_same_training(done.stdout)
 
 
 def test_fit_under_data_parallel_records_two_replicas(tmp_path):
