@@ -30,10 +30,9 @@ class Distribution:
     task: str = "chief"  # "worker 1" for a multi-worker task
 
     def scope(self):
-        """The `tf.distribute` strategy's scope (`data-parallel` is set globally, so no scope is needed)."""
-        if self.strategy is None or self.strategy_name == "data-parallel":
-            return contextlib.nullcontext()
-        return self.strategy.scope()
+        """The `tf.distribute` strategy's scope (none for `data-parallel`, which Keras holds as its global
+        distribution)."""
+        return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
 
     @property
     def shards_by_compiler(self):
@@ -83,11 +82,11 @@ def check_distribution(name, replicas):
     if name == "multi-worker":
         require(replicas is None, "--replicas does not apply to --distribute multi-worker: TF_CONFIG names the "
                                   "workers, and each uses its local GPUs (or its CPU).")
-        cluster_task(os.environ.get("TF_CONFIG"))
+        check_tf_config(os.environ.get("TF_CONFIG"))
 
 
-def cluster_task(tf_config):
-    """`(workers, task_type, task_index)` from the `TF_CONFIG` JSON, or a clear error for a missing or malformed one.
+def check_tf_config(tf_config):
+    """A clear error for a missing or malformed `TF_CONFIG` JSON, before TensorFlow reads it.
 
     `TF_CONFIG` is `{"cluster": {"worker": ["host:port", ...]}, "task": {"type": "worker", "index": i}}`, the same on
     every machine but for the task; a `"chief"` job (one address) is allowed, and is then the chief.
@@ -106,7 +105,6 @@ def cluster_task(tf_config):
             f"'worker' or 'chief' job of its cluster ({sorted(jobs)}).")
     require(isinstance(index, int) and 0 <= index < len(jobs[task_type]), f"TF_CONFIG's task index {index!r} is not "
             f"one of the {len(jobs[task_type])} {task_type} addresses.")
-    return len(jobs.get("worker", [])) + len(jobs.get("chief", [])), task_type, index
 
 
 def split_cpu(replicas):
@@ -194,4 +192,4 @@ def _data_parallel(replicas):
                                       f"{'host' if on_cpu else 'GPU'} devices here{hint}.")
     distribution = keras.distribution.DataParallel(devices=devices[:replicas])
     keras.distribution.set_distribution(distribution)
-    return Distribution("data-parallel", replicas, distribution)
+    return Distribution("data-parallel", replicas)

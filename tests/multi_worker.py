@@ -21,19 +21,20 @@ def free_ports(count):
     return ports
 
 
-def run_two_workers(argv, timeout=900):
-    """Starts `argv` (one command, or one per task) as worker 0, the chief, and worker 1; returns each task's
-    `(returncode, stdout, stderr)`. A task still running `GRACE_SECONDS` after its peer failed, or at `timeout`, is
-    killed (return code -9)."""
+def run_two_workers(argv, timeout=900, env=None):
+    """Starts `argv` (one command, or one per task) as worker 0, the chief, and worker 1, with `env` added to the
+    environment; returns each task's `(returncode, stdout, stderr)`. A task still running `GRACE_SECONDS` after its peer
+    failed, or at `timeout`, is killed (return code -9)."""
     argvs = argv if isinstance(argv[0], list) else [argv, argv]
     cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
     processes, logs = [], []
     for index, command in enumerate(argvs):
         tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
-        env = {**os.environ, "TF_CONFIG": tf_config, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+        task_env = {**os.environ, **(env or {}), "TF_CONFIG": tf_config, "TF_CPP_MIN_LOG_LEVEL": "3",
+                    "CUDA_VISIBLE_DEVICES": ""}
         out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")  # no pipe buffer to fill up
         logs.append((out, err))
-        processes.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=err, text=True))
+        processes.append(subprocess.Popen(command, cwd=ROOT, env=task_env, stdout=out, stderr=err, text=True))
     deadline, failed_at = time.time() + timeout, None
     try:
         while any(p.poll() is None for p in processes) and time.time() < deadline:

@@ -6,6 +6,12 @@ import keras
 import numpy as np
 
 
+def batches_per_epoch(examples, batch_size, full_batches=False):
+    """Batches in an epoch: every example (the last batch partial), or only full batches (at least one)."""
+    count = examples / batch_size
+    return max(1, math.floor(count)) if full_batches else math.ceil(count)
+
+
 def crop_flip(images, rng, pad=4):
     """Random crop after zero-padding by `pad` pixels, and random horizontal flip (standard CIFAR augmentation)."""
     n, h, w, _ = images.shape
@@ -39,8 +45,7 @@ class TrainingBatches(keras.utils.PyDataset):
         self._order = self._rng.permutation(len(x))
 
     def __len__(self):
-        count = len(self.x) / self.batch_size
-        return max(1, math.floor(count)) if self.full_batches else math.ceil(count)
+        return batches_per_epoch(len(self.x), self.batch_size, self.full_batches)
 
     def __getitem__(self, index):
         rows = self._order[index * self.batch_size:(index + 1) * self.batch_size]

@@ -5,7 +5,6 @@
 """
 
 import dataclasses
-import math
 import os
 import sys
 import time
@@ -146,6 +145,7 @@ def _build_in_scope(config, dataset, arch_options, distribution):
 
     from kerobust.backend import use_xla
     from kerobust.constraints.singular_value_clip import clip_plan
+    from kerobust.data.batches import batches_per_epoch
     from kerobust.models import build_model
     from kerobust.regularizers import NormDecay
     from kerobust.training import AdversarialModel, build_training_method
@@ -165,8 +165,7 @@ def _build_in_scope(config, dataset, arch_options, distribution):
         require(refusal is None, f"--export-onnx: {refusal}.")
     # Free training takes `replays` optimizer steps per batch: its schedule runs over fit_epochs * replays passes.
     replays = config.replays if config.train_method == "free" else 1
-    steps_per_epoch = (len(dataset.x_train) // config.batch_size if distribution.shards_by_compiler  # full batches
-                       else math.ceil(len(dataset.x_train) / config.batch_size))
+    steps_per_epoch = batches_per_epoch(len(dataset.x_train), config.batch_size, distribution.shards_by_compiler)
     method = build_training_method(
         config.train_method, eps=config.eps, steps=config.steps, step_size=config.step_size,
         replays=config.replays, norm=config.threat_norm, seed=config.seed, l2_eps=config.l2_eps,
