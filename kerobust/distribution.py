@@ -7,6 +7,10 @@ divides each replica's loss by the replica count and sums the gradients, so a st
 one device with the same global batch (tested). On JAX, `keras.distribution.DataParallel` shards each global batch
 over the devices (the GPUs, or the CPU split into host devices) and compiles one step for all of them, so a step
 equals the one-device step, random starts included (tested).
+
+Evaluation (`kerobust eval`, `certify`, `bound`) shards its points the same way inside `sharding_points`: each
+compiled per-point function (an attack, the predictions, a bound) splits its batch over the replicas, by
+`strategy.run` on TensorFlow and by a batch-sharded input on JAX (`kerobust.backend.shard_points`).
 """
 
 import contextlib
@@ -17,6 +21,9 @@ import os
 from kerobust.errors import KerobustError, require, unknown_name
 
 STRATEGIES = ("mirrored", "multi-worker", "data-parallel")
+EVALUATION_STRATEGIES = ("mirrored", "data-parallel")  # one machine's devices
+
+_SHARDING = None  # the Distribution whose replicas share each batch of points, inside `sharding_points`
 
 
 @dataclasses.dataclass
@@ -69,6 +76,32 @@ class Distribution:
     def record(self):
         """metrics.json's `distribution` block."""
         return {"strategy": self.strategy_name, "replicas": self.replicas}
+
+
+@contextlib.contextmanager
+def sharding_points(distribution):
+    """Within: kerobust's compiled per-point functions split each batch over `distribution`'s replicas (and models
+    built here get the strategy's mirrored variables on TensorFlow); outside, or with one replica, nothing changes."""
+    global _SHARDING
+    previous = _SHARDING
+    _SHARDING = distribution if distribution.replicas > 1 else None
+    try:
+        with distribution.scope():
+            yield
+    finally:
+        _SHARDING = previous
+
+
+def point_sharding():
+    """The `Distribution` of the enclosing `sharding_points` (None outside one, or with one replica)."""
+    return _SHARDING
+
+
+def check_evaluation_distribution(name, replicas):
+    """`check_distribution` for `kerobust eval`, `certify` and `bound`, which shard over this machine's devices."""
+    require(name != "multi-worker", "evaluation shards its points over this machine's devices: --distribute mirrored "
+                                    "(TensorFlow) or data-parallel (JAX); multi-worker is for fit.")
+    check_distribution(name, replicas)
 
 
 def check_distribution(name, replicas):

@@ -166,3 +166,60 @@ def test_bad_distribution_flags_are_one_line(argv, message, tmp_path, capsys):
     assert main(["fit", "--arch", "basicnet", "--data", "digits", "--run-dir", str(tmp_path / "r"), *argv]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("mode", ["mirrored", pytest.param("data-parallel", marks=pytest.mark.slow)])
+def test_sharded_evaluation_gives_the_results_of_one_device(mode):
+    """Predictions, FGSM, PGD, IBP, CROWN, both bound modes and the eval table, split over 2 devices, against the
+    same functions on one device; PGD's random start shows each replica ran its own shard (see the script)."""
+    env = _jax() if mode == "data-parallel" else {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run([sys.executable, "-m", "tests.sharded_evaluation", mode], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["clean"] > 0.8 and 0.05 < result["pgd"] < result["clean"]  # a trained model that PGD can fool
+    for batch in ("odd", "even"):  # 101 points are padded to 2 x 51; 64 split evenly
+        differences = result[batch]
+        assert differences["fgsm"] <= 1e-6 and differences["pgd"] <= 1e-6, differences
+        assert max(differences[k] for k in ("predict", "ibp", "sound", "thesis")) <= 1e-5, differences
+        assert differences["crown"] <= 1e-3, differences  # relative: CROWN's float32 sums over different shard shapes
+    assert result["same_table"]
+    assert result["random_start_vs_expected"] <= 1e-6
+    if mode == "mirrored":
+        assert result["random_start_vs_unsplit"] > 1e-3  # replica 1 drew its own noise: the split happened
+    else:
+        assert result["output_devices"] == 2
+
+
+@pytest.mark.slow
+def test_eval_certify_and_bound_under_mirrored_record_two_replicas(natural_digits_net, tmp_path):
+    path = tmp_path / "model.keras"
+    natural_digits_net.save(path)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    flags = ["--model", str(path), "--data", "digits", "--points", "41", "--distribute", "mirrored", "--replicas", "2"]
+    commands = {
+        "eval": ["--eval-steps", "3", "--diagnostics-points", "0"],
+        "certify": ["--method", "ibp,lipschitz", "--eps", "0.01"],
+        "bound": ["--check", "attacks"],
+    }
+    for command, extra in commands.items():
+        out = tmp_path / f"{command}.json"
+        done = subprocess.run([sys.executable, "-m", "kerobust.cli.main", command, *flags, *extra, "--json", str(out)],
+                              cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert "sharding each batch of points over 2 devices (mirrored)" in done.stdout
+        assert json.loads(out.read_text())["distribution"] == {"strategy": "mirrored", "replicas": 2}
+
+
+@pytest.mark.parametrize("command,argv,message", [
+    ("eval", ["--distribute", "multi-worker"], "multi-worker is for fit"),
+    ("certify", ["--replicas", "2"], "--replicas needs --distribute"),
+    ("bound", ["--distribute", "data-parallel"], "--distribute data-parallel runs on the JAX backend"),
+    ("eval", ["--distribute", "mirrored", "--replicas", "x"], "replicas"),
+])
+def test_bad_evaluation_distribution_flags_are_one_line(command, argv, message, tmp_path, capsys):
+    out = tmp_path / "out.json"
+    assert main([command, "--model", str(tmp_path / "missing.keras"), "--data", "digits", "--json", str(out), *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()

@@ -8,10 +8,10 @@ not implemented, so it can be slightly weaker than the reference AutoAttack.
 
 import dataclasses
 
-import keras
 import numpy as np
 
 from kerobust.attacks.apgd import APGD
+from kerobust.attacks.predictions import predict
 from kerobust.attacks.square import Square
 from kerobust.errors import KerobustError, unknown_name
 
@@ -63,11 +63,6 @@ class AttackSuite:
             x_adv[robust] = candidate[robust]
             robust &= ~fooled
         return x_adv
-
-
-def predict(model, x):
-    """The model's outputs in inference mode, as NumPy."""
-    return keras.ops.convert_to_numpy(model(x, training=False))
 
 
 def attack_rows(attack, model, x, y, rows, seed):

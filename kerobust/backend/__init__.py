@@ -4,7 +4,7 @@ Everything else is written with `keras.ops` and reaches the backend through thes
 
 * `uniform(shape, seed, minval, maxval)` and `normal(shape, seed)`: stateless random numbers from an int32 seed
   pair, usable inside compiled functions on every backend.
-* `compile_attack(model, perturb, loss_fn)`: compiles `perturb(oracle, x, y, seed)` for `model`, where the
+* `compile_attack(model, perturb, loss_fn, per_point=True)`: compiles `perturb(oracle, x, y, seed)` for `model`, where the
   `Oracle`'s `gradient(x, y)` is the input gradient of `loss_fn(y, model(x, training=False))` (summed over the
   batch) and `logits(x)` is `model(x, training=False)`.
 * `AdversarialTrainStep`: the `train_step` signature of `kerobust.training.AdversarialModel` on this backend, around
@@ -16,7 +16,10 @@ Everything else is written with `keras.ops` and reaches the backend through thes
   channels than `inputs` (grouped), without Keras's forced XLA path on TensorFlow CPU.
 * `spectral_filter(z, v)`: filters each channel of a channels-last batch circularly by a real half-spectrum
   (`irfft2(rfft2(z) * v)`), the core of ConvNorm.
-* `compile_function(fn, xla)`: `fn` of tensors compiled as a graph, with XLA if `xla` (the bound evaluator).
+* `compile_function(fn, xla, per_point)`: `fn` of tensors compiled as a graph, with XLA if `xla` (the bound
+  evaluators); its first `per_point` arguments are sharded over the devices inside
+  `kerobust.distribution.sharding_points`, as are `compile_attack`'s and `compile_predict(model)`'s (the model's
+  inference-mode outputs), by `shard_points(fn, per_point, seed_index)`.
 * `supports_float64()`: whether float64 computations really run in float64 (JAX needs `JAX_ENABLE_X64=1`).
 * `gradient(fn, x)`: the gradient of a scalar function of one tensor (norm decay's subgradients).
 * `clip_circular_spectrum(kernel, size, limit)`: singular value clipping of a kernel's circular convolution
@@ -38,12 +41,14 @@ if _BACKEND == "tensorflow":
         clip_circular_spectrum,
         compile_attack,
         compile_function,
+        compile_predict,
         gradient,
         grouped_conv,
         has_gpu,
         loss_and_gradients,
         normal,
         replicas_in_sync,
+        shard_points,
         spectral_filter,
         supports_float64,
         training_oracle,
@@ -57,12 +62,14 @@ elif _BACKEND == "jax":
         clip_circular_spectrum,
         compile_attack,
         compile_function,
+        compile_predict,
         gradient,
         grouped_conv,
         has_gpu,
         loss_and_gradients,
         normal,
         replicas_in_sync,
+        shard_points,
         spectral_filter,
         supports_float64,
         training_oracle,

@@ -96,9 +96,38 @@ def clip_circular_spectrum(kernel, size, limit):
     return jnp.fft.irfft2(blocks, s=tuple(size), axes=(0, 1))[:kh, :kw].astype(jnp.float32)
 
 
-def compile_function(fn, xla=True):
-    """`fn` compiled with `jax.jit` (always XLA; the model's weights enter as constants)."""
-    return jax.jit(fn)
+def compile_function(fn, xla=True, per_point=None):
+    """`fn` compiled with `jax.jit` (always XLA; the model's weights enter as constants); with `per_point` k, its
+    first k arguments hold one row per point and are sharded inside `kerobust.distribution.sharding_points`."""
+    compiled = jax.jit(fn)
+    return compiled if per_point is None else shard_points(compiled, per_point)
+
+
+def shard_points(fn, per_point, seed_index=None):
+    """`fn(*args)` whose first `per_point` arguments hold one row per point (and whose outputs do too), called inside
+    `kerobust.distribution.sharding_points` with those arguments split over the devices of Keras's `DataParallel`
+    distribution (padded to a multiple of the device count by repeating the last row, the outputs cropped back).
+    `jax.jit` then runs one program over the whole batch, so the results equal one device's when no padding is
+    needed, random numbers included; the seed stays as it is (`seed_index` is for TensorFlow's per-replica runs)."""
+    from kerobust.distribution import point_sharding
+
+    def run(*args):
+        distribution = point_sharding()
+        if distribution is None:
+            return fn(*args)
+        layout = keras.distribution.distribution()
+        points = len(args[0])
+        rows = -(-points // distribution.replicas) * distribution.replicas
+        sharded = []
+        for array in args[:per_point]:
+            array = jnp.asarray(array)
+            if rows > points:
+                array = jnp.concatenate([array, jnp.repeat(array[-1:], rows - points, axis=0)])
+            sharded.append(jax.device_put(array, layout.get_data_layout(array.shape).backend_layout))
+        outputs = fn(*sharded, *args[per_point:])
+        return jax.tree_util.tree_map(lambda output: output[:points], outputs)
+
+    return run
 
 
 def supports_float64():
@@ -111,8 +140,9 @@ def has_gpu():
     return jax.default_backend() == "gpu"
 
 
-def compile_attack(model, perturb, loss_fn, xla=True):
-    """Compiles `perturb(oracle, x, y, seed)` for `model` with `jax.jit`; returns `run(x, y, seed)`."""
+def compile_attack(model, perturb, loss_fn, xla=True, per_point=True):
+    """Compiles `perturb(oracle, x, y, seed)` for `model` with `jax.jit`; returns `run(x, y, seed)`, sharded inside
+    `sharding_points` when `per_point` (as on TensorFlow)."""
 
     @jax.jit
     def run_stateless(trainable, non_trainable, x, y, seed):
@@ -123,7 +153,19 @@ def compile_attack(model, perturb, loss_fn, xla=True):
         non_trainable = [v.value for v in model.non_trainable_variables]
         return run_stateless(trainable, non_trainable, jnp.asarray(x), jnp.asarray(y), jnp.asarray(seed))
 
-    return run
+    return shard_points(run, 2, seed_index=2) if per_point else run
+
+
+def compile_predict(model):
+    """`model(x, training=False)` by `stateless_call` under `jax.jit`, sharded inside
+    `kerobust.distribution.sharding_points`."""
+
+    @jax.jit
+    def logits(trainable, non_trainable, x):
+        return model.stateless_call(trainable, non_trainable, x, training=False)[0]
+
+    return shard_points(lambda x: logits(_values(model.trainable_variables), _values(model.non_trainable_variables),
+                                         jnp.asarray(x)), 1)
 
 
 def _values(variables):

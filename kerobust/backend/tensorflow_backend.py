@@ -3,6 +3,7 @@
 import functools
 import logging
 
+import numpy as np
 import tensorflow as tf
 
 from kerobust.backend.oracle import Oracle
@@ -147,9 +148,60 @@ def clip_circular_spectrum(kernel, size, limit):
     return tf.transpose(spatial[:, :, :kh, :kw], (2, 3, 0, 1))
 
 
-def compile_function(fn, xla=True):
-    """`fn` as a TensorFlow graph, compiled with XLA if `xla`."""
-    return tf.function(fn, jit_compile=xla, reduce_retracing=True)
+def compile_function(fn, xla=True, per_point=None):
+    """`fn` as a TensorFlow graph, compiled with XLA if `xla`; with `per_point` k, its first k arguments hold one row
+    per point and it shards them inside `kerobust.distribution.sharding_points` (`shard_points`)."""
+    compiled = tf.function(fn, jit_compile=xla, reduce_retracing=True)
+    return compiled if per_point is None else shard_points(compiled, per_point)
+
+
+SEED_STRIDE = 1_000_003  # replica r draws its random numbers from seed pair (a, b + r * SEED_STRIDE)
+
+
+def _pad_rows(array, rows):
+    """`array` with its last row repeated up to `rows` rows."""
+    array = np.asarray(array)
+    if len(array) == rows:
+        return array
+    return np.concatenate([array, np.repeat(array[-1:], rows - len(array), axis=0)])
+
+
+def shard_points(fn, per_point, seed_index=None):
+    """`fn(*args)` whose first `per_point` arguments hold one row per point (and whose outputs do too), run inside
+    `kerobust.distribution.sharding_points` by `strategy.run` on equal shards of the rows, one per replica (the
+    batch padded by repeating its last row, the outputs cropped back); the other arguments go to every replica.
+    The int32 seed pair at `seed_index` moves by `SEED_STRIDE` per replica, so the shards draw distinct noise
+    (replica 0 draws what one device would for its rows). Outside `sharding_points`, `fn` as it is."""
+    from kerobust.distribution import point_sharding
+
+    compiled = {}
+
+    def on_replica(shards, shared):
+        shared = list(shared)
+        if seed_index is not None:
+            replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+            offset = tf.stack([0, tf.cast(replica, tf.int32) * SEED_STRIDE])
+            shared[seed_index - per_point] = tf.cast(shared[seed_index - per_point], tf.int32) + offset
+        return fn(*shards, *shared)
+
+    def run(*args):
+        distribution = point_sharding()
+        if distribution is None:
+            return fn(*args)
+        strategy = distribution.strategy
+        points = len(args[0])
+        shard = -(-points // distribution.replicas)
+        rows = [_pad_rows(a, shard * distribution.replicas) for a in args[:per_point]]
+        shards = strategy.experimental_distribute_values_from_function(
+            lambda context: tuple(a[context.replica_id_in_sync_group * shard:][:shard] for a in rows))
+        if id(strategy) not in compiled:
+            compiled[id(strategy)] = tf.function(lambda s, shared: strategy.run(on_replica, args=(s, shared)),
+                                                 reduce_retracing=True)
+        outputs = compiled[id(strategy)](shards, tuple(tf.convert_to_tensor(a) for a in args[per_point:]))
+        per_replica = strategy.experimental_local_results(outputs)  # one output structure per replica
+        return tf.nest.map_structure(lambda *parts: tf.concat(parts, axis=0)[:points], *per_replica)
+
+    return run
 
 
 def supports_float64():
@@ -162,16 +214,22 @@ def has_gpu():
     return bool(tf.config.list_physical_devices("GPU"))
 
 
-def compile_attack(model, perturb, loss_fn, xla=None):
+def compile_attack(model, perturb, loss_fn, xla=None, per_point=True):
     """Compiles `perturb(oracle, x, y, seed)` for `model` as a graph (XLA if `xla`, default: with a GPU);
-    returns `run(x, y, seed)`."""
+    returns `run(x, y, seed)`, sharded over the devices inside `sharding_points` when `per_point` (every row of x is
+    its own point: not so for a power iteration's one vector)."""
     xla = has_gpu() if xla is None else xla
 
     @tf.function(jit_compile=xla, reduce_retracing=True)
     def run(x, y, seed):
         return perturb(_oracle(model, loss_fn), x, y, seed)
 
-    return run
+    return shard_points(run, 2, seed_index=2) if per_point else run
+
+
+def compile_predict(model):
+    """`model(x, training=False)` as a graph, sharded inside `kerobust.distribution.sharding_points`."""
+    return shard_points(tf.function(lambda x: model(x, training=False), reduce_retracing=True), 1)
 
 
 def training_oracle(model, loss_fn):

@@ -15,7 +15,7 @@ from keras import ops
 
 from kerobust import backend
 from kerobust.attacks import PGD
-from kerobust.attacks.suite import predict
+from kerobust.attacks.predictions import predict
 
 
 def predictions(model, x, batch_size=256):

@@ -102,7 +102,8 @@ class CrownBounds:
         if jit is False:
             self._compiled = self._margins
         else:
-            self._compiled = backend.compile_function(self._margins, xla=backend.use_xla("auto" if jit is True else jit))
+            self._compiled = backend.compile_function(self._margins, xla=backend.use_xla("auto" if jit is True else jit),
+                                                     per_point=2)
 
     def default_batch_size(self):
         """Points per batch so that one coefficient tensor of full CROWN holds about `MEMORY_FLOATS` numbers."""

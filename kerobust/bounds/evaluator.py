@@ -119,7 +119,8 @@ class BoundEvaluator:
         if jit is False:
             self._compiled = self._bounds
         else:
-            self._compiled = backend.compile_function(self._bounds, xla=backend.use_xla("auto" if jit is True else jit))
+            self._compiled = backend.compile_function(self._bounds, xla=backend.use_xla("auto" if jit is True else jit),
+                                                     per_point=1)
 
     def current_lipschitz(self):
         """The sound mode's Lipschitz constant for the model's current weights, composed forward over the graph:

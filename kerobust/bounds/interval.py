@@ -72,7 +72,8 @@ class IntervalBounds:
         if jit is False:
             self._compiled = self._margins
         else:
-            self._compiled = backend.compile_function(self._margins, xla=backend.use_xla("auto" if jit is True else jit))
+            self._compiled = backend.compile_function(self._margins, xla=backend.use_xla("auto" if jit is True else jit),
+                                                     per_point=2)
 
     def margin_bounds(self, x, y, eps):
         """(N, C) lower bounds on z_y - z_c (column y: 0), differentiable in the weights (IBP training)."""

@@ -12,6 +12,8 @@ import dataclasses
 import numpy as np
 from scipy.stats import beta, norm
 
+from kerobust.attacks.predictions import predict
+
 
 def clopper_pearson_lower(successes, trials, alpha):
     """One-sided lower confidence bound at level 1 - alpha of a binomial proportion (exact, Clopper-Pearson)."""
@@ -41,7 +43,7 @@ def certify_smoothed(model, x, sigma, samples=1000, selection_samples=100, alpha
         for start in range(0, draws, batch_size):
             size = min(batch_size, draws - start)
             noisy = point[None] + sigma * rng.standard_normal((size,) + point.shape).astype("float32")
-            predicted = np.argmax(np.asarray(model(noisy, training=False)), axis=1)
+            predicted = np.argmax(predict(model, noisy), axis=1)
             found += np.bincount(predicted, minlength=classes)
         return found
 

@@ -3,6 +3,7 @@ summarised as in the thesis's Table 5.1, optionally checked against attacks, wit
 
 import numpy as np
 
+from kerobust.cli.devices import add_distribution_arguments, check_distribution_flags, sharded
 from kerobust.errors import require
 from kerobust.values import convert, number_list, whole
 
@@ -20,6 +21,7 @@ def add_arguments(parser):
     parser.add_argument("--dtype", default="float32", help="float32 or float64")
     parser.add_argument("--json", default=None, help="write the summary and per-sample bounds here")
     parser.add_argument("--plot", default=None, help="PNG histogram of the bounds (and attack perturbations)")
+    add_distribution_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -40,18 +42,22 @@ def run(args):
     require(eps_values and all(e >= 0 for e in eps_values), f"cert eps must be >= 0, got {args.cert_eps!r}.")
     points = convert("points", args.points, whole)
     require(points >= 0, f"points must be >= 0, got {points}.")
+    replicas = check_distribution_flags(args)
     for path, flag in ((args.json, "--json"), (args.plot, "--plot")):
         if path:
             require_writable(path, flag)
-    model, dataset, x, y = model_and_test_points(args.model, args.data, args.data_dir, points)
-    bounds, summarised = bounds_and_summary(BoundEvaluator(model, args.mode, dtype=args.dtype), model, x, y, eps_values)
-    result = {"mode": args.mode, "model": args.model, "data": dataset.name, "dtype": args.dtype, **summarised}
+    with sharded(args, replicas) as distribution:
+        model, dataset, x, y = model_and_test_points(args.model, args.data, args.data_dir, points)
+        evaluator = BoundEvaluator(model, args.mode, dtype=args.dtype)
+        bounds, summarised = bounds_and_summary(evaluator, model, x, y, eps_values)
+        searches = (fgs_line_search(model, x), pgd_l2_search(model, x)) if args.check == "attacks" else None
+    result = {"mode": args.mode, "model": args.model, "data": dataset.name, "dtype": args.dtype, **summarised,
+              "distribution": distribution.record()}
     rows = [[f"{args.mode} bound", f"{result['mean']:.4g}", f"{result['median']:.4g}", f"{result['min']:.4g}",
              f"{result['max']:.4g}", f"{result['normalised_mean']:.4g}", "-", "-"]]
     found = None
-    if args.check == "attacks":
-        fgs = fgs_line_search(model, x)
-        pgd = pgd_l2_search(model, x)
+    if searches is not None:
+        fgs, pgd = searches
         found = np.minimum(fgs, pgd)
         result["attacks"] = {}
         for name, norms in (("fgs", fgs), ("pgd_l2", pgd), ("best", found)):

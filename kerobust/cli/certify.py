@@ -1,6 +1,7 @@
 """`kerobust certify`: certified accuracy of a saved model by IBP, CROWN, the global Lipschitz bound or randomised
 smoothing, per method and radius, beside its clean accuracy; per-point margin lower bounds in the JSON."""
 
+from kerobust.cli.devices import add_distribution_arguments, check_distribution_flags, sharded
 from kerobust.errors import require
 from kerobust.values import convert, number, number_list, whole
 
@@ -23,6 +24,7 @@ def add_arguments(parser):
     parser.add_argument("--selection-samples", default="100", help="smoothing: samples n0 that pick the class (100)")
     parser.add_argument("--alpha", default="0.001", help="smoothing: failure probability of each certificate (0.001)")
     parser.add_argument("--json", default=None, help="write {\"results\": [...]} with per-point margin lower bounds")
+    add_distribution_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -54,12 +56,14 @@ def run(args):
     from kerobust.evaluation.report import markdown
 
     methods, norm, eps_values, points, batch_size, smoothing = parse_request(args)
+    replicas = check_distribution_flags(args)
     if args.json:
         require_writable(args.json, "--json")
-    model, dataset, x, y = model_and_test_points(args.model, args.data, args.data_dir, points)
-    print(f"kerobust certify: {args.model} on {len(x)} {dataset.name} test points, {norm} radii "
-          + ", ".join(f"{e:g}" for e in eps_values))
-    results = certify(model, x, y, methods, norm, eps_values, smoothing, batch_size, progress=_progress())
+    with sharded(args, replicas) as distribution:
+        model, dataset, x, y = model_and_test_points(args.model, args.data, args.data_dir, points)
+        print(f"kerobust certify: {args.model} on {len(x)} {dataset.name} test points, {norm} radii "
+              + ", ".join(f"{e:g}" for e in eps_values))
+        results = certify(model, x, y, methods, norm, eps_values, smoothing, batch_size, progress=_progress())
     rows = [[r["method"], r["threat_norm"], f"{r['eps']:g}", f"{100 * r['certified_accuracy']:.2f} %",
              f"{100 * r['clean_accuracy']:.2f} %"] for r in results]
     print(markdown(["method", "threat norm", "eps", "certified accuracy", "clean accuracy"], rows))
@@ -69,7 +73,8 @@ def run(args):
               f"probabilistic, each certificate fails with probability at most {smoothing.alpha:g}; "
               f"{smoothed['abstentions']} abstentions, smoothed accuracy {100 * smoothed['smoothed_accuracy']:.2f} %.")
     if args.json:
-        write_json(args.json, {"model": args.model, "data": dataset.name, "points": len(x), "results": results})
+        write_json(args.json, {"model": args.model, "data": dataset.name, "points": len(x), "results": results,
+                               "distribution": distribution.record()})
         print(f"JSON: {args.json}")
     return 0
 

@@ -5,6 +5,7 @@ import argparse
 import dataclasses
 import os
 
+from kerobust.cli.devices import add_distribution_arguments, check_distribution_flags, sharded
 from kerobust.errors import KerobustError, require
 from kerobust.experiment.config import SEED_LIMIT
 from kerobust.values import convert, number, number_list, whole, whole_list
@@ -34,6 +35,7 @@ def add_arguments(parser):
     parser.add_argument("--diagnostics-points", default="256", help="points of the gradient-masking probe (0: off)")
     parser.add_argument("--batch-size", default="256", help="evaluation batch size")
     parser.add_argument("--seed", default="0", help="attack seed")
+    add_distribution_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -110,10 +112,10 @@ def run(args):
     require(counts["diagnostics_points"] >= 0, f"diagnostics points must be >= 0, got {counts['diagnostics_points']}.")
     require(0 <= counts["seed"] <= SEED_LIMIT, f"seed must be in [0, {SEED_LIMIT}], got {counts['seed']}.")
     require(points is None or points >= 1, f"points must be >= 1, got {points}.")
+    replicas = check_distribution_flags(args)
     from kerobust.attacks.lp_geometry import check_norm
-    from kerobust.data.registry import load_dataset, threat_model_for
-    from kerobust.data.threat_model import scaled_step
-    from kerobust.evaluation.attack_specs import AttackOptions, build_attacks, parse_attack_list
+    from kerobust.data.registry import threat_model_for
+    from kerobust.evaluation.attack_specs import parse_attack_list
 
     norm = check_norm(args.threat_norm)
     require(norm != "linf" or not eps_list or max(eps_list) < 1,
@@ -124,6 +126,15 @@ def run(args):
     for path, flag in ((args.json, "--json"), (args.plot, "--plot")):
         if path:
             require_writable(path, flag)
+    with sharded(args, replicas) as distribution:
+        return _evaluate(args, norm, eps_list, steps, step_size, counts, points, specs, threat, distribution)
+
+
+def _evaluate(args, norm, eps_list, steps, step_size, counts, points, specs, threat, distribution):
+    from kerobust.data.registry import load_dataset
+    from kerobust.data.threat_model import scaled_step
+    from kerobust.evaluation.attack_specs import AttackOptions, build_attacks
+
     classifiers = [load_classifier(path) for path in args.model]
     dataset = load_dataset(args.data, args.data_dir)
     for path, classifier in zip(args.model, classifiers):
@@ -158,7 +169,7 @@ def run(args):
     print(format_table(results))
     _report_sweep(args, results, eps_list)
     if args.json:
-        _write_json(args, dataset.name, norm, eps_list[0], results)
+        _write_json(args, dataset.name, norm, eps_list[0], results, distribution)
     return 0
 
 
@@ -175,7 +186,7 @@ def _report_sweep(args, results, eps_list):
         print(f"Plot: {plot}")
 
 
-def _write_json(args, dataset, norm, eps, results):
+def _write_json(args, dataset, norm, eps, results, distribution):
     import json
 
     from kerobust.atomic_files import write_text
@@ -183,8 +194,9 @@ def _write_json(args, dataset, norm, eps, results):
 
     entries = [
         dict(result.to_json(), model=path, title=title, dataset=dataset, threat_norm=norm,
-             robustbench=robustbench_summary(result, dataset, norm, eps))
+             robustbench=robustbench_summary(result, dataset, norm, eps), distribution=distribution.record())
         for path, (title, result) in zip(args.model, results.items())
     ]
-    payload = entries[0] if len(entries) == 1 else {"dataset": dataset, "threat_norm": norm, "models": entries}
+    payload = entries[0] if len(entries) == 1 else {"dataset": dataset, "threat_norm": norm, "models": entries,
+                                                    "distribution": distribution.record()}
     write_text(args.json, json.dumps(payload, indent=2) + "\n")

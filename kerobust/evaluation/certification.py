@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from kerobust.attacks.lp_geometry import l2_radius_factor
+from kerobust.attacks.predictions import predict_batches
 from kerobust.attacks.lp_geometry import NORMS
 from kerobust.errors import KerobustError, unknown_name
 
@@ -62,7 +63,7 @@ def _lipschitz_margins_by_eps(model, x, y, radii, evaluator=None):
     from kerobust.bounds import BoundEvaluator
 
     evaluator = evaluator or BoundEvaluator(model, "sound", jit=False)
-    features = np.asarray(evaluator.probe.predict(x, verbose=0, batch_size=256), "float64")
+    features = np.asarray(predict_batches(evaluator.probe, np.asarray(x, evaluator.dtype)), "float64")
     head = evaluator.head.layer
     if head is None:
         logits, kernel = features, np.eye(features.shape[1])
@@ -95,7 +96,7 @@ def certify(model, x, y, methods, threat_norm, eps_values, smoothing=SmoothingSe
     """
     check_request(methods, threat_norm, eps_values)
     x, y = np.asarray(x, "float32"), np.asarray(y, "int64")
-    clean = float(np.mean(np.argmax(np.asarray(model.predict(x, verbose=0, batch_size=256)), axis=1) == y))
+    clean = float(np.mean(np.argmax(predict_batches(model, x), axis=1) == y))
     results = []
     for method in methods:
         for eps, margins, extra in _margins_by_eps(model, x, y, method, threat_norm, eps_values, smoothing,

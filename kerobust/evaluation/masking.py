@@ -81,7 +81,7 @@ def zero_gradient_share(model, x, y):
 
 def output_change(model, x):
     """Largest absolute difference between two identical inference calls on `x`."""
-    from kerobust.attacks.suite import predict
+    from kerobust.attacks.predictions import predict
 
     return float(np.max(np.abs(predict(model, x) - predict(model, x))))
 

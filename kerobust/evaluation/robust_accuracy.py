@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from kerobust.attacks.suite import AttackSuite, attack_rows, predict
+from kerobust.attacks.predictions import predict
+from kerobust.attacks.suite import AttackSuite, attack_rows
 from kerobust.evaluation.result import AttackAccuracy, RobustnessResult
 from kerobust.evaluation.top_k import top_k_correct
 from kerobust.progress import progress_bar

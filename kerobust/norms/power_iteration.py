@@ -60,7 +60,7 @@ def power_iteration(layer, input_shape, iterations=500, tolerance=1e-8, seed=0):
 
     start = np.random.default_rng(seed).normal(size=(1, *input_shape)).astype("float32")
     start /= np.linalg.norm(start)
-    run = backend.compile_attack(model, iterate, _half_squared_norm)
+    run = backend.compile_attack(model, iterate, _half_squared_norm, per_point=False)  # one vector, not points
     v = np.asarray(run(start, np.zeros(1, "int32"), np.zeros(2, "int32")))
     sigma = float(np.linalg.norm(np.asarray(model(v))) / max(np.linalg.norm(v), 1e-30))
     return sigma, v[0]

@@ -1,0 +1,28 @@
+"""A classifier's inference-mode outputs as NumPy, on one device or, inside `kerobust.distribution.sharding_points`,
+over the devices (a compiled call whose batch is split over them)."""
+
+import weakref
+
+import keras
+import numpy as np
+
+from kerobust import backend
+from kerobust.distribution import point_sharding
+
+_SHARDED_PREDICTIONS = weakref.WeakKeyDictionary()  # model -> its compiled, sharded inference call
+
+
+def predict(model, x):
+    """The model's outputs in inference mode, as NumPy; over the devices inside
+    `kerobust.distribution.sharding_points`."""
+    if point_sharding() is None:
+        return keras.ops.convert_to_numpy(model(x, training=False))
+    if model not in _SHARDED_PREDICTIONS:
+        _SHARDED_PREDICTIONS[model] = backend.compile_predict(model)
+    return keras.ops.convert_to_numpy(_SHARDED_PREDICTIONS[model](np.asarray(x)))
+
+
+def predict_batches(model, x, batch_size=256):
+    """`predict` over batches of `batch_size` points, concatenated."""
+    parts = [predict(model, x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+    return np.concatenate(parts) if parts else np.zeros((0,) + tuple(model.output_shape[1:]), "float32")
