@@ -21,7 +21,6 @@ import os
 from kerobust.errors import KerobustError, require, unknown_name
 
 STRATEGIES = ("mirrored", "multi-worker", "data-parallel")
-EVALUATION_STRATEGIES = ("mirrored", "data-parallel")  # one machine's devices
 
 _SHARDING = None  # the Distribution whose replicas share each batch of points, inside `sharding_points`
 

@@ -215,7 +215,7 @@ def test_eval_certify_and_bound_under_mirrored_record_two_replicas(natural_digit
     ("eval", ["--distribute", "multi-worker"], "multi-worker is for fit"),
     ("certify", ["--replicas", "2"], "--replicas needs --distribute"),
     ("bound", ["--distribute", "data-parallel"], "--distribute data-parallel runs on the JAX backend"),
-    ("eval", ["--distribute", "mirrored", "--replicas", "x"], "replicas"),
+    ("eval", ["--distribute", "mirrored", "--replicas", "x"], "replicas: not a number: 'x'"),
 ])
 def test_bad_evaluation_distribution_flags_are_one_line(command, argv, message, tmp_path, capsys):
     out = tmp_path / "out.json"

@@ -174,14 +174,14 @@ def shard_points(fn, per_point, seed_index=None):
     (replica 0 draws what one device would for its rows). Outside `sharding_points`, `fn` as it is."""
     from kerobust.distribution import point_sharding
 
-    compiled = {}
+    compiled = {}  # strategy -> the tf.function that runs `on_replica` on each replica
 
     def on_replica(shards, shared):
         shared = list(shared)
         if seed_index is not None:
             replica = tf.distribute.get_replica_context().replica_id_in_sync_group
-            offset = tf.stack([0, tf.cast(replica, tf.int32) * SEED_STRIDE])
-            shared[seed_index - per_point] = tf.cast(shared[seed_index - per_point], tf.int32) + offset
+            seed = seed_index - per_point
+            shared[seed] = tf.cast(shared[seed], tf.int32) + tf.stack([0, tf.cast(replica, tf.int32) * SEED_STRIDE])
         return fn(*shards, *shared)
 
     def run(*args):
@@ -194,10 +194,10 @@ def shard_points(fn, per_point, seed_index=None):
         rows = [_pad_rows(a, shard * distribution.replicas) for a in args[:per_point]]
         shards = strategy.experimental_distribute_values_from_function(
             lambda context: tuple(a[context.replica_id_in_sync_group * shard:][:shard] for a in rows))
-        if id(strategy) not in compiled:
-            compiled[id(strategy)] = tf.function(lambda s, shared: strategy.run(on_replica, args=(s, shared)),
-                                                 reduce_retracing=True)
-        outputs = compiled[id(strategy)](shards, tuple(tf.convert_to_tensor(a) for a in args[per_point:]))
+        if strategy not in compiled:
+            compiled[strategy] = tf.function(lambda s, shared: strategy.run(on_replica, args=(s, shared)),
+                                             reduce_retracing=True)
+        outputs = compiled[strategy](shards, tuple(tf.convert_to_tensor(a) for a in args[per_point:]))
         per_replica = strategy.experimental_local_results(outputs)  # one output structure per replica
         return tf.nest.map_structure(lambda *parts: tf.concat(parts, axis=0)[:points], *per_replica)
 

@@ -15,12 +15,12 @@ from keras import ops
 
 from kerobust import backend
 from kerobust.attacks import PGD
-from kerobust.attacks.predictions import predict
+from kerobust.attacks.predictions import predict_batches
 
 
 def predictions(model, x, batch_size=256):
     """The model's decisions (argmax), in batches."""
-    return np.concatenate([np.argmax(predict(model, x[i:i + batch_size]), axis=1) for i in range(0, len(x), batch_size)])
+    return np.argmax(predict_batches(model, x, batch_size), axis=1)
 
 
 def _sign_gradient(model, x, labels):

@@ -197,6 +197,5 @@ def _write_json(args, dataset, norm, eps, results, distribution):
              robustbench=robustbench_summary(result, dataset, norm, eps), distribution=distribution.record())
         for path, (title, result) in zip(args.model, results.items())
     ]
-    payload = entries[0] if len(entries) == 1 else {"dataset": dataset, "threat_norm": norm, "models": entries,
-                                                    "distribution": distribution.record()}
+    payload = entries[0] if len(entries) == 1 else {"dataset": dataset, "threat_norm": norm, "models": entries}
     write_text(args.json, json.dumps(payload, indent=2) + "\n")
