@@ -168,7 +168,7 @@ def test_bad_distribution_flags_are_one_line(argv, message, tmp_path, capsys):
     assert not (tmp_path / "r").exists()
 
 
-@pytest.mark.parametrize("mode", ["mirrored", pytest.param("data-parallel", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("mode", ["mirrored", "data-parallel"])
 def test_sharded_evaluation_gives_the_results_of_one_device(mode):
     """Predictions, FGSM, PGD, IBP, CROWN, both bound modes and the eval table, split over 2 devices, against the
     same functions on one device; PGD's random start shows each replica ran its own shard (see the script)."""
@@ -191,7 +191,6 @@ def test_sharded_evaluation_gives_the_results_of_one_device(mode):
         assert result["output_devices"] == 2
 
 
-@pytest.mark.slow
 def test_eval_certify_and_bound_under_mirrored_record_two_replicas(natural_digits_net, tmp_path):
     path = tmp_path / "model.keras"
     natural_digits_net.save(path)
