@@ -43,13 +43,16 @@ def _basic_block(x, layers, filters, stride, shortcut, name):
     return keras.layers.ReLU(name=f"{name}_relu2")(keras.layers.Add(name=f"{name}_add")([skip, y]))
 
 
-def _resnet(input_shape, mean, std, input_noise, layers, num_classes, arch, depth):
-    """ResNet-20 (`depth=20`: widths 16-64, option A shortcuts) or ResNet-18 (`depth=18`: widths 64-512, 1x1
-    projection shortcuts), conv - BN - ReLU stem, global average pooling, dense logits."""
+def _resnet(input_shape, mean, std, input_noise, layers, num_classes, arch, depth, width=64):
+    """ResNet-20 (`depth=20`: widths 16-64, option A shortcuts) or ResNet-18 (`depth=18`: widths `width` to 8
+    `width`, 1x1 projection shortcuts), conv - BN - ReLU stem, global average pooling, dense logits."""
     if depth == 20:
         widths, blocks, strides, shortcut, minimum = (16, 32, 64), (3, 3, 3), (1, 2, 2), "A", 4
     else:
-        widths, blocks, strides, shortcut, minimum = (64, 128, 256, 512), (2, 2, 2, 2), (1, 2, 2, 2), "B", 8
+        if int(width) != width or width < 1:
+            raise KerobustError(f"{arch} width must be a positive integer, got {width!r}.")
+        widths = (int(width), 2 * int(width), 4 * int(width), 8 * int(width))
+        blocks, strides, shortcut, minimum = (2, 2, 2, 2), (1, 2, 2, 2), "B", 8
     require_input_size(arch, input_shape, minimum)
     inputs, x = image_input(input_shape, mean, std, input_noise)
     x = keras.layers.ReLU(name="stem_relu")(layers.conv_bn(x, widths[0], 3, 1, name="stem_conv"))
@@ -74,16 +77,18 @@ def resnet20(input_shape, num_classes, mean, std, norm="bn", input_noise=0.0):
 
 
 @register("resnet18")
-def resnet18(input_shape, num_classes, mean, std, norm="bn", input_noise=0.0):
-    """ResNet-18, CIFAR form (11.2M parameters): 3x3 stem, 4 stages of 2 basic blocks, widths 64-512, 1x1 projection
-    shortcuts. Works from 8x8 inputs (three stride-2 stages).
+def resnet18(input_shape, num_classes, mean, std, norm="bn", width=64, input_noise=0.0):
+    """ResNet-18, CIFAR form (11.2M parameters at width 64): 3x3 stem, 4 stages of 2 basic blocks, widths 64-512, 1x1
+    projection shortcuts. Works from 8x8 inputs (three stride-2 stages). Seed 002 calls it a wide ResNet-18 and widens
+    it further (width 80, 17.5M parameters, for its 17M-parameter network of Table 6).
 
     Args:
         input_shape, num_classes, mean, std: as for every architecture.
         norm: "none", "bn", "convnorm" or "bn+convnorm".
+        width: channels of the stem and the first stage; stage s has 2^(s-1) times as many.
         input_noise: Gaussian noise (pixels) on the input, also at inference.
     """
-    return _resnet(input_shape, mean, std, input_noise, ConvFactory(norm), num_classes, "resnet18", 18)
+    return _resnet(input_shape, mean, std, input_noise, ConvFactory(norm), num_classes, "resnet18", 18, width)
 
 
 @register("noisenet20")
