@@ -22,7 +22,10 @@ import dataclasses
 import os
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from study_options import add_study_arguments, chosen, load_test_subset  # noqa: E402
 
 ARCHS = ("vgg11", "resnet18", "senet18", "regnetx_200mf")
 TITLES = {"vgg11": "VGG-11", "resnet18": "ResNet-18", "senet18": "SENet-18", "regnetx_200mf": "RegNetX-200MF"}
@@ -141,22 +144,17 @@ def plot_documents_layout(cells, path):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", choices=("digits", "cifar"), default="digits")
-    parser.add_argument("--quick", action="store_true", help="a smoke test: 1 epoch, 32 test points")
     parser.add_argument("--archs", default=",".join(ARCHS), help="comma list of " + ", ".join(ARCHS))
-    parser.add_argument("--data-dir", default=None, help="tfds data folder (cifar profile)")
-    parser.add_argument("--out", default=None, help="default apps/results/seed001_figure2 (+ _cifar or _quick)")
-    parser.add_argument("--runs", default=None, help="run folders (default runs/seed001_figure2)")
+    add_study_arguments(parser, PROFILES, "default apps/results/seed001_figure2 (+ _cifar or _quick)",
+                        "run folders (default runs/seed001_figure2, suffixed likewise)")
     args = parser.parse_args(argv)
     archs = [a for a in args.archs.split(",") if a]
     if not archs or any(a not in ARCHS for a in archs):
         parser.error(f"--archs must list some of {', '.join(ARCHS)}")
-    profile = PROFILES["quick" if args.quick else args.profile]
-    suffix = "_quick" if args.quick else "" if args.profile == "digits" else f"_{args.profile}"
+    profile, suffix = chosen(args, PROFILES)
     out = args.out or f"apps/results/seed001_figure2{suffix}"
     runs = args.runs or f"runs/seed001_figure2{suffix}"
 
-    from kerobust.data import load_dataset
     from kerobust.errors import KerobustError
     from kerobust.evaluation.report import write_study
     from kerobust.experiment.study_cells import cached_cell
@@ -164,10 +162,7 @@ def main(argv=None):
     from kerobust.norms.model_report import LayerNorms
 
     try:
-        dataset = load_dataset(profile.data, args.data_dir)
-        if profile.points:
-            dataset = dataclasses.replace(dataset, x_test=dataset.x_test[:profile.points],
-                                          y_test=dataset.y_test[:profile.points])
+        dataset = load_test_subset(profile.data, args.data_dir, profile.points)
         cells = []
         for i, (arch, training) in enumerate((a, t) for a in archs for t in TRAININGS):
             print(f"[{i + 1}/{len(archs) * len(TRAININGS)}] {TITLES[arch]}, {LABELS[training]}", flush=True)

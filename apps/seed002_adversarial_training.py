@@ -21,20 +21,21 @@ Profiles (`seed002_cells.PROFILES`): `digits` (default; 8x8 digits, l-inf 0.2, l
 epochs with lr drops at 12 and 16 and a ResNet-18 of width 16, so that each table fits 30 minutes on 2 CPU cores)
 and `cifar` (the document's settings: CIFAR-10 from tfds, eps 8/255, 40 / 50 epochs, SGD at lr 0.01, ResNet-18 of
 width 64 and 80). Every attack is 20 steps; l-inf PGD steps eps / 8, l2 PGD 2.5 eps / 20. Cells are shared by the
-tables that use the same network and kept in `OUT/cells/` (default `apps/results/seed002_cells`); each table or
-figure writes markdown (the document's layout, with its CIFAR-10 numbers beside), JSON and a PNG to
-`apps/results/seed002_<item>/`.
+tables that use the same network and kept in `OUT/seed002_cells/cells/`; each table or figure writes markdown (the
+document's layout, with its CIFAR-10 numbers beside), JSON and a PNG to `OUT/seed002_<item>/`. OUT defaults to
+`apps/results` (`apps/results/quick` with `--quick`, `apps/results/cifar` for the cifar profile); an interrupted fit
+resumes from its run folder under `--runs`.
 """
 
 import argparse
-import dataclasses
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from seed002_cells import PROFILES, ROW_TITLES, ROWS, Cell, basicnet, run_cell  # noqa: E402
+from seed002_cells import PROFILES, Cell, basicnet, run_cell  # noqa: E402
+from study_options import add_study_arguments, chosen, load_test_subset  # noqa: E402
 
 
 def _resnet18(profile, method="mat-rand", **options):
@@ -87,27 +88,20 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("item", choices=ITEMS + ("all",), help="the table or figure to produce")
-    parser.add_argument("--profile", choices=("digits", "cifar"), default="digits")
-    parser.add_argument("--quick", action="store_true", help="a smoke test: tiny networks, 1-2 epochs, 40 points")
-    parser.add_argument("--data-dir", default=None, help="tfds data folder (cifar profile)")
-    parser.add_argument("--out", default=None, help="results folder (default apps/results; cells in OUT/seed002_cells)")
-    parser.add_argument("--runs", default=None, help="run folders (default runs/seed002)")
+    add_study_arguments(parser, PROFILES, "the folder of the item folders seed002_ITEM and seed002_cells (default "
+                        "apps/results, apps/results/quick or apps/results/cifar)",
+                        "run folders (default runs/seed002, + _quick or _cifar)")
     args = parser.parse_args(argv)
-    profile = PROFILES["quick" if args.quick else args.profile]
-    suffix = "_quick" if args.quick else "" if args.profile == "digits" else f"_{args.profile}"
-    out = args.out or f"apps/results{suffix}"
+    profile, suffix = chosen(args, PROFILES)
+    out = args.out or os.path.join("apps/results", suffix.lstrip("_"))
     runs = args.runs or f"runs/seed002{suffix}"
 
-    from kerobust.data import load_dataset
     from kerobust.errors import KerobustError
 
     from seed002_report import write_item
 
     try:
-        dataset = load_dataset(profile.data, args.data_dir)
-        if profile.points:
-            dataset = dataclasses.replace(dataset, x_test=dataset.x_test[:profile.points],
-                                          y_test=dataset.y_test[:profile.points])
+        dataset = load_test_subset(profile.data, args.data_dir, profile.points)
         catalogue = items(profile)
         for item in ITEMS if args.item == "all" else (args.item,):
             title, columns = catalogue[item]

@@ -25,7 +25,10 @@ import dataclasses
 import os
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from study_options import add_study_arguments, chosen, load_test_subset  # noqa: E402
 
 NETWORKS = ("lenet5", "cifar_nin")
 TITLES = {"lenet5": "LeNet-5", "cifar_nin": "CIFAR-NIN"}
@@ -128,16 +131,11 @@ def boxplots(rows, path):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", choices=("digits", "thesis"), default="digits")
-    parser.add_argument("--quick", action="store_true", help="a smoke test: 1 epoch, 32 test points")
-    parser.add_argument("--data-dir", default=None, help="tfds data folder (thesis profile)")
-    parser.add_argument("--out", default=None, help="default apps/results/seed003_table5_1_5_2 (+ _thesis or _quick)")
+    add_study_arguments(parser, PROFILES, "default apps/results/seed003_table5_1_5_2 (+ _thesis or _quick)")
     args = parser.parse_args(argv)
-    profile = PROFILES["quick" if args.quick else args.profile]
-    suffix = "_quick" if args.quick else "" if args.profile == "digits" else f"_{args.profile}"
+    profile, suffix = chosen(args, PROFILES)
     out = args.out or f"apps/results/seed003_table5_1_5_2{suffix}"
 
-    from kerobust.data import load_dataset
     from kerobust.errors import KerobustError
     from kerobust.atomic_files import write_text
     from kerobust.evaluation.report import write_study
@@ -147,10 +145,7 @@ def main(argv=None):
         rows = []
         for i, network in enumerate(NETWORKS):
             print(f"[{i + 1}/{len(NETWORKS)}] {TITLES[network]} on {profile.data[network]}", flush=True)
-            dataset = load_dataset(profile.data[network], args.data_dir)
-            if profile.points:
-                dataset = dataclasses.replace(dataset, x_test=dataset.x_test[:profile.points],
-                                              y_test=dataset.y_test[:profile.points])
+            dataset = load_test_subset(profile.data[network], args.data_dir, profile.points)
             settings = dict(dataclasses.asdict(profile), network=network)
             rows.append(cached_cell(os.path.join(out, "cells", f"{network}.json"), settings,
                                     lambda: measure(network, dataset, profile)))

@@ -95,44 +95,29 @@ def fit_config(profile, k, norm, run_dir):
 
 def run_cell(profile, k, norm, out, runs, dataset, data_dir=None):
     """Trains and evaluates one cell, or reads it back when an earlier run finished it."""
-    from kerobust.atomic_files import write_json
-    from kerobust.errors import KerobustError
+    from kerobust.experiment.study_cells import cached_cell
+
+    return cached_cell(os.path.join(out, "cells", cell_name(k, norm) + ".json"), profile.settings(),
+                       lambda: _train_and_evaluate(profile, k, norm, runs, dataset, data_dir))
+
+
+def _train_and_evaluate(profile, k, norm, runs, dataset, data_dir):
     from kerobust.experiment import run
 
-    path = os.path.join(out, "cells", cell_name(k, norm) + ".json")
-    if os.path.exists(path):
-        cell = read_cell(path)
-        if cell.get("settings") != profile.settings():
-            raise KerobustError(f"{path} was computed with other settings ({cell.get('settings')}); pass another --out.")
-        return cell
     config = fit_config(profile, k, norm, os.path.join(runs, cell_name(k, norm)))
     config.data_dir = data_dir
     result = run(config, dataset=dataset)
     evaluation = result.evaluation
     fgsm, pgd = (next(a for a in evaluation.attacks if a.name == name) for name in ("FGSM", "PGD"))
-    cell = {
+    return {
         "k": k, "norm": norm, "model": result.classifier.name, "params": int(result.classifier.count_params()),
         "clean": {"top1": 100 * evaluation.clean_top1, "top5": 100 * evaluation.clean_top5},
         "fgsm": {"top1": 100 * fgsm.top1, "top5": 100 * fgsm.top5},
         "pgd": {"top1": 100 * pgd.top1, "top5": 100 * pgd.top5},
         "points": evaluation.num_points, "train_seconds": result.train_seconds,
         "val_accuracy": [100 * v for v in result.metrics["history"].get("val_accuracy", [])],
-        "masking_warnings": evaluation.warnings, "run_dir": result.run_dir, "settings": profile.settings(),
+        "masking_warnings": evaluation.warnings, "run_dir": result.run_dir,
     }
-    write_json(path, cell)
-    return cell
-
-
-def read_cell(path):
-    import json
-
-    from kerobust.errors import KerobustError
-
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except (OSError, ValueError) as error:
-        raise KerobustError(f"finished cell {path} cannot be read ({error}); remove it to recompute it.") from None
 
 
 def _value(cells, k, norm, attack, top):

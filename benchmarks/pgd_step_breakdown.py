@@ -17,7 +17,7 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from train_throughput import ALPHA, EPS, STEPS, keras_seconds_per_step  # noqa: E402
+from train_throughput import ALPHA, EPS, STEPS, cifar_shaped_batch, keras_seconds_per_step  # noqa: E402
 
 
 def _timed(step, batches):
@@ -68,9 +68,7 @@ def main():
     args = parser.parse_args()
     import keras
 
-    rng = np.random.default_rng(0)
-    x = rng.random((args.batch_size, 32, 32, 3), dtype=np.float32)
-    y = rng.integers(0, 10, args.batch_size)
+    x, y = cifar_shaped_batch(args.batch_size)
     rows = []
     for k in args.k:
         for peer, parts in (("kerobust", keras_parts(k, x, y, args.batches)),

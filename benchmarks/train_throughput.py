@@ -43,6 +43,12 @@ def keras_seconds_per_step(k, method, x, y, batches):
 TORCH_SETUPS = ("eager", "channels_last", "compiled")
 
 
+def cifar_shaped_batch(batch_size):
+    """A fixed random batch of 32x32x3 images in [0, 1] and labels of 10 classes."""
+    rng = np.random.default_rng(0)
+    return rng.random((batch_size, 32, 32, 3), dtype=np.float32), rng.integers(0, 10, batch_size)
+
+
 def torch_seconds_per_step(k, method, x, y, batches, setup="eager"):
     import torch
 
@@ -86,9 +92,7 @@ def main():
     args = parser.parse_args()
     import keras
 
-    rng = np.random.default_rng(0)
-    x = rng.random((args.batch_size, 32, 32, 3), dtype=np.float32)
-    y = rng.integers(0, 10, args.batch_size)
+    x, y = cifar_shaped_batch(args.batch_size)
     rows = []
     for k in args.k:
         for method in ("natural", "pgd", "free"):

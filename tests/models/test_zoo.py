@@ -39,6 +39,26 @@ def test_published_parameter_counts(arch, shape, count):
     assert _trainable(_build(arch, shape)) == count
 
 
+def _resnet18_parameters(width, channels=3, classes=10):
+    """Trainable parameters of the CIFAR ResNet-18 with stage widths w, 2w, 4w, 8w, counted by hand: 3x3 convs
+    without bias, batch norm gamma and beta after each, 1x1 projections where a stage starts, the dense head."""
+    total, previous = 9 * channels * width + 2 * width, width
+    for stage in range(4):
+        c = width * 2**stage
+        for block in range(2):
+            inputs = previous if block == 0 else c
+            total += 9 * inputs * c + 9 * c * c + 4 * c + ((inputs * c + 2 * c) if block == 0 and stage else 0)
+        previous = c
+    return total + 8 * width * classes + classes
+
+
+@pytest.mark.parametrize("width", [64, 80, 16])
+def test_resnet18_width_scales_every_stage(width):
+    """Width 64 is the published 11,173,962; seed 002's wider network (width 80) has 17.5M, its digits stand-in 16."""
+    assert _trainable(_build("resnet18", (32, 32, 3), width=width)) == _resnet18_parameters(width)
+    assert _resnet18_parameters(64) == 11_173_962 and _resnet18_parameters(80) == 17_454_170
+
+
 @pytest.mark.slow_on_jax
 @pytest.mark.smoke
 @pytest.mark.parametrize("arch", EXPECTED)
@@ -82,6 +102,7 @@ def test_input_noise_is_the_first_layer_and_random_at_inference():
     [
         ("regnetx_200mf", {"norm": "convnorm"}, "unknown norm"),
         ("resnet18", {}, "at least 8x8"),
+        ("resnet18", {"width": 0}, "width must be a positive integer"),
         ("noisenet20", {"noise": "pixelwise"}, "unknown noise granularity"),
         ("lenet5", {"norm": "bn"}, "does not take"),
         ("cifar_nin", {"width": 0}, "positive integer"),
@@ -99,7 +120,7 @@ CITIZENS = [
     ("wrn", {"norm": "none"}), ("wrn", {"norm": "bn"}), ("wrn", {"norm": "convnorm"}), ("wrn", {"norm": "bn+convnorm"}),
     ("resnet20", {}), ("resnet20", {"norm": "bn+convnorm"}), ("noisenet20", {}), ("basicnet", {"input_noise": 0.05}),
     ("lenet5_lrn3", {}), ("cifar_nin", {"width": 16, "dropout": 0.0}), ("vgg11", {}), ("senet18", {}), ("regnetx_200mf", {}),
-    ("resnet18", {}), ("certcnn", {}),
+    ("resnet18", {"width": 8}), ("certcnn", {}),
 ]
 
 
