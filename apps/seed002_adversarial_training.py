@@ -17,8 +17,9 @@
   stopping on robust validation accuracy) against the l-inf PGD baseline.
 * `all`: every one of them.
 
-Profiles (`seed002_cells.PROFILES`): `digits` (default; 8x8 digits, l-inf 0.2, l2 0.5; the ResNet tables on 20
-epochs with lr drops at 12 and 16 and a ResNet-18 of width 16, so that each table fits 30 minutes on 2 CPU cores)
+Profiles (`seed002_cells.PROFILES`): `digits` (default; 8x8 digits, l-inf 0.2, l2 0.5, AdamW at lr 1e-3, the
+document's schedules, and ResNet-18s of width 16 and 20 instead of 64 and 80, so that each table fits 30 minutes on 2
+CPU cores)
 and `cifar` (the document's settings: CIFAR-10 from tfds, eps 8/255, 40 / 50 epochs, SGD at lr 0.01, ResNet-18 of
 width 64 and 80). Every attack is 20 steps; l-inf PGD steps eps / 8, l2 PGD 2.5 eps / 20. Cells are shared by the
 tables that use the same network and kept in `OUT/seed002_cells/cells/`; each table or figure writes markdown (the

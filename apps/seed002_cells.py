@@ -44,7 +44,7 @@ class Profile:
 
 PROFILES = {
     "digits": Profile(data="digits", eps=0.2, l2_eps=0.5, train_eps=(0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3),
-                      basic_epochs=40, basic_milestones=(20, 30), deep_epochs=20, deep_milestones=(12, 16),
+                      basic_epochs=40, basic_milestones=(20, 30), deep_epochs=50, deep_milestones=(30, 40),
                       optimizer="adamw", lr=1e-3, resnet18_width=16, wider_width=20),
     "cifar": Profile(data="cifar10", eps=8 / 255, l2_eps=0.5, train_eps=(0.0, 2 / 255, 4 / 255, 6 / 255, 8 / 255,
                                                                            10 / 255, 12 / 255),
@@ -154,9 +154,18 @@ def run_cell(profile, cell, out, runs, dataset):
     """Trains and scores one cell, or reads it back (`kerobust.experiment.study_cells`)."""
     from kerobust.experiment.study_cells import cached_cell
 
-    settings = {"profile": dataclasses.asdict(profile), "cell": dataclasses.asdict(cell)}
-    return cached_cell(os.path.join(out, "cells", cell.name + ".json"), settings,
+    return cached_cell(os.path.join(out, "cells", cell.name + ".json"), cell_settings(profile, cell),
                        lambda: _train_and_score(profile, cell, os.path.join(runs, cell.name), dataset))
+
+
+def cell_settings(profile, cell):
+    """What a cell's numbers depend on: its fit configuration and the evaluation's settings (not the profile's
+    settings of other cells, so a change to the ResNet schedule keeps the BasicNet cells)."""
+    fit = dataclasses.asdict(fit_config(profile, cell, None))
+    fit.pop("run_dir")
+    evaluation = {key: getattr(profile, key) for key in ("eps", "l2_eps", "eval_steps", "eot_samples", "points",
+                                                         "seed")}
+    return {"cell": dataclasses.asdict(cell), "fit": fit, "evaluation": evaluation}
 
 
 def _train_and_score(profile, cell, run_dir, dataset):

@@ -60,7 +60,7 @@ def test_the_checked_in_results_agree_with_their_cells(item):
     table = (RESULTS / f"seed002_{item}" / f"{item}.md").read_text()
     for row in rows:
         stored = json.loads((RESULTS / "seed002_cells" / "cells" / f"{row['name']}.json").read_text())
-        assert stored["scores"] == row["scores"] and stored["settings"]["profile"]["data"] == "digits"
+        assert stored["scores"] == row["scores"] and stored["settings"]["fit"]["data"] == "digits"
         for name in ROWS:
             assert 0 <= row["scores"]["plain"][name] <= 100
             if item not in ("figure2", "figure3"):
