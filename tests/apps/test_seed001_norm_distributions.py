@@ -26,7 +26,7 @@ def test_a_quick_run_keeps_the_saved_models_norms_and_draws_both_figures(tmp_pat
         assert [row["linf"] for row in cell["norms"]] == pytest.approx([row.linf for row in saved])
         assert 0 <= cell["robust"] <= 100 and cell["points"] == 32
     table = (out / "figure2.md").read_text()
-    assert "| VGG-11" in table and "PGD-AT" in table and "Median l-inf layer norm of PGD-AT" in table
+    assert "| VGG-11" in table and "PGD-AT" in table and "Mean l-inf layer norm of PGD-AT" in table
     for png in ("figure2.png", "figure2_vgg11.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
 
