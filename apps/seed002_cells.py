@@ -144,12 +144,6 @@ def score(model, x, y, attack_list, seed):
     return dict(zip(ROWS, [100 * result.clean_top1] + [100 * a.top1 for a in result.attacks]))
 
 
-def is_randomised(model):
-    from kerobust.layers.noise_injection import is_random_at_inference
-
-    return any(is_random_at_inference(layer) for layer in model._flatten_layers())
-
-
 def run_cell(profile, cell, out, runs, dataset):
     """Trains and scores one cell, or reads it back (`kerobust.experiment.study_cells`)."""
     from kerobust.experiment.study_cells import cached_cell
@@ -170,13 +164,14 @@ def cell_settings(profile, cell):
 
 def _train_and_score(profile, cell, run_dir, dataset):
     from kerobust.experiment import run
+    from kerobust.layers.noise_injection import random_layers
 
     fit_dataset = dataset
     if cell.curves and not cell.early_stopping:  # per-epoch accuracy on the test split: the learning curves
         fit_dataset = dataclasses.replace(dataset, x_val=dataset.x_test, y_val=dataset.y_test)
     result = run(fit_config(profile, cell, run_dir), dataset=fit_dataset)
     model, x, y = result.classifier, dataset.x_test, dataset.y_test
-    randomised = is_randomised(model)
+    randomised = bool(random_layers(model))
     history = result.metrics["history"]
     scores = {"plain": score(model, x, y, attacks(profile, dataset), profile.seed)}
     if randomised:

@@ -11,7 +11,7 @@ import keras
 from kerobust.atomic_files import atomic_path, require_space, variables_bytes, write_errors_as_user_errors
 from kerobust.errors import KerobustError
 from kerobust.layers import ConvNorm
-from kerobust.layers.noise_injection import is_random_at_inference
+from kerobust.layers.noise_injection import random_layers
 
 INSTALL_HINT = "pip install 'kerobust[onnx]'"
 
@@ -33,7 +33,7 @@ def require_onnx_tools():
 def onnx_refusal(model):
     """Why `model` cannot go to ONNX, or None. Noise layers draw with stateless random ops, which ONNX lacks (its
     RandomNormal has no seed input), so a randomised model is refused rather than exported with frozen noise."""
-    random = [layer.name for layer in model._flatten_layers() if is_random_at_inference(layer)]
+    random = random_layers(model)
     if random:
         named = ", ".join(random[:3]) + (f" and {len(random) - 3} more" if len(random) > 3 else "")
         subject = f"layer {named} is" if len(random) == 1 else f"layers {named} are"

@@ -28,6 +28,12 @@ def is_random_at_inference(layer):
     return getattr(layer, "noise_enabled", False) or isinstance(layer, GaussianNoiseInjection)
 
 
+def random_layers(model):
+    """The names of `model`'s layers (nested ones included) that draw noise at inference: a model with any is a
+    randomised defence, to attack with expectation over transformation."""
+    return [layer.name for layer in model._flatten_layers() if is_random_at_inference(layer)]
+
+
 def _add_noise_state(layer, seed):
     """The layer's random state as its own non-trainable weight `[seed, counter]`, so saving the layer saves it and
     a reloaded copy continues the same noise stream (a `keras.random.SeedGenerator` is not saved with the layer)."""

@@ -105,3 +105,21 @@ def test_an_attack_leaves_the_next_call_a_fresh_noise_draw():
     state = np.asarray(model.layers[1].noise_state)
     PGD(eps=0.1, num_steps=2, step_size=0.05)(model, x, np.zeros(4, "int64"))
     assert np.asarray(model.layers[1].noise_state)[1] > state[1]
+
+
+def test_random_layers_names_every_layer_that_draws_at_inference():
+    from kerobust.layers.noise_injection import random_layers
+    from kerobust.models import build_model
+
+    def build(arch, **options):
+        return build_model(arch, (8, 8, 1), 10, (0.5,), (0.3,), **options)
+
+    assert random_layers(build("basicnet", width=4)) == []
+    noisy_input = build("basicnet", width=4, input_noise=0.1)
+    assert [type(noisy_input.get_layer(name)) for name in random_layers(noisy_input)] == [GaussianNoiseInjection]
+    noisenet = build("noisenet20")
+    assert len(random_layers(noisenet)) == 20  # 19 convolutions and the dense layer
+    for layer in noisenet.layers:
+        if hasattr(layer, "noise_enabled"):
+            layer.noise_enabled = False
+    assert random_layers(noisenet) == []
