@@ -21,7 +21,8 @@ Profiles (`seed002_cells.PROFILES`): `digits` (default; 8x8 digits, l-inf 0.2, l
 document's schedules, and ResNet-18s of width 16 and 20 instead of 64 and 80, so that each table fits 30 minutes on 2
 CPU cores)
 and `cifar` (the document's settings: CIFAR-10 from tfds, eps 8/255, 40 / 50 epochs, SGD at lr 0.01, ResNet-18 of
-width 64 and 80). Every attack is 20 steps; l-inf PGD steps eps / 8, l2 PGD 2.5 eps / 20. Cells are shared by the
+width 64 and 80). Every attack is 20 steps; l-inf PGD steps by the dataset's evaluation step (0.025
+at 0.2 on digits, 2/255 at 8/255 on CIFAR-10), l2 PGD by 2.5 eps / 20. Cells are shared by the
 tables that use the same network and kept in `OUT/seed002_cells/cells/`; each table or figure writes markdown (the
 document's layout, with its CIFAR-10 numbers beside), JSON and a PNG to `OUT/seed002_<item>/`. OUT defaults to
 `apps/results` (`apps/results/quick` with `--quick`, `apps/results/cifar` for the cifar profile); an interrupted fit

@@ -8,7 +8,7 @@ from seed002_cells import ROW_TITLES, ROWS
 
 def _profile_line(profile, cells):
     points = cells[0]["points"]
-    return (f"{profile.data}, {points} test points (one point = {100 / points:.2f} %); attacks of 20 steps at ℓ∞ "
+    return (f"{profile.data}, {points} test points (one point = {100 / points:.2f} %); attacks of {profile.eval_steps} steps at ℓ∞ "
             f"{profile.eps:.4g} and ℓ2 {profile.l2_eps:.4g}; accuracies in %.")
 
 
@@ -96,8 +96,10 @@ def curves_markdown(title, columns, cells, profile, milestones):
     from kerobust.evaluation.report import markdown
 
     lines = [f"# Seed 002, {title}", "", _profile_line(profile, cells), "",
-             f"Per epoch: training accuracy on the (adversarial) training batches, and clean and ℓ∞ PGD-20 accuracy on "
-             f"the test split; learning rate x0.1 after epochs {', '.join(map(str, milestones))}.", ""]
+             f"Per epoch: training accuracy on the (adversarial) training batches, and clean and ℓ∞ "
+             f"PGD-{profile.eval_steps} accuracy on the test split, by the fit's validation attack (its own random "
+             "starts, so its last value differs from the tables' score of the same network by a few points); "
+             f"learning rate x0.1 after epochs {', '.join(map(str, milestones))}.", ""]
     for (heading, _, _), cell in zip(columns, cells):
         curves = cell["curves"]
         robust = curves["val_robust_accuracy"]
@@ -112,7 +114,7 @@ def curves_markdown(title, columns, cells, profile, milestones):
     return "\n".join(lines)
 
 
-def plot_curves(path, columns, cells, milestones):
+def plot_curves(path, columns, cells, milestones, steps):
     from kerobust.figures import png_figure
 
     with png_figure(path, 1, len(cells), figsize=(5.5 * len(cells), 3.8), squeeze=False) as (figure, axes):
@@ -120,7 +122,7 @@ def plot_curves(path, columns, cells, milestones):
             curves = cell["curves"]
             epochs = range(1, len(curves["val_robust_accuracy"]) + 1)
             axis.plot(epochs, curves["accuracy"], label="train (adversarial batches)")
-            axis.plot(epochs, curves["val_robust_accuracy"], label="test ℓ∞ PGD-20")
+            axis.plot(epochs, curves["val_robust_accuracy"], label=f"test ℓ∞ PGD-{steps}")
             axis.plot(epochs, curves["val_clean_accuracy"], label="test clean", alpha=0.6)
             for i, epoch in enumerate(milestones):
                 axis.axvline(epoch + 0.5, color="grey", linestyle=":", label="lr x0.1" if i == 0 else None)
@@ -142,7 +144,7 @@ def write_item(folder, item, title, columns, cells, profile):
         deep = columns[0][1].deep
         milestones = profile.deep_milestones if deep else profile.basic_milestones
         table, plot = curves_markdown(title, columns, cells, profile, milestones), \
-            lambda path: plot_curves(path, columns, cells, milestones)
+            lambda path: plot_curves(path, columns, cells, milestones, profile.eval_steps)
     else:
         table, plot = table_markdown(title, columns, cells, profile), lambda path: plot_table(path, columns, cells)
     rows = [dict(cell, column=heading) for (heading, _, _), cell in zip(columns, cells)]

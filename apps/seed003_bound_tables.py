@@ -96,7 +96,8 @@ def markdown_report(rows, profile):
     data = ", ".join(f"{TITLES[r['network']]} on {r['data']} ({r['points']} test points, {r['accuracy']:.2f} % "
                      f"accurate)" for r in rows)
     lines = ["# Seed 003, Table 5.1: theoretical and empirical robustness bounds", "", f"{data}. Bounds and "
-             "perturbations are l2 norms in [0, 1] pixel units, averaged over the test points and divided by the "
+             "perturbations are l2 norms in [0, 1] pixel units, averaged (bounds: over the test points; FGS perturbations: "
+             "over the points FGS perturbed, the rate) and divided by the "
              f"input's pixels; FGS searches eps up to {profile.upper:.4g}. The thesis's numbers ([0, 255] pixels, MNIST "
              "and CIFAR-10) are divided by 255.", "",
              markdown(["Network", "Normalized theoretical bound", "Normalized empirical bound", "Rate",
@@ -146,7 +147,7 @@ def main(argv=None):
         for i, network in enumerate(NETWORKS):
             print(f"[{i + 1}/{len(NETWORKS)}] {TITLES[network]} on {profile.data[network]}", flush=True)
             dataset = load_test_subset(profile.data[network], args.data_dir, profile.points)
-            settings = dict(dataclasses.asdict(profile), network=network)
+            settings = dict(dataclasses.asdict(profile), data=profile.data[network], network=network)
             rows.append(cached_cell(os.path.join(out, "cells", f"{network}.json"), settings,
                                     lambda: measure(network, dataset, profile)))
     except KerobustError as error:
