@@ -8,8 +8,8 @@ from seed002_cells import ROW_TITLES, ROWS
 
 def _profile_line(profile, cells):
     points = cells[0]["points"]
-    return (f"{profile.data}, {points} test points (one point = {100 / points:.2f} %); attacks of {profile.eval_steps} steps at ℓ∞ "
-            f"{profile.eps:.4g} and ℓ2 {profile.l2_eps:.4g}; accuracies in %.")
+    return (f"{profile.data}, {points} test points (one point = {100 / points:.2f} %); attacks of "
+            f"{profile.eval_steps} steps at ℓ∞ {profile.eps:.4g} and ℓ2 {profile.l2_eps:.4g}; accuracies in %.")
 
 
 def _score_rows(columns, cells):

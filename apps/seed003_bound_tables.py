@@ -60,9 +60,8 @@ def measure(network, dataset, profile):
     import keras
     import numpy as np
 
-    from kerobust.attacks.predictions import predict
     from kerobust.bounds import BoundEvaluator
-    from kerobust.bounds.attack_check import fgs_line_search, violations
+    from kerobust.bounds.attack_check import fgs_line_search, predictions, violations
     from kerobust.models import build_model
 
     keras.utils.set_random_seed(profile.seed)
@@ -78,7 +77,7 @@ def measure(network, dataset, profile):
 
         raise KerobustError(f"{network}: FGS perturbed no point with eps <= {profile.upper:.4g}; raise --upper.")
     row = {"network": network, "data": dataset.name, "pixels": pixels, "points": len(x),
-           "accuracy": 100 * float(np.mean(np.argmax(predict(model, x), axis=1) == y)),
+           "accuracy": 100 * float(np.mean(predictions(model, x) == y)),
            "rate": 100 * float(flipped.mean()), "empirical": float(norms[flipped].mean()) / pixels,
            "smallest_perturbation": float(norms[flipped].min()), "eps": eps[flipped].tolist(),
            **{name: float(getattr(np, name)(eps[flipped])) for name in STATISTICS}}
@@ -95,11 +94,11 @@ def markdown_report(rows, profile):
 
     data = ", ".join(f"{TITLES[r['network']]} on {r['data']} ({r['points']} test points, {r['accuracy']:.2f} % "
                      f"accurate)" for r in rows)
-    lines = ["# Seed 003, Table 5.1: theoretical and empirical robustness bounds", "", f"{data}. Bounds and "
-             "perturbations are l2 norms in [0, 1] pixel units, averaged (bounds: over the test points; FGS perturbations: "
-             "over the points FGS perturbed, the rate) and divided by the "
-             f"input's pixels; FGS searches eps up to {profile.upper:.4g}. The thesis's numbers ([0, 255] pixels, MNIST "
-             "and CIFAR-10) are divided by 255.", "",
+    lines = ["# Seed 003, Table 5.1: theoretical and empirical robustness bounds", "",
+             f"{data}. Bounds and perturbations are l2 norms in [0, 1] pixel units, averaged (bounds: over the test "
+             "points; FGS perturbations: over the points FGS perturbed, the rate) and divided by the input's pixels; "
+             f"FGS searches eps up to {profile.upper:.4g}. The thesis's numbers ([0, 255] pixels, MNIST and CIFAR-10) "
+             "are divided by 255.", "",
              markdown(["Network", "Normalized theoretical bound", "Normalized empirical bound", "Rate",
                        "Normalized sound bound", "thesis violations", "sound violations"],
                       [[TITLES[r["network"]], f"{r['thesis']:.6e}", f"{r['empirical']:.7f}", f"{r['rate']:.2f}%",
