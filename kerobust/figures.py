@@ -3,12 +3,13 @@
 import contextlib
 
 from kerobust.atomic_files import atomic_path
+from kerobust.output_paths import writer
 
 
 @contextlib.contextmanager
 def png_figure(path, *grid, dpi=120, **subplots):
     """Yields `(figure, axes)` from `plt.subplots(*grid, **subplots)`; on a clean exit the figure is laid out and
-    saved to `path` atomically. It is closed either way."""
+    saved to `path` atomically, stamped with the command that wrote it. It is closed either way."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -19,6 +20,6 @@ def png_figure(path, *grid, dpi=120, **subplots):
         yield figure, axes
         figure.tight_layout()
         with atomic_path(path) as temporary:
-            figure.savefig(temporary, format="png", dpi=dpi)
+            figure.savefig(temporary, format="png", dpi=dpi, metadata={"Software": writer()})
     finally:
         plt.close(figure)

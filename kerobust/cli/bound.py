@@ -5,6 +5,7 @@ import numpy as np
 
 from kerobust.cli.devices import add_distribution_arguments, check_distribution_flags, sharded
 from kerobust.errors import require
+from kerobust.output_paths import add_overwrite_argument, check_outputs, stamped
 from kerobust.values import convert, number_list, whole
 
 
@@ -21,6 +22,7 @@ def add_arguments(parser):
     parser.add_argument("--dtype", default="float32", help="float32 or float64")
     parser.add_argument("--json", default=None, help="write the summary and per-sample bounds here")
     parser.add_argument("--plot", default=None, help="PNG histogram of the bounds (and attack perturbations)")
+    add_overwrite_argument(parser)
     add_distribution_arguments(parser)
     parser.set_defaults(run=run)
 
@@ -30,7 +32,7 @@ def run(args):
     from kerobust.bounds import MODES, BoundEvaluator
     from kerobust.bounds.attack_check import fgs_line_search, pgd_l2_search, violations
     from kerobust.bounds.summary import DEFAULT_EPS, bounds_and_summary, input_size
-    from kerobust.cli.evaluate import model_and_test_points, require_writable
+    from kerobust.cli.evaluate import data_input, model_and_test_points
     from kerobust.errors import unknown_name
     from kerobust.evaluation.report import markdown
 
@@ -43,9 +45,8 @@ def run(args):
     points = convert("points", args.points, whole)
     require(points >= 0, f"points must be >= 0, got {points}.")
     replicas = check_distribution_flags(args)
-    for path, flag in ((args.json, "--json"), (args.plot, "--plot")):
-        if path:
-            require_writable(path, flag)
+    check_outputs({"--json": args.json, "--plot": args.plot}, {"--model": args.model, "--data": data_input(args.data)},
+                  args.overwrite)
     with sharded(args, replicas) as distribution:
         model, dataset, x, y = model_and_test_points(args.model, args.data, args.data_dir, points)
         evaluator = BoundEvaluator(model, args.mode, dtype=args.dtype)
@@ -80,7 +81,7 @@ def run(args):
         kind = "a bug: please report it" if args.mode == "sound" else "expected of the thesis's rules (spec section 8)"
         print(f"{len(result['violations'])} violations (bound above a perturbation that changes the decision): {kind}.")
     if args.json:
-        write_json(args.json, {**result, "bounds": bounds.tolist()})
+        write_json(args.json, stamped({**result, "bounds": bounds.tolist()}))
     if args.plot:
         _plot(bounds, found, args.mode, args.plot)
         print(f"Plot: {args.plot}")

@@ -3,6 +3,7 @@ smoothing, per method and radius, beside its clean accuracy; per-point margin lo
 
 from kerobust.cli.devices import add_distribution_arguments, check_distribution_flags, sharded
 from kerobust.errors import require
+from kerobust.output_paths import add_overwrite_argument, check_outputs, stamped
 from kerobust.values import convert, number, number_list, whole
 
 METHOD_HELP = ("comma list of ibp (interval bounds), crown-ibp (linear relaxation over interval boxes), crown (full "
@@ -24,6 +25,7 @@ def add_arguments(parser):
     parser.add_argument("--selection-samples", default="100", help="smoothing: samples n0 that pick the class (100)")
     parser.add_argument("--alpha", default="0.001", help="smoothing: failure probability of each certificate (0.001)")
     parser.add_argument("--json", default=None, help="write {\"results\": [...]} with per-point margin lower bounds")
+    add_overwrite_argument(parser)
     add_distribution_arguments(parser)
     parser.set_defaults(run=run)
 
@@ -51,14 +53,13 @@ def parse_request(args):
 
 def run(args):
     from kerobust.atomic_files import write_json
-    from kerobust.cli.evaluate import model_and_test_points, require_writable
+    from kerobust.cli.evaluate import data_input, model_and_test_points
     from kerobust.evaluation.certification import certify
     from kerobust.evaluation.report import markdown
 
     methods, norm, eps_values, points, batch_size, smoothing = parse_request(args)
     replicas = check_distribution_flags(args)
-    if args.json:
-        require_writable(args.json, "--json")
+    check_outputs({"--json": args.json}, {"--model": args.model, "--data": data_input(args.data)}, args.overwrite)
     with sharded(args, replicas) as distribution:
         model, dataset, x, y = model_and_test_points(args.model, args.data, args.data_dir, points)
         print(f"kerobust certify: {args.model} on {len(x)} {dataset.name} test points, {norm} radii "
@@ -73,8 +74,8 @@ def run(args):
               f"probabilistic, each certificate fails with probability at most {smoothing.alpha:g}; "
               f"{smoothed['abstentions']} abstentions, smoothed accuracy {100 * smoothed['smoothed_accuracy']:.2f} %.")
     if args.json:
-        write_json(args.json, {"model": args.model, "data": dataset.name, "points": len(x), "results": results,
-                               "distribution": distribution.record()})
+        write_json(args.json, stamped({"model": args.model, "data": dataset.name, "points": len(x), "results": results,
+                               "distribution": distribution.record()}))
         print(f"JSON: {args.json}")
     return 0
 

@@ -8,6 +8,7 @@ import os
 from kerobust.cli.devices import add_distribution_arguments, check_distribution_flags, sharded
 from kerobust.errors import KerobustError, require
 from kerobust.experiment.config import SEED_LIMIT
+from kerobust.output_paths import add_overwrite_argument, check_outputs
 from kerobust.values import convert, number, number_list, whole, whole_list
 
 
@@ -35,6 +36,7 @@ def add_arguments(parser):
     parser.add_argument("--diagnostics-points", default="256", help="points of the gradient-masking probe (0: off)")
     parser.add_argument("--batch-size", default="256", help="evaluation batch size")
     parser.add_argument("--seed", default="0", help="attack seed")
+    add_overwrite_argument(parser)
     add_distribution_arguments(parser)
     parser.set_defaults(run=run)
 
@@ -80,14 +82,9 @@ def model_and_test_points(model_path, data, data_dir, points):
     return model, dataset, x, y
 
 
-def require_writable(path, flag):
-    """A one-line error unless `path` can be written: its folder exists (or can be made) and is a writable folder."""
-    from kerobust.atomic_files import existing_ancestor
-
-    existing = existing_ancestor(os.path.dirname(os.path.abspath(path)))
-    require(os.path.isdir(existing), f"cannot write {flag} {path!r}: {existing!r} is a file, not a folder.")
-    require(os.access(existing, os.W_OK), f"cannot write {flag} {path!r}: folder {existing!r} is not writable.")
-    require(not os.path.isdir(path), f"cannot write {flag} {path!r}: it is a folder.")
+def data_input(data):
+    """The file that `--data` reads (`npz:PATH`), as an input no output may replace."""
+    return data[4:] if data.startswith("npz:") else None
 
 
 def _titles(paths, classifiers):
@@ -123,9 +120,8 @@ def run(args):
             "box, so no point can be robust.")
     specs = parse_attack_list(args.attacks) if args.attacks else None
     threat = threat_model_for(args.data)
-    for path, flag in ((args.json, "--json"), (args.plot, "--plot")):
-        if path:
-            require_writable(path, flag)
+    check_outputs({"--json": args.json, "--plot": _plot_path(args, eps_list)},
+                  {"--model": args.model, "--data": data_input(args.data)}, args.overwrite)
     with sharded(args, replicas) as distribution:
         return _evaluate(args, norm, eps_list, steps, step_size, counts, points, specs, threat, distribution)
 
@@ -178,12 +174,17 @@ def _report_sweep(args, results, eps_list):
 
     if len(eps_list) > 1:
         print(format_sweep_table(results))
-    plot = args.plot
-    if plot is None and args.json and len(eps_list) > 1:
-        plot = os.path.splitext(args.json)[0] + "_eps_sweep.png"
+    plot = _plot_path(args, eps_list)
     if plot:
         plot_sweep(results, plot, title=f"{args.data}, {args.threat_norm}: top-1 accuracy against eps")
         print(f"Plot: {plot}")
+
+
+def _plot_path(args, eps_list):
+    """`--plot`, or with `--json` and several eps a PNG beside the JSON."""
+    if args.plot is None and args.json and len(eps_list or []) > 1:
+        return os.path.splitext(args.json)[0] + "_eps_sweep.png"
+    return args.plot
 
 
 def _write_json(args, dataset, norm, eps, results, distribution):
@@ -191,6 +192,7 @@ def _write_json(args, dataset, norm, eps, results, distribution):
 
     from kerobust.atomic_files import write_text
     from kerobust.evaluation.summary import robustbench_summary
+    from kerobust.output_paths import stamped
 
     entries = [
         dict(result.to_json(), model=path, title=title, dataset=dataset, threat_norm=norm,
@@ -198,4 +200,4 @@ def _write_json(args, dataset, norm, eps, results, distribution):
         for path, (title, result) in zip(args.model, results.items())
     ]
     payload = entries[0] if len(entries) == 1 else {"dataset": dataset, "threat_norm": norm, "models": entries}
-    write_text(args.json, json.dumps(payload, indent=2) + "\n")
+    write_text(args.json, json.dumps(stamped(payload), indent=2) + "\n")

@@ -9,6 +9,7 @@ probabilities, class; `certify` -> class, certified, margin_lower_bound, certifi
 import os
 
 from kerobust.errors import require
+from kerobust.output_paths import add_overwrite_argument, check_outputs
 from kerobust.values import convert, number
 
 FORMATS = ("saved_model", "onnx")
@@ -16,9 +17,9 @@ FORMATS = ("saved_model", "onnx")
 
 def add_arguments(parser):
     parser.add_argument("--model", required=True, help="a .keras file (e.g. runs/<name>/model.keras)")
-    parser.add_argument("--out", required=True, help="the SavedModel folder to write (an earlier SavedModel there is "
-                                                     "replaced atomically; any other folder is refused), or the "
-                                                     ".onnx file")
+    parser.add_argument("--out", required=True, help="the SavedModel folder to write (one that kerobust export wrote "
+                                                     "is replaced atomically; another SavedModel needs --overwrite; "
+                                                     "any other folder is refused), or the .onnx file")
     parser.add_argument("--format", default="saved_model", help="saved_model (the default) or onnx (the forward pass "
                                                                 "only, checked with onnxruntime; needs "
                                                                 "kerobust[onnx])")
@@ -27,6 +28,7 @@ def add_arguments(parser):
     parser.add_argument("--eps", default=None, help="the certify signature's radius (default: the run's evaluation "
                                                     "eps from config.yaml beside the model, in the run's norm; "
                                                     "without one, no certify)")
+    add_overwrite_argument(parser)
     parser.set_defaults(run=run)
 
 
@@ -57,9 +59,7 @@ def run(args):
     eps = convert("eps", args.eps, number)
     require(eps is None or eps >= 0, f"eps must be >= 0, got {eps}.")
     out = os.path.abspath(args.out)
-    require(not os.path.isfile(out), f"--out {args.out!r} is a file, not a folder.")
-    require(not os.path.isdir(out) or not os.listdir(out) or os.path.isfile(os.path.join(out, "saved_model.pb")),
-            f"--out {args.out!r} is a folder that holds something other than a SavedModel; choose another.")
+    check_outputs({"--out": args.out}, {"--model": args.model}, args.overwrite, folders=("--out",))
     run_norm, run_eps = run_settings(args.model)
     norm = args.threat_norm or run_norm or "linf"
     if norm not in NORMS:
@@ -93,6 +93,7 @@ def run_onnx(args):
             "--eps and --threat-norm set the SavedModel's certify signatures; an ONNX export has none.")
     require(not os.path.isdir(args.out), f"--out {args.out!r} is a folder; an ONNX export is one file, e.g. model.onnx.")
     require_onnx_tools()
+    check_outputs({"--out": args.out}, {"--model": args.model}, args.overwrite)
     model = load_classifier(args.model)
     probe = np.random.default_rng(0).uniform(size=(8, *model.input_shape[1:])).astype("float32")
     error = export_onnx(model, args.out, probe)

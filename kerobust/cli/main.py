@@ -59,6 +59,7 @@ def main(argv=None, quiet=False):
     """Runs one sub-command; returns its exit status. `quiet`: hide the frameworks' logs unless `--verbose` (the
     console script's way; in-process callers keep their own stderr)."""
     from kerobust.errors import KerobustError
+    from kerobust.output_paths import writing_as
 
     args = build_parser().parse_args(argv)
     if quiet and not getattr(args, "verbose", False):
@@ -66,7 +67,8 @@ def main(argv=None, quiet=False):
 
         quiet_frameworks()
     try:
-        return args.run(args) or 0
+        with writing_as(args.command):
+            return args.run(args) or 0
     except KerobustError as error:
         print(f"kerobust {args.command}: error: {error}", file=sys.stderr)
         return 2

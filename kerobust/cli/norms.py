@@ -6,6 +6,7 @@ import os
 
 from kerobust.values import convert, whole
 from kerobust.errors import require
+from kerobust.output_paths import add_overwrite_argument, check_outputs, stamped
 
 
 def add_arguments(parser):
@@ -14,6 +15,7 @@ def add_arguments(parser):
     parser.add_argument("--plot", default=None, help="PNG of the norm distributions (one curve per model)")
     parser.add_argument("--power-iterations", default="0",
                         help="exact conv l2 by power iteration with at most N steps (default 0: seed 001's eq. (3) bound)")
+    add_overwrite_argument(parser)
     parser.set_defaults(run=run)
 
 
@@ -25,15 +27,13 @@ def run(args):
     import json
 
     from kerobust.atomic_files import write_text
-    from kerobust.cli.evaluate import load_classifier, require_writable
+    from kerobust.cli.evaluate import load_classifier
     from kerobust.evaluation.report import markdown
     from kerobust.norms import layer_norms, products
 
     iterations = convert("power iterations", args.power_iterations, whole)
     require(iterations >= 0, f"power iterations must be >= 0, got {iterations}.")
-    for path, flag in ((args.json, "--json"), (args.plot, "--plot")):
-        if path:
-            require_writable(path, flag)
+    check_outputs({"--json": args.json, "--plot": args.plot}, {"--model": args.model}, args.overwrite)
     rows_by_model = {}
     for path in args.model:
         rows = layer_norms(load_classifier(path), power_iterations=iterations)
@@ -45,9 +45,9 @@ def run(args):
         print(f"{path}:")
         print(markdown(["layer", "kind", "l1", "l-inf", "l2", "l2 from"], table))
     if args.json:
-        payload = {path: {"layers": [dataclasses.asdict(r) for r in rows], "products": total}
-                   for path, (rows, total) in rows_by_model.items()}
-        write_text(args.json, json.dumps(payload, indent=2) + "\n")
+        payload = {"models": {path: {"layers": [dataclasses.asdict(r) for r in rows], "products": total}
+                              for path, (rows, total) in rows_by_model.items()}}
+        write_text(args.json, json.dumps(stamped(payload), indent=2) + "\n")
     if args.plot:
         from kerobust.norms.distribution_plot import plot_norm_distributions
 

@@ -14,6 +14,7 @@ from kerobust.experiment.config import (
     FitConfig, architecture_options, default_run_dir, fill_dataset_defaults, to_yaml, validate,
 )
 from kerobust.experiment.run_folder import CONFIG_FILE, run_folder
+from kerobust.output_paths import stamped
 
 DASHBOARD_POINTS = 256  # validation points the dashboard certifies
 
@@ -315,7 +316,7 @@ def _run_in_folder(config, config_yaml, dataset, arch_options, log, distribution
     log(format_table({f"{classifier.name} {config.train_method}": result}))
     bounds = sound_bounds(classifier, dataset.x_test, dataset.y_test, log)
     certified = certified_block(classifier, dataset.x_test, dataset.y_test, config, log)
-    metrics = dict(
+    metrics = stamped(dict(
         result.to_json(), dataset=dataset.name, arch=config.arch, model=classifier.name,
         train_method=config.train_method, threat_norm=config.threat_norm, epochs=config.fit_epochs,
         train_seconds=round(train_seconds, 1), best_epoch=best_epoch,
@@ -325,7 +326,7 @@ def _run_in_folder(config, config_yaml, dataset, arch_options, log, distribution
         bounds=bounds, **({"certified": certified} if certified else {}), history=checkpoint.history,
         **({"dashboard": _dashboard_block(config, dashboard, train_seconds, log)} if dashboard is not None else {}),
         export={"status": "pending"},
-    )
+    ))
     if dashboard is not None:
         write_final_metrics(os.path.join(run_dir, "logs"), {
             "clean_accuracy": result.clean_top1,

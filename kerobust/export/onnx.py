@@ -12,6 +12,7 @@ from kerobust.atomic_files import atomic_path, require_space, variables_bytes, w
 from kerobust.errors import KerobustError
 from kerobust.layers import ConvNorm
 from kerobust.layers.noise_injection import random_layers
+from kerobust.output_paths import WRITER_KEY, writer
 
 INSTALL_HINT = "pip install 'kerobust[onnx]'"
 
@@ -67,7 +68,8 @@ def onnx_compatible(model):
 
 
 def _name_graph_values(path):
-    """Names the ONNX graph's single input `images` and single output `logits` everywhere they appear."""
+    """Names the ONNX graph's single input `images` and single output `logits` everywhere they appear, and stamps the
+    file with the command that wrote it."""
     import onnx
 
     proto = onnx.load(path)
@@ -81,6 +83,8 @@ def _name_graph_values(path):
         node.output[:] = [renames.get(name, name) for name in node.output]
     for value in list(graph.input) + list(graph.output):
         value.name = renames.get(value.name, value.name)
+    stamp = proto.metadata_props.add()
+    stamp.key, stamp.value = WRITER_KEY, writer()
     onnx.checker.check_model(proto)
     onnx.save(proto, path)
 

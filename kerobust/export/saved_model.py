@@ -8,6 +8,7 @@ import os
 from kerobust.atomic_files import atomic_path, require_space, variables_bytes, write_errors_as_user_errors
 from kerobust.backend.saved_model import saved_model_outputs
 from kerobust.errors import KerobustError
+from kerobust.output_paths import mark_saved_model
 
 # Outputs of a reloaded copy may differ from the trained model's by float32 rounding that grows with depth (another
 # kernel order, oneDNN in the SavedModel): measured 1.4e-5 on a 1-epoch ResNet-18. The check is relative to the
@@ -103,6 +104,7 @@ def export_saved_model(model, path, probe_inputs, threat_norm="linf", eps=None):
         archive.track(model)
         certification = add_serving_endpoints(archive, model, threat_norm, eps)
         archive.write_out(temporary, verbose=False)
+        mark_saved_model(temporary)
         reference = keras.ops.convert_to_numpy(model(probe_inputs, training=False))  # after export: see save_keras
         error = check_close(reference, saved_model_outputs(temporary, probe_inputs), "exported SavedModel")
     return error, certification

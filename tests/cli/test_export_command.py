@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from kerobust.cli.main import main
+from kerobust.output_paths import written_by
 
 
 @pytest.fixture
@@ -30,6 +31,7 @@ def test_export_writes_serving_and_certify_signatures_at_the_runs_eps(saved, tmp
     shown = subprocess.run([cli, "show", "--dir", str(tmp_path / "sm"), "--all"], capture_output=True, text=True)
     assert "signature_def['serving_default']" in shown.stdout and "signature_def['certify']" in shown.stdout
     assert "outputs['certified_radius']" in shown.stdout and "inputs['radius']" in shown.stdout
+    assert written_by(str(tmp_path / "sm")) == "kerobust export"
     assert main(["export", "--model", str(saved), "--out", str(tmp_path / "sm"), "--eps", "0.01"]) == 0  # replaced
 
 
@@ -57,7 +59,7 @@ def test_another_norm_than_the_runs_needs_its_own_eps(saved, tmp_path, capsys):
 def test_onnx_export_writes_one_checked_file_and_refuses_certify_options(saved, tmp_path, capsys):
     out = tmp_path / "model.onnx"
     assert main(["export", "--model", str(saved), "--out", str(out), "--format", "onnx"]) == 0
-    assert "(ONNX; logits within" in capsys.readouterr().out and out.is_file()
+    assert "(ONNX; logits within" in capsys.readouterr().out and written_by(str(out)) == "kerobust export"
     before = out.read_bytes()
     assert main(["export", "--model", str(saved), "--out", str(out), "--format", "onnx", "--eps", "0.1"]) == 2
     assert "an ONNX export has none" in capsys.readouterr().err

@@ -132,6 +132,31 @@ CASES = [
      "square queries must be >= 1"),
     ("bound-dtype", lambda t, f: ["bound", "--model", "m.keras", "--data", "digits", "--dtype", "float16"],
      "--dtype must be float32 or float64"),
+    # Outputs never replace an input, nor a file that kerobust did not write (without --overwrite).
+    ("eval-json-onto-its-model", lambda t, f: ["eval", "--model", _own(t, f), "--data", "digits", "--json", _own(t, f)],
+     "is the command's --model input"),
+    ("certify-json-onto-its-model", lambda t, f: ["certify", "--model", _own(t, f), "--data", "digits", "--json",
+                                                  _own(t, f)], "is the command's --model input"),
+    ("norms-plot-onto-its-model", lambda t, f: ["norms", "--model", _own(t, f), "--plot", _own(t, f)],
+     "is the command's --model input"),
+    ("bound-json-onto-its-data", lambda t, f: ["bound", "--model", _own(t, f), "--data", _npz(t, "d.npz"), "--json",
+                                               str(t / "d.npz")], "is the command's --data input"),
+    ("onnx-out-onto-its-model", lambda t, f: ["export", "--model", _own(t, f), "--format", "onnx", "--out", _own(t, f)],
+     "is the command's --model input"),
+    ("onnx-out-onto-a-foreign-file", lambda t, f: ["export", "--model", _own(t, f), "--format", "onnx", "--out",
+                                                   str(_write(t / "notes.onnx", b"my notes"))],
+     "exists and was not written by kerobust; pass --overwrite to replace it"),
+    ("eval-json-onto-a-foreign-json", lambda t, f: ["eval", "--model", _own(t, f), "--data", "digits", "--json",
+                                                    str(_write(t / "mine.json", b'{"a": 1}'))],
+     "was not written by kerobust"),
+    ("eval-json-onto-a-fit-metrics", lambda t, f: ["eval", "--model", _own(t, f), "--data", "digits", "--json",
+                                                   str(_copy_run(f["run"], t) / "metrics.json")],
+     "exists and was written by kerobust fit; pass --overwrite"),
+    ("norms-json-and-plot-alike", lambda t, f: ["norms", "--model", _own(t, f), "--json", str(t / "x"), "--plot",
+                                                str(t / "x")], "--plot and --json are the same path"),
+    ("export-onto-a-foreign-saved-model", lambda t, f: ["export", "--model", _own(t, f), "--out",
+                                                        str(_foreign_saved_model(t))],
+     "exists and was not written by kerobust; pass --overwrite"),
     ("damaged-config", lambda t, f: _damage(f["run"], t, "config.yaml", b"arch: [basicnet\n"), "config.yaml is damaged"),
     ("damaged-progress", lambda t, f: _damage(f["run"], t, "checkpoints/epoch-0002/progress.json", b"{\"epochs_"),
      "epoch-0002/progress.json is damaged (JSONDecodeError): resume from epoch-0001 by writing 'epoch-0001' into"),
@@ -140,6 +165,21 @@ CASES = [
     ("damaged-pointer", lambda t, f: _damage(f["run"], t, "checkpoints/LATEST", b"\x00garbage"),
      "LATEST is damaged (does not name a complete epoch folder)"),
 ]
+
+
+def _own(tmp, fixtures):
+    """A copy of the digits model inside the case's folder (so the check sees it unchanged)."""
+    copy = tmp / "own.keras"
+    if not copy.exists():
+        shutil.copy(fixtures["model"], copy)
+    return str(copy)
+
+
+def _foreign_saved_model(tmp):
+    folder = tmp / "theirs"
+    folder.mkdir()
+    _write(folder / "saved_model.pb", b"someone else's graph")
+    return folder
 
 
 def _write(path, data):
