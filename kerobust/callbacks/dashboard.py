@@ -54,6 +54,13 @@ class RobustnessDashboard(keras.callbacks.Callback):
         self._evaluator = None  # the sound-mode evaluator behind the Lipschitz certifier
         self.notes = []
 
+    def get_state(self):
+        """What a resumed run continues from (`ResumableCheckpoint.track`): the time spent so far."""
+        return {"seconds": self.seconds}
+
+    def set_state(self, state):
+        self.seconds = float(state.get("seconds", 0.0))
+
     def on_train_begin(self, logs=None):
         import tensorflow as tf
 

@@ -4,7 +4,10 @@ import json
 import os
 import shutil
 
+import time
+
 import keras
+import numpy as np
 
 from kerobust.atomic_files import require_space, variables_bytes, write_errors_as_user_errors, write_text
 from kerobust.errors import KerobustError
@@ -15,7 +18,13 @@ _POINTER = "LATEST"
 
 
 class ResumableCheckpoint(keras.callbacks.Callback):
-    """Saves the training model's weights, optimizer state, epoch count and metric history after every epoch.
+    """Saves the training model's weights, optimizer state, random states, epoch count, metric history and training
+    time after every epoch, so that a resumed run continues exactly where the uninterrupted run would be.
+
+    Keras's weight files leave out the `SeedGenerator` states (dropout's, for one): they go to `progress.json`, with
+    the state of every object given to `track` (an object with `get_state()` and `set_state(state)`, such as the
+    dashboard's time). Place the checkpoint after every callback that changes the model or its random state at the
+    end of an epoch (validation draws noise-layer samples), so that the checkpoint holds what the next epoch sees.
 
     Each epoch goes to its own folder `epoch-NNNN`; only when it is complete does the `LATEST` file (replaced in one
     atomic rename) point to it; the previous epoch's folder is kept as a fallback and older ones are removed. A run
@@ -31,6 +40,14 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         super().__init__()
         self.directory = directory
         self.history = {}
+        self.seconds = 0.0  # training time over every session of the run, up to the last checkpoint
+        self._tracked = {}
+        self._epoch_started = None
+
+    def track(self, name, stateful):
+        """Saves `stateful.get_state()` with every checkpoint and restores it with `set_state` (call before
+        `restore`)."""
+        self._tracked[name] = stateful
 
     def _latest(self):
         pointer = os.path.join(self.directory, _POINTER)
@@ -87,11 +104,22 @@ class ResumableCheckpoint(keras.callbacks.Callback):
             message = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise self._damaged(weights, message[:120]) from None
         self.history = meta.get("history", {})
+        self.seconds = float(meta.get("seconds", 0.0))
+        for variable, value in zip(_random_states(model), meta.get("random_states", [])):
+            variable.assign(np.asarray(value, dtype=variable.dtype))
+        for name, state in meta.get("states", {}).items():
+            if name in self._tracked:
+                self._tracked[name].set_state(state)
         return epochs
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
+        if self._epoch_started is not None:
+            self.seconds += time.perf_counter() - self._epoch_started
         name = f"epoch-{epoch + 1:04d}"
         folder = os.path.join(self.directory, name)
         kept = f"The checkpoint of epoch {epoch} is kept; run the same command again to resume." if epoch else ""
@@ -102,9 +130,19 @@ class ResumableCheckpoint(keras.callbacks.Callback):
             shutil.rmtree(folder, ignore_errors=True)
             os.makedirs(folder)
             model.save_weights(os.path.join(folder, _WEIGHTS))
-            write_text(os.path.join(folder, _META), json.dumps({"epochs_completed": epoch + 1, "history": self.history}))
+            write_text(os.path.join(folder, _META), json.dumps({
+                "epochs_completed": epoch + 1, "history": self.history, "seconds": self.seconds,
+                "random_states": [np.asarray(v).tolist() for v in _random_states(model)],
+                "states": {name: stateful.get_state() for name, stateful in self._tracked.items()},
+            }))
             write_text(os.path.join(self.directory, _POINTER), name)
         previous = f"epoch-{epoch:04d}"
         for other in os.listdir(self.directory):
             if other.startswith("epoch-") and other not in (name, previous):
                 shutil.rmtree(os.path.join(self.directory, other), ignore_errors=True)
+
+
+def _random_states(model):
+    """The model's variables that Keras's weight files leave out: the `SeedGenerator` states."""
+    saved = {id(v) for v in model.weights}
+    return [v for v in model.variables if id(v) not in saved]

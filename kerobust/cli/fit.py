@@ -5,6 +5,7 @@ The job itself is `kerobust.experiment.run`; this module parses flags into a `Fi
 
 import argparse
 import json
+import sys
 
 from kerobust.experiment.config import FIELDS, resolve_fit_config
 
@@ -79,6 +80,9 @@ _FLAGS = (
 
 def add_arguments(parser):
     parser.add_argument("--config", help="YAML file of defaults (flags override it)")
+    parser.add_argument("--reevaluate", action="store_true",
+                        help="evaluate and export a finished run again (shown, unchanged, without it); the training "
+                             "figures are kept")
     for flag, help_text in _FLAGS:
         parser.add_argument(flag, help=help_text.replace("%", "%%"), default=argparse.SUPPRESS)
     parser.set_defaults(run=run)
@@ -89,9 +93,12 @@ def run(args):
 
     flags = {k: v for k, v in vars(args).items() if k in FIELDS}
     config, explicit = resolve_fit_config(flags, args.config)
-    result = fit_run(config, explicit)
+    result = fit_run(config, explicit, reevaluate=args.reevaluate)
     evaluation = result.evaluation
     if evaluation is None:  # a multi-worker task other than the chief
         return 0
     print(json.dumps({"clean_top1": evaluation.clean_top1, **{a.description: a.top1 for a in evaluation.attacks}}))
+    if result.metrics.get("status") == "failed":
+        print(f"kerobust fit: {result.metrics['failure']}", file=sys.stderr)
+        return 1
     return 0

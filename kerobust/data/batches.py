@@ -25,24 +25,29 @@ def crop_flip(images, rng, pad=4):
 
 
 class TrainingBatches(keras.utils.PyDataset):
-    """Reshuffles every epoch (seeded) and augments on the fly.
+    """Reshuffles every epoch and augments on the fly, each from its own seeded stream.
+
+    Epoch e's order comes from the seed `(seed, e)` and batch i's augmentation from `(seed, e, i)`, so a run resumed
+    at epoch e (`epoch=e`) sees exactly the batches of the uninterrupted run, whatever order batches are fetched in.
 
     Args:
         x, y: training images and labels.
         batch_size: images per batch.
         augmentation: "none" or "crop_flip".
-        seed: seed of the shuffling and augmentation stream.
+        seed: seed of the shuffling and augmentation streams.
         full_batches: drop the last partial batch (keeps batch shapes fixed).
+        epoch: the epoch the first pass is (0, or the epoch a resumed run starts at).
     """
 
-    def __init__(self, x, y, batch_size, augmentation="none", seed=0, full_batches=False, **kwargs):
+    def __init__(self, x, y, batch_size, augmentation="none", seed=0, full_batches=False, epoch=0, **kwargs):
         super().__init__(**kwargs)
         self.x, self.y = x, y
         self.batch_size = batch_size
         self.augmentation = augmentation
         self.full_batches = full_batches
-        self._rng = np.random.default_rng(seed)
-        self._order = self._rng.permutation(len(x))
+        self.seed = int(seed)
+        self.epoch = int(epoch)
+        self._order = np.random.default_rng([self.seed, self.epoch]).permutation(len(x))
 
     def __len__(self):
         return batches_per_epoch(len(self.x), self.batch_size, self.full_batches)
@@ -51,8 +56,9 @@ class TrainingBatches(keras.utils.PyDataset):
         rows = self._order[index * self.batch_size:(index + 1) * self.batch_size]
         images = self.x[rows]
         if self.augmentation == "crop_flip":
-            images = crop_flip(images, self._rng)
+            images = crop_flip(images, np.random.default_rng([self.seed, self.epoch, index]))
         return images, self.y[rows]
 
     def on_epoch_end(self):
-        self._order = self._rng.permutation(len(self.x))
+        self.epoch += 1
+        self._order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.x))

@@ -44,6 +44,13 @@ class RobustnessResult:
                 return entry
         return None
 
+    @classmethod
+    def from_json(cls, payload):
+        """The result that `to_json` wrote (extra keys, such as the rest of `metrics.json`, are ignored)."""
+        return cls(num_points=payload["num_points"], clean_top1=payload["clean"]["top1"],
+                   clean_top5=payload["clean"]["top5"], attacks=[AttackAccuracy(**a) for a in payload["attacks"]],
+                   worst_case=payload.get("worst_case", []), warnings=payload.get("masking_warnings", []))
+
     def to_json(self):
         """`{"num_points", "clean": {"top1", "top5"}, "attacks": [{"name", "norm", "eps", "steps", "step_size",
         "top1", "top5", "description", "suite"}], "worst_case": [{"norm", "eps", "top1", "top5", "attacks"}],

@@ -7,12 +7,12 @@
 import dataclasses
 import os
 import sys
-import time
 
 from kerobust.errors import KerobustError, memory_errors_as_user_errors, require
 from kerobust.experiment.config import (
     FitConfig, architecture_options, default_run_dir, fill_dataset_defaults, to_yaml, validate,
 )
+from kerobust.experiment.outcome import chance_failure, describe_stored, finished_metrics
 from kerobust.experiment.run_folder import CONFIG_FILE, run_folder
 from kerobust.output_paths import stamped
 
@@ -73,8 +73,14 @@ def resolve(config, explicit=None):
     return options
 
 
-def run(config, explicit=None, log=print, dataset=None):
+def run(config, explicit=None, log=print, dataset=None, reevaluate=False):
     """Trains, evaluates, bounds, saves and exports one model in `config.run_dir`, resuming a killed run.
+
+    A run folder that holds the finished run is a result: its stored `metrics.json` is shown and returned, and
+    nothing is changed, unless `reevaluate` (the evaluation, bounds and export are redone; the training figures,
+    kept in the checkpoint, stay). A training that ends at chance accuracy is reported as failed
+    (`metrics["status"] == "failed"`, with the likely cause in `metrics["failure"]`): its `model.keras` is kept for
+    inspection, but it is not exported.
 
     Bad input raises `KerobustError` before any expensive work, and a failed start leaves no run folder behind. The
     evaluation is written to `metrics.json` before the model is saved and exported, so a failed save (a full disk)
@@ -85,6 +91,7 @@ def run(config, explicit=None, log=print, dataset=None):
         explicit: the keys the user set (architecture options given to an architecture that lacks them are errors).
         log: where progress lines go (`print`; a no-op to stay quiet).
         dataset: `config.data` already loaded (a search loads it once for all its trials).
+        reevaluate: evaluate and export a finished run again.
 
     Returns:
         A `FitResult`.
@@ -103,10 +110,31 @@ def run(config, explicit=None, log=print, dataset=None):
     require(not distribution.shards_by_compiler or config.batch_size % distribution.replicas == 0,
             f"--distribute data-parallel splits each batch evenly over {distribution.replicas} devices: --batch-size "
             f"{config.batch_size} is not a multiple of {distribution.replicas}.")
+    stored = None if reevaluate else finished_metrics(os.path.join(config.run_dir, "metrics.json"))
     if not distribution.is_chief:
+        if stored is not None:
+            return FitResult(config, None, None, None, None, config.run_dir, stored.get("train_seconds", 0.0))
         return _run_as_worker(config, dataset, arch_options, log, distribution)
     with run_folder(config.run_dir, config_yaml, defaults=dataclasses.asdict(FitConfig())):
+        if stored is not None:
+            return _stored_result(config, stored, log)
         return _run_in_folder(config, config_yaml, dataset, arch_options, log, distribution)
+
+
+def _stored_result(config, metrics, log):
+    """The `FitResult` of a finished run, from its `metrics.json` and `model.keras`; shown, nothing changed."""
+    import keras
+
+    import kerobust
+    from kerobust.evaluation.result import RobustnessResult
+
+    for line in describe_stored(metrics, config.run_dir):
+        log(line)
+    kerobust.register_all()
+    model_path = os.path.join(config.run_dir, "model.keras")
+    classifier = keras.saving.load_model(model_path) if os.path.isfile(model_path) else None
+    return FitResult(config, classifier, RobustnessResult.from_json(metrics), metrics.get("bounds"), metrics,
+                     config.run_dir, metrics.get("train_seconds", 0.0), metrics.get("best_epoch"))
 
 
 def _run_as_worker(config, dataset, arch_options, log, distribution):
@@ -209,7 +237,8 @@ def regulariser_descriptions(config):
 
 def _callbacks(config, dataset, run_dir, checkpoint, early):
     """The fit's callbacks, in order: the NaN guard, clipping, robust validation (before every reader of its logs),
-    early stopping, the checkpoint, the dashboard and Keras's TensorBoard."""
+    early stopping, the dashboard, the checkpoint (after every callback that changes the model's state, so that it
+    holds what the next epoch starts from) and Keras's TensorBoard."""
     import keras
 
     from kerobust.attacks import FGSM, PGD
@@ -226,11 +255,13 @@ def _callbacks(config, dataset, run_dir, checkpoint, early):
         callbacks.append(RobustValidation(dataset.x_val, dataset.y_val, attacks, max_points=config.val_points))
     if early is not None:
         callbacks.append(early)  # after robust validation (it reads its value), before the checkpoint
-    callbacks.append(checkpoint)
     if config.dashboard_every:
-        callbacks.append(RobustnessDashboard(
+        dashboard = RobustnessDashboard(
             os.path.join(run_dir, "logs", "dashboard"), dataset.x_val, dataset.y_val, pgd, config.eval_eps,
-            config.threat_norm, every=config.dashboard_every, points=min(config.val_points, DASHBOARD_POINTS)))
+            config.threat_norm, every=config.dashboard_every, points=min(config.val_points, DASHBOARD_POINTS))
+        checkpoint.track("dashboard", dashboard)
+        callbacks.append(dashboard)
+    callbacks.append(checkpoint)
     return callbacks + [keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"), write_graph=False)]
 
 
@@ -252,7 +283,6 @@ def _train(config, dataset, trainer, run_dir, log, distribution):
     from kerobust.atomic_files import write_text
     from kerobust.data import TrainingBatches
 
-    started = time.time()
     checkpoint = ResumableCheckpoint(os.path.join(run_dir, "checkpoints"))
     early = None
     if config.restore_best or config.patience:
@@ -260,6 +290,7 @@ def _train(config, dataset, trainer, run_dir, log, distribution):
     # Before the restore, whose variable creation is itself a collective under multi-worker.
     distribution.agree(checkpoint.completed_epochs(), "the epoch to resume from")
     distribution.agree(int(early is not None and early.stopped), "whether early stopping has stopped")
+    callbacks = _callbacks(config, dataset, run_dir, checkpoint, early)
     with distribution.scope():  # the restore builds the optimizer's variables
         initial_epoch = checkpoint.restore(trainer)
     write_text(os.path.join(run_dir, CONFIG_FILE), to_yaml(config))
@@ -270,8 +301,7 @@ def _train(config, dataset, trainer, run_dir, log, distribution):
         + (f", resuming after epoch {initial_epoch}" if initial_epoch else ""))
     # data-parallel: every batch splits evenly over the devices (the last partial batch of an epoch is dropped).
     batches = TrainingBatches(dataset.x_train, dataset.y_train, config.batch_size, dataset.augmentation,
-                              seed=config.seed + initial_epoch, full_batches=distribution.shards_by_compiler)
-    callbacks = _callbacks(config, dataset, run_dir, checkpoint, early)
+                              seed=config.seed, full_batches=distribution.shards_by_compiler, epoch=initial_epoch)
     dashboard = next((c for c in callbacks if isinstance(c, RobustnessDashboard)), None)
     if initial_epoch < config.fit_epochs and not (early is not None and early.stopped):
         if dashboard is not None:
@@ -282,9 +312,10 @@ def _train(config, dataset, trainer, run_dir, log, distribution):
                 batches, validation_data=distribution.even(dataset.x_val, dataset.y_val),
                 validation_batch_size=config.batch_size, epochs=config.fit_epochs,
                 initial_epoch=initial_epoch, callbacks=callbacks,
+                shuffle=False,  # the batches shuffle themselves from seeded streams (Keras's shuffle is unseeded)
                 verbose=(1 if sys.stdout.isatty() else 2) if log is print else 0,
             )
-    seconds = time.time() - started
+    seconds = checkpoint.seconds  # every session's epochs, not only this one's
     if dashboard is not None:
         for note in dashboard.notes:
             log(note)
@@ -316,8 +347,10 @@ def _run_in_folder(config, config_yaml, dataset, arch_options, log, distribution
     log(format_table({f"{classifier.name} {config.train_method}": result}))
     bounds = sound_bounds(classifier, dataset.x_test, dataset.y_test, log)
     certified = certified_block(classifier, dataset.x_test, dataset.y_test, config, log)
+    failure = chance_failure(result.clean_top1, dataset.y_test, config.train_method)
     metrics = stamped(dict(
-        result.to_json(), dataset=dataset.name, arch=config.arch, model=classifier.name,
+        status="failed" if failure else "ok", **({"failure": failure} if failure else {}),
+        **result.to_json(), dataset=dataset.name, arch=config.arch, model=classifier.name,
         train_method=config.train_method, threat_norm=config.threat_norm, epochs=config.fit_epochs,
         train_seconds=round(train_seconds, 1), best_epoch=best_epoch,
         robustbench=robustbench_summary(result, dataset.name, config.threat_norm, config.eval_eps),
@@ -335,14 +368,17 @@ def _run_in_folder(config, config_yaml, dataset, arch_options, log, distribution
         }, config.fit_epochs - 1)  # the last epoch's step, as Keras's TensorBoard numbers epochs from 0
     fit_result = FitResult(config, classifier, result, bounds, metrics, run_dir, train_seconds, best_epoch)
     _save_and_export(fit_result, dataset.x_test[:64])
+    exported = "" if failure else f"saved_model/, {'model.onnx, ' if config.export_onnx else ''}"
     log(f"Run folder {run_dir}: config.yaml, metrics.json (with per-layer norms and sound bounds), model.keras, "
-        f"saved_model/, {'model.onnx, ' if config.export_onnx else ''}logs/ (TensorBoard), checkpoints/")
+        f"{exported}logs/ (TensorBoard), checkpoints/")
+    if failure:
+        log(f"{failure} The model is not exported (kerobust export --model {fit_result.model_path} writes it anyway).")
     return fit_result
 
 
 def _dashboard_block(config, dashboard, train_seconds, log):
-    """metrics.json's `dashboard` block: how often its costly summaries ran and what the dashboard cost (this
-    session's epochs; a resumed run counts only the epochs after the resume)."""
+    """metrics.json's `dashboard` block: how often its costly summaries ran and what the dashboard cost (over every
+    session of a resumed run)."""
     share = dashboard.seconds / train_seconds if train_seconds > 0 else 0.0
     log(f"Dashboard (logs/dashboard, every {config.dashboard_every} epochs): {dashboard.seconds:.1f} s of "
         f"{train_seconds:.1f} s training ({100 * share:.1f} %)")
@@ -350,8 +386,8 @@ def _dashboard_block(config, dashboard, train_seconds, log):
 
 
 def _save_and_export(fit_result, probe):
-    """Writes `metrics.json` first, then the `.keras` file and the SavedModel, each checked on reload; records the
-    outcome (or the error) in `metrics.json` and raises the error after that."""
+    """Writes `metrics.json` first, then the `.keras` file and (unless the training failed) the SavedModel, each
+    checked on reload; records the outcome (or the error) in `metrics.json` and raises the error after that."""
     from kerobust.atomic_files import write_json
     from kerobust.export import export_onnx, export_saved_model, save_keras
 
@@ -360,6 +396,10 @@ def _save_and_export(fit_result, probe):
     errors = {}
     try:
         errors["keras"] = save_keras(fit_result.classifier, fit_result.model_path, probe)
+        if metrics["status"] == "failed":
+            metrics["export"] = {"status": "skipped", "reason": "the training failed", "max_abs_error": errors}
+            write_json(fit_result.metrics_path, metrics)
+            return
         config = fit_result.config
         errors["saved_model"], certification = export_saved_model(
             fit_result.classifier, fit_result.saved_model_path, probe, config.threat_norm, config.eval_eps)

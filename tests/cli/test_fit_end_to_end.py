@@ -165,17 +165,39 @@ def test_singular_value_clipping_refuses_grouped_convolutions_before_training(tm
     assert "singular value clipping supports plain Conv2D layers" in capsys.readouterr().err
 
 
-def test_a_killed_run_resumes_and_loses_at_most_one_epoch(tmp_path):
-    run_dir = tmp_path / "run"
-    argv = [sys.executable, "-m", "kerobust.cli.main", "fit", *FAST, "--train-method", "natural", "--epochs", "6",
-            "--run-dir", str(run_dir)]
-    done = kill_after_checkpoint(argv, run_dir / "checkpoints" / "LATEST")
-    assert 2 <= done < 6 and not (run_dir / "metrics.json").exists()
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert f"resuming after epoch {done}" in result.stdout
-    history = json.loads((run_dir / "metrics.json").read_text())["history"]["loss"]
-    assert len(history) == 6
+def _final_state(run_dir):
+    """The last checkpoint's weights (model, optimizer) as arrays, and the metric history."""
+    import h5py
+
+    checkpoints = run_dir / "checkpoints"
+    folder = checkpoints / (checkpoints / "LATEST").read_text().strip()
+    arrays = {}
+    with h5py.File(folder / "state.weights.h5", "r") as weights:
+        weights.visititems(lambda name, item: arrays.update({name: item[()]}) if isinstance(item, h5py.Dataset) else None)
+    return arrays, json.loads((run_dir / "metrics.json").read_text())["history"]
+
+
+@pytest.mark.parametrize("recipe", [
+    ["--train-method", "pgd", "--dropout", "0.3", "--dashboard-every", "1", "--epochs", "4"],  # dropout's seed state
+    ["--train-method", "free", "--replays", "2", "--input-noise", "0.05", "--epochs", "8"],  # noise and delta states
+], ids=["pgd-dropout-dashboard", "free-input-noise"])
+def test_a_run_killed_mid_epoch_and_resumed_equals_the_uninterrupted_run(recipe, tmp_path):
+    """Bit for bit on one CPU: the data order, the attacks' random starts, dropout's and the noise layers' random
+    states, free training's perturbation and the optimizer all continue where the uninterrupted run was."""
+    base = [sys.executable, "-m", "kerobust.cli.main", "fit", *FAST, "--diagnostics-points", "0", *recipe]
+    whole = subprocess.run([*base, "--run-dir", str(tmp_path / "whole")], capture_output=True, text=True, timeout=600)
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    argv = [*base, "--run-dir", str(tmp_path / "killed")]
+    done = kill_after_checkpoint(argv, tmp_path / "killed" / "checkpoints" / "LATEST", epoch=1, delay=0.5)
+    assert 1 <= done < 4 and not (tmp_path / "killed" / "metrics.json").exists()
+    resumed = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"resuming after epoch {done}" in resumed.stdout
+    (whole_weights, whole_history), (weights, history) = _final_state(tmp_path / "whole"), _final_state(tmp_path / "killed")
+    assert history == whole_history
+    assert whole_weights.keys() == weights.keys()
+    for name, value in whole_weights.items():
+        np.testing.assert_array_equal(weights[name], value, err_msg=name)
 
 
 def test_noise_network_with_the_pni_recipe_trains_exports_and_reloads(tmp_path, digits):

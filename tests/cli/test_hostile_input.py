@@ -63,7 +63,9 @@ def _truncate(path):
 
 
 def _damage(finished_run, tmp, relative, how):
+    """A run killed before its evaluation (no metrics.json), with one of its files damaged."""
     run_dir = _copy_run(finished_run, tmp)
+    os.remove(run_dir / "metrics.json")
     target = run_dir / relative
     if how == "truncate":
         _truncate(target)
@@ -232,16 +234,31 @@ def test_a_full_disk_at_export_keeps_the_evaluation_and_the_previous_files(finis
                                                                             monkeypatch):
     run_dir = _copy_run(finished_run, tmp_path)
     model_before = (run_dir / "model.keras").read_bytes()
+    trained = json.loads((run_dir / "metrics.json").read_text())["train_seconds"]
     _no_space(monkeypatch)
-    assert main([*TINY_FIT, "--epochs", "2", "--run-dir", str(run_dir)]) == 2  # finished: evaluates, then exports
+    assert main([*TINY_FIT, "--epochs", "2", "--run-dir", str(run_dir), "--reevaluate"]) == 2  # evaluates, exports
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "not enough disk space to write the model" in err
     assert "The evaluation is saved in" in err
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["export"]["status"] == "failed" and "disk space" in metrics["export"]["error"]
+    assert metrics["train_seconds"] == trained > 0  # the training figures are the run's, not this session's
     assert 0 <= metrics["clean"]["top1"] <= 1
     assert (run_dir / "model.keras").read_bytes() == model_before
     assert not [name for name in os.listdir(run_dir) if name.startswith(".tmp-")]
+
+
+def test_a_finished_run_is_shown_again_and_nothing_changes(finished_run, tmp_path, capsys):
+    run_dir = _copy_run(finished_run, tmp_path)
+    before = {path: (run_dir / path).read_bytes() for path in _tree(run_dir) if (run_dir / path).is_file()}
+    assert main([*TINY_FIT, "--epochs", "2", "--run-dir", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "holds a finished run (2 epochs, trained in" in out and "nothing was changed" in out and "--reevaluate" in out
+    metrics = json.loads(before["metrics.json"])
+    assert f"clean accuracy {100 * metrics['clean']['top1']:.2f} %" in out
+    assert json.loads(out.strip().splitlines()[-1])["clean_top1"] == metrics["clean"]["top1"]
+    after = {path: (run_dir / path).read_bytes() for path in _tree(run_dir) if (run_dir / path).is_file()}
+    assert after == before
 
 
 def test_a_second_fit_on_a_held_run_folder_is_refused_while_the_first_finishes(tmp_path, capsys):
@@ -259,3 +276,19 @@ def test_a_second_fit_on_a_held_run_folder_is_refused_while_the_first_finishes(t
     _, first_err = first.communicate(timeout=600)
     assert first.returncode == 0, first_err[-2000:]
     assert json.loads((run_dir / "metrics.json").read_text())["epochs"] == 3
+
+
+def test_a_training_at_chance_is_reported_as_failed_and_not_exported(tmp_path, capsys):
+    rng = np.random.default_rng(1)  # labels that the images do not predict: no model can beat chance
+    data = _npz(tmp_path, "noise.npz", y_train=rng.integers(0, 4, 40), x_test=rng.random((60, 8, 8), "float32"),
+                y_test=np.arange(60) % 4)
+    argv = [*TINY_FIT, "--data", data, "--epochs", "1", "--batch-size", "8", "--run-dir", str(tmp_path / "run")]
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    assert captured.err.strip().startswith("kerobust fit: training failed: clean test accuracy")
+    assert len(captured.err.strip().splitlines()) == 1 and "lower --lr or train longer" in captured.err
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["status"] == "failed" and metrics["export"]["status"] == "skipped"
+    assert (tmp_path / "run" / "model.keras").is_file() and not (tmp_path / "run" / "saved_model").exists()
+    assert main(argv) == 1  # the stored result says the same, unchanged
+    assert "holds a finished run" in capsys.readouterr().out
