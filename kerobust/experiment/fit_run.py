@@ -372,7 +372,8 @@ def _run_in_folder(config, config_yaml, dataset, arch_options, log, distribution
     log(f"Run folder {run_dir}: config.yaml, metrics.json (with per-layer norms and sound bounds), model.keras, "
         f"{exported}logs/ (TensorBoard), checkpoints/")
     if failure:
-        log(f"{failure} The model is not exported (kerobust export --model {fit_result.model_path} writes it anyway).")
+        log(f"The model is not exported, as the training failed (kerobust export --model {fit_result.model_path} "
+            "writes it anyway).")
     return fit_result
 
 
