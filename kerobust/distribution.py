@@ -18,9 +18,9 @@ import dataclasses
 import json
 import os
 
+from kerobust.catalog import STRATEGIES
 from kerobust.errors import KerobustError, require, unknown_name
 
-STRATEGIES = ("mirrored", "multi-worker", "data-parallel")
 
 _SHARDING = None  # the Distribution whose replicas share each batch of points, inside `sharding_points`
 

@@ -8,9 +8,9 @@ and its l2 variant (normalised-gradient step, projection by rescaling).
 from keras import ops
 
 from kerobust import backend
+from kerobust.catalog import THREAT_NORMS as NORMS
 from kerobust.errors import unknown_name
 
-NORMS = ("linf", "l2")
 _TINY = 1e-12
 
 

@@ -31,6 +31,8 @@ Everything else is written with `keras.ops` and reaches the backend through thes
 
 import keras
 
+from kerobust.catalog import JIT_SETTINGS
+
 _BACKEND = keras.backend.backend()
 
 if _BACKEND == "tensorflow":
@@ -84,9 +86,6 @@ else:  # pragma: no cover - depends on the environment
 def name():
     """The active Keras backend's name."""
     return _BACKEND
-
-
-JIT_SETTINGS = ("auto", "on", "off")
 
 
 def use_xla(setting="auto"):

@@ -21,11 +21,10 @@ import keras
 from keras import ops
 
 from kerobust import backend
+from kerobust.catalog import SVC_OPERATORS as OPERATORS
 from kerobust.errors import KerobustError, unknown_name
 from kerobust.layers.conv_geometry import padded_size
 from kerobust.norms.layer_norm import conv_input_size, sublayers
-
-OPERATORS = ("circular", "layer")
 
 
 def _grid(kernel_shape, input_size):

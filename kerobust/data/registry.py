@@ -1,11 +1,11 @@
 """`load_dataset(name)`: the names behind `--data`."""
 
+from kerobust.catalog import DATASETS
 from kerobust.data.digits import load_digits
 from kerobust.data.npz_file import load_npz
 from kerobust.data.tfds_source import SOURCES, load_tfds
 from kerobust.errors import unknown_name
 
-DATASETS = ("digits",) + tuple(SOURCES) + ("npz:PATH",)
 
 
 def load_dataset(name, data_dir=None):

@@ -4,6 +4,7 @@ Imports no framework at module level, so `kerobust fit --help` stays fast; `vali
 """
 
 import dataclasses
+import math
 import os
 
 import yaml
@@ -152,25 +153,45 @@ def resolve_fit_config(flags, config_path=None):
     return config, set(values)
 
 
-def validate(config):
-    """Checks ranges and names before any expensive work."""
-    from kerobust.attacks.lp_geometry import NORMS
-    from kerobust.backend import JIT_SETTINGS
-    from kerobust.data.registry import DATASETS
-    from kerobust.models import architectures
-    from kerobust.training import TRAINING_METHODS
-    from kerobust.training.optimizers import OPTIMIZERS
+def check_types(config):
+    """A one-line error naming the field for a `FitConfig` value of the wrong type (library callers: the CLI and
+    YAML values are converted first)."""
+    expected = {whole: (int,), number: (int, float), boolean: (bool,), whole_list: (list, tuple)}
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if value is None:
+            continue
+        kind = _CONVERTERS.get(field.name)
+        types = expected[kind] if kind else (str,)
+        wrong = isinstance(value, bool) and bool not in types
+        if wrong or not isinstance(value, types) or (kind is whole_list and not all(
+                isinstance(v, int) and not isinstance(v, bool) for v in value)):
+            what = {whole: "a whole number", number: "a number", boolean: "true or false",
+                    whole_list: "a list of whole numbers"}.get(kind, "a string")
+            raise KerobustError(f"FitConfig.{field.name} must be {what}, got {value!r} ({type(value).__name__}).")
+        if kind is number and not math.isfinite(value):
+            raise KerobustError(f"FitConfig.{field.name} must be a finite number, got {value!r}.")
 
-    if config.arch not in architectures():
-        raise unknown_name("architecture", config.arch, architectures())
-    if config.train_method not in TRAINING_METHODS:
-        raise unknown_name("training method", config.train_method, TRAINING_METHODS)
-    if config.optimizer not in OPTIMIZERS:
-        raise unknown_name("optimizer", config.optimizer, OPTIMIZERS)
-    if config.jit not in JIT_SETTINGS:
-        raise unknown_name("jit setting", config.jit, JIT_SETTINGS)
-    if config.threat_norm not in NORMS:
-        raise unknown_name("threat norm", config.threat_norm, NORMS)
+
+def validate(config):
+    """Checks types, names, numbers and ranges before any expensive work, without importing a framework (the names
+    come from `kerobust.catalog`), so that a mistake is answered at once."""
+    from kerobust.catalog import (
+        ARCHITECTURES, CERTIFIED, DATASETS, JIT_SETTINGS, LR_SCHEDULES, MIXES, MODEL_NORMS, NOISE_GRANULARITIES,
+        NORM_DECAY_NORMS, OPTIMIZERS, SVC_OPERATORS, THREAT_NORMS, TRAINING_METHODS,
+    )
+
+    check_types(config)
+    for kind, value, valid in (
+        ("architecture", config.arch, ARCHITECTURES), ("training method", config.train_method, TRAINING_METHODS),
+        ("optimizer", config.optimizer, OPTIMIZERS), ("jit setting", config.jit, JIT_SETTINGS),
+        ("threat norm", config.threat_norm, THREAT_NORMS), ("mix", config.mix, MIXES),
+        ("learning-rate schedule", config.lr_schedule, LR_SCHEDULES), ("svc operator", config.svc_operator, SVC_OPERATORS),
+        ("normalisation", config.norm, MODEL_NORMS), ("noise granularity", config.noise, NOISE_GRANULARITIES),
+        ("norm decay norm", config.norm_decay, NORM_DECAY_NORMS),
+    ):
+        if value is not None and value not in valid:
+            raise unknown_name(kind, value, valid)
     if not (config.data in DATASETS or config.data.startswith("npz:")):
         raise unknown_name("dataset", config.data, DATASETS)
     require(config.k >= 1, f"k must be >= 1, got {config.k}.")
@@ -178,11 +199,12 @@ def validate(config):
     require(config.batch_size >= 1, f"batch size must be >= 1, got {config.batch_size}.")
     require(config.replays >= 1, f"replays must be >= 1, got {config.replays}.")
     require(config.eps_warmup_epochs >= 0, f"eps warm-up epochs must be >= 0, got {config.eps_warmup_epochs}.")
+    require(config.eps_warmup_epochs <= config.fit_epochs, f"--eps-warmup-epochs {config.eps_warmup_epochs} is longer "
+            f"than the run's {config.fit_epochs} passes (free training runs --epochs / --replays): eps would never "
+            "reach its value.")
     for key, value in (("eps-warmup-epochs", config.eps_warmup_epochs), ("free-box", config.free_box)):
         require(not value or config.train_method == "free",
                 f"--{key} is implemented for free training only (--train-method free), not {config.train_method!r}.")
-    from kerobust.training.registry import CERTIFIED
-
     for key in ("cert_warmup_epochs", "cert_ramp_epochs", "kappa_end"):
         value = getattr(config, key)
         flag = "--" + key.replace("_", "-")
@@ -190,6 +212,10 @@ def validate(config):
                 f"{flag} is for certified training (--train-method {' / '.join(CERTIFIED)}), not {config.train_method!r}.")
         require(value is None or value >= 0, f"{flag} must be >= 0, got {value}.")
     require(config.kappa_end is None or config.kappa_end <= 1, f"--kappa-end must be in [0, 1], got {config.kappa_end}.")
+    schedule = (config.cert_warmup_epochs or 0) + (config.cert_ramp_epochs or 0)
+    require(schedule <= config.epochs, f"the certified schedule (--cert-warmup-epochs {config.cert_warmup_epochs or 0} "
+            f"+ --cert-ramp-epochs {config.cert_ramp_epochs or 0}) is longer than the run's {config.epochs} epochs: eps "
+            "would never reach its value.")
     require(config.train_method != "lipschitz-margin" or config.threat_norm == "l2",
             "lipschitz-margin training certifies l2 balls: pass --threat-norm l2 (an l-inf ball of radius eps lies in "
             "the l2 ball of radius eps sqrt(d)).")
@@ -210,13 +236,6 @@ def validate(config):
     require(config.depth >= 1, f"depth must be >= 1, got {config.depth}.")
     require(config.width is None or config.width >= 1, f"width must be >= 1, got {config.width}.")
     require(config.input_noise is None or config.input_noise >= 0, f"input noise must be >= 0, got {config.input_noise}.")
-    from kerobust.training.mixed_batches import MIXES
-    from kerobust.training.schedules import SCHEDULES
-
-    if config.mix not in MIXES:
-        raise unknown_name("mix", config.mix, MIXES)
-    if config.lr_schedule not in SCHEDULES:
-        raise unknown_name("learning-rate schedule", config.lr_schedule, SCHEDULES)
     require(not (config.train_method.startswith("mat-") and config.threat_norm != "linf"),
             "MAT trains on l-inf and l2 together: keep --threat-norm linf (--eps) and set the l2 radius with --l2-eps.")
     require(0 < config.adversarial_share <= 1, f"adversarial share must be in (0, 1], got {config.adversarial_share}.")
@@ -239,16 +258,10 @@ def validate(config):
         value = getattr(config, key)
         require(value is None or value > 0, f"{key.replace('_', ' ')} must be > 0, got {value}.")
     require(config.steps is None or config.steps >= 1, f"steps must be >= 1, got {config.steps}.")
-    if config.norm_decay is not None:
-        from kerobust.regularizers import NormDecay
-
-        NormDecay(config.norm_decay, config.nd_beta, config.nd_gamma)  # raises on a bad norm, beta or gamma
+    require(config.nd_beta >= 0, f"norm decay beta must be finite and >= 0, got {config.nd_beta!r}.")
+    require(0 <= config.nd_gamma < 1, f"norm decay gamma (momentum) must be in [0, 1), got {config.nd_gamma!r}.")
     require(config.svc is None or config.svc > 0, f"svc (the singular value limit) must be > 0, got {config.svc}.")
     require(config.svc_every >= 1, f"svc every must be >= 1 batch, got {config.svc_every}.")
-    from kerobust.constraints import OPERATORS
-
-    if config.svc_operator not in OPERATORS:
-        raise unknown_name("svc operator", config.svc_operator, OPERATORS)
     require(config.eval_steps is None or len(config.eval_steps) > 0, "eval steps must list at least one PGD step count.")
     require(not config.eval_steps or min(config.eval_steps) >= 1, f"eval steps must be >= 1, got {config.eval_steps}.")
 

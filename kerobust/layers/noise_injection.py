@@ -18,9 +18,8 @@ import keras
 from keras import ops
 
 from kerobust import backend
+from kerobust.catalog import NOISE_GRANULARITIES as GRANULARITIES
 from kerobust.errors import unknown_name
-
-GRANULARITIES = ("layerwise", "channelwise", "elementwise")
 
 
 def is_random_at_inference(layer):

@@ -5,11 +5,10 @@ import random
 
 import keras
 
+from kerobust.catalog import MODEL_NORMS as NORMS
 from kerobust.errors import KerobustError, unknown_name
 from kerobust.layers import ConvNorm, GroupedConv2D, NoisyConv2D, NoisyDense
 from kerobust.layers.noise_injection import GRANULARITIES
-
-NORMS = ("none", "bn", "convnorm", "bn+convnorm")
 
 
 class ConvFactory:

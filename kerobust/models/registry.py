@@ -2,6 +2,7 @@
 
 import inspect
 
+from kerobust.catalog import ARCHITECTURES
 from kerobust.errors import KerobustError, unknown_name
 
 _BUILDERS = {}
@@ -9,6 +10,9 @@ _BUILDERS = {}
 
 def register(name):
     """Decorator: registers `builder(input_shape, num_classes, mean, std, **options) -> keras.Model` as `name`."""
+
+    if name not in ARCHITECTURES:
+        raise ValueError(f"architecture {name!r} is not in kerobust.catalog.ARCHITECTURES; add it there.")
 
     def decorate(builder):
         _BUILDERS[name] = builder

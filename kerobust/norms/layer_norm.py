@@ -8,10 +8,9 @@ import functools
 
 import keras
 
+from kerobust.catalog import NORM_DECAY_NORMS as NORMS
 from kerobust.errors import KerobustError, unknown_name
 from kerobust.norms.operator_norms import conv_l1_norm, conv_linf_norm, dense_l1_norm, dense_linf_norm
-
-NORMS = ("l1", "linf")
 
 
 def sublayers(model):

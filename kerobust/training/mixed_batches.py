@@ -10,10 +10,10 @@ import dataclasses
 from keras import ops
 
 from kerobust import backend
+from kerobust.catalog import MIXES
 from kerobust.attacks.lp_geometry import per_sample
 from kerobust.training.method import TrainingMethod
 
-MIXES = ("batch", "example")
 _MIX_SALT = 130363  # moves the coin's seed away from the inner method's random starts
 
 

@@ -2,9 +2,8 @@
 
 import keras
 
+from kerobust.catalog import OPTIMIZERS
 from kerobust.errors import unknown_name
-
-OPTIMIZERS = ("adamw", "adam", "sgd")
 
 
 # Variables that weight decay must leave alone: parametric noise scales (Rakin et al. 2018, section 3.3).

@@ -1,6 +1,7 @@
 """`build_training_method(name, ...)`: the names behind `--train-method`."""
 
 from kerobust.attacks import FGSM, PGD
+from kerobust.catalog import CERTIFIED, TRAINING_METHODS
 from kerobust.errors import KerobustError, unknown_name
 from kerobust.training.attack_training import AttackTraining
 from kerobust.training.certified import CertifiedTraining
@@ -11,10 +12,6 @@ from kerobust.training.mixed_batches import MIXES, MixedBatches
 from kerobust.training.mixed_norm import MixedNormTraining
 from kerobust.training.natural import NaturalTraining
 
-TRAINING_METHODS = ("natural", "fgsm", "pgd", "free", "pni", "mat-rand", "mat-max", "ibp", "crown-ibp",
-                    "lipschitz-margin")
-# Methods that train against a bound (Gowal et al. 2018, Zhang et al. 2020, Tsuzuku et al. 2018).
-CERTIFIED = ("ibp", "crown-ibp", "lipschitz-margin")
 MIXABLE = ("fgsm", "pgd", "mat-rand", "mat-max")  # methods whose batches can be mixed with natural ones
 
 

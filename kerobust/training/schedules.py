@@ -4,9 +4,8 @@ import numbers
 
 import keras
 
+from kerobust.catalog import LR_SCHEDULES as SCHEDULES
 from kerobust.errors import KerobustError, require, unknown_name
-
-SCHEDULES = ("constant", "multistep", "cosine")
 
 
 def default_milestones(epochs):

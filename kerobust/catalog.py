@@ -1,0 +1,22 @@
+"""The names a user can type, in one framework-free place: `kerobust fit` checks them before TensorFlow or JAX is
+imported, so a misspelt name is answered at once. The modules that build what a name means import their list from
+here (an architecture registered under a name missing here is refused at import)."""
+
+ARCHITECTURES = ("basicnet", "certcnn", "cifar_nin", "lenet5", "lenet5_lrn1", "lenet5_lrn2", "lenet5_lrn3",
+                 "noisenet20", "regnetx_200mf", "resnet18", "resnet20", "senet18", "vgg11", "wrn")
+TFDS_DATASETS = ("cifar10", "cifar100", "svhn", "mnist", "fashion_mnist")
+DATASETS = ("digits",) + TFDS_DATASETS + ("npz:PATH",)
+TRAINING_METHODS = ("natural", "fgsm", "pgd", "free", "pni", "mat-rand", "mat-max", "ibp", "crown-ibp",
+                    "lipschitz-margin")
+# Methods that train against a bound (Gowal et al. 2018, Zhang et al. 2020, Tsuzuku et al. 2018).
+CERTIFIED = ("ibp", "crown-ibp", "lipschitz-margin")
+THREAT_NORMS = ("linf", "l2")
+OPTIMIZERS = ("adamw", "adam", "sgd")
+LR_SCHEDULES = ("constant", "multistep", "cosine")
+MIXES = ("batch", "example")
+JIT_SETTINGS = ("auto", "on", "off")
+MODEL_NORMS = ("none", "bn", "convnorm", "bn+convnorm")
+NOISE_GRANULARITIES = ("layerwise", "channelwise", "elementwise")
+NORM_DECAY_NORMS = ("l1", "linf")
+SVC_OPERATORS = ("circular", "layer")
+STRATEGIES = ("mirrored", "multi-worker", "data-parallel")
