@@ -1,6 +1,7 @@
 """`kerobust certify`: certified accuracy of a saved model by IBP, CROWN, the global Lipschitz bound or randomised
 smoothing, per method and radius, beside its clean accuracy; per-point margin lower bounds in the JSON."""
 
+from kerobust.box_radius import check_radius
 from kerobust.cli.devices import add_distribution_arguments, check_distribution_flags, sharded
 from kerobust.errors import require
 from kerobust.output_paths import add_overwrite_argument, check_outputs, stamped
@@ -38,7 +39,7 @@ def parse_request(args):
     require(methods and len(set(methods)) == len(methods), f"--method needs distinct names, got {args.method!r}.")
     eps_values = convert("eps", args.eps, number_list)
     check_request(methods, args.threat_norm, eps_values)
-    require(args.threat_norm != "linf" or max(eps_values) < 1, "an l-inf eps of 1 or more covers the whole input box.")
+    check_radius("eps", max(eps_values), args.threat_norm)
     points = convert("points", args.points, whole)
     require(points >= 0, f"points must be >= 0, got {points}.")
     batch_size = convert("batch size", args.batch_size, whole)
@@ -52,6 +53,8 @@ def parse_request(args):
 
 
 def run(args):
+    import numpy as np
+
     from kerobust.atomic_files import write_json
     from kerobust.cli.evaluate import data_input, model_and_test_points
     from kerobust.evaluation.certification import certify
@@ -62,6 +65,7 @@ def run(args):
     check_outputs({"--json": args.json}, {"--model": args.model, "--data": data_input(args.data)}, args.overwrite)
     with sharded(args, replicas) as distribution:
         model, dataset, x, y = model_and_test_points(args.model, args.data, args.data_dir, points)
+        check_radius("eps", max(eps_values), norm, int(np.prod(dataset.input_shape)))
         print(f"kerobust certify: {args.model} on {len(x)} {dataset.name} test points, {norm} radii "
               + ", ".join(f"{e:g}" for e in eps_values))
         results = certify(model, x, y, methods, norm, eps_values, smoothing, batch_size, progress=_progress())

@@ -3,9 +3,14 @@ over a list of attacks and radii, with gradient-masking checks, a sweep plot and
 
 import argparse
 import dataclasses
+import json
 import os
+import zipfile
+
+import numpy as np
 
 from kerobust.cli.devices import add_distribution_arguments, check_distribution_flags, sharded
+from kerobust.box_radius import check_radius
 from kerobust.errors import KerobustError, require
 from kerobust.experiment.config import SEED_LIMIT
 from kerobust.output_paths import add_overwrite_argument, check_outputs
@@ -50,12 +55,51 @@ def load_classifier(path):
     kerobust.register_all()
     if not os.path.exists(path):
         raise KerobustError(f"model file {path!r} does not exist.")
+    if os.path.isdir(path):
+        raise KerobustError(f"model {path!r} is a folder; pass the .keras file (e.g. runs/<name>/model.keras).")
     if not path.endswith(".keras"):
         raise KerobustError(f"model {path!r} must be a .keras file (the SavedModel is for serving).")
+    if not zipfile.is_zipfile(path):
+        raise KerobustError(f"model file {path!r} is damaged (a .keras file is a zip archive; this one is not, or is "
+                            "cut short).")
+    unknown = _unregistered_classes(path)
+    if unknown:
+        names = ", ".join(repr(name) for name in unknown)
+        raise KerobustError(f"model file {path!r} uses the class{'es' if len(unknown) > 1 else ''} {names}, which Keras "
+                            "does not know here: decorate it with @keras.saving.register_keras_serializable() in a "
+                            "module, and load the model from Python after importing that module.")
     try:
         return keras.saving.load_model(path)
     except Exception as error:  # Keras raises many types for unreadable files
         raise KerobustError(f"model file {path!r} cannot be loaded: {str(error).splitlines()[0]}") from None
+
+
+def _unregistered_classes(path):
+    """The class names in a .keras file's config that neither Keras nor a registration resolves."""
+    import keras
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+    except (KeyError, ValueError, zipfile.BadZipFile):
+        return []  # left to Keras's own message
+    unknown = []
+
+    def visit(node):
+        if isinstance(node, dict):
+            name = str(node.get("registered_name") or node.get("class_name") or "")
+            module = str(node.get("module") or "")
+            if name and not name.startswith("__") and not module.startswith(("keras", "builtins")):
+                if keras.saving.get_registered_object(name) is None and name not in unknown:
+                    unknown.append(name)
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(config)
+    return unknown
 
 
 def check_model_fits(classifier, dataset, path):
@@ -115,10 +159,8 @@ def run(args):
     from kerobust.evaluation.attack_specs import parse_attack_list
 
     norm = check_norm(args.threat_norm)
-    require(norm != "linf" or not eps_list or max(eps_list) < 1,
-            f"eval eps {max(eps_list or [0]):g} is an l-inf radius of 1 or more: the ball covers the whole [0, 1] input "
-            "box, so no point can be robust.")
-    specs = parse_attack_list(args.attacks) if args.attacks else None
+    check_radius("eval eps", max(eps_list or [0]), norm)
+    specs = parse_attack_list(args.attacks) if args.attacks is not None else None
     threat = threat_model_for(args.data)
     check_outputs({"--json": args.json, "--plot": _plot_path(args, eps_list)},
                   {"--model": args.model, "--data": data_input(args.data)}, args.overwrite)
@@ -135,6 +177,7 @@ def _evaluate(args, norm, eps_list, steps, step_size, counts, points, specs, thr
     dataset = load_dataset(args.data, args.data_dir)
     for path, classifier in zip(args.model, classifiers):
         check_model_fits(classifier, dataset, path)
+    check_radius("eval eps", max(eps_list or [0]), norm, int(np.prod(dataset.input_shape)))
     if counts["targets"] is None:
         counts["targets"] = min(9, dataset.num_classes - 1)
     require(1 <= counts["targets"] <= dataset.num_classes - 1, f"--targets must be in [1, {dataset.num_classes - 1}] "

@@ -8,7 +8,8 @@ probabilities, class; `certify` -> class, certified, margin_lower_bound, certifi
 
 import os
 
-from kerobust.errors import require
+from kerobust.box_radius import check_radius
+from kerobust.errors import KerobustError, require
 from kerobust.output_paths import add_overwrite_argument, check_outputs
 from kerobust.values import convert, number
 
@@ -39,8 +40,14 @@ def run_settings(model_path):
     path = os.path.join(os.path.dirname(os.path.abspath(model_path)), "config.yaml")
     if not os.path.isfile(path):
         return None, None
-    with open(path, encoding="utf-8") as handle:
-        config = yaml.safe_load(handle) or {}
+    try:
+        with open(path, encoding="utf-8") as handle:
+            config = yaml.safe_load(handle) or {}
+        if not isinstance(config, dict):
+            raise ValueError("not a mapping")
+    except (yaml.YAMLError, UnicodeDecodeError, ValueError):
+        raise KerobustError(f"{path} beside the model is damaged (not a YAML mapping): restore it, or pass "
+                            "--threat-norm and --eps yourself.") from None
     return config.get("threat_norm"), config.get("eval_eps", config.get("eps"))
 
 
@@ -60,14 +67,16 @@ def run(args):
     require(eps is None or eps >= 0, f"eps must be >= 0, got {eps}.")
     out = os.path.abspath(args.out)
     check_outputs({"--out": args.out}, {"--model": args.model}, args.overwrite, folders=("--out",))
-    run_norm, run_eps = run_settings(args.model)
+    run_norm, run_eps = run_settings(args.model) if args.threat_norm is None or eps is None else (None, None)
     norm = args.threat_norm or run_norm or "linf"
     if norm not in NORMS:
         raise unknown_name("threat norm", norm, NORMS)
     if eps is None and norm == run_norm:  # the run's radius only in the run's own norm
         eps = convert("run eps", run_eps, number)
         require(eps is None or eps >= 0, f"the run's eval eps must be >= 0, got {eps}.")
+    check_radius("eps", eps, norm)
     model = load_classifier(args.model)
+    check_radius("eps", eps, norm, int(np.prod(model.input_shape[1:])))
     probe = np.random.default_rng(0).uniform(size=(8, *model.input_shape[1:])).astype("float32")
     error, certification = export_saved_model(model, out, probe, norm, eps)
     print(f"kerobust export: {args.model} -> {args.out} (logits within {error:.1e} of the Keras model)")

@@ -6,6 +6,7 @@ needs.
 
 import argparse
 import difflib
+import os
 import sys
 
 
@@ -16,7 +17,7 @@ class OneLineParser(argparse.ArgumentParser):
         if "unrecognized arguments" in message:
             flags = self._all_flags()
             for word in message.split(":", 1)[1].split():
-                close = difflib.get_close_matches(word.split("=")[0], flags, n=1)
+                close = difflib.get_close_matches(word.split("=")[0], flags, n=1, cutoff=0.7)
                 if close:
                     message += f" (did you mean {close[0]}?)"
                     break
@@ -52,7 +53,11 @@ def build_parser():
     ):
         module.add_arguments(commands.add_parser(name, help=summary, description=module.__doc__.split("\n\n")[0],
                                                  allow_abbrev=False, parents=[common]))
+    parser.commands = commands.choices
     return parser
+
+
+SUPPORTED_BACKENDS = ("tensorflow", "jax")
 
 
 def main(argv=None, quiet=False):
@@ -61,7 +66,15 @@ def main(argv=None, quiet=False):
     from kerobust.errors import KerobustError
     from kerobust.output_paths import writing_as
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # suggestions from the chosen sub-command's own flags
+        parser.commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
+    backend = os.environ.get("KERAS_BACKEND")
+    if backend is not None and backend not in SUPPORTED_BACKENDS:
+        print(f"kerobust {args.command}: error: KERAS_BACKEND is {backend!r}; kerobust runs on "
+              f"{' or '.join(SUPPORTED_BACKENDS)} (e.g. KERAS_BACKEND=tensorflow).", file=sys.stderr)
+        return 2
     if quiet and not getattr(args, "verbose", False):
         from kerobust.cli.quiet import quiet_frameworks
 

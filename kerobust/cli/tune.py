@@ -8,7 +8,7 @@ import os
 
 from kerobust.cli import fit
 from kerobust.errors import require
-from kerobust.experiment.config import FIELDS, convert_value, resolve_fit_config
+from kerobust.experiment.config import FIELDS, convert_value, is_whole_number_field, resolve_fit_config
 from kerobust.values import convert, number, whole
 
 OBJECTIVE_HELP = ("val_robust_accuracy (PGD on the validation split), val_autoattack_accuracy (APGD-CE, APGD-T, "
@@ -29,6 +29,8 @@ def _values(key, text):
     """The list of values a flag searches over: `a,b,c`, or `lo..hi` for whole numbers."""
     text = str(text).strip()
     if ".." in text:
+        require(is_whole_number_field(key), f"{key}: a range lo..hi is for whole numbers; list the values "
+                                            f"instead, e.g. --{key.replace('_', '-')} 1e-3,3e-3,1e-2.")
         low, _, high = text.partition("..")
         low, high = convert(key, low, whole), convert(key, high, whole)
         require(low <= high, f"{key}: the range {text!r} is empty.")

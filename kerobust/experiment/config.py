@@ -101,6 +101,8 @@ FIELDS = tuple(f.name for f in dataclasses.fields(FitConfig))
 
 def load_yaml_config(path):
     """Reads a YAML mapping of FitConfig keys (dashes or underscores); unknown keys are an error with a suggestion."""
+    if os.path.isdir(path):
+        raise KerobustError(f"config file {path!r} is a folder, not a YAML file.")
     if not os.path.isfile(path):
         raise KerobustError(f"config file {path!r} does not exist.")
     try:
@@ -123,6 +125,11 @@ def load_yaml_config(path):
             raise unknown_name(f"config key in {path}", str(key), FIELDS)
         values[name] = value
     return values
+
+
+def is_whole_number_field(key):
+    """Whether FitConfig field `key` holds a whole number."""
+    return _CONVERTERS.get(key) is whole
 
 
 def convert_value(key, value):
@@ -227,6 +234,8 @@ def validate(config):
     from kerobust.distribution import check_distribution
 
     check_distribution(config.distribute, config.replicas)
+    if config.replicas:
+        check_even_batch(config.distribute, config.batch_size, config.replicas)
     if config.export_onnx:
         from kerobust.export.onnx import require_onnx_tools
 
@@ -248,12 +257,7 @@ def validate(config):
     for key in ("eps", "eval_eps", "weight_decay", "l2_eps", "eval_l2_eps"):
         value = getattr(config, key)
         require(value is None or value >= 0, f"{key.replace('_', ' ')} must be >= 0, got {value}.")
-    if config.threat_norm == "linf":
-        for key in ("eps", "eval_eps"):
-            value = getattr(config, key)
-            if value is not None and value >= 1:
-                raise KerobustError(f"{key.replace('_', ' ')} {value:g} is an l-inf radius of 1 or more: the ball "
-                                    "covers the whole [0, 1] input box, so no point can be robust.")
+    check_radii(config)
     for key in ("step_size", "eval_step_size"):
         value = getattr(config, key)
         require(value is None or value > 0, f"{key.replace('_', ' ')} must be > 0, got {value}.")
@@ -264,6 +268,22 @@ def validate(config):
     require(config.svc_every >= 1, f"svc every must be >= 1 batch, got {config.svc_every}.")
     require(config.eval_steps is None or len(config.eval_steps) > 0, "eval steps must list at least one PGD step count.")
     require(not config.eval_steps or min(config.eval_steps) >= 1, f"eval steps must be >= 1, got {config.eval_steps}.")
+
+
+def check_radii(config, input_size=None):
+    """Refuses radii whose ball covers the whole input box (l2 ones once the dataset's `input_size` is known)."""
+    from kerobust.box_radius import check_radius
+
+    for key, norm in (("eps", config.threat_norm), ("eval_eps", config.threat_norm), ("l2_eps", "l2"),
+                      ("eval_l2_eps", "l2")):
+        check_radius(key.replace("_", " "), getattr(config, key), norm, input_size)
+
+
+def check_even_batch(strategy, batch_size, replicas):
+    """A one-line error unless each batch splits evenly over the replicas of `--distribute`."""
+    require(replicas == 1 or batch_size % replicas == 0,
+            f"--distribute {strategy} splits each batch evenly over {replicas} devices: --batch-size {batch_size} is "
+            f"not a multiple of {replicas}.")
 
 
 def fill_dataset_defaults(config, threat_model):

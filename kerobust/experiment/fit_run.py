@@ -8,9 +8,11 @@ import dataclasses
 import os
 import sys
 
+import numpy as np
+
 from kerobust.errors import KerobustError, memory_errors_as_user_errors, require
 from kerobust.experiment.config import (
-    FitConfig, architecture_options, default_run_dir, fill_dataset_defaults, to_yaml, validate,
+    FitConfig, architecture_options, check_even_batch, check_radii, default_run_dir, fill_dataset_defaults, to_yaml, validate,
 )
 from kerobust.experiment.outcome import chance_failure, describe_stored, finished_metrics
 from kerobust.experiment.run_folder import CONFIG_FILE, run_folder
@@ -101,15 +103,14 @@ def run(config, explicit=None, log=print, dataset=None, reevaluate=False):
     config = dataclasses.replace(config)
     arch_options = resolve(config, explicit)
     dataset = dataset or load_dataset(config.data, config.data_dir)
+    check_radii(config, int(np.prod(dataset.input_shape)))
     require(config.batch_size <= len(dataset.x_train), f"batch size {config.batch_size} is larger than the "
             f"{len(dataset.x_train)} training images of {dataset.name}; pass --batch-size {len(dataset.x_train)} or less.")
     config_yaml = to_yaml(config)
     from kerobust.distribution import make_distribution
 
     distribution = make_distribution(config.distribute, config.replicas)  # before TensorFlow's runtime starts
-    require(not distribution.shards_by_compiler or config.batch_size % distribution.replicas == 0,
-            f"--distribute data-parallel splits each batch evenly over {distribution.replicas} devices: --batch-size "
-            f"{config.batch_size} is not a multiple of {distribution.replicas}.")
+    check_even_batch(config.distribute, config.batch_size, distribution.replicas)
     stored = None if reevaluate else finished_metrics(os.path.join(config.run_dir, "metrics.json"))
     if not distribution.is_chief:
         if stored is not None:

@@ -83,9 +83,10 @@ def run_folder(path, config_yaml, defaults=None):
     Creates it if needed and checks that it is writable, takes its lock (a second process on the same folder is
     refused in one line), and checks that it holds no other run's config: a folder with the same resolved config is a
     run to resume; one with a different config is refused, naming the keys that differ. A key the old config lacks
-    (written by an older kerobust) matches when the new value is its default in `defaults`. If the body raises and this
-    call created the folder and no checkpoint was written, the folder (and any parent this call created) is removed,
-    so a failed start leaves nothing behind.
+    (written by an older kerobust) matches when the new value is its default in `defaults`. If the body raises and the
+    folder holds no checkpoint, what this call made is removed: the folder (and any parent this call created), or in a
+    folder that existed (an empty one, `--run-dir .`) the files and folders that were not there before, so a failed
+    start leaves nothing behind.
     """
     defaults = defaults or {}
     created = _first_missing(path)  # the top folder this call creates (`runs/` too, for `runs/name`), or None
@@ -97,20 +98,34 @@ def run_folder(path, config_yaml, defaults=None):
         if created and os.path.isdir(created):
             shutil.rmtree(created, ignore_errors=True)
         raise KerobustError(f"run folder {path!r} is not writable ({error.strerror}); pass another --run-dir.") from None
+    before = set() if created else set(os.listdir(path))
     lock = None
     try:
         lock = _lock(path)
         _check_config(path, config_yaml, defaults)
         yield path
     except BaseException:
-        if created and lock is not None and not _has_checkpoint(path):
-            lock.close()
-            lock = None
-            shutil.rmtree(created, ignore_errors=True)
+        if not _has_checkpoint(path):  # no run to resume: take back what this call made
+            if lock is not None:
+                lock.close()
+                lock = None
+            if created:
+                shutil.rmtree(created, ignore_errors=True)
+            else:
+                for name in set(os.listdir(path)) - before:
+                    _remove(os.path.join(path, name))
         raise
     finally:
         if lock is not None:
             lock.close()
+
+
+def _remove(path):
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            os.remove(path)
 
 
 def prepare_run_folder(path, config_yaml, defaults=None):

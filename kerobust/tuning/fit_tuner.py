@@ -159,6 +159,11 @@ def fit_search(base, space, directory, tuner="grid", objective="val_robust_accur
         raise KerobustError(f"the {objective} objective needs robust validation (val_points > 0).")
     if not cert_eps > 0:
         raise KerobustError(f"cert eps must be > 0, got {cert_eps}.")
+    from kerobust.experiment.config import validate
+
+    for key, values in space.items():  # every searched value must be valid on its own, before any trial runs
+        for value in values:
+            validate(dataclasses.replace(base, **{key: value}))
     from kerobust.data.registry import load_dataset
 
     dataset = load_dataset(base.data, base.data_dir)

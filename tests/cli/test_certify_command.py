@@ -49,7 +49,7 @@ def test_prints_certified_accuracy_and_writes_the_schema(saved_net, tmp_path, ca
     (["--method", "ibp,milp"], "unknown certification method 'milp'"),
     (["--method", "smoothing"], "smoothing certifies l2 radii"),
     (["--eps", "0.1,x"], "eps: not a number: 'x'"),
-    (["--eps", "1.5"], "covers the whole input box"),
+    (["--eps", "1.5"], "covers the whole [0, 1] input box"),
     (["--method", "smoothing", "--threat-norm", "l2", "--sigma", "0"], "sigma must be > 0"),
     (["--points", "-3"], "points must be >= 0"),
 ])

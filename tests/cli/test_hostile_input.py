@@ -159,6 +159,39 @@ CASES = [
     ("export-onto-a-foreign-saved-model", lambda t, f: ["export", "--model", _own(t, f), "--out",
                                                         str(_foreign_saved_model(t))],
      "exists and was not written by kerobust; pass --overwrite"),
+    # Validated before any work: radii that cover the box, schedules longer than the run, batches that do not split.
+    ("mirrored-uneven-batch", lambda t, f: ["fit", "--distribute", "mirrored", "--replicas", "2", "--batch-size", "127",
+                                            "--run-dir", str(t / "r")], "--batch-size 127 is not a multiple of 2"),
+    ("free-warm-up-longer-than-the-run", lambda t, f: ["fit", "--train-method", "free", "--epochs", "8", "--replays",
+                                                       "4", "--eps-warmup-epochs", "3", "--run-dir", str(t / "r")],
+     "--eps-warmup-epochs 3 is longer than the run's 2 passes"),
+    ("certified-ramp-longer-than-the-run", lambda t, f: ["fit", "--train-method", "ibp", "--epochs", "5",
+                                                         "--cert-ramp-epochs", "6", "--run-dir", str(t / "r")],
+     "is longer than the run's 5 epochs"),
+    ("fit-l2-eps-beyond-the-box", lambda t, f: [*TINY_FIT, "--threat-norm", "l2", "--eps", "1e6", "--run-dir",
+                                                str(t / "r")], "the input box's diameter sqrt(64) = 8"),
+    ("eval-l2-eps-beyond-the-box", lambda t, f: ["eval", "--model", _own(t, f), "--data", "digits", "--threat-norm",
+                                                 "l2", "--eval-eps", "9"], "sqrt(64) = 8"),
+    ("export-linf-eps-5", lambda t, f: ["export", "--model", _own(t, f), "--out", str(t / "sm"), "--eps", "5"],
+     "eps 5 is an l-inf radius of 1 or more"),
+    ("export-beside-a-damaged-config", lambda t, f: ["export", "--model", _own(t, f), "--out", str(t / "sm"),
+                                                     "--threat-norm", str(_write(t / "config.yaml", b"eps: [0.1\n") and "l2")],
+     "config.yaml beside the model is damaged"),
+    ("eval-attacks-empty", lambda t, f: ["eval", "--model", _own(t, f), "--data", "digits", "--attacks", ""],
+     "the attack list is empty"),
+    # Messages that name the real problem.
+    ("config-is-a-folder", lambda t, f: ["fit", "--config", str(t)], "is a folder, not a YAML file"),
+    ("model-truncated", lambda t, f: ["eval", "--model", _truncated_model(t, f), "--data", "digits"],
+     "is damaged (a .keras file is a zip archive"),
+    ("model-is-a-folder", lambda t, f: ["certify", "--model", str(t), "--data", "digits"], "is a folder; pass the"),
+    ("model-with-an-unregistered-layer", lambda t, f: ["eval", "--model", _unregistered_model(t), "--data", "digits"],
+     "uses the class 'Twice', which Keras does not know here"),
+    ("tune-range-of-numbers", lambda t, f: ["tune", "--k", "1,2", "--lr", "1e-3..1e-2"],
+     "a range lo..hi is for whole numbers"),
+    ("tune-misspelt-flag", lambda t, f: ["tune", "--epohcs", "3"], "(did you mean --epochs?)"),
+    # Leftovers: a refused run in a folder that already existed takes back what it made.
+    ("refused-in-an-existing-empty-folder", lambda t, f: [*TINY_FIT, "--arch", "wrn", "--k", "100000", "--run-dir",
+                                                          str(_folder(t / "empty"))], "does not fit in memory"),
     ("damaged-config", lambda t, f: _damage(f["run"], t, "config.yaml", b"arch: [basicnet\n"), "config.yaml is damaged"),
     ("damaged-progress", lambda t, f: _damage(f["run"], t, "checkpoints/epoch-0002/progress.json", b"{\"epochs_"),
      "epoch-0002/progress.json is damaged (JSONDecodeError): resume from epoch-0001 by writing 'epoch-0001' into"),
@@ -175,6 +208,29 @@ def _own(tmp, fixtures):
     if not copy.exists():
         shutil.copy(fixtures["model"], copy)
     return str(copy)
+
+
+def _unregistered_model(tmp):
+    import keras
+
+    class Twice(keras.layers.Layer):
+        def call(self, x):
+            return 2 * x
+
+    model = keras.Sequential([keras.Input((8, 8, 1)), Twice(), keras.layers.Flatten(), keras.layers.Dense(10)])
+    model.save(tmp / "custom.keras")
+    return str(tmp / "custom.keras")
+
+
+def _truncated_model(tmp, fixtures):
+    path = tmp / "cut.keras"
+    path.write_bytes(fixtures["model"].read_bytes()[:3000])
+    return str(path)
+
+
+def _folder(path):
+    path.mkdir()
+    return path
 
 
 def _foreign_saved_model(tmp):
