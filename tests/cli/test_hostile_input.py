@@ -348,3 +348,11 @@ def test_a_training_at_chance_is_reported_as_failed_and_not_exported(tmp_path, c
     assert (tmp_path / "run" / "model.keras").is_file() and not (tmp_path / "run" / "saved_model").exists()
     assert main(argv) == 1  # the stored result says the same, unchanged
     assert "holds a finished run" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("backend", ["torch", "numpy2"])
+def test_an_unsupported_backend_is_one_line_before_keras_loads(backend, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "kerobust.cli.main", "eval", "--model", "m.keras", "--data", "digits"],
+                            capture_output=True, text=True, timeout=120, env={**os.environ, "KERAS_BACKEND": backend})
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr[-2000:]
+    assert f"KERAS_BACKEND is {backend!r}; kerobust runs on tensorflow or jax" in result.stderr

@@ -35,6 +35,11 @@ def test_run_returns_the_trained_classifier_its_evaluation_and_the_written_files
     ({"arch": "wrm"}, "unknown architecture 'wrm'"),
     ({"dropout": 1.0}, "dropout rate must be in [0, 1)"),
     ({"threat_norm": "linf", "eps": 1.0}, "covers the whole [0, 1] input box"),
+    ({"epochs": "2"}, "FitConfig.epochs must be a whole number, got '2' (str)"),
+    ({"lr": float("nan")}, "FitConfig.lr must be a finite number"),
+    ({"restore_best": 1}, "FitConfig.restore_best must be true or false, got 1 (int)"),
+    ({"eval_steps": [10, "20"]}, "FitConfig.eval_steps must be a list of whole numbers"),
+    ({"arch": 5}, "FitConfig.arch must be a string, got 5 (int)"),
 ])
 def test_bad_configs_are_refused_before_any_folder_is_made(tmp_path, options, message):
     with pytest.raises(KerobustError, match=message.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):

@@ -41,11 +41,12 @@ def test_a_grid_runs_each_trial_once_reports_the_objective_and_resumes(tmp_path)
     ({"widht": [4]}, {}, "FitConfig fields"),
     ({"width": [4]}, {"tuner": "annealing"}, "unknown tuner 'annealing'"),
     ({"width": [4]}, {"objective": "accuracy"}, "unknown objective 'accuracy'"),
-    ({"dropout": [1.5]}, {}, "dropout rate must be in"),  # a bad setting stops the search in one line
+    ({"dropout": [0.1, 1.5]}, {}, "dropout rate must be in"),  # a bad setting stops the search in one line
 ])
-def test_bad_searches_are_one_line_errors(tmp_path, space, options, message):
+def test_bad_searches_are_one_line_errors_before_the_first_trial(tmp_path, space, options, message):
     with pytest.raises(KerobustError, match=message):
         fit_search(BASE, space, str(tmp_path / "search"), log=lambda line: None, **options)
+    assert not (tmp_path / "search").exists()  # no trial ran, nothing was made
 
 
 def test_pareto_front_by_hand():
