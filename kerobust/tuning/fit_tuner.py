@@ -160,10 +160,13 @@ def fit_search(base, space, directory, tuner="grid", objective="val_robust_accur
     if not cert_eps > 0:
         raise KerobustError(f"cert eps must be > 0, got {cert_eps}.")
     from kerobust.experiment.config import validate
+    from kerobust.tuning.search_files import check_oracle_address, check_search_files
 
     for key, values in space.items():  # every searched value must be valid on its own, before any trial runs
         for value in values:
             validate(dataclasses.replace(base, **{key: value}))
+    check_search_files(directory)
+    check_oracle_address()  # last: a worker may wait for its chief
     from kerobust.data.registry import load_dataset
 
     dataset = load_dataset(base.data, base.data_dir)
@@ -267,15 +270,19 @@ def plot_pareto(rows, path):
 
 
 def write_trials(oracle, directory, objective):
-    """`trials.json` (every trial: id, hyperparameters, objective, status, metrics) and `trials.md`, best first."""
+    """`trials.json` (every trial: id, hyperparameters, objective, status, metrics) and `trials.md`, best first. A
+    completed trial whose run folder is gone is listed as `RUN_FOLDER_MISSING`, never as done."""
     from kerobust.atomic_files import write_json, write_text
     from kerobust.evaluation.report import markdown
 
     rows = []
     for trial in oracle.trials.values():
         metrics = {name: trial.metrics.get_last_value(name) for name in trial.metrics.metrics}
+        status = trial.status
+        if status == "COMPLETED" and not os.path.isfile(os.path.join(directory, "trials", trial.trial_id, "metrics.json")):
+            status = "RUN_FOLDER_MISSING"  # removed since: its numbers cannot be checked or its model exported
         rows.append({"trial_id": trial.trial_id, "hyperparameters": trial.hyperparameters.values,
-                     "objective": metrics.get(objective), "status": trial.status, **metrics})
+                     "objective": metrics.get(objective), "status": status, **metrics})
     rows.sort(key=lambda r: (r["objective"] is None, -(r["objective"] or 0.0)))
     write_json(os.path.join(directory, "trials.json"), rows)
     names = sorted({k for row in rows for k in row["hyperparameters"]})

@@ -356,3 +356,30 @@ def test_an_unsupported_backend_is_one_line_before_keras_loads(backend, tmp_path
                             capture_output=True, text=True, timeout=120, env={**os.environ, "KERAS_BACKEND": backend})
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr[-2000:]
     assert f"KERAS_BACKEND is {backend!r}; kerobust runs on tensorflow or jax" in result.stderr
+
+
+@pytest.mark.parametrize("tuner_id,port,message", [
+    ("tuner0", "closed", "cannot reach the search's chief at 127.0.0.1:"),
+    ("tuner0", "x", "KERASTUNER_ORACLE_PORT must be a port number"),
+    ("chief", "taken", "the search's chief cannot listen on 127.0.0.1:"),
+])
+def test_a_distributed_search_pointed_nowhere_stops_in_one_line(tuner_id, port, message, tmp_path, capsys,
+                                                                 monkeypatch):
+    import socket
+
+    from kerobust.tuning import search_files
+
+    monkeypatch.setattr(search_files, "CHIEF_WAIT_SECONDS", 1.0)
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        number = taken.getsockname()[1]
+        if port == "closed":
+            taken.close()
+        monkeypatch.setenv("KERASTUNER_TUNER_ID", tuner_id)
+        monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+        monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "x" if port == "x" else str(number))
+        started = time.time()
+        assert main(["tune", *TINY_FIT[1:], "--val-points", "16", "--width", "4,6", "--epochs", "1", "--run-dir",
+                     str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err
+    assert time.time() - started < 15 and not (tmp_path / "s").exists()
