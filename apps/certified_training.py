@@ -12,11 +12,14 @@ OUT/cells/ and read back when the study runs again with the same settings.
     python apps/certified_training.py --quick    # a smoke test: few epochs, 48 test points
 """
 
-import argparse
 import dataclasses
 import os
 import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from study_options import run_study, study_parser  # noqa: E402
 
 TRAININGS = ("natural", "pgd", "ibp", "crown-ibp", "lipschitz-margin")
 CERTIFIED = ("ibp", "crown-ibp", "lipschitz-margin")
@@ -167,7 +170,7 @@ def plot(rows, path):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = study_parser(__doc__)
     parser.add_argument("--quick", action="store_true", help="a smoke test: width 1, 3 epochs, 48 test points")
     parser.add_argument("--trainings", default=",".join(TRAININGS), help="comma list of " + ", ".join(TRAININGS))
     parser.add_argument("--out", default=None, help="default apps/results/certified_training (_quick with --quick)")
@@ -202,4 +205,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_study(main))

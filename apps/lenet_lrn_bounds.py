@@ -12,9 +12,12 @@ sound-mode violation would be a bug). Writes `OUT/table.md`, `OUT/table.json`, `
     python apps/lenet_lrn_bounds.py [--data digits] [--epochs 30] [--out apps/results/seed003_lenet_lrn]
 """
 
-import argparse
 import os
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from study_options import names, positive, run_study, study_parser  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -90,12 +93,12 @@ def plot(rows, path):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = study_parser(__doc__)
     parser.add_argument("--data", default="digits")
     parser.add_argument("--archs", default=",".join(ARCHS), help="comma-separated arch or arch:norm")
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--epochs", type=positive, default=30)
     parser.add_argument("--upper", type=float, default=1.0, help="FGS search limit on eps (pixels in [0, 1])")
-    parser.add_argument("--points", type=int, default=None, help="first N test points (default: the whole split)")
+    parser.add_argument("--points", type=positive, default=None, help="first N test points (default: the whole split)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="apps/results/seed003_lenet_lrn")
     args = parser.parse_args(argv)
@@ -105,7 +108,12 @@ def main(argv=None):
     from kerobust.progress import progress_bar
 
     dataset = load_dataset(args.data)
+    from kerobust.catalog import ARCHITECTURES, MODEL_NORMS
+
     archs = [a for a in args.archs.split(",") if a]
+    names(parser, "--archs", ",".join(a.partition(":")[0] for a in archs), ARCHITECTURES)
+    names(parser, "--archs (after ':')", ",".join(a.partition(":")[2] for a in archs if ":" in a) or MODEL_NORMS[0],
+          MODEL_NORMS)
     rows = []
     progress = progress_bar(len(archs), unit_name="model")
     for i, arch in enumerate(archs):
@@ -116,4 +124,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_study(main))

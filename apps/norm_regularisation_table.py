@@ -23,11 +23,14 @@ fits' run folders go to `--runs`.
     python apps/norm_regularisation_table.py [--archs basicnet,resnet20] [--epochs 30] [--eval-eps 0.05] [--out DIR]
 """
 
-import argparse
 import json
 import math
 import os
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from study_options import names, positive, run_study, study_parser  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -156,16 +159,16 @@ def plot(cells, archs, path):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = study_parser(__doc__)
     parser.add_argument("--archs", default="basicnet,resnet20", help="comma-separated kerobust architectures")
     parser.add_argument("--data", default="digits")
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--epochs", type=positive, default=30)
+    parser.add_argument("--batch-size", type=positive, default=128)
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--eval-eps", type=float, default=0.05, help="l-inf radius of the autoattack evaluation")
-    parser.add_argument("--points", type=int, default=360, help="test points attacked")
-    parser.add_argument("--square-queries", type=int, default=1000)
-    parser.add_argument("--svc-every", type=int, default=100, help="batches between clips (the reference: 100)")
+    parser.add_argument("--points", type=positive, default=360, help="test points attacked")
+    parser.add_argument("--square-queries", type=positive, default=1000)
+    parser.add_argument("--svc-every", type=positive, default=100, help="batches between clips (the reference: 100)")
     parser.add_argument("--nd-gamma", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", default=None, help="comma-separated kinds to run: none,weight_decay,svc,l1,linf")
@@ -175,13 +178,17 @@ def build_parser():
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
 
     from kerobust.data import load_dataset
     from kerobust.evaluation.report import write_study
 
-    archs = [a for a in args.archs.split(",") if a]
-    wanted = None if args.only is None else set(args.only.split(","))
+    from kerobust.catalog import ARCHITECTURES
+
+    archs = names(parser, "--archs", args.archs, ARCHITECTURES)
+    kinds = tuple(dict.fromkeys(kind for kind, _ in columns()))
+    wanted = None if args.only is None else set(names(parser, "--only", args.only, kinds))
     dataset = load_dataset(args.data)
     todo = [(arch, kind, value) for arch in archs for kind, value in columns() if wanted is None or kind in wanted]
     cells = []
@@ -194,4 +201,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_study(main))

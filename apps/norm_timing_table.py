@@ -9,9 +9,12 @@ figures multiply those per-call times by 100. Writes `OUT/table1.md`, `OUT/table
     python apps/norm_timing_table.py [--repeats 20] [--out apps/results/seed001_table1]
 """
 
-import argparse
 import os
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from study_options import positive, run_study, study_parser  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -63,8 +66,8 @@ def plot(rows, path):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=20, help="timed l1 / l-inf calls per kernel")
+    parser = study_parser(__doc__)
+    parser.add_argument("--repeats", type=positive, default=20, help="timed l1 / l-inf calls per kernel")
     parser.add_argument("--shapes", nargs="*", default=None, help="kernel shapes as kh,kw,cin,cout (default: Table 1)")
     parser.add_argument("--out", default="apps/results/seed001_table1")
     args = parser.parse_args(argv)
@@ -77,4 +80,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_study(main))

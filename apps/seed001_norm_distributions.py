@@ -17,7 +17,6 @@ epochs, SGD lr 0.1 with x0.1 at 75, 90 and 100, as the document's setting). Fini
     python apps/seed001_norm_distributions.py [--profile digits|cifar] [--quick] [--archs vgg11,resnet18]
 """
 
-import argparse
 import dataclasses
 import os
 import sys
@@ -25,7 +24,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from study_options import add_study_arguments, chosen, load_test_subset  # noqa: E402
+from study_options import add_study_arguments, chosen, load_test_subset, run_study, study_parser  # noqa: E402
 
 ARCHS = ("vgg11", "resnet18", "senet18", "regnetx_200mf")
 TITLES = {"vgg11": "VGG-11", "resnet18": "ResNet-18", "senet18": "SENet-18", "regnetx_200mf": "RegNetX-200MF"}
@@ -158,7 +157,7 @@ def plot_documents_layout(cells, path):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = study_parser(__doc__)
     parser.add_argument("--archs", default=",".join(ARCHS), help="comma list of " + ", ".join(ARCHS))
     add_study_arguments(parser, PROFILES, "default apps/results/seed001_figure2 (+ _cifar or _quick)",
                         "run folders (default runs/seed001_figure2, suffixed likewise)")
@@ -199,4 +198,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_study(main))

@@ -37,7 +37,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from seed002_cells import PROFILES, Cell, basicnet, run_cell  # noqa: E402
-from study_options import add_study_arguments, chosen, load_test_subset  # noqa: E402
+from study_options import add_study_arguments, chosen, load_test_subset, run_study, study_parser  # noqa: E402
 
 
 def _resnet18(profile, method="mat-rand", **options):
@@ -87,7 +87,7 @@ ITEMS = ("table1", "figure1", "figure2", "table2", "table3", "table4", "table5",
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+    parser = study_parser(__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("item", choices=ITEMS + ("all",), help="the table or figure to produce")
     add_study_arguments(parser, PROFILES, "the folder of the item folders seed002_ITEM and seed002_cells (default "
@@ -119,4 +119,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_study(main))

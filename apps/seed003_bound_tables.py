@@ -20,7 +20,6 @@ Profiles: `digits` (default; both networks on 8x8 digits, 30 epochs, a few minut
     python apps/seed003_bound_tables.py [--profile digits|thesis] [--quick] [--out apps/results/seed003_table5_1_5_2]
 """
 
-import argparse
 import dataclasses
 import os
 import sys
@@ -28,7 +27,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from study_options import add_study_arguments, chosen, load_test_subset  # noqa: E402
+from study_options import add_study_arguments, chosen, load_test_subset, run_study, study_parser  # noqa: E402
 
 NETWORKS = ("lenet5", "cifar_nin")
 TITLES = {"lenet5": "LeNet-5", "cifar_nin": "CIFAR-NIN"}
@@ -130,7 +129,7 @@ def boxplots(rows, path):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = study_parser(__doc__)
     add_study_arguments(parser, PROFILES, "default apps/results/seed003_table5_1_5_2 (+ _thesis or _quick)")
     args = parser.parse_args(argv)
     profile, suffix = chosen(args, PROFILES)
@@ -161,4 +160,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_study(main))

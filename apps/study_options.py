@@ -1,7 +1,51 @@
 """What every study script's command line shares: a profile (`--profile`, `--quick`), the data folder, and where its
-results and runs go; and the dataset cut to the profile's test points."""
+results and runs go; one-line answers to bad arguments; and the dataset cut to the profile's test points."""
 
+import argparse
 import dataclasses
+import sys
+
+
+def study_parser(doc, **options):
+    """The study's argument parser: one-line errors with exit status 2, as `kerobust`'s own."""
+    from kerobust.cli.main import OneLineParser
+
+    return OneLineParser(description=doc.splitlines()[0], **options)
+
+
+def positive(text):
+    """An argparse type: a whole number >= 1 (an untrained network or an empty test set tabulates nothing)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def names(parser, flag, text, valid):
+    """The comma list `text` of `flag`, each one of `valid` (one line naming the nearest valid name otherwise)."""
+    from kerobust.errors import unknown_name
+
+    chosen = [name for name in str(text).split(",") if name]
+    if not chosen:
+        parser.error(f"{flag} must list some of {', '.join(valid)}")
+    for name in chosen:
+        if name not in valid:
+            parser.error(f"{flag}: {unknown_name('name', name, valid)}")
+    return chosen
+
+
+def run_study(main):
+    """Runs a study's `main`, answering a user error (`KerobustError`) in one line with exit status 2."""
+    from kerobust.errors import KerobustError
+
+    try:
+        return main()
+    except KerobustError as error:
+        print(f"{sys.argv[0]}: error: {error}", file=sys.stderr)
+        return 2
 
 
 def add_study_arguments(parser, profiles, out_help, runs_help=None):

@@ -31,6 +31,10 @@ import dataclasses
 import os
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from study_options import run_study, study_parser  # noqa: E402
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 NORMS = ("none", "bn", "convnorm", "bn+convnorm")
@@ -283,12 +287,14 @@ def _choices(text, allowed, what, convert=str):
     values = [convert(v) for v in text.split(",") if v]
     bad = [v for v in values if v not in allowed]
     if bad or not values:
-        raise argparse.ArgumentTypeError(f"{what} must be a comma-separated list of {', '.join(map(str, allowed))}")
+        listed = (f"whole numbers from {allowed.start} to {allowed.stop - 1}" if isinstance(allowed, range)
+                  else ", ".join(map(str, allowed)))
+        raise argparse.ArgumentTypeError(f"{what} must be a comma-separated list of {listed}")
     return tuple(values)
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] + " " + __doc__.splitlines()[1])
+    parser = study_parser(__doc__.splitlines()[0] + " " + __doc__.splitlines()[1])
     parser.add_argument("--profile", choices=sorted(PROFILES), default="digits",
                         help="digits (default, 27 min on 2 CPU cores), cifar (the document's settings, for GPUs) or "
                              "quick (WRN-10-1, one pass, 48 test points: a smoke test)")
@@ -342,4 +348,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_study(main))
