@@ -8,7 +8,7 @@ import sys
 
 def study_parser(doc, **options):
     """The study's argument parser: one-line errors with exit status 2, as `kerobust`'s own."""
-    from kerobust.cli.main import OneLineParser
+    from kerobust.one_line_parser import OneLineParser
 
     return OneLineParser(description=doc.splitlines()[0], **options)
 

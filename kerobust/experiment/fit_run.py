@@ -112,6 +112,7 @@ def run(config, explicit=None, log=print, dataset=None, reevaluate=False):
     distribution = make_distribution(config.distribute, config.replicas)  # before TensorFlow's runtime starts
     check_even_batch(config.distribute, config.batch_size, distribution.replicas)
     stored = None if reevaluate else finished_metrics(os.path.join(config.run_dir, "metrics.json"))
+    distribution.agree(int(stored is not None), "the epoch to resume from (1: the run has finished)")
     if not distribution.is_chief:
         if stored is not None:
             return FitResult(config, None, None, None, None, config.run_dir, stored.get("train_seconds", 0.0))
