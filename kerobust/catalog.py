@@ -2,6 +2,8 @@
 imported, so a misspelt name is answered at once. The modules that build what a name means import their list from
 here (an architecture registered under a name missing here is refused at import)."""
 
+from kerobust.errors import unknown_name
+
 ARCHITECTURES = ("basicnet", "certcnn", "cifar_nin", "lenet5", "lenet5_lrn1", "lenet5_lrn2", "lenet5_lrn3",
                  "noisenet20", "regnetx_200mf", "resnet18", "resnet20", "senet18", "vgg11", "wrn")
 TFDS_DATASETS = ("cifar10", "cifar100", "svhn", "mnist", "fashion_mnist")
@@ -20,3 +22,20 @@ NOISE_GRANULARITIES = ("layerwise", "channelwise", "elementwise")
 NORM_DECAY_NORMS = ("l1", "linf")
 SVC_OPERATORS = ("circular", "layer")
 STRATEGIES = ("mirrored", "multi-worker", "data-parallel")
+ATTACK_STEPS = {"fgsm": 1, "pgd": 20, "apgd-ce": 100, "apgd-t": 100, "square": 5000}  # attack: its default step count
+ATTACK_SUITES = ("autoattack",)
+CERTIFY_METHODS = ("ibp", "crown-ibp", "crown", "lipschitz", "smoothing")
+BOUND_MODES = ("thesis", "sound")
+
+
+def check_name(kind, name, valid):
+    """`name` when it is one of `valid`, else the one-line error naming the nearest valid name."""
+    if name not in valid:
+        raise unknown_name(kind, name, valid)
+    return name
+
+
+def check_dataset_name(name):
+    """A one-line error unless `name` is a dataset kerobust loads (`npz:PATH` included)."""
+    if not (name in DATASETS or str(name).startswith("npz:")):
+        raise unknown_name("dataset", name, DATASETS)

@@ -103,6 +103,21 @@ def check_evaluation_distribution(name, replicas):
     check_distribution(name, replicas)
 
 
+def configured_backend():
+    """The Keras backend that `import keras` will choose (`KERAS_BACKEND`, else `keras.json`'s, else TensorFlow),
+    read without importing Keras."""
+    import json
+
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    home = os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))
+    try:
+        with open(os.path.join(home, "keras.json"), encoding="utf-8") as handle:
+            return json.load(handle).get("backend", "tensorflow")
+    except (OSError, ValueError, AttributeError):
+        return "tensorflow"
+
+
 def check_distribution(name, replicas):
     """A clear error for a strategy or replica count that cannot work, before any framework starts."""
     require(replicas is None or replicas >= 1, f"replicas must be >= 1, got {replicas}.")
@@ -111,6 +126,11 @@ def check_distribution(name, replicas):
         return
     if name not in STRATEGIES:
         raise unknown_name("distribution strategy", name, STRATEGIES)
+    backend = configured_backend()
+    require(name != "data-parallel" or backend == "jax", "--distribute data-parallel runs on the JAX backend "
+            f"(KERAS_BACKEND=jax), not {backend} (there: --distribute mirrored).")
+    require(name not in ("mirrored", "multi-worker") or backend == "tensorflow", f"--distribute {name} runs on the "
+            f"TensorFlow backend, not {backend} (on JAX: --distribute data-parallel).")
     if name == "multi-worker":
         require(replicas is None, "--replicas does not apply to --distribute multi-worker: TF_CONFIG names the "
                                   "workers, and each uses its local GPUs (or its CPU).")

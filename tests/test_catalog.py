@@ -17,6 +17,9 @@ def test_every_catalogued_name_has_a_builder_and_every_builder_a_name():
     for name in catalog.TRAINING_METHODS:
         build_training_method(name, eps=0.1, norm="l2" if name == "lipschitz-margin" else "linf", l2_eps=0.5)
     assert set(catalog.CERTIFIED) <= set(catalog.TRAINING_METHODS)
+    from kerobust.attacks.suite import SUITES
+
+    assert set(SUITES) == set(catalog.ATTACK_SUITES)
 
 
 def test_a_builder_under_a_name_outside_the_catalog_is_refused():

@@ -30,10 +30,9 @@ from kerobust.bounds.output_margin import margin_bound
 from kerobust.bounds.pass_through import ACTIVATION_LAYERS, IDENTITY_LAYERS, SCALING_LAYERS, scaling_lipschitz
 from kerobust.bounds.pooling import thesis_pooling
 from kerobust.bounds.rules import MERGE_LAYERS, POOLING_LAYERS, layer_lipschitz, no_rule, refuse_randomised
+from kerobust.catalog import BOUND_MODES as MODES
 from kerobust.errors import KerobustError, unknown_name
 from kerobust.layers import LocalResponseNormalization
-
-MODES = ("thesis", "sound")
 
 
 def _is_softmax(layer):

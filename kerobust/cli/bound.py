@@ -28,25 +28,29 @@ def add_arguments(parser):
 
 
 def run(args):
-    from kerobust.atomic_files import write_json
-    from kerobust.bounds import MODES, BoundEvaluator
-    from kerobust.bounds.attack_check import fgs_line_search, pgd_l2_search, violations
-    from kerobust.bounds.summary import DEFAULT_EPS, bounds_and_summary, input_size
-    from kerobust.cli.evaluate import data_input, model_and_test_points
-    from kerobust.errors import unknown_name
-    from kerobust.evaluation.report import markdown
+    from kerobust.catalog import BOUND_MODES, check_name
+    from kerobust.cli.evaluate import check_model_files, data_input
 
-    if args.mode not in MODES:
-        raise unknown_name("bound mode", args.mode, MODES)
+    check_name("bound mode", args.mode, BOUND_MODES)
     require(args.check in ("none", "attacks"), f"--check must be none or attacks, got {args.check!r}.")
     require(args.dtype in ("float32", "float64"), f"--dtype must be float32 or float64, got {args.dtype!r}.")
-    eps_values = list(DEFAULT_EPS) if args.cert_eps is None else convert("cert eps", args.cert_eps, number_list)
-    require(eps_values and all(e >= 0 for e in eps_values), f"cert eps must be >= 0, got {args.cert_eps!r}.")
+    eps_values = None if args.cert_eps is None else convert("cert eps", args.cert_eps, number_list)
+    require(eps_values is None or (eps_values and all(e >= 0 for e in eps_values)),
+            f"cert eps must be >= 0, got {args.cert_eps!r}.")
     points = convert("points", args.points, whole)
     require(points >= 0, f"points must be >= 0, got {points}.")
     replicas = check_distribution_flags(args)
+    check_model_files(args.model)
     check_outputs({"--json": args.json, "--plot": args.plot}, {"--model": args.model, "--data": data_input(args.data)},
                   args.overwrite)
+    from kerobust.atomic_files import write_json  # the first framework import: every check above is instant
+    from kerobust.bounds import BoundEvaluator
+    from kerobust.bounds.attack_check import fgs_line_search, pgd_l2_search, violations
+    from kerobust.bounds.summary import DEFAULT_EPS, bounds_and_summary, input_size
+    from kerobust.cli.evaluate import model_and_test_points
+    from kerobust.evaluation.report import markdown
+
+    eps_values = eps_values or list(DEFAULT_EPS)
     with sharded(args, replicas) as distribution:
         model, dataset, x, y = model_and_test_points(args.model, args.data, args.data_dir, points)
         evaluator = BoundEvaluator(model, args.mode, dtype=args.dtype)

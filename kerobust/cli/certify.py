@@ -53,16 +53,25 @@ def parse_request(args):
 
 
 def run(args):
+    from kerobust.catalog import CERTIFY_METHODS, THREAT_NORMS, check_name
+    from kerobust.cli.evaluate import check_model_files, data_input, model_and_test_points
+
+    for method in args.method.split(","):  # the names at once; parse_request checks the rest
+        if method.strip():
+            check_name("certification method", method.strip(), CERTIFY_METHODS)
+    check_name("threat norm", args.threat_norm, THREAT_NORMS)
+    check_radius("eps", max(convert("eps", args.eps, number_list) or [0]), args.threat_norm)
+    check_distribution_flags(args)
+    check_model_files(args.model)
+    check_outputs({"--json": args.json}, {"--model": args.model, "--data": data_input(args.data)}, args.overwrite)
     import numpy as np
 
     from kerobust.atomic_files import write_json
-    from kerobust.cli.evaluate import data_input, model_and_test_points
     from kerobust.evaluation.certification import certify
     from kerobust.evaluation.report import markdown
 
     methods, norm, eps_values, points, batch_size, smoothing = parse_request(args)
     replicas = check_distribution_flags(args)
-    check_outputs({"--json": args.json}, {"--model": args.model, "--data": data_input(args.data)}, args.overwrite)
     with sharded(args, replicas) as distribution:
         model, dataset, x, y = model_and_test_points(args.model, args.data, args.data_dir, points)
         check_radius("eps", max(eps_values), norm, int(np.prod(dataset.input_shape)))

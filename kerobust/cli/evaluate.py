@@ -10,7 +10,9 @@ import zipfile
 import numpy as np
 
 from kerobust.cli.devices import add_distribution_arguments, check_distribution_flags, sharded
+from kerobust.attack_list import parse_attack_list
 from kerobust.box_radius import check_radius
+from kerobust.catalog import THREAT_NORMS, check_dataset_name, check_name
 from kerobust.errors import KerobustError, require
 from kerobust.experiment.config import SEED_LIMIT
 from kerobust.output_paths import add_overwrite_argument, check_outputs
@@ -46,13 +48,14 @@ def add_arguments(parser):
     parser.set_defaults(run=run)
 
 
-def load_classifier(path):
-    """Loads a `.keras` model saved by kerobust (or any Keras 3 classifier); one-line errors for bad paths."""
-    import keras
+def check_model_files(paths):
+    """One-line errors, before any framework loads, for `--model` paths that cannot be `.keras` files."""
+    for path in [paths] if isinstance(paths, str) else paths:
+        check_model_file(path)
 
-    import kerobust
 
-    kerobust.register_all()
+def check_model_file(path):
+    """A one-line error unless `path` looks like a `.keras` file (it exists, is a file, and is a zip archive)."""
     if not os.path.exists(path):
         raise KerobustError(f"model file {path!r} does not exist.")
     if os.path.isdir(path):
@@ -62,6 +65,17 @@ def load_classifier(path):
     if not zipfile.is_zipfile(path):
         raise KerobustError(f"model file {path!r} is damaged (a .keras file is a zip archive; this one is not, or is "
                             "cut short).")
+
+
+def load_classifier(path):
+    """Loads a `.keras` model saved by kerobust (or any Keras 3 classifier); one-line errors for bad paths, damaged
+    files and layer classes Keras does not know."""
+    import keras
+
+    import kerobust
+
+    check_model_file(path)
+    kerobust.register_all()
     unknown = _unregistered_classes(path)
     if unknown:
         names = ", ".join(repr(name) for name in unknown)
@@ -154,16 +168,16 @@ def run(args):
     require(0 <= counts["seed"] <= SEED_LIMIT, f"seed must be in [0, {SEED_LIMIT}], got {counts['seed']}.")
     require(points is None or points >= 1, f"points must be >= 1, got {points}.")
     replicas = check_distribution_flags(args)
-    from kerobust.attacks.lp_geometry import check_norm
-    from kerobust.data.registry import threat_model_for
-    from kerobust.evaluation.attack_specs import parse_attack_list
-
-    norm = check_norm(args.threat_norm)
+    norm = check_name("threat norm", args.threat_norm, THREAT_NORMS)
     check_radius("eval eps", max(eps_list or [0]), norm)
     specs = parse_attack_list(args.attacks) if args.attacks is not None else None
-    threat = threat_model_for(args.data)
+    check_dataset_name(args.data)
+    check_model_files(args.model)
     check_outputs({"--json": args.json, "--plot": _plot_path(args, eps_list)},
                   {"--model": args.model, "--data": data_input(args.data)}, args.overwrite)
+    from kerobust.data.registry import threat_model_for  # the first framework import: every check above is instant
+
+    threat = threat_model_for(args.data)
     with sharded(args, replicas) as distribution:
         return _evaluate(args, norm, eps_list, steps, step_size, counts, points, specs, threat, distribution)
 

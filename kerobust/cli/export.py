@@ -9,6 +9,7 @@ probabilities, class; `certify` -> class, certified, margin_lower_bound, certifi
 import os
 
 from kerobust.box_radius import check_radius
+from kerobust.catalog import THREAT_NORMS, check_name
 from kerobust.errors import KerobustError, require
 from kerobust.output_paths import add_overwrite_argument, check_outputs
 from kerobust.values import convert, number
@@ -52,15 +53,11 @@ def run_settings(model_path):
 
 
 def run(args):
-    import numpy as np
+    """Checks every flag and the output path before TensorFlow loads, then exports."""
+    from kerobust.cli.evaluate import check_model_files
 
-    from kerobust.attacks.lp_geometry import NORMS
-    from kerobust.cli.evaluate import load_classifier
-    from kerobust.errors import unknown_name
-    from kerobust.export import export_saved_model
-
-    if args.format not in FORMATS:
-        raise unknown_name("export format", args.format, FORMATS)
+    check_name("export format", args.format, FORMATS)
+    check_model_files(args.model)
     if args.format == "onnx":
         return run_onnx(args)
     eps = convert("eps", args.eps, number)
@@ -68,13 +65,16 @@ def run(args):
     out = os.path.abspath(args.out)
     check_outputs({"--out": args.out}, {"--model": args.model}, args.overwrite, folders=("--out",))
     run_norm, run_eps = run_settings(args.model) if args.threat_norm is None or eps is None else (None, None)
-    norm = args.threat_norm or run_norm or "linf"
-    if norm not in NORMS:
-        raise unknown_name("threat norm", norm, NORMS)
+    norm = check_name("threat norm", args.threat_norm or run_norm or "linf", THREAT_NORMS)
     if eps is None and norm == run_norm:  # the run's radius only in the run's own norm
         eps = convert("run eps", run_eps, number)
         require(eps is None or eps >= 0, f"the run's eval eps must be >= 0, got {eps}.")
     check_radius("eps", eps, norm)
+    import numpy as np
+
+    from kerobust.cli.evaluate import load_classifier
+    from kerobust.export import export_saved_model
+
     model = load_classifier(args.model)
     check_radius("eps", eps, norm, int(np.prod(model.input_shape[1:])))
     probe = np.random.default_rng(0).uniform(size=(8, *model.input_shape[1:])).astype("float32")
@@ -92,17 +92,17 @@ def run(args):
 
 
 def run_onnx(args):
+    require(args.eps is None and args.threat_norm is None,
+            "--eps and --threat-norm set the SavedModel's certify signatures; an ONNX export has none.")
+    require(not os.path.isdir(args.out), f"--out {args.out!r} is a folder; an ONNX export is one file, e.g. model.onnx.")
+    check_outputs({"--out": args.out}, {"--model": args.model}, args.overwrite)
     import numpy as np
 
     from kerobust.cli.evaluate import load_classifier
     from kerobust.export import export_onnx
     from kerobust.export.onnx import require_onnx_tools
 
-    require(args.eps is None and args.threat_norm is None,
-            "--eps and --threat-norm set the SavedModel's certify signatures; an ONNX export has none.")
-    require(not os.path.isdir(args.out), f"--out {args.out!r} is a folder; an ONNX export is one file, e.g. model.onnx.")
     require_onnx_tools()
-    check_outputs({"--out": args.out}, {"--model": args.model}, args.overwrite)
     model = load_classifier(args.model)
     probe = np.random.default_rng(0).uniform(size=(8, *model.input_shape[1:])).astype("float32")
     error = export_onnx(model, args.out, probe)

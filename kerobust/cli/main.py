@@ -5,7 +5,6 @@ needs.
 """
 
 import argparse
-import os
 import sys
 
 from kerobust.one_line_parser import OneLineParser
@@ -47,8 +46,10 @@ def main(argv=None, quiet=False):
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # suggestions from the chosen sub-command's own flags
         parser.commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
-    backend = os.environ.get("KERAS_BACKEND")
-    if backend is not None and backend not in SUPPORTED_BACKENDS:
+    from kerobust.distribution import configured_backend
+
+    backend = configured_backend()
+    if backend not in SUPPORTED_BACKENDS:
         print(f"kerobust {args.command}: error: KERAS_BACKEND is {backend!r}; kerobust runs on "
               f"{' or '.join(SUPPORTED_BACKENDS)} (e.g. KERAS_BACKEND=tensorflow).", file=sys.stderr)
         return 2

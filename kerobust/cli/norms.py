@@ -24,6 +24,12 @@ def _cell(value):
 
 
 def run(args):
+    from kerobust.cli.evaluate import check_model_files
+
+    iterations = convert("power iterations", args.power_iterations, whole)
+    require(iterations >= 0, f"power iterations must be >= 0, got {iterations}.")
+    check_model_files(args.model)
+    check_outputs({"--json": args.json, "--plot": args.plot}, {"--model": args.model}, args.overwrite)
     import json
 
     from kerobust.atomic_files import write_text
@@ -31,9 +37,6 @@ def run(args):
     from kerobust.evaluation.report import markdown
     from kerobust.norms import layer_norms, products
 
-    iterations = convert("power iterations", args.power_iterations, whole)
-    require(iterations >= 0, f"power iterations must be >= 0, got {iterations}.")
-    check_outputs({"--json": args.json, "--plot": args.plot}, {"--model": args.model}, args.overwrite)
     rows_by_model = {}
     for path in args.model:
         rows = layer_norms(load_classifier(path), power_iterations=iterations)

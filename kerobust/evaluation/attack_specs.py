@@ -1,17 +1,12 @@
-"""Attack lists from the command line: `fgsm,pgd-20,apgd-ce,apgd-t-50,square-1000,autoattack`.
-
-Each item is a name with an optional step (or query) count after a dash; `autoattack` is the suite of
-`kerobust.attacks.suite`. Attacks are instantiated once per eps of a sweep.
-"""
+"""The attacks of a command-line attack list (`kerobust.attack_list.parse_attack_list`), instantiated once per eps of
+a sweep."""
 
 import dataclasses
 
 from kerobust.attacks import APGD, FGSM, PGD, Square
-from kerobust.attacks.suite import SUITES, build_suite
-from kerobust.errors import KerobustError, unknown_name
-
-DEFAULT_STEPS = {"fgsm": 1, "pgd": 20, "apgd-ce": 100, "apgd-t": 100, "square": 5000}
-ATTACK_NAMES = tuple(DEFAULT_STEPS) + tuple(SUITES)
+from kerobust.attacks.suite import build_suite
+from kerobust.attack_list import ATTACK_NAMES, parse_attack_list  # noqa: F401  (re-exported)
+from kerobust.catalog import ATTACK_STEPS as DEFAULT_STEPS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,26 +28,6 @@ class AttackOptions:
     targets: int = 9
     eot_samples: int = 1
     square_queries: int = 5000
-
-
-def parse_attack_list(text):
-    """`[(name, steps or None)]` from `"fgsm,pgd-20,apgd-t"`; one-line errors for unknown names or bad counts."""
-    specs = []
-    for item in str(text).replace(" ", "").lower().split(","):
-        if not item:
-            continue
-        name, steps = item, None
-        head, _, tail = item.rpartition("-")
-        if head and tail.isdigit():
-            name, steps = head, int(tail)
-        if name not in ATTACK_NAMES:
-            raise unknown_name("attack", name, ATTACK_NAMES)
-        if steps is not None and (steps < 1 or name in SUITES or name == "fgsm"):
-            raise KerobustError(f"attack {item!r}: a step count must be >= 1 and only follows pgd, apgd-ce, apgd-t or square.")
-        specs.append((name, steps))
-    if not specs:
-        raise KerobustError("the attack list is empty.")
-    return specs
 
 
 def build_attacks(specs, eps, options):

@@ -13,12 +13,11 @@ import math
 
 import numpy as np
 
+from kerobust.catalog import CERTIFY_METHODS as METHODS
 from kerobust.attacks.lp_geometry import l2_radius_factor
 from kerobust.attacks.predictions import predict_batches
 from kerobust.attacks.lp_geometry import NORMS
 from kerobust.errors import KerobustError, unknown_name
-
-METHODS = ("ibp", "crown-ibp", "crown", "lipschitz", "smoothing")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -143,10 +143,6 @@ def fit_search(base, space, directory, tuner="grid", objective="val_robust_accur
     Returns:
         The trial rows written to `trials.json`, best first (on a distributed search's workers: none).
     """
-    import keras_tuner
-
-    from kerobust.experiment import run
-
     if tuner not in TUNERS:
         raise KerobustError(f"unknown tuner {tuner!r}; valid: {', '.join(TUNERS)}.")
     if objective not in OBJECTIVES:
@@ -167,7 +163,10 @@ def fit_search(base, space, directory, tuner="grid", objective="val_robust_accur
             validate(dataclasses.replace(base, **{key: value}))
     check_search_files(directory)
     check_oracle_address()  # last: a worker may wait for its chief
+    import keras_tuner  # the first framework import: every check above is instant
+
     from kerobust.data.registry import load_dataset
+    from kerobust.experiment import run
 
     dataset = load_dataset(base.data, base.data_dir)
     validation = (dataset.x_val, dataset.y_val)

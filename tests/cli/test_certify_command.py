@@ -54,6 +54,10 @@ def test_prints_certified_accuracy_and_writes_the_schema(saved_net, tmp_path, ca
     (["--points", "-3"], "points must be >= 0"),
 ])
 def test_bad_flags_are_one_line_errors_before_the_model_loads(tmp_path, capsys, argv, message):
-    assert main(["certify", "--model", str(tmp_path / "missing.keras"), "--data", "digits", *argv]) == 2
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "model.keras", "w"):  # passes the file checks; never loaded
+        pass
+    assert main(["certify", "--model", str(tmp_path / "model.keras"), "--data", "digits", *argv]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err
