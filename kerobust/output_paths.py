@@ -39,13 +39,18 @@ def stamped(payload):
     return {WRITER_KEY: writer(), **{k: v for k, v in payload.items() if k != WRITER_KEY}}
 
 
-def _json_writer(path):
+def read_json_object(path):
+    """The JSON object (dict) in `path`, or None for a missing, unreadable, damaged or non-object file."""
     try:
         with open(path, encoding="utf-8") as handle:
             payload = json.load(handle)
     except (OSError, ValueError):
         return None
-    return payload.get(WRITER_KEY) if isinstance(payload, dict) else None
+    return payload if isinstance(payload, dict) else None
+
+
+def _json_writer(path):
+    return (read_json_object(path) or {}).get(WRITER_KEY)
 
 
 def _png_writer(path):

@@ -10,7 +10,7 @@ import os
 
 from kerobust.box_radius import check_radius
 from kerobust.catalog import THREAT_NORMS, check_name
-from kerobust.errors import KerobustError, require
+from kerobust.errors import require
 from kerobust.output_paths import add_overwrite_argument, check_outputs
 from kerobust.values import convert, number
 
@@ -36,19 +36,12 @@ def add_arguments(parser):
 
 def run_settings(model_path):
     """`(threat_norm, eval_eps)` of the run folder holding `model_path`, or `(None, None)`."""
-    import yaml
+    from kerobust.experiment.run_folder import read_run_config
 
-    path = os.path.join(os.path.dirname(os.path.abspath(model_path)), "config.yaml")
-    if not os.path.isfile(path):
+    config = read_run_config(os.path.dirname(os.path.abspath(model_path)),
+                             "pass --threat-norm and --eps yourself (it lies beside the model)")
+    if config is None:
         return None, None
-    try:
-        with open(path, encoding="utf-8") as handle:
-            config = yaml.safe_load(handle) or {}
-        if not isinstance(config, dict):
-            raise ValueError("not a mapping")
-    except (yaml.YAMLError, UnicodeDecodeError, ValueError):
-        raise KerobustError(f"{path} beside the model is damaged (not a YAML mapping): restore it, or pass "
-                            "--threat-norm and --eps yourself.") from None
     return config.get("threat_norm"), config.get("eval_eps", config.get("eps"))
 
 

@@ -12,7 +12,8 @@ import numpy as np
 
 from kerobust.errors import KerobustError, memory_errors_as_user_errors, require
 from kerobust.experiment.config import (
-    FitConfig, architecture_options, check_even_batch, check_radii, default_run_dir, fill_dataset_defaults, to_yaml, validate,
+    FitConfig, architecture_options, check_even_batch, check_radii, default_run_dir, fill_dataset_defaults, to_yaml,
+    validate,
 )
 from kerobust.experiment.outcome import chance_failure, describe_stored, finished_metrics
 from kerobust.experiment.run_folder import CONFIG_FILE, run_folder

@@ -1,7 +1,6 @@
 """How a fit ended: a training that stayed at chance is a failure, said in one line; a finished run is a result that
 the same command shows again instead of redoing."""
 
-import json
 import math
 import os
 
@@ -42,12 +41,10 @@ def chance_failure(clean_top1, labels, train_method):
 
 def finished_metrics(metrics_path):
     """The stored `metrics.json` of a run that finished (evaluated, and exported or reported as failed), else None."""
-    try:
-        with open(metrics_path, encoding="utf-8") as handle:
-            metrics = json.load(handle)
-    except (OSError, ValueError):
-        return None
-    if not isinstance(metrics, dict):
+    from kerobust.output_paths import read_json_object
+
+    metrics = read_json_object(metrics_path)
+    if metrics is None:
         return None
     finished = metrics.get("status") == "failed" or (metrics.get("export") or {}).get("status") == "ok"
     return metrics if finished else None

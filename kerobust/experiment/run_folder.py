@@ -36,19 +36,26 @@ def _lock(path):
     return handle
 
 
-def _check_config(path, config_yaml, defaults):
-    existing = os.path.join(path, CONFIG_FILE)
+def read_run_config(folder, way_back):
+    """The mapping in `folder/config.yaml` (None when there is none); a damaged one is a one-line error ending with
+    `way_back`."""
+    existing = os.path.join(folder, CONFIG_FILE)
     if not os.path.isfile(existing):
-        return
+        return None
     try:
         with open(existing, encoding="utf-8") as handle:
-            old = yaml.safe_load(handle) or {}
-        if not isinstance(old, dict):
+            config = yaml.safe_load(handle) or {}
+        if not isinstance(config, dict):
             raise ValueError("not a mapping")
     except (yaml.YAMLError, UnicodeDecodeError, ValueError):
-        raise KerobustError(
-            f"{existing} is damaged (not a YAML mapping): restore it, or pass another --run-dir to start afresh."
-        ) from None
+        raise KerobustError(f"{existing} is damaged (not a YAML mapping): restore it, or {way_back}.") from None
+    return config
+
+
+def _check_config(path, config_yaml, defaults):
+    old = read_run_config(path, "pass another --run-dir to start afresh")
+    if old is None:
+        return
     new = yaml.safe_load(config_yaml)
     ignored = {"run_dir"}
     differing = sorted(k for k in set(old) | set(new) if k not in ignored and old.get(k, defaults.get(k)) != new.get(k))

@@ -176,7 +176,7 @@ CASES = [
      "eps 5 is an l-inf radius of 1 or more"),
     ("export-beside-a-damaged-config", lambda t, f: ["export", "--model", _own(t, f), "--out", str(t / "sm"),
                                                      "--threat-norm", str(_write(t / "config.yaml", b"eps: [0.1\n") and "l2")],
-     "config.yaml beside the model is damaged"),
+     "config.yaml is damaged (not a YAML mapping): restore it, or pass --threat-norm and --eps yourself"),
     ("eval-attacks-empty", lambda t, f: ["eval", "--model", _own(t, f), "--data", "digits", "--attacks", ""],
      "the attack list is empty"),
     # Messages that name the real problem.
