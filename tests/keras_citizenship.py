@@ -1,5 +1,5 @@
 """One helper that checks a layer or model behaves as a Keras citizen: config round trip, `.keras` save and reload,
-SavedModel export, and a short training run that lowers the loss (design.md, "Keras citizenship")."""
+SavedModel export, and a short training run that lowers the loss (docs/design.md, "Keras citizenship")."""
 
 import keras
 import numpy as np

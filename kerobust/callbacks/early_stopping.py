@@ -28,7 +28,8 @@ class RobustEarlyStopping(keras.callbacks.Callback):
     improvement, and loads the best weights back at the end of training.
 
     Reference: Rice, Wong & Kolter 2020, "Overfitting in adversarially robust deep learning" (early
-    stopping on robust validation accuracy); seed 002 section 2.4.
+    stopping on robust validation accuracy); Bigaud, Papereux & Rolland (2021), "Adversarial training for image
+    classification" (the BIPARO report), section 2.4.
 
     An epoch improves when `value > best_value + min_delta`: the first finite value always does, a tie never does (the
     earliest best epoch is kept), NaN or infinite values never do. `wait`, the epochs since the best one, is

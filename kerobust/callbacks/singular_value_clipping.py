@@ -1,4 +1,5 @@
-"""Periodic singular value clipping during `fit` (Sedghi, Gupta & Long 2019; seed 001 Table 2's SVC)."""
+"""Periodic singular value clipping during `fit` (Sedghi, Gupta & Long 2019; the SVC of Table 2 of
+Liang & Huang (2021), "Large Norms of CNN Layers Do Not Hurt Adversarial Robustness")."""
 
 import keras
 
@@ -14,7 +15,7 @@ class SingularValueClipping(keras.callbacks.Callback):
 
     Args:
         limit: c, the largest singular value allowed.
-        every: batches between clips (seed 001's reference: 100 steps).
+        every: batches between clips (the reference code of Liang & Huang (2021): 100 steps).
         exact: rescale after Sedghi's crop so the bound holds.
         operator: "circular" (Sedghi et al.: the circular convolution on the input size) or "layer" (a grid that
             also bounds the zero-padded layer itself); see `kerobust.constraints.clip_grid`.

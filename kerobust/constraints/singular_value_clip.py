@@ -1,8 +1,9 @@
 """Singular value clipping of Conv2D kernels: every singular value of the layer's circular operator at most c.
 
 Reference: Sedghi, Gupta & Long 2019, "The Singular Values of Convolutional Layers", section 4 (clip the SVD of each
-frequency's Cin x Cout block of the kernel's 2-D FFT, invert, crop back to k x k); used as "SVC" in seed 001 Table 2
-with c in {0.5, 1, 1.5, 2}, every 100 steps.
+frequency's Cin x Cout block of the kernel's 2-D FFT, invert, crop back to k x k); used as "SVC" in Table 2 of
+Liang & Huang (2021), "Large Norms of CNN Layers Do Not Hurt Adversarial Robustness", with c in {0.5, 1, 1.5, 2},
+every 100 steps.
 
 The crop makes one clip an approximate projection: on random 3x3 kernels the top singular value after it is about
 1.37 c (1.06 c after six repeats). With `exact=True` (default) the cropped kernel is then scaled by
@@ -10,11 +11,11 @@ min(1, c / sigma_max), so the top singular value is at most c up to float32 roun
 is Sedghi's clip alone.
 
 Which operator: by default (`operator="circular"`) the stride-1 circular convolution on the layer's input size, as in
-Sedghi et al. and seed 001. That bounds a `valid` layer (its rows are rows of the circular operator) but not a
-zero-padded one: a `same` layer sees the circular operator on its padded size (H + pad, W + pad), whose spectrum is
-sampled at other frequencies (a 3x3 kernel on a 3x3 input clipped to 1 on the 3x3 grid gives its `same` layer a norm
-of 1.39). `operator="layer"` clips on the padded grid instead, which bounds the layer itself: the layer is the padded
-circular operator restricted to the real inputs and the kept outputs, and striding only drops rows.
+Sedghi et al. and Liang & Huang (2021). That bounds a `valid` layer (its rows are rows of the circular operator) but
+not a zero-padded one: a `same` layer sees the circular operator on its padded size (H + pad, W + pad), whose spectrum
+is sampled at other frequencies (a 3x3 kernel on a 3x3 input clipped to 1 on the 3x3 grid gives its `same` layer a
+norm of 1.39). `operator="layer"` clips on the padded grid instead, which bounds the layer itself: the layer is the
+padded circular operator restricted to the real inputs and the kept outputs, and striding only drops rows.
 """
 
 import keras

@@ -1,4 +1,5 @@
-"""Validation hold-out: a fixed, stratified share of the training split (seed 000 holds out 10 %)."""
+"""Validation hold-out: a fixed, stratified share of the training split (O'Hanlon (2021), "Adversarial Robustness
+of Convolutional Networks", holds out 10 %)."""
 
 import math
 

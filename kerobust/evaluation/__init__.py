@@ -1,4 +1,5 @@
-"""Robust accuracy (top-1 / top-5) under attacks, tables in the research documents' layout, result JSON."""
+"""Robust accuracy (top-1 / top-5) under attacks, tables in the layout of Table 1 of O'Hanlon (2021), "Adversarial
+Robustness of Convolutional Networks", result JSON."""
 
 from kerobust.evaluation.report import format_table, write_metrics
 from kerobust.evaluation.result import AttackAccuracy, RobustnessResult

@@ -1,4 +1,5 @@
-"""Robustness tables in the layout of seed 000 Table 1, the `metrics.json` file, and the outputs of a study."""
+"""Robustness tables in the layout of Table 1 of O'Hanlon (2021), "Adversarial Robustness of Convolutional
+Networks", the `metrics.json` file, and the outputs of a study."""
 
 import os
 

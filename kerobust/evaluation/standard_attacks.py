@@ -1,4 +1,5 @@
-"""The attacks a dataset is reported with by default: FGSM and PGD at its threat model (seed 000 protocol)."""
+"""The attacks a dataset is reported with by default: FGSM and PGD at its threat model (the protocol of
+O'Hanlon (2021), "Adversarial Robustness of Convolutional Networks")."""
 
 from kerobust.attacks import FGSM, PGD
 

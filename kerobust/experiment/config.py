@@ -9,94 +9,154 @@ import os
 
 import yaml
 
+from kerobust.catalog import (
+    ARCHITECTURES, DATASETS, JIT_SETTINGS, LR_SCHEDULES, MIXES, MODEL_NORMS, NOISE_GRANULARITIES, NORM_DECAY_NORMS,
+    OPTIMIZERS, STRATEGIES, SVC_OPERATORS, THREAT_NORMS, TRAINING_METHODS,
+)
 from kerobust.errors import KerobustError, require, unknown_name
+from kerobust.experiment.options import Range, declarations, flag, label, option, path, text, type_problem, value_problem
 from kerobust.values import boolean, convert, number, whole, whole_list
 
 SEED_LIMIT = 2**31 - 1  # seeds enter int32 seed pairs of the stateless random functions
+AT_LEAST_0, AT_LEAST_1, ABOVE_0 = Range(0), Range(1), Range(0, open_low=True)
 
 
 @dataclasses.dataclass
 class FitConfig:
     """Everything a `kerobust fit` run depends on; `None` means "the dataset's default" until resolved.
 
-    Architecture options (`depth`, `k`, `norm`, `dropout`, `width`, `noise`, `input_noise`) go to the
-    architectures that take them; `None` leaves the architecture's own default.
+    Each field is declared once with `option` (converter, help, group, valid names or range); the flags, YAML keys,
+    converters, `--help`, per-field checks and `docs/fit.md`'s flag table come from these declarations. Architecture
+    options (`depth`, `k`, `norm`, `dropout`, `width`, `noise`, `input_noise`) go to the architectures that take
+    them; `None` leaves the architecture's own default.
     """
 
-    arch: str = "wrn"
-    depth: int = 16
-    k: int = 1
-    norm: str = "bn"
-    dropout: float = 0.0
-    width: int = None
-    noise: str = None
-    input_noise: float = None
-    data: str = "digits"
-    data_dir: str = None
-    epochs: int = 30
-    batch_size: int = 128
-    train_method: str = "pgd"
-    threat_norm: str = "linf"
-    eps: float = None
-    steps: int = None
-    step_size: float = None
-    replays: int = 4
-    eps_warmup_epochs: int = 0
-    free_box: bool = False
-    cert_warmup_epochs: int = None
-    cert_ramp_epochs: int = None
-    kappa_end: float = None
-    l2_eps: float = None
-    adversarial_share: float = 1.0
-    mix: str = "batch"
-    optimizer: str = "adamw"
-    lr: float = 1e-3
-    lr_schedule: str = "constant"
-    milestones: list = None
-    gamma: float = 0.1
-    warmup_epochs: int = 0
-    weight_decay: float = None
-    norm_decay: str = None
-    nd_beta: float = 1e-4
-    nd_gamma: float = 0.5
-    svc: float = None
-    svc_every: int = 100
-    svc_operator: str = "circular"
-    seed: int = 0
-    run_dir: str = None
-    eval_eps: float = None
-    eval_l2_eps: float = None
-    eval_steps: list = None
-    eval_step_size: float = None
-    val_points: int = 512
-    restore_best: bool = False
-    patience: int = None
-    diagnostics_points: int = 256
-    dashboard_every: int = 5
-    export_onnx: bool = False
-    distribute: str = None
-    replicas: int = None
-    jit: str = "auto"
+    # model
+    arch: str = option("wrn", text, "architecture: " + ", ".join(ARCHITECTURES), "model",
+                       names=("architecture", ARCHITECTURES))
+    depth: int = option(16, whole, "WideResNet depth (6n + 4)", "model", valid=AT_LEAST_1)
+    k: int = option(1, whole, "WideResNet widening factor", "model", valid=AT_LEAST_1)
+    norm: str = option("bn", text, "normalisation inside the model: none, bn, convnorm, bn+convnorm (wrn, resnets, "
+                       "vgg11, senet18)", "model", names=("normalisation", MODEL_NORMS))
+    dropout: float = option(0.0, number, "dropout rate", "model", valid=Range(0, 1, open_high=True),
+                            label="dropout rate")
+    width: int | None = option(None, whole, "channels of basicnet's first layer / cifar_nin's mlpconv layers", "model",
+                               valid=AT_LEAST_1)
+    noise: str | None = option(None, text, "parametric noise granularity of noisenet20: layerwise, channelwise, "
+                               "elementwise", "model", names=("noise granularity", NOISE_GRANULARITIES))
+    input_noise: float | None = option(None, number, "Gaussian noise (pixels) on the input, also at inference",
+                                       "model", valid=AT_LEAST_0)
+    # data
+    data: str = option("digits", text, "digits, cifar10, cifar100, mnist, fashion_mnist, svhn, or npz:PATH", "data")
+    data_dir: str | None = option(None, path, "tfds data directory", "data")
+    # training
+    epochs: int = option(30, whole, "training epochs (free training runs epochs / replays passes)", "training",
+                         valid=AT_LEAST_1)
+    batch_size: int = option(128, whole, "batch size", "training", valid=AT_LEAST_1)
+    train_method: str = option(
+        "pgd", text, "natural, fgsm, pgd, free, pni (0.5 clean + 0.5 PGD loss, Rakin et al.), mat-rand or mat-max "
+        "(l-inf and l2 PGD, Araujo et al.); certified training: ibp (Gowal et al.), crown-ibp (Zhang et al.) or "
+        "lipschitz-margin (Tsuzuku et al.; l2)", "training", names=("training method", TRAINING_METHODS))
+    replays: int = option(4, whole, "minibatch replays m for free training", "training", valid=AT_LEAST_1)
+    eps_warmup_epochs: int = option(0, whole, "free training: epochs (passes) over which eps and the step grow "
+                                    "linearly from 0", "training", valid=AT_LEAST_0, label="eps warm-up epochs",
+                                    methods="free")
+    free_box: bool = option(False, boolean, "true: free training as Wong et al. 2020: input x + delta unclipped, "
+                            "delta projected after each update so that x + delta stays in [0, 1] (default: Shafahi "
+                            "et al.'s clip of x + delta)", "training", methods="free")
+    cert_warmup_epochs: int | None = option(None, whole, "certified training: natural epochs before the eps ramp "
+                                            "(default: 5% of the epochs)", "training", valid=AT_LEAST_0,
+                                            label="--cert-warmup-epochs", methods="certified")
+    cert_ramp_epochs: int | None = option(None, whole, "certified training: epochs over which eps grows from 0 and "
+                                          "kappa (and beta) fall (default: half the epochs)", "training",
+                                          valid=AT_LEAST_0, label="--cert-ramp-epochs", methods="certified")
+    kappa_end: float | None = option(None, number, "certified training: final weight of the natural loss (default "
+                                     "0.5 for ibp, else 0)", "training", valid=Range(0, 1), label="--kappa-end",
+                                     methods="certified")
+    adversarial_share: float = option(1.0, number, "share of adversarial training, e.g. 0.95 (the rest natural; "
+                                      "fgsm, pgd, mat-*)", "training")
+    mix: str = option("batch", text, "how natural and adversarial mix: batch (whole natural batches, as Bigaud et "
+                      "al. 2021) or example", "training", names=("mix", MIXES))
+    optimizer: str = option("adamw", text, "adamw, adam or sgd", "training", names=("optimizer", OPTIMIZERS))
+    lr: float = option(1e-3, number, "learning rate", "training", valid=ABOVE_0, label="learning rate")
+    lr_schedule: str = option("constant", text, "constant, multistep (x gamma at --milestones) or cosine (with "
+                              "--warmup-epochs)", "training", names=("learning-rate schedule", LR_SCHEDULES))
+    milestones: list[int] | None = option(None, whole_list, "epochs where multistep multiplies the learning rate by "
+                                          "gamma, e.g. 20,30 (default 50%,75%)", "training")
+    gamma: float = option(0.1, number, "multistep factor", "training", valid=ABOVE_0)
+    warmup_epochs: int = option(0, whole, "linear warm-up epochs of the cosine schedule", "training",
+                                valid=AT_LEAST_0)
+    weight_decay: float | None = option(None, number, "decoupled weight decay (default: adamw 0.01, sgd 5e-4, adam "
+                                        "none)", "training", valid=AT_LEAST_0)
+    norm_decay: str | None = option(None, text, "l1 or linf: Liang & Huang's (2021) norm decay of every conv and "
+                                    "dense layer's operator norm, Algorithm 1 (none: off)", "training",
+                                    names=("norm decay norm", NORM_DECAY_NORMS))
+    nd_beta: float = option(1e-4, number, "norm decay strength beta (each of the N layers gets beta / N)", "training",
+                            valid=AT_LEAST_0, label="norm decay beta")
+    nd_gamma: float = option(0.5, number, "norm decay momentum gamma in [0, 1)", "training",
+                             valid=Range(0, 1, open_high=True), label="norm decay gamma (momentum)")
+    svc: float | None = option(None, number, "singular value clipping: limit c of every conv's circular-operator "
+                               "singular values", "training", valid=ABOVE_0, label="svc (the singular value limit)")
+    svc_every: int = option(100, whole, "batches between singular value clips (and on each epoch's last batch)",
+                            "training", valid=Range(1, unit="batch"))
+    svc_operator: str = option("circular", text, "circular (Sedghi et al.: circular conv on the input size) or layer "
+                               "(also bounds zero-padded convs)", "training", names=("svc operator", SVC_OPERATORS))
+    seed: int = option(0, whole, "random seed", "training", valid=Range(0, SEED_LIMIT))
+    restore_best: bool = option(False, boolean, "true: end with the weights of the epoch of best robust validation "
+                                "accuracy (Rice et al.)", "training")
+    patience: int | None = option(None, whole, "stop after this many epochs without better robust validation "
+                                  "accuracy (restores the best)", "training", valid=AT_LEAST_1)
+    # threat model
+    threat_norm: str = option("linf", text, "linf or l2 threat model for training and evaluation", "threat model",
+                              names=("threat norm", THREAT_NORMS))
+    eps: float | None = option(None, number, "training radius, e.g. 0.2 or 8/255 (default: the dataset's)",
+                               "threat model", valid=AT_LEAST_0)
+    steps: int | None = option(None, whole, "PGD steps in training", "threat model", valid=AT_LEAST_1)
+    step_size: float | None = option(None, number, "PGD step size in training; free training's replay step "
+                                     "(default: eps)", "threat model", valid=ABOVE_0)
+    l2_eps: float | None = option(None, number, "l2 training radius of mat-rand / mat-max (default: the dataset's "
+                                  "l2 radius)", "threat model", valid=AT_LEAST_0)
+    # evaluation
+    eval_eps: float | None = option(None, number, "evaluation radius (default: the training eps)", "evaluation",
+                                    valid=AT_LEAST_0)
+    eval_l2_eps: float | None = option(None, number, "l2 evaluation radius of mat-* runs (default: --l2-eps)",
+                                       "evaluation", valid=AT_LEAST_0)
+    eval_steps: list[int] | None = option(None, whole_list, "PGD step counts at evaluation, e.g. 10,20",
+                                          "evaluation", valid=AT_LEAST_1)
+    eval_step_size: float | None = option(None, number, "PGD step size at evaluation", "evaluation", valid=ABOVE_0)
+    val_points: int = option(512, whole, "validation points attacked after each epoch", "evaluation",
+                             valid=AT_LEAST_0)
+    diagnostics_points: int = option(256, whole, "points of the gradient-masking probe at evaluation (0: off)",
+                                     "evaluation", valid=AT_LEAST_0)
+    # output and runtime
+    run_dir: str | None = option(None, path, "run folder (default runs/<arch>_<data>_<method>)", "output and runtime")
+    dashboard_every: int = option(5, whole, "epochs between the dashboard's costly TensorBoard summaries: layer "
+                                  "norms, certification, histograms, adversarial examples (0: no dashboard)",
+                                  "output and runtime", valid=Range(0, unit="epochs", note="(0: off)"))
+    export_onnx: bool = option(False, boolean, "true: also write model.onnx through Keras's ONNX exporter, checked "
+                               "with onnxruntime (needs kerobust[onnx]; not for models with noise layers)",
+                               "output and runtime")
+    distribute: str | None = option(
+        None, text, "mirrored: tf.distribute.MirroredStrategy over the local GPUs, or with --replicas N over N "
+        "logical devices of the CPU; multi-worker: MultiWorkerMirroredStrategy over the tasks of TF_CONFIG (run the "
+        "same command on each; the chief writes the run folder); data-parallel (JAX): keras.distribution.DataParallel "
+        "over the local GPUs or N host devices of the CPU", "output and runtime", names=("distribution strategy", STRATEGIES))
+    replicas: int | None = option(None, whole, "devices of --distribute mirrored or data-parallel (default: every "
+                                  "GPU; on a CPU, 2)", "output and runtime")
+    jit: str = option("auto", text, "XLA compilation: auto (JAX always, TensorFlow on GPU), on, off",
+                      "output and runtime", names=("jit setting", JIT_SETTINGS))
 
     @property
-    def fit_epochs(self):
+    def fit_epochs(self) -> int:
         """Epochs passed to `fit`: free training divides the epoch budget by its replays (Shafahi et al.)."""
         if self.train_method == "free":
             return max(1, -(-self.epochs // self.replays))
         return self.epochs
 
 
+OPTIONS = declarations(FitConfig)
+FIELDS = tuple(OPTIONS)
 ARCH_OPTIONS = ("depth", "k", "norm", "dropout", "width", "noise", "input_noise")
-_CONVERTERS = {
-    "depth": whole, "k": whole, "dropout": number, "width": whole, "input_noise": number, "epochs": whole,
-    "batch_size": whole, "eps": number, "steps": whole, "step_size": number, "replays": whole, "eps_warmup_epochs": whole, "free_box": boolean,
-    "cert_warmup_epochs": whole, "cert_ramp_epochs": whole, "kappa_end": number, "lr": number, "weight_decay": number, "seed": whole,
-    "eval_eps": number, "eval_steps": whole_list, "eval_step_size": number, "val_points": whole,
-    "l2_eps": number, "eval_l2_eps": number, "adversarial_share": number, "milestones": whole_list, "gamma": number,
-    "warmup_epochs": whole, "nd_beta": number, "nd_gamma": number, "svc": number, "svc_every": whole, "restore_best": boolean, "patience": whole, "diagnostics_points": whole,
-    "dashboard_every": whole, "export_onnx": boolean, "replicas": whole,
-}
-FIELDS = tuple(f.name for f in dataclasses.fields(FitConfig))
 
 
 def load_yaml_config(path):
@@ -127,16 +187,14 @@ def load_yaml_config(path):
     return values
 
 
-def is_whole_number_field(key):
+def is_whole_number_field(key: str) -> bool:
     """Whether FitConfig field `key` holds a whole number."""
-    return _CONVERTERS.get(key) is whole
+    return key in OPTIONS and OPTIONS[key].convert is whole
 
 
-def convert_value(key, value):
+def convert_value(key: str, value):
     """One value for FitConfig field `key`, converted as a flag or YAML value would be."""
-    if key in _CONVERTERS:
-        return convert(key, value, _CONVERTERS[key])
-    return None if value is None else (value if key in ("data_dir", "run_dir") else str(value))
+    return convert(key, value, OPTIONS[key].convert)
 
 
 def resolve_fit_config(flags, config_path=None):
@@ -160,77 +218,49 @@ def resolve_fit_config(flags, config_path=None):
     return config, set(values)
 
 
-def check_types(config):
+def check_types(config: FitConfig) -> None:
     """A one-line error naming the field for a `FitConfig` value of the wrong type (library callers: the CLI and
     YAML values are converted first)."""
-    expected = {whole: (int,), number: (int, float), boolean: (bool,), whole_list: (list, tuple)}
-    for field in dataclasses.fields(config):
-        value = getattr(config, field.name)
-        if value is None:
-            continue
-        kind = _CONVERTERS.get(field.name)
-        types = expected[kind] if kind else (str,)
-        wrong = isinstance(value, bool) and bool not in types
-        if wrong or not isinstance(value, types) or (kind is whole_list and not all(
-                isinstance(v, int) and not isinstance(v, bool) for v in value)):
-            what = {whole: "a whole number", number: "a number", boolean: "true or false",
-                    whole_list: "a list of whole numbers"}.get(kind, "a string")
-            raise KerobustError(f"FitConfig.{field.name} must be {what}, got {value!r} ({type(value).__name__}).")
-        if kind is number and not math.isfinite(value):
-            raise KerobustError(f"FitConfig.{field.name} must be a finite number, got {value!r}.")
+    for name, declared in OPTIONS.items():
+        value = getattr(config, name)
+        problem = None if value is None else type_problem(declared, value)
+        if problem == "a finite number":
+            raise KerobustError(f"FitConfig.{name} must be a finite number, got {value!r}.")
+        if problem:
+            raise KerobustError(f"FitConfig.{name} must be {problem}, got {value!r} ({type(value).__name__}).")
 
 
-def validate(config):
-    """Checks types, names, numbers and ranges before any expensive work, without importing a framework (the names
-    come from `kerobust.catalog`), so that a mistake is answered at once."""
-    from kerobust.catalog import (
-        ARCHITECTURES, CERTIFIED, DATASETS, JIT_SETTINGS, LR_SCHEDULES, MIXES, MODEL_NORMS, NOISE_GRANULARITIES,
-        NORM_DECAY_NORMS, OPTIMIZERS, SVC_OPERATORS, THREAT_NORMS, TRAINING_METHODS,
-    )
+def validate(config: FitConfig) -> None:
+    """Checks types, names, numbers and ranges before any expensive work, without importing a framework: first
+    each option against its declaration, then the rules that tie options together."""
+    from kerobust.training.method_rules import check_method_settings
 
     check_types(config)
-    for kind, value, valid in (
-        ("architecture", config.arch, ARCHITECTURES), ("training method", config.train_method, TRAINING_METHODS),
-        ("optimizer", config.optimizer, OPTIMIZERS), ("jit setting", config.jit, JIT_SETTINGS),
-        ("threat norm", config.threat_norm, THREAT_NORMS), ("mix", config.mix, MIXES),
-        ("learning-rate schedule", config.lr_schedule, LR_SCHEDULES), ("svc operator", config.svc_operator, SVC_OPERATORS),
-        ("normalisation", config.norm, MODEL_NORMS), ("noise granularity", config.noise, NOISE_GRANULARITIES),
-        ("norm decay norm", config.norm_decay, NORM_DECAY_NORMS),
-    ):
-        if value is not None and value not in valid:
-            raise unknown_name(kind, value, valid)
+    defaults = FitConfig()
+    for name, declared in OPTIONS.items():
+        value = getattr(config, name)
+        if value is None:
+            continue
+        if declared.names is not None and value not in declared.names[1]:
+            raise unknown_name(declared.names[0], value, declared.names[1])
+        problem = value_problem(name, declared, value)
+        require(problem is None, problem)
     if not (config.data in DATASETS or config.data.startswith("npz:")):
         raise unknown_name("dataset", config.data, DATASETS)
-    require(config.k >= 1, f"k must be >= 1, got {config.k}.")
-    require(config.epochs >= 1, f"epochs must be >= 1, got {config.epochs}.")
-    require(config.batch_size >= 1, f"batch size must be >= 1, got {config.batch_size}.")
-    require(config.replays >= 1, f"replays must be >= 1, got {config.replays}.")
-    require(config.eps_warmup_epochs >= 0, f"eps warm-up epochs must be >= 0, got {config.eps_warmup_epochs}.")
+    check_method_settings(config.train_method, config.threat_norm, config.adversarial_share, [
+        (flag(name), declared.methods) for name, declared in OPTIONS.items()
+        if declared.methods and getattr(config, name) != getattr(defaults, name)])
     require(config.eps_warmup_epochs <= config.fit_epochs, f"--eps-warmup-epochs {config.eps_warmup_epochs} is longer "
             f"than the run's {config.fit_epochs} passes (free training runs --epochs / --replays): eps would never "
             "reach its value.")
-    for key, value in (("eps-warmup-epochs", config.eps_warmup_epochs), ("free-box", config.free_box)):
-        require(not value or config.train_method == "free",
-                f"--{key} is implemented for free training only (--train-method free), not {config.train_method!r}.")
-    for key in ("cert_warmup_epochs", "cert_ramp_epochs", "kappa_end"):
-        value = getattr(config, key)
-        flag = "--" + key.replace("_", "-")
-        require(value is None or config.train_method in CERTIFIED,
-                f"{flag} is for certified training (--train-method {' / '.join(CERTIFIED)}), not {config.train_method!r}.")
-        require(value is None or value >= 0, f"{flag} must be >= 0, got {value}.")
-    require(config.kappa_end is None or config.kappa_end <= 1, f"--kappa-end must be in [0, 1], got {config.kappa_end}.")
     schedule = (config.cert_warmup_epochs or 0) + (config.cert_ramp_epochs or 0)
     require(schedule <= config.epochs, f"the certified schedule (--cert-warmup-epochs {config.cert_warmup_epochs or 0} "
             f"+ --cert-ramp-epochs {config.cert_ramp_epochs or 0}) is longer than the run's {config.epochs} epochs: eps "
             "would never reach its value.")
-    require(config.train_method != "lipschitz-margin" or config.threat_norm == "l2",
-            "lipschitz-margin training certifies l2 balls: pass --threat-norm l2 (an l-inf ball of radius eps lies in "
-            "the l2 ball of radius eps sqrt(d)).")
-    require(config.train_method not in CERTIFIED or config.adversarial_share == 1,
-            "certified training mixes natural and verified losses by kappa (--kappa-end), not --adversarial-share.")
-    require(config.lr > 0, f"learning rate must be > 0, got {config.lr}.")
-    require(config.val_points >= 0, f"val points must be >= 0, got {config.val_points}.")
-    require(config.dashboard_every >= 0, f"dashboard every must be >= 0 epochs (0: off), got {config.dashboard_every}.")
+    require(not (config.val_points == 0 and (config.restore_best or config.patience)),
+            "--restore-best and --patience need robust validation (--val-points > 0).")
+    require(config.eval_steps is None or len(config.eval_steps) > 0, "eval steps must list at least one PGD step count.")
+    check_radii(config)
     from kerobust.distribution import check_distribution
 
     check_distribution(config.distribute, config.replicas)
@@ -240,34 +270,6 @@ def validate(config):
         from kerobust.export.onnx import require_onnx_tools
 
         require_onnx_tools()
-    require(0 <= config.seed <= SEED_LIMIT, f"seed must be in [0, {SEED_LIMIT}], got {config.seed}.")
-    require(0 <= config.dropout < 1, f"dropout rate must be in [0, 1), got {config.dropout}.")
-    require(config.depth >= 1, f"depth must be >= 1, got {config.depth}.")
-    require(config.width is None or config.width >= 1, f"width must be >= 1, got {config.width}.")
-    require(config.input_noise is None or config.input_noise >= 0, f"input noise must be >= 0, got {config.input_noise}.")
-    require(not (config.train_method.startswith("mat-") and config.threat_norm != "linf"),
-            "MAT trains on l-inf and l2 together: keep --threat-norm linf (--eps) and set the l2 radius with --l2-eps.")
-    require(0 < config.adversarial_share <= 1, f"adversarial share must be in (0, 1], got {config.adversarial_share}.")
-    require(config.patience is None or config.patience >= 1, f"patience must be >= 1, got {config.patience}.")
-    require(config.gamma > 0, f"gamma must be > 0, got {config.gamma}.")
-    require(config.warmup_epochs >= 0, f"warmup epochs must be >= 0, got {config.warmup_epochs}.")
-    require(config.diagnostics_points >= 0, f"diagnostics points must be >= 0, got {config.diagnostics_points}.")
-    require(not (config.val_points == 0 and (config.restore_best or config.patience)),
-            "--restore-best and --patience need robust validation (--val-points > 0).")
-    for key in ("eps", "eval_eps", "weight_decay", "l2_eps", "eval_l2_eps"):
-        value = getattr(config, key)
-        require(value is None or value >= 0, f"{key.replace('_', ' ')} must be >= 0, got {value}.")
-    check_radii(config)
-    for key in ("step_size", "eval_step_size"):
-        value = getattr(config, key)
-        require(value is None or value > 0, f"{key.replace('_', ' ')} must be > 0, got {value}.")
-    require(config.steps is None or config.steps >= 1, f"steps must be >= 1, got {config.steps}.")
-    require(config.nd_beta >= 0, f"norm decay beta must be finite and >= 0, got {config.nd_beta!r}.")
-    require(0 <= config.nd_gamma < 1, f"norm decay gamma (momentum) must be in [0, 1), got {config.nd_gamma!r}.")
-    require(config.svc is None or config.svc > 0, f"svc (the singular value limit) must be > 0, got {config.svc}.")
-    require(config.svc_every >= 1, f"svc every must be >= 1 batch, got {config.svc_every}.")
-    require(config.eval_steps is None or len(config.eval_steps) > 0, "eval steps must list at least one PGD step count.")
-    require(not config.eval_steps or min(config.eval_steps) >= 1, f"eval steps must be >= 1, got {config.eval_steps}.")
 
 
 def check_radii(config, input_size=None):

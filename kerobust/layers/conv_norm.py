@@ -1,15 +1,16 @@
 """Convolutional Normalization (ConvNorm): a convolution whose output channels are preconditioned into tight frames.
 
 Reference: Liu et al. 2021, "Convolutional Normalization: Improving Deep Convolutional Network Robustness and
-Training", eq. (6)-(8) (seed 000 section 3, eq. (1)-(3)). Per output channel k the multi-channel operator
-A_k = [C_{a_k1}, ..., C_{a_kC}] is replaced by (A_k A_k^T)^(-1/2) A_k, which for circular convolutions is a
-per-frequency scale `v_k = (sum_j |FFT a_kj|^2)^(-1/2)` applied to the channel's output.
+Training", eq. (6)-(8) (restated in O'Hanlon (2021), "Adversarial Robustness of Convolutional Networks", section 3,
+eq. (1)-(3)). Per output channel k the multi-channel operator A_k = [C_{a_k1}, ..., C_{a_kC}] is replaced by
+(A_k A_k^T)^(-1/2) A_k, which for circular convolutions is a per-frequency scale `v_k = (sum_j |FFT a_kj|^2)^(-1/2)`
+applied to the channel's output.
 
 How it is computed (same numbers as the reference's FFTs, tested against NumPy to 1e-5): `v_k` comes from the
 kernel's autocorrelation and a small cosine table (Wiener-Khinchin) rather than FFTs of every zero-padded kernel;
 small grids apply `v_k` as a dense circulant matrix restricted to the outputs the crop keeps, large grids by real FFTs.
 
-Deliberate differences from the reference code (facts in `specs/references.md`):
+Deliberate differences from the reference code (the public ConvNorm implementation of Liu et al. 2021):
 * `v_k` adds `epsilon` (1e-8) under the square root, so an all-zero kernel gives finite outputs.
 * The running estimate's cosine schedule is held at its floor after `decay_calls` training calls; the reference's
   `cos(pi t / 40000)` would rise again after 40000 calls.
@@ -168,7 +169,7 @@ class ConvNorm(keras.layers.Layer):
         padding: "same" or "valid" (Keras conventions).
         use_bias: add a bias after preconditioning (only when `affine` is off; the affine step has its own bias).
         affine: follow with a depthwise convolution of the same kernel size with bias ("kernel r" of the paper).
-        batch_norm: follow with batch normalisation (the reference's default; "bn+convnorm" in seed 000).
+        batch_norm: follow with batch normalisation (the reference's default; "bn+convnorm" in O'Hanlon (2021)).
         epsilon: added under the preconditioner's square root.
         decay_calls, floor: the running estimate's cosine schedule (40000 and 0.01 in the reference).
         kernel_initializer, kernel_regularizer, kernel_constraint: for the convolution kernel.

@@ -1,7 +1,8 @@
 """Local response normalisation across channels (AlexNet's lateral inhibition).
 
 Reference: Krizhevsky et al. 2012, "ImageNet Classification with Deep Convolutional Neural Networks", section 3.3;
-seed 003 section 4.6: b_ixy = a_ixy (k + alpha sum_{l = max(0, i - n/2)}^{min(N - 1, i + n/2)} a_lxy^2)^(-beta).
+Peck (2017), "Robustness of Classifiers to Adversarial Perturbations", section 4.6:
+b_ixy = a_ixy (k + alpha sum_{l = max(0, i - n/2)}^{min(N - 1, i + n/2)} a_lxy^2)^(-beta).
 The sum runs over channels i - floor(n/2) .. i + floor(n/2), as in `tf.nn.local_response_normalization` with
 `depth_radius = n // 2`. Caffe's LRN layer divides alpha by n; this layer follows the formula (no division).
 """
@@ -21,7 +22,7 @@ class LocalResponseNormalization(keras.layers.Layer):
         alpha: scale of the sum (1e-4 in AlexNet).
         beta: exponent (0.75 in AlexNet).
 
-    Reference: Krizhevsky et al. 2012, section 3.3; seed 003 section 4.6.
+    Reference: Krizhevsky et al. 2012, section 3.3; Peck (2017) section 4.6.
     """
 
     def __init__(self, k=2.0, n=5, alpha=1e-4, beta=0.75, **kwargs):

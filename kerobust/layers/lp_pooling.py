@@ -1,8 +1,8 @@
 """L_p pooling: each output is the p-norm of its window, z = (sum_window |x|^p)^(1/p).
 
-Reference: seed 003 section 2.4 (Peck 2017, eq. 2.7 and Lemma A.6; Sermanet et al. 2012 use it for digit
-recognition). p = 1 sums absolute values, p = 2 is the Euclidean norm of the window, p -> inf tends to max pooling of
-|x|. Keras has no such layer.
+Reference: Peck (2017), "Robustness of Classifiers to Adversarial Perturbations", section 2.4, eq. 2.7 and Lemma A.6
+(Sermanet et al. 2012 use it for digit recognition). p = 1 sums absolute values, p = 2 is the Euclidean norm of the
+window, p -> inf tends to max pooling of |x|. Keras has no such layer.
 """
 
 import keras

@@ -1,8 +1,9 @@
 """Randomised layers: Gaussian noise on the input at inference, and parametric (trainable) noise on weights.
 
-References: Araujo et al. 2020, "Advocating for Multiple Defense Strategies against Adversarial Examples" and seed 002
-section 3.2.1 (noise injection at predict); Rakin, He & Fan 2018, "Parametric Noise Injection: Trainable Randomness
-to Improve Deep Neural Network Robustness against Adversarial Attack", eq. (1)-(3) (seed 002 section 3.2.2).
+References: Araujo et al. 2020, "Advocating for Multiple Defense Strategies against Adversarial Examples" and Bigaud,
+Papereux & Rolland (2021), "Adversarial training for image classification" (the BIPARO report), section 3.2.1
+(noise injection at predict); Rakin, He & Fan 2018, "Parametric Noise Injection: Trainable Randomness to Improve Deep
+Neural Network Robustness against Adversarial Attack", eq. (1)-(3) (the BIPARO report, section 3.2.2).
 
 Both layers stay random at test time. An honest attack on them averages gradients over noise draws (expectation
 over transformation, Athalye et al. 2018: `eot_samples` of kerobust's gradient attacks). Every gradient an attack
@@ -70,7 +71,7 @@ class GaussianNoiseInjection(keras.layers.Layer):
         enabled: switch; when False the layer is the identity.
         seed: seed of the layer's noise generator.
 
-    Reference: seed 002 section 3.2.1: the model predicts f(x + eta), eta ~ N(0, stddev^2 I).
+    Reference: the BIPARO report, section 3.2.1: the model predicts f(x + eta), eta ~ N(0, stddev^2 I).
     """
 
     def __init__(self, stddev, enabled=True, seed=None, **kwargs):

@@ -1,6 +1,7 @@
-"""A small plain CNN, the "Basic Net" of seed 002 section 2.1.
+"""A small plain CNN, the "Basic Net" of Bigaud, Papereux & Rolland (2021), "Adversarial training for image
+classification" (the BIPARO report), section 2.1.
 
-Seed 002 does not give its layers; kerobust uses the classic adversarial-training CNN of Madry et al. 2018
+The BIPARO report does not give its layers; kerobust uses the classic adversarial-training CNN of Madry et al. 2018
 (two 3x3 conv pairs of 32 and 64 channels, each pair followed by 2x2 max pooling, then a 256-unit dense layer).
 """
 
@@ -21,7 +22,7 @@ def basicnet(input_shape, num_classes, mean, std, width=32, dropout=0.0, input_n
         mean, std: per-channel statistics for the input normalisation layer.
         width: channels of the first conv pair (the second has twice as many).
         dropout: dropout rate before the last layer.
-        input_noise: Gaussian noise (pixels) on the input, also at inference (seed 002 section 3.2.1).
+        input_noise: Gaussian noise (pixels) on the input, also at inference (the BIPARO report, section 3.2.1).
 
     Returns:
         A functional `keras.Model` that outputs logits.

@@ -1,5 +1,6 @@
 """How an architecture's convolutions, their normalisation and its dense layers are made for a `--norm` choice
-(seed 000's four columns) and, for noise networks, with parametric noise (seed 002)."""
+(the four columns of O'Hanlon (2021), "Adversarial Robustness of Convolutional Networks") and, for noise networks,
+with parametric noise (Bigaud, Papereux & Rolland (2021), "Adversarial training for image classification")."""
 
 import random
 

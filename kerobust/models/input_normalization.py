@@ -29,7 +29,8 @@ def image_input(input_shape, mean, std, input_noise=0.0, seed=None):
         input_shape: (H, W, C) of [0, 1] images.
         mean, std: per-channel statistics.
         input_noise: standard deviation (pixels) of Gaussian noise added to the image in training and at
-            inference (seed 002 section 3.2.1); 0 for none.
+            inference (Bigaud, Papereux & Rolland (2021), "Adversarial training for image classification",
+            section 3.2.1); 0 for none.
         seed: seed of the noise (None: from Python's `random`, which `keras.utils.set_random_seed` seeds).
     """
     if input_noise < 0:

@@ -1,8 +1,9 @@
-"""LeNet-5 as seed 003 tested it (Caffe's MNIST LeNet), and its three local-response-normalisation variants.
+"""LeNet-5 as Peck (2017), "Robustness of Classifiers to Adversarial Perturbations", tested it (Caffe's MNIST
+LeNet), and its three local-response-normalisation variants.
 
-Reference: LeCun et al. 1998; the Caffe example network seed 003 section 5.1.1 uses: conv 20 5x5 - max pool 2 -
+Reference: LeCun et al. 1998; the Caffe example network Peck (2017) section 5.1.1 uses: conv 20 5x5 - max pool 2 -
 conv 50 5x5 - max pool 2 - dense 500 - ReLU - dense 10 (no activation after the convolutions, as in Caffe's
-`lenet_train_test.prototxt`). Seed 003 section 6.1: LeNet-LRN1 adds an LRN after the first pooling, LeNet-LRN2 after
+`lenet_train_test.prototxt`). Peck (2017) section 6.1: LeNet-LRN1 adds an LRN after the first pooling, LeNet-LRN2 after
 the second, LeNet-LRN3 after both.
 
 LRN hyperparameters: the thesis gives none and built its variants in Caffe, so the defaults are Caffe's LRN defaults
@@ -37,23 +38,23 @@ def _lenet(input_shape, num_classes, mean, std, lrn_after, input_noise, name):
 
 @register("lenet5")
 def lenet5(input_shape, num_classes, mean, std, input_noise=0.0):
-    """LeNet-5 (Caffe form), seed 003 section 5.1.1."""
+    """LeNet-5 (Caffe form), Peck (2017) section 5.1.1."""
     return _lenet(input_shape, num_classes, mean, std, (), input_noise, "lenet5")
 
 
 @register("lenet5_lrn1")
 def lenet5_lrn1(input_shape, num_classes, mean, std, input_noise=0.0):
-    """LeNet-LRN1: LeNet-5 with an LRN layer after the first pooling (seed 003 section 6.1)."""
+    """LeNet-LRN1: LeNet-5 with an LRN layer after the first pooling (Peck (2017) section 6.1)."""
     return _lenet(input_shape, num_classes, mean, std, (1,), input_noise, "lenet5_lrn1")
 
 
 @register("lenet5_lrn2")
 def lenet5_lrn2(input_shape, num_classes, mean, std, input_noise=0.0):
-    """LeNet-LRN2: LeNet-5 with an LRN layer after the second pooling (seed 003 section 6.1)."""
+    """LeNet-LRN2: LeNet-5 with an LRN layer after the second pooling (Peck (2017) section 6.1)."""
     return _lenet(input_shape, num_classes, mean, std, (2,), input_noise, "lenet5_lrn2")
 
 
 @register("lenet5_lrn3")
 def lenet5_lrn3(input_shape, num_classes, mean, std, input_noise=0.0):
-    """LeNet-LRN3: LeNet-5 with LRN layers after both poolings (seed 003 section 6.1)."""
+    """LeNet-LRN3: LeNet-5 with LRN layers after both poolings (Peck (2017) section 6.1)."""
     return _lenet(input_shape, num_classes, mean, std, (1, 2), input_noise, "lenet5_lrn3")

@@ -1,4 +1,5 @@
-"""CIFAR-NIN, the CIFAR-10 network of seed 003 (section 5.1.2): Network in Network.
+"""CIFAR-NIN, the CIFAR-10 network of Peck (2017), "Robustness of Classifiers to Adversarial Perturbations"
+(section 5.1.2): Network in Network.
 
 The thesis calls it "Caffe's built-in network for CIFAR-10" and also describes it as a Network-in-Network with
 mlpconv layers. Caffe's bundled CIFAR-10 examples (`cifar10_quick`, `cifar10_full`) have no mlpconv layers, so the
@@ -25,7 +26,7 @@ def _mlpconv(x, widths, kernel, name):
 
 @register("cifar_nin")
 def cifar_nin(input_shape, num_classes, mean, std, width=192, dropout=0.5, input_noise=0.0):
-    """Network in Network for CIFAR-10 (seed 003's CIFAR-NIN). Works from 4x4 inputs.
+    """Network in Network for CIFAR-10 (Peck (2017)'s CIFAR-NIN). Works from 4x4 inputs.
 
     Args:
         input_shape, num_classes, mean, std: as for every architecture.

@@ -1,4 +1,5 @@
-"""RegNetX-200MF in its CIFAR form, one of seed 001's four architectures.
+"""RegNetX-200MF in its CIFAR form, one of the four architectures of Liang & Huang (2021), "Large Norms of CNN
+Layers Do Not Hurt Adversarial Robustness".
 
 Reference: Radosavovic et al. 2020, "Designing Network Design Spaces", RegNetX-200MF (depths 1, 1, 4, 7; widths 24,
 56, 152, 368; group width 8; bottleneck ratio 1; X block: 1x1 - grouped 3x3 - 1x1 with residual); CIFAR form with a

@@ -3,7 +3,9 @@ NoiseNet-20, ResNet-20 with parametric noise injection on every weight layer (Ra
 
 References: He et al. 2016, "Deep Residual Learning for Image Recognition", section 4.2 (6n + 2 layers, widths 16,
 32, 64, option A identity shortcuts: subsample and zero-pad channels); ResNet-18: He et al. 2016 Table 1 with a 3x3
-stem and no max pooling (the CIFAR form seed 001 section 4 trains); NoiseNet-20: seed 002 section 3.2.2.
+stem and no max pooling (the CIFAR form trained in section 4 of Liang & Huang (2021), "Large Norms of CNN Layers Do
+Not Hurt Adversarial Robustness"); NoiseNet-20: Bigaud, Papereux & Rolland (2021), "Adversarial training for image
+classification" (the BIPARO report), section 3.2.2.
 """
 
 import keras
@@ -79,8 +81,8 @@ def resnet20(input_shape, num_classes, mean, std, norm="bn", input_noise=0.0):
 @register("resnet18")
 def resnet18(input_shape, num_classes, mean, std, norm="bn", width=64, input_noise=0.0):
     """ResNet-18, CIFAR form (11.2M parameters at width 64): 3x3 stem, 4 stages of 2 basic blocks, widths 64-512, 1x1
-    projection shortcuts. Works from 8x8 inputs (three stride-2 stages). Seed 002 calls it a wide ResNet-18 and widens
-    it further (width 80, 17.5M parameters, for its 17M-parameter network of Table 6).
+    projection shortcuts. Works from 8x8 inputs (three stride-2 stages). The BIPARO report calls it a wide ResNet-18 and
+    widens it further (width 80, 17.5M parameters, for its 17M-parameter network of Table 6).
 
     Args:
         input_shape, num_classes, mean, std: as for every architecture.
@@ -104,6 +106,6 @@ def noisenet20(input_shape, num_classes, mean, std, noise="channelwise", input_n
             "elementwise".
         input_noise: Gaussian noise (pixels) on the input, also at inference.
 
-    Reference: Rakin et al. 2018, section 3 (PNI-W on every layer); seed 002 section 3.2.2.
+    Reference: Rakin et al. 2018, section 3 (PNI-W on every layer); the BIPARO report, section 3.2.2.
     """
     return _resnet(input_shape, mean, std, input_noise, ConvFactory("bn", noise=noise), num_classes, "noisenet20", 20)

@@ -1,5 +1,5 @@
-"""SENet-18: pre-activation ResNet-18 with squeeze-and-excitation in every block (CIFAR form), one of seed 001's
-four architectures.
+"""SENet-18: pre-activation ResNet-18 with squeeze-and-excitation in every block (CIFAR form), one of the four
+architectures of Liang & Huang (2021), "Large Norms of CNN Layers Do Not Hurt Adversarial Robustness".
 
 Reference: Hu et al. 2018, "Squeeze-and-Excitation Networks", Fig. 3 (SE-ResNet module, reduction 16); CIFAR form
 with pre-activation blocks as in kuangliu/pytorch-cifar.

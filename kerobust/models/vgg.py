@@ -1,4 +1,5 @@
-"""VGG-11 in its CIFAR form (batch norm after every convolution, one dense classifier), as seed 001 trains it.
+"""VGG-11 in its CIFAR form (batch norm after every convolution, one dense classifier), as Liang & Huang
+(2021), "Large Norms of CNN Layers Do Not Hurt Adversarial Robustness", train it.
 
 Reference: Simonyan & Zisserman 2015, "Very Deep Convolutional Networks", Table 1 configuration A; CIFAR form with
 batch norm and a single 512 -> classes layer as in kuangliu/pytorch-cifar.

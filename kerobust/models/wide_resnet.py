@@ -1,8 +1,9 @@
-"""WideResNet-depth-k with pre-activation basic-wide blocks, with seed 000's four normalisation choices.
+"""WideResNet-depth-k with pre-activation basic-wide blocks, with the four normalisation choices of
+O'Hanlon (2021), "Adversarial Robustness of Convolutional Networks".
 
 Reference: Zagoruyko & Komodakis 2016, "Wide Residual Networks", Table 1 (groups of (depth - 4) / 6 blocks of
 widths 16k, 32k, 64k, strides 1, 2, 2) and Fig. 1(d) (basic-wide block with dropout between the convolutions);
-seed 000 section 4 (WRN-16-k, k = 1..5, vanilla / BN / ConvNorm / BN+ConvNorm).
+O'Hanlon (2021) section 4 (WRN-16-k, k = 1..5, vanilla / BN / ConvNorm / BN+ConvNorm).
 """
 
 import keras
@@ -42,7 +43,8 @@ def wide_resnet(input_shape, num_classes, mean, std, depth=16, k=1, norm="bn", d
         norm: "none", "bn" (batch norm before every ReLU), "convnorm" (every convolution a ConvNorm) or
             "bn+convnorm" (ConvNorm with its built-in batch norm, replacing the blocks' own).
         dropout: dropout rate between the two convolutions of a block.
-        input_noise: Gaussian noise (pixels) on the input, also at inference (seed 002 section 3.2.1).
+        input_noise: Gaussian noise (pixels) on the input, also at inference (Bigaud, Papereux & Rolland
+            (2021), "Adversarial training for image classification", section 3.2.1).
 
     Returns:
         A functional `keras.Model` that outputs logits.

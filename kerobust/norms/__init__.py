@@ -1,6 +1,6 @@
-"""Operator norms of CNN layers: exact l1 / l-inf of Conv2D (any stride, padding, dilation), Dense and batch norm,
-seed 001's l2 upper bound, the exact spectrum of stride-1 circular convolutions by FFT, and power iteration on any
-layer's linear part."""
+"""Operator norms of CNN layers: exact l1 / l-inf of Conv2D (any stride, padding, dilation), Dense and batch norm, the
+l2 upper bound of Liang & Huang (2021), "Large Norms of CNN Layers Do Not Hurt Adversarial Robustness", the exact
+spectrum of stride-1 circular convolutions by FFT, and power iteration on any layer's linear part."""
 
 from kerobust.norms.circular_spectrum import circular_l2_norm, circular_singular_values
 from kerobust.norms.layer_norm import kernel_norm, linear_layers

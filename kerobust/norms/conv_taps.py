@@ -5,9 +5,10 @@ fall in the zero padding read nothing). Along one axis, output position p sees t
 the image (a row of the layer's matrix), and input row u is seen through the taps a with u = p s + a d - pad for
 some output p (a column). Only the sets that are maximal under inclusion matter for a maximum of absolute sums.
 
-Reference: Liang & Huang 2021 (seed 001), Lemma 1: the column index sets are offsets congruent modulo the stride,
-limited by how far the kernel slides over the padded input. Enumerating them from the geometry, as here, gives the
-same sets where its Assumption 1 holds and stays exact where it does not.
+Reference: Liang & Huang (2021), "Large Norms of CNN Layers Do Not Hurt Adversarial Robustness", Lemma 1: the column
+index sets are offsets congruent modulo the stride, limited by how far the kernel slides over the padded input.
+Enumerating them from the geometry, as here, gives the same sets where its Assumption 1 holds and stays exact where it
+does not.
 """
 
 import numpy as np
@@ -45,7 +46,7 @@ def row_tap_sets(size, kernel, stride=1, padding="valid", dilation=1):
 
 def column_tap_sets(size, kernel, stride=1, padding="valid", dilation=1):
     """Maximal sets of taps through which one input position is seen (0/1 rows of length `kernel`): the l1
-    structure (seed 001 Lemma 1's index sets along one axis)."""
+    structure (Liang & Huang (2021) Lemma 1's index sets along one axis)."""
     reads = _reads(size, kernel, stride, padding, dilation)
     seen = np.zeros((size, kernel), dtype=bool)
     for a in range(kernel):

@@ -1,12 +1,13 @@
 """Per-layer operator norms of a Keras model: l1, l-inf and an l2 value for every linear layer, with their products.
 
-Rows follow the model's layers in order (nested models included). Conv2D (plain, grouped, with parametric noise:
-its mean kernel), Dense and batch normalisation get exact l1 and l-inf norms; l2 is seed 001's eq. (3) bound, or
-with `power_iterations > 0` the exact value by power iteration on the layer (noise switched off). Other layers with weights (ConvNorm,
-depthwise convolutions) are listed as unsupported rather than skipped silently; layers without weights
-(activations, pooling, kerobust's input normalisation, whose 1 / std scaling is not counted) are not rows. The products bound the network's
-Lipschitz constant in each norm from above for a chain of layers (not across residual sums; seed 001 section 4
-discusses how loose such bounds are).
+Rows follow the model's layers in order (nested models included). Conv2D (plain, grouped, with parametric noise: its
+mean kernel), Dense and batch normalisation get exact l1 and l-inf norms; l2 is the eq. (3) bound of Liang & Huang
+(2021), "Large Norms of CNN Layers Do Not Hurt Adversarial Robustness", or with `power_iterations > 0` the exact value
+by power iteration on the layer (noise switched off). Other layers with weights (ConvNorm, depthwise convolutions) are
+listed as unsupported rather than skipped silently; layers without weights (activations, pooling, kerobust's input
+normalisation, whose 1 / std scaling is not counted) are not rows. The products bound the network's Lipschitz constant
+in each norm from above for a chain of layers (not across residual sums; Liang & Huang (2021) section 4 discusses how
+loose such bounds are).
 """
 
 import dataclasses

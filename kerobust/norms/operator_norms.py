@@ -1,12 +1,14 @@
-"""Exact l1 and l-inf operator norms of Conv2D, Dense and batch-norm layers, and seed 001's l2 upper bound.
+"""Exact l1 and l-inf operator norms of Conv2D, Dense and batch-norm layers, and the l2 upper bound of
+Liang & Huang (2021).
 
 The l1 norm of a linear map is its matrix's largest absolute column sum, the l-inf norm its largest absolute row sum.
 For a Conv2D both are sums of |K| over the kernel taps one input (column) or output (row) position sees, maximised
 over positions and channels; `kerobust.norms.conv_taps` gives those tap sets, so the result is exact for any kernel,
-stride, dilation, padding and input size, with no need for seed 001's Assumption 1 (where it holds the formulas
-agree with Theorem 1, eq. (1) and (2)). Written with `keras.ops`, so the norms are differentiable in the kernel.
+stride, dilation, padding and input size, with no need for Assumption 1 of Liang & Huang (2021) (where it holds the
+formulas agree with Theorem 1, eq. (1) and (2)). Written with `keras.ops`, so the norms are differentiable in the
+kernel.
 
-Reference: Liang & Huang 2021, "Large Norms of CNN Layers Do Not Hurt Adversarial Robustness" (seed 001), Theorem 1.
+Reference: Liang & Huang (2021), "Large Norms of CNN Layers Do Not Hurt Adversarial Robustness", Theorem 1.
 """
 
 import numpy as np
@@ -44,15 +46,15 @@ def conv_l1_norm(kernel, input_size, strides=1, padding="valid", dilation=1, gro
 
 def conv_linf_norm(kernel, input_size, strides=1, padding="valid", dilation=1):
     """||conv||_inf: the largest absolute row sum, `max_{o, A, B} sum_i sum_{(a, b) in A x B} |K[a, b, i, o]|` over
-    the row tap sets; with Assumption 1 one row sees every tap (seed 001 eq. (2)). Grouped kernels need nothing more:
-    an output only sees its group's inputs, which are the kernel's input axis."""
+    the row tap sets; with Assumption 1 one row sees every tap (Liang & Huang (2021) eq. (2)). Grouped kernels need
+    nothing more: an output only sees its group's inputs, which are the kernel's input axis."""
     axes = _axes(input_size, kernel.shape, strides, padding, dilation)
     per_output = ops.sum(ops.abs(kernel), axis=2)  # (kh, kw, Cout)
     return ops.max(_tap_sums(per_output, row_tap_sets(*axes[0]), row_tap_sets(*axes[1])))
 
 
 def conv_l2_upper_bound(kernel, input_size, strides=1, padding="valid", dilation=1):
-    """Seed 001 Theorem 1 eq. (3): ||conv||_2 <= sqrt(h_out w_out ||K||_F^2)."""
+    """Liang & Huang (2021) Theorem 1 eq. (3): ||conv||_2 <= sqrt(h_out w_out ||K||_F^2)."""
     axes = _axes(input_size, kernel.shape, strides, padding, dilation)
     outputs = np.prod([axis_geometry(*axis)[0] for axis in axes])
     return ops.sqrt(float(outputs) * ops.sum(ops.square(kernel)))

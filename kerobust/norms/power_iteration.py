@@ -15,7 +15,8 @@ from kerobust import backend
 
 def without_activation(layer, input_shape):
     """`layer`, or for a layer with a fused non-linear `activation` (Conv2D(..., activation="relu")) a copy with the
-    same weights and a linear activation: the operator whose norm seed 001 measures."""
+    same weights and a linear activation: the operator whose norm Liang & Huang (2021),
+    "Large Norms of CNN Layers Do Not Hurt Adversarial Robustness", measure."""
     activation = getattr(layer, "activation", None)
     if activation is None or activation is keras.activations.linear:
         return layer

@@ -1,11 +1,11 @@
-"""Norm decay: seed 001 Algorithm 1, a momentum-smoothed subgradient of the layers' l1 or l-inf operator norms added
-to the loss gradient before the optimizer step.
+"""Norm decay: Liang & Huang (2021) Algorithm 1, a momentum-smoothed subgradient of the layers' l1 or l-inf
+operator norms added to the loss gradient before the optimizer step.
 
-Reference: Liang & Huang 2021, "Large Norms of CNN Layers Do Not Hurt Adversarial Robustness" (seed 001), eq. (5) and
+Reference: Liang & Huang (2021), "Large Norms of CNN Layers Do Not Hurt Adversarial Robustness", eq. (5) and
 Algorithm 1: per step, p = grad ||theta_i||_p for each of the N conv and dense layers, h <- gamma h + (1 - gamma) p,
 g <- g + beta / N h, then the optimizer step (so the term passes through the optimizer's momentum).
 
-Follows the paper, not its reference code (`specs/references.md`): the strength is divided by N, h is the moving
+Follows the paper, not its public reference code: the strength is divided by N, h is the moving
 average of line 5 (the code overwrote h on the argmax entries), and every conv geometry is exact (the code overwrote
 weights with +-1 when the stride was at least the kernel size, and transposed non-square kernels).
 """
@@ -20,7 +20,7 @@ from kerobust.norms.layer_norm import NORMS, kernel_norm, linear_layers
 
 @dataclasses.dataclass(frozen=True)
 class NormDecay:
-    """Seed 001 Algorithm 1 over every Conv2D and Dense layer of a classifier.
+    """Liang & Huang (2021) Algorithm 1 over every Conv2D and Dense layer of a classifier.
 
     `kerobust.training.AdversarialModel(..., norm_decay=NormDecay(...))` applies it at each optimizer step of every
     training method (natural, FGSM, PGD, free, MAT, mixed batches); the momenta h live in the model's non-trainable
@@ -29,7 +29,7 @@ class NormDecay:
     Args:
         norm: "l1" or "linf".
         beta: strength; each layer's term is beta / N (N: number of regularised layers).
-        gamma: momentum of the subgradient's moving average (seed 001 used 0.5; 0: plain eq. (5)).
+        gamma: momentum of the subgradient's moving average (Liang & Huang (2021) used 0.5; 0: plain eq. (5)).
     """
 
     norm: str = "linf"

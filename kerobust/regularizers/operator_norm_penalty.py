@@ -1,6 +1,7 @@
-"""The l1 / l-inf operator norm of a layer as a plain Keras regulariser (seed 001 eq. (5), norm decay with gamma = 0).
+"""The l1 / l-inf operator norm of a layer as a plain Keras regulariser (Liang & Huang (2021) eq. (5), norm decay
+with gamma = 0).
 
-Reference: Liang & Huang 2021, "Large Norms of CNN Layers Do Not Hurt Adversarial Robustness" (seed 001), eq. (5):
+Reference: Liang & Huang (2021), "Large Norms of CNN Layers Do Not Hurt Adversarial Robustness", eq. (5):
 minimise L(theta) + beta / N sum_i ||theta_i||_p over the N conv and dense layers. Its gradient is the subgradient
 that Algorithm 1 feeds to the optimizer when gamma = 0. For the momentum (gamma > 0) use `NormDecay` with kerobust's
 training methods.
@@ -14,11 +15,11 @@ from kerobust.norms.layer_norm import NORMS, layer_geometry, linear_layers, norm
 
 @keras.saving.register_keras_serializable(package="kerobust")
 class OperatorNormPenalty(keras.regularizers.Regularizer):
-    """`strength * ||layer||_p` for a Conv2D or Dense kernel, p in {1, inf}: the exact operator norm (seed 001 eq.
-    (1), (2)), which depends on the layer's geometry, so a conv penalty carries it.
+    """`strength * ||layer||_p` for a Conv2D or Dense kernel, p in {1, inf}: the exact operator norm (Liang & Huang
+    (2021) eq. (1), (2)), which depends on the layer's geometry, so a conv penalty carries it.
 
     Args:
-        strength: the factor (seed 001's beta / N).
+        strength: the factor (Liang & Huang (2021)'s beta / N).
         norm: "l1" or "linf".
         input_size: (H, W) the conv sees; None for a Dense kernel.
         strides, padding, dilation, groups: the conv's geometry (ignored for Dense).
@@ -54,7 +55,8 @@ def penalty_for(layer, strength, norm):
 
 
 def add_norm_penalty(model, beta, norm="linf"):
-    """Puts seed 001's eq. (5) penalty on every Conv2D and Dense kernel of a built model: `beta / N * ||W_i||_p`.
+    """Puts the eq. (5) penalty of Liang & Huang (2021) on every Conv2D and Dense kernel of a built model:
+    `beta / N * ||W_i||_p`.
 
     The penalty becomes the kernel's regulariser (in `model.losses`, so every Keras `fit` adds it) and the layer's
     `kernel_regularizer` (so a saved model keeps it). Frozen layers are left out and not counted, as in `NormDecay`.

@@ -1,18 +1,25 @@
-"""Adversarial training: `AdversarialModel` and its training methods."""
+"""Adversarial training: `AdversarialModel` and its training methods.
 
-from kerobust.training.adversarial_model import AdversarialModel
-from kerobust.training.attack_training import AttackTraining
-from kerobust.training.certified import CertifiedTraining
-from kerobust.training.clean_and_adversarial import CleanAndAdversarialTraining
-from kerobust.training.free import FreeTraining
-from kerobust.training.method import TrainingMethod
-from kerobust.training.mixed_batches import MixedBatches
-from kerobust.training.mixed_norm import MixedNormTraining
-from kerobust.training.natural import NaturalTraining
-from kerobust.training.registry import TRAINING_METHODS, build_training_method
+The names load on first use (PEP 562), so that `kerobust.training.method_rules` is read without importing Keras.
+"""
 
-__all__ = [
-    "AdversarialModel", "AttackTraining", "CertifiedTraining", "CleanAndAdversarialTraining", "FreeTraining", "MixedBatches", "MixedNormTraining",
-    "NaturalTraining",
-    "TRAINING_METHODS", "TrainingMethod", "build_training_method",
-]
+import importlib
+
+_HOMES = {
+    "AdversarialModel": "adversarial_model", "AttackTraining": "attack_training", "CertifiedTraining": "certified",
+    "CleanAndAdversarialTraining": "clean_and_adversarial", "FreeTraining": "free", "TrainingMethod": "method",
+    "MixedBatches": "mixed_batches", "MixedNormTraining": "mixed_norm", "NaturalTraining": "natural",
+    "TRAINING_METHODS": "registry", "build_training_method": "registry",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name):
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+
+
+def __dir__():
+    return __all__

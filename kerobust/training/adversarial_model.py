@@ -18,10 +18,11 @@ class AdversarialModel(backend.AdversarialTrainStep, keras.Model):
         classifier: a built Keras model mapping [0, 1] images to logits.
         method: the `TrainingMethod`.
         batch_size: needed by replay methods, whose persistent perturbation has one row per batch element.
-        norm_decay: an optional `kerobust.regularizers.NormDecay` applied at every optimizer step (seed 001
-            Algorithm 1); its moving averages are weights of the wrapper. It enters as an extra loss term of value 0
-            whose gradient is beta / N h (`norm_decay_term`), so every training method, both backends and loss
-            scaling apply it without a line of their own.
+        norm_decay: an optional `kerobust.regularizers.NormDecay` applied at every optimizer step (Algorithm 1 of
+            Liang & Huang (2021), "Large Norms of CNN Layers Do Not Hurt Adversarial Robustness"); its moving averages
+            are weights of the wrapper. It enters as an extra loss term of value 0 whose gradient is beta / N h
+            (`norm_decay_term`), so every training method, both backends and loss scaling apply it without a line of
+            their own.
     """
 
     def __init__(self, classifier, method, batch_size=None, norm_decay=None, **kwargs):
@@ -82,9 +83,10 @@ class AdversarialModel(backend.AdversarialTrainStep, keras.Model):
         return loss
 
     def norm_decay_term(self):
-        """Seed 001 Algorithm 1 lines 4-6 as a loss term: updates each moving average h <- gamma h + (1 - gamma) p and
-        returns sum_i <sg(beta / N h_i), W_i> - sg(<beta / N h_i, W_i>) (sg: stop gradient), whose value is 0 and whose
-        gradient with respect to W_i is beta / N h_i, added to the loss gradient before the optimizer step."""
+        """Liang & Huang (2021) Algorithm 1 lines 4-6 as a loss term: updates each moving average
+        h <- gamma h + (1 - gamma) p and returns sum_i <sg(beta / N h_i), W_i> - sg(<beta / N h_i, W_i>) (sg: stop
+        gradient), whose value is 0 and whose gradient with respect to W_i is beta / N h_i, added to the loss gradient
+        before the optimizer step."""
         kernels = [ops.convert_to_tensor(kernel) for kernel in self.norm_decay_kernels]
         increments, momenta = self.norm_decay.step(
             [ops.stop_gradient(k) for k in kernels], [ops.convert_to_tensor(h) for h in self.norm_decay_momenta],

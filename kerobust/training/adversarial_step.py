@@ -9,7 +9,8 @@ Two shapes of step, chosen by the training method:
 * `replay` methods (free training; Shafahi et al. 2019, Algorithm 1) replay the batch m times; each replay's single
   backward pass gives both the weight gradients and the gradient for the persistent perturbation.
 
-Norm decay (seed 001 Algorithm 1) needs no line here: it is a loss term of `AdversarialModel.call`.
+Norm decay (Algorithm 1 of Liang & Huang (2021), "Large Norms of CNN Layers Do Not Hurt Adversarial Robustness")
+needs no line here: it is a loss term of `AdversarialModel.call`.
 """
 
 from keras import ops

@@ -2,7 +2,8 @@
 
 Reference: Rakin, He & Fan 2018, "Parametric Noise Injection", eq. (5): loss = 0.5 CE(f(x), y) + 0.5 CE(f(x'), y),
 where the PGD example x' attacks the model's own clean prediction (not the label), avoiding label leaking
-(Kurakin et al. 2017); seed 002 section 3.2.2.
+(Kurakin et al. 2017); Bigaud, Papereux & Rolland (2021), "Adversarial training for image classification" (the
+BIPARO report), section 3.2.2.
 """
 
 import dataclasses

@@ -1,8 +1,9 @@
 """Training on a mix of natural and adversarial examples with a given adversarial share.
 
 References: Goodfellow et al. 2015 and Kurakin et al. 2017 ("Adversarial Machine Learning at Scale", sec. 3: a
-weighted mix of clean and adversarial examples in each batch); seed 002 section 3.3 (95 % adversarial, 5 % natural,
-by randomly introducing natural batches to save computation; after Wu et al. 2021).
+weighted mix of clean and adversarial examples in each batch); Bigaud, Papereux & Rolland (2021), "Adversarial
+training for image classification" (the BIPARO report), section 3.3 (95 % adversarial, 5 % natural, by randomly
+introducing natural batches to save computation; after Wu et al. 2021).
 """
 
 import dataclasses
@@ -21,8 +22,8 @@ _MIX_SALT = 130363  # moves the coin's seed away from the inner method's random 
 class MixedBatches(TrainingMethod):
     """Wraps an attack-based method: a share `adversarial_share` of the training is adversarial, the rest natural.
 
-    `mix="batch"` (seed 002): each batch is adversarial with probability `adversarial_share`, else natural, and a
-    natural batch skips the attack (saving its cost). `mix="example"`: each example of every batch is adversarial
+    `mix="batch"` (the BIPARO report): each batch is adversarial with probability `adversarial_share`, else natural,
+    and a natural batch skips the attack (saving its cost). `mix="example"`: each example of every batch is adversarial
     with that probability (the attack runs on the whole batch).
     """
 

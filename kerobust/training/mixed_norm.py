@@ -2,8 +2,9 @@
 
 Reference: Araujo, Meunier, Pinot & Negrevergne 2020, "Advocating for Multiple Defense Strategies against
 Adversarial Examples", sec. 4 (MAT-Rand: each example is trained on the PGD example of a norm drawn at random;
-MAT-Max: on the more damaging of the two); seed 002 section 2.3 and Table 2. Seed 002's wording, "randomly selecting
-one adversarial example among the two most damaging", is MAT-Rand when there are two norms: both are the two most
+MAT-Max: on the more damaging of the two); Bigaud, Papereux & Rolland (2021), "Adversarial training for image
+classification" (the BIPARO report), section 2.3 and Table 2. The BIPARO report's wording, "randomly selecting one
+adversarial example among the two most damaging", is MAT-Rand when there are two norms: both are the two most
 damaging.
 """
 

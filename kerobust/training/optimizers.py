@@ -11,8 +11,9 @@ NO_WEIGHT_DECAY = ("noise_scale",)
 
 
 def build_optimizer(name, lr, weight_decay=None):
-    """AdamW (weight decay 0.01 by default, as PyTorch's AdamW that seed 000 used), Adam, or SGD with Nesterov-free
-    momentum 0.9 and decoupled weight decay (5e-4 by default). Noise scales are never decayed."""
+    """AdamW (weight decay 0.01 by default, as PyTorch's AdamW that O'Hanlon (2021), "Adversarial Robustness of
+    Convolutional Networks", used), Adam, or SGD with Nesterov-free momentum 0.9 and decoupled weight decay (5e-4 by
+    default). Noise scales are never decayed."""
     if name == "adamw":
         optimizer = keras.optimizers.AdamW(learning_rate=lr, weight_decay=0.01 if weight_decay is None else weight_decay)
     elif name == "adam":

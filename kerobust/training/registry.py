@@ -8,11 +8,11 @@ from kerobust.training.certified import CertifiedTraining
 from kerobust.training.clean_and_adversarial import CleanAndAdversarialTraining
 from kerobust.training.free import FreeTraining
 from kerobust.training.lipschitz_margin import LipschitzMarginTraining
+from kerobust.training.method_rules import check_method_settings
 from kerobust.training.mixed_batches import MIXES, MixedBatches
 from kerobust.training.mixed_norm import MixedNormTraining
 from kerobust.training.natural import NaturalTraining
 
-MIXABLE = ("fgsm", "pgd", "mat-rand", "mat-max")  # methods whose batches can be mixed with natural ones
 
 
 def build_training_method(name, eps, steps=10, step_size=None, replays=4, norm="linf", seed=0, l2_eps=None,
@@ -38,28 +38,23 @@ def build_training_method(name, eps, steps=10, step_size=None, replays=4, norm="
         seed: seed of random starts.
         l2_eps: MAT's l2 radius (Araujo et al. used 0.83 with l-inf 0.031 on CIFAR-10).
         adversarial_share: share of adversarial training (below 1 wraps the method in `MixedBatches`).
-        mix: "batch" (whole natural batches, seed 002) or "example".
+        mix: "batch" (whole natural batches, as in Bigaud, Papereux & Rolland (2021), "Adversarial training for
+            image classification") or "example".
     """
-    if not 0.0 < adversarial_share <= 1.0:
-        raise KerobustError(f"adversarial share must be in (0, 1], got {adversarial_share}.")
     if mix not in MIXES:
         raise unknown_name("mix", mix, MIXES)
-    if adversarial_share < 1.0 and name not in MIXABLE:
-        raise KerobustError(f"an adversarial share below 1 needs one of {', '.join(MIXABLE)}, not {name!r}.")
+    family_options = [("free_box", "free")] if free_box else []
+    if ramp_steps or kappa_end is not None:
+        family_options.append(("ramp_steps / kappa_end", "certified"))
+    if warmup_steps and name not in CERTIFIED:  # the certified methods' warm-up is their natural phase
+        family_options.append(("warmup_steps", "free"))
+    check_method_settings(name, norm, adversarial_share, family_options)
     if name == "lipschitz-margin":
-        if norm != "l2":
-            raise KerobustError("lipschitz-margin training certifies l2 balls (--threat-norm l2); an l-inf ball of "
-                                "radius eps lies in the l2 ball of radius eps sqrt(d).")
         return LipschitzMarginTraining(seed=seed, eps=eps, warmup_steps=warmup_steps,
                                        ramp_steps=max(1, ramp_steps or 1), kappa_end=kappa_end)
     if name in CERTIFIED:
         return CertifiedTraining(seed=seed, bound=name, eps=eps, norm=norm, warmup_steps=warmup_steps,
                                  ramp_steps=max(1, ramp_steps or 1), kappa_end=kappa_end)
-    if (ramp_steps or kappa_end is not None) and name not in CERTIFIED:
-        raise KerobustError(f"an eps ramp and kappa are for certified training ({', '.join(CERTIFIED)}), not {name!r}.")
-    if (warmup_steps or free_box) and name != "free":
-        what = "an eps warm-up" if warmup_steps else "a box-projected perturbation"
-        raise KerobustError(f"{what} is implemented for free training only, not {name!r}.")
     method = _build(name, eps, steps, step_size, replays, norm, seed, l2_eps, warmup_steps, free_box)
     if adversarial_share < 1.0:
         method = MixedBatches(seed=seed, inner=method, adversarial_share=adversarial_share, mix=mix)
@@ -79,9 +74,6 @@ def _build(name, eps, steps, step_size, replays, norm, seed, l2_eps, warmup_step
         return FreeTraining(seed=seed, eps=eps, replays=replays, norm=norm, step_size=step_size,
                             warmup_steps=warmup_steps, box=free_box)
     if name in ("mat-rand", "mat-max"):
-        if norm != "linf":
-            raise KerobustError(f"{name} trains on l-inf and l2 together: eps is its l-inf radius, so norm must be "
-                                f"'linf', got {norm!r}.")
         if l2_eps is None or l2_eps <= 0:
             raise KerobustError(f"{name} needs an l2 radius > 0 (--l2-eps), got {l2_eps}.")
         return MixedNormTraining(

@@ -10,7 +10,8 @@ from kerobust.errors import KerobustError, require, unknown_name
 
 def default_milestones(epochs):
     """Epochs at 50 % and 75 % of training, as in Madry et al. 2018 and Rice et al. 2020 (100 and 150 of 200
-    epochs); seed 002 section 2.1 trained 40 epochs with changes at 20 and 30."""
+    epochs); Bigaud, Papereux & Rolland (2021), "Adversarial training for image classification" (the BIPARO
+    report), section 2.1, trained 40 epochs with changes at 20 and 30."""
     return sorted({max(1, int(epochs * share)) for share in (0.5, 0.75)})
 
 

@@ -1,5 +1,6 @@
-"""Sound bounds never exceed a perturbation an attack found (spec property 7.1), on trained digits models with batch
-norm, LRN and residual blocks, over the whole test split; thesis mode is checked and reported, not required."""
+"""Sound bounds never exceed a perturbation an attack found (docs/bounds.md section 7, property 1), on trained
+digits models with batch norm, LRN and residual blocks, over the whole test split; thesis mode is checked and reported,
+not required."""
 
 import keras
 import numpy as np

@@ -1,5 +1,5 @@
-"""Each layer rule against an independent ground truth: dense matrices, autodiff, finite differences, the spec's
-closed forms (spec `bounds.md` section 7)."""
+"""Each layer rule against an independent ground truth: dense matrices, autodiff, finite differences, the
+closed forms of docs/bounds.md section 7."""
 
 import math
 

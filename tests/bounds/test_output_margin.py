@@ -1,4 +1,5 @@
-"""The output rule is the exact minimal l2 perturbation of a linear classifier (spec section 2.1, properties 2-4)."""
+"""The output rule is the exact minimal l2 perturbation of a linear classifier (docs/bounds.md section 2.1 and
+properties 2-4 of its section 7)."""
 
 import keras
 import numpy as np

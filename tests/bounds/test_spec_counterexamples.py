@@ -1,5 +1,6 @@
-"""The counterexamples of spec `bounds.md` section 8 as tests: thesis mode reproduces the document's value, which
-exceeds the true minimal perturbation; sound mode stays below it."""
+"""The counterexamples of docs/bounds.md section 8 as tests: thesis mode reproduces the value of the rules of Peck
+(2017), "Robustness of Classifiers to Adversarial Perturbations", which exceeds the true minimal perturbation; sound
+mode stays below it."""
 
 import keras
 import numpy as np

@@ -44,7 +44,7 @@ def _run(capsys, argv):
         (["fit", "--val-points", "0", "--patience", "2"], "need robust validation"),
         (["fit", "--norm-decay", "l3"], "unknown norm decay norm 'l3'. Did you mean 'l1'?"),
         (["fit", "--norm-decay", "linf", "--nd-gamma", "1"], "gamma (momentum) must be in [0, 1)"),
-        (["fit", "--norm-decay", "l1", "--nd-beta=-1e-3"], "beta must be finite and >= 0"),
+        (["fit", "--norm-decay", "l1", "--nd-beta=-1e-3"], "norm decay beta must be >= 0"),
         (["fit", "--svc", "0"], "svc (the singular value limit) must be > 0"),
         (["fit", "--svc", "1", "--svc-every", "0"], "svc every must be >= 1 batch"),
         (["fit", "--train-method", "lipschitz-margin"], "lipschitz-margin training certifies l2 balls: pass --threat-norm l2"),

@@ -91,7 +91,8 @@ def test_checks_on_the_evaluated_attacks():
 
 @pytest.mark.smoke
 @pytest.mark.parametrize("fgsm, pgd, flagged", [
-    # seed 000 Table 1, precision@1 at k = 3: ConvNorm, BN+ConvNorm, BN, vanilla
+    # O'Hanlon (2021), "Adversarial Robustness of Convolutional Networks", Table 1, precision@1 at k = 3:
+    # ConvNorm, BN+ConvNorm, BN, vanilla
     (0.7127, 0.0026, True), (0.8198, 0.0319, True), (0.4742, 0.4118, False), (0.5517, 0.3295, False),
     (0.15, 0.0, False),  # a natural model: both small, the gap below SINGLE_STEP_GAP
     (0.50, 0.24, True), (0.50, 0.26, False),  # either side of half of FGSM's accuracy

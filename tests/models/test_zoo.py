@@ -20,7 +20,7 @@ def _trainable(model):
     return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
 
 
-def test_the_registry_holds_the_documents_architectures():
+def test_the_registry_holds_the_papers_architectures():
     assert architectures() == EXPECTED
 
 
@@ -54,7 +54,8 @@ def _resnet18_parameters(width, channels=3, classes=10):
 
 @pytest.mark.parametrize("width", [64, 80, 16])
 def test_resnet18_width_scales_every_stage(width):
-    """Width 64 is the published 11,173,962; seed 002's wider network (width 80) has 17.5M, its digits stand-in 16."""
+    """Width 64 is the published 11,173,962; the wider network of Bigaud, Papereux & Rolland (2021), "Adversarial
+    training for image classification" (width 80) has 17.5M, its digits stand-in 16."""
     assert _trainable(_build("resnet18", (32, 32, 3), width=width)) == _resnet18_parameters(width)
     assert _resnet18_parameters(64) == 11_173_962 and _resnet18_parameters(80) == 17_454_170
 
@@ -68,7 +69,7 @@ def test_every_architecture_runs_on_digits_and_cifar_sized_inputs(arch):
         assert out.shape == (2, 10) and np.all(np.isfinite(out))
 
 
-def test_lrn_variants_put_lrn_where_seed_003_says():
+def test_lrn_variants_put_lrn_where_peck_2017_says():
     names = {arch: [layer.name for layer in _build(arch).layers if layer.name.startswith(("pool", "lrn"))] for arch in EXPECTED if arch.startswith("lenet")}
     assert names == {
         "lenet5": ["pool1", "pool2"], "lenet5_lrn1": ["pool1", "lrn1", "pool2"],

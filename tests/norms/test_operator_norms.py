@@ -1,5 +1,6 @@
-"""Exact l1 / l-inf norms of Conv2D against the layer's dense matrix, on random configurations (seed 001 Theorem 1),
-and the FFT singular values of circular convolutions against a dense SVD (Sedghi et al. 2019)."""
+"""Exact l1 / l-inf norms of Conv2D against the layer's dense matrix, on random configurations (Theorem 1 of Liang &
+Huang (2021), "Large Norms of CNN Layers Do Not Hurt Adversarial Robustness"), and the FFT singular values of circular
+convolutions against a dense SVD (Sedghi et al. 2019)."""
 
 import keras
 import numpy as np
@@ -55,7 +56,7 @@ def test_dilation_is_exact_too():
 
 def test_tap_sets_of_the_papers_examples():
     # 3x3 kernel, pad 1, 32x32: stride 1 -> one set of all offsets; stride 2 -> {centre}, {left, right}, ... (per axis
-    # {1} and {0, 2}, whose products are the four sets of references.md).
+    # {1} and {0, 2}, whose products are the four index sets Lemma 1 of Liang & Huang (2021) gives here).
     np.testing.assert_array_equal(column_tap_sets(32, 3, 1, (1, 1)), [[1, 1, 1]])
     np.testing.assert_array_equal(column_tap_sets(32, 3, 2, (1, 1)), [[0, 1, 0], [1, 0, 1]])
     np.testing.assert_array_equal(row_tap_sets(32, 3, 1, (1, 1)), [[1, 1, 1]])
@@ -110,8 +111,8 @@ def test_power_iteration_on_the_layer_matches_the_dense_top_singular_value(kerne
 
 @pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
 def test_power_iteration_measures_the_linear_part_without_the_fused_activation(activation):
-    """Seed 001's norms are of the convolution itself: a Conv2D(..., activation=...) must read as its kernel's operator
-    (with the activation, relu halves the response of half the units and sigmoid squashes it)."""
+    """The norms of Liang & Huang (2021) are of the convolution itself: a Conv2D(..., activation=...) must read as its
+    kernel's operator (with the activation, relu halves the response of half the units and sigmoid squashes it)."""
     from kerobust.norms.power_iteration import power_iteration
 
     kernel = np.random.default_rng(3).normal(size=(3, 3, 2, 3)).astype("float32")

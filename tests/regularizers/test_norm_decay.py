@@ -1,5 +1,6 @@
-"""Norm decay (seed 001 Algorithm 1): the subgradient against finite differences of the dense matrix's norm, one
-optimizer step against the hand-computed update, every training method, and a lower targeted norm after training."""
+"""Norm decay (Algorithm 1 of Liang & Huang (2021), "Large Norms of CNN Layers Do Not Hurt Adversarial Robustness"):
+the subgradient against finite differences of the dense matrix's norm, one optimizer step against the hand-computed
+update, every training method, and a lower targeted norm after training."""
 
 import keras
 import numpy as np
@@ -132,7 +133,7 @@ def test_every_training_method_moves_the_momenta_and_zero_beta_changes_nothing(m
 
 
 def test_norm_decay_lowers_the_targeted_norm_during_training(digits):
-    """Seed 001: 'as the regularization becomes stronger, the norm of all layers becomes smaller'."""
+    """Liang & Huang (2021): 'as the regularization becomes stronger, the norm of all layers becomes smaller'."""
     from kerobust.models import build_model
 
     means = {}

@@ -108,7 +108,7 @@ def test_bad_mixes_are_refused():
         build_training_method("pgd", eps=0.1, adversarial_share=0.0)
     with pytest.raises(KerobustError, match="l2 radius"):
         build_training_method("mat-rand", eps=0.1)
-    with pytest.raises(KerobustError, match="norm must be 'linf'"):
+    with pytest.raises(KerobustError, match="keep --threat-norm linf"):
         build_training_method("mat-max", eps=0.1, l2_eps=1.0, norm="l2")
     with pytest.raises(KerobustError, match="unknown mix"):
         build_training_method("pgd", eps=0.1, mix="rows")

@@ -21,7 +21,7 @@ def test_constant_is_the_plain_rate():
 
 
 def test_default_milestones_are_half_and_three_quarters():
-    assert default_milestones(40) == [20, 30]  # seed 002 section 2.1
+    assert default_milestones(40) == [20, 30]  # Bigaud, Papereux & Rolland (2021) section 2.1
     assert default_milestones(200) == [100, 150]  # Rice et al. 2020
     assert default_milestones(3) == [1, 2]
     assert default_milestones(1) == [1]
