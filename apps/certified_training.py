@@ -8,8 +8,8 @@ first `crown_points` test points only (40: minutes per radius for the width-8 CN
 training (Tsuzuku et al. 2018) trains at l2 radius `lipschitz_eps`, the others at l-inf. Finished rows are kept under
 OUT/cells/ and read back when the study runs again with the same settings.
 
-    python apps/certified_training.py            # about 60 minutes on 2 CPU cores
-    python apps/certified_training.py --quick    # a smoke test: few epochs, 48 test points
+    python -m apps.certified_training            # about 60 minutes on 2 CPU cores
+    python -m apps.certified_training --quick    # a smoke test: few epochs, 48 test points
 """
 
 import dataclasses
@@ -17,9 +17,8 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from study_options import run_study, study_parser  # noqa: E402
+from apps.study_options import run_study, study_parser  # noqa: E402
 
 TRAININGS = ("natural", "pgd", "ibp", "crown-ibp", "lipschitz-margin")
 CERTIFIED = ("ibp", "crown-ibp", "lipschitz-margin")

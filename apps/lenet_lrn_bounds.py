@@ -1,23 +1,23 @@
-"""Seed 003 section 6.1 / Table 5.3 (summary Table 2): LeNet-5 and its LRN variants, with their FGS eps statistics,
-and beside them the thesis-mode and sound-mode bounds, the smallest attack perturbations and the violations.
+"""Peck (2017), "Robustness of Classifiers to Adversarial Perturbations" (MSc thesis, Ghent University), Table 5.3
+(the summary's section 6.1 and Table 2): LeNet-5 and its LRN variants, with their FGS eps statistics, and beside them
+the thesis-mode and sound-mode bounds, the smallest attack perturbations and the violations.
 `--archs` takes any registered architectures, as `arch` or `arch:norm` (for example `resnet20:bn+convnorm`); thesis
 mode covers chains of layers only, so residual networks show "n/a" there.
 
 Each model trains with Adam (lr 1e-3, batch 64, as the thesis's Caffe solver) for `--epochs` epochs on digits by
 default, then on the test split: accuracy; the FGS line search's flipping eps (min, max, mean, median, std, rate: the
 share flipped with eps <= `--upper`); the mean thesis and sound bounds and the mean smallest perturbation found by
-FGS and PGD-l2; violations per mode (thesis-mode violations are expected of its flawed rules, spec section 8; a
-sound-mode violation would be a bug). Writes `OUT/table.md`, `OUT/table.json`, `OUT/bounds.png`.
+FGS and PGD-l2; violations per mode (thesis-mode violations are expected of its flawed rules, docs/bounds.md
+section 8; a sound-mode violation would be a bug). Writes `OUT/table.md`, `OUT/table.json`, `OUT/bounds.png`.
 
-    python apps/lenet_lrn_bounds.py [--data digits] [--epochs 30] [--out apps/results/seed003_lenet_lrn]
+    python -m apps.lenet_lrn_bounds [--data digits] [--epochs 30] [--out apps/results/peck2017_lenet_lrn]
 """
 
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from study_options import names, positive, run_study, study_parser  # noqa: E402
+from apps.study_options import names, positive, run_study, study_parser  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -100,7 +100,7 @@ def main(argv=None):
     parser.add_argument("--upper", type=float, default=1.0, help="FGS search limit on eps (pixels in [0, 1])")
     parser.add_argument("--points", type=positive, default=None, help="first N test points (default: the whole split)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="apps/results/seed003_lenet_lrn")
+    parser.add_argument("--out", default="apps/results/peck2017_lenet_lrn")
     args = parser.parse_args(argv)
 
     from kerobust.data import load_dataset

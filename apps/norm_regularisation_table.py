@@ -1,26 +1,27 @@
-"""Seed 001 Table 2: clean and robust accuracy of CNNs trained with weight decay, singular value clipping, l1 and
-l-inf norm decay at four strengths each, plus the models' mean layer norms (digits by default).
+"""Liang & Huang (2021), "Large Norms of CNN Layers Do Not Hurt Adversarial Robustness", Table 2: clean and robust
+accuracy of CNNs trained with weight decay, singular value clipping, l1 and l-inf norm decay at four strengths each,
+plus the models' mean layer norms (digits by default).
 
 Every cell is one `kerobust fit` (natural training, SGD with momentum 0.9, the learning rate x 0.1 at 62.5 %, 75 % and
-83 % of the epochs: seed 001's 75 / 90 / 100 of 120) followed by the `autoattack` suite (APGD-CE, APGD-T, Square) at
-l-inf `--eval-eps`. Seed 001 used eps = 1/255 on CIFAR-10 because every model had ~0 robust accuracy at 4/255; on 8x8
-digits the same role is played by a larger radius (default 0.05, where a natural basicnet keeps 88 % and a
+83 % of the epochs: the paper's 75 / 90 / 100 of 120) followed by the `autoattack` suite (APGD-CE, APGD-T, Square) at
+l-inf `--eval-eps`. Liang & Huang used eps = 1/255 on CIFAR-10 because every model had ~0 robust accuracy at 4/255;
+on 8x8 digits the same role is played by a larger radius (default 0.05, where a natural basicnet keeps 88 % and a
 ResNet-20 82.5 %).
 
-Differences from the document, on purpose:
+Differences from the paper, on purpose:
 * norm decay divides beta by the number of layers N and keeps a moving average of the subgradient (the paper's
   Algorithm 1; its reference code did neither);
 * singular value clipping every `--svc-every` batches and at the end of every epoch, with the exact rescale that makes
   the top singular value at most c (`kerobust.constraints`);
-* Keras's weight decay is decoupled (w -= lr * wd * w per step) where PyTorch's SGD weight_decay, used by the
-  document, adds wd * w to the gradient and so passes through momentum (about 10x stronger with momentum 0.9);
+* Keras's weight decay is decoupled (w -= lr * wd * w per step) where PyTorch's SGD weight_decay, used in the
+  paper, adds wd * w to the gradient and so passes through momentum (about 10x stronger with momentum 0.9);
 * columns other than "weight decay" train with no weight decay at all.
 
 Finished cells are kept in `OUT/cells/*.json`; a rerun skips them, so an interrupted study resumes (an interrupted
 fit resumes from its run folder's checkpoint). Writes `OUT/table2.md`, `OUT/table2.json` and `OUT/table2.png`; the
 fits' run folders go to `--runs`.
 
-    python apps/norm_regularisation_table.py [--archs basicnet,resnet20] [--epochs 30] [--eval-eps 0.05] [--out DIR]
+    python -m apps.norm_regularisation_table [--archs basicnet,resnet20] [--epochs 30] [--eval-eps 0.05] [--out DIR]
 """
 
 import json
@@ -28,9 +29,8 @@ import math
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from study_options import names, positive, run_study, study_parser  # noqa: E402
+from apps.study_options import names, positive, run_study, study_parser  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -44,7 +44,7 @@ GROUPS = (
 
 
 def columns():
-    """`[(kind, strength)]`: the unregularised column, then every group's strengths in the document's order."""
+    """`[(kind, strength)]`: the unregularised column, then every group's strengths in the paper's order."""
     return [("none", None)] + [(kind, value) for kind, _, values in GROUPS for value in values]
 
 
@@ -172,8 +172,8 @@ def build_parser():
     parser.add_argument("--nd-gamma", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", default=None, help="comma-separated kinds to run: none,weight_decay,svc,l1,linf")
-    parser.add_argument("--out", default="apps/results/seed001_table2", help="tables, plot and finished cells")
-    parser.add_argument("--runs", default="runs/seed001_table2", help="run folders of the fits (models, logs)")
+    parser.add_argument("--out", default="apps/results/liang2021_table2", help="tables, plot and finished cells")
+    parser.add_argument("--runs", default="runs/liang2021_table2", help="run folders of the fits (models, logs)")
     return parser
 
 

@@ -1,28 +1,27 @@
-"""Seed 001 Table 1 on this machine: seconds for 100 computations of each norm of six Conv2D kernels on a 32x32
-input, in the document's layout (l2 by power iteration "VS", l2 by the circulant spectrum "SGL", kerobust's exact l1
-and l-inf), with the document's GPU numbers beside for scale and a log-scale bar chart.
+"""Liang & Huang (2021), "Large Norms of CNN Layers Do Not Hurt Adversarial Robustness", Table 1 on this machine:
+seconds for 100 computations of each norm of six Conv2D kernels on a 32x32 input, in the paper's layout (l2 by power
+iteration "VS", l2 by the circulant spectrum "SGL", kerobust's exact l1 and l-inf), with the paper's GPU numbers
+beside for scale and a log-scale bar chart.
 
 The measurement is `benchmarks/norms_timing.py` (see its docstring): l1 / l-inf are medians of `--repeats` calls, the
 l2 methods one call each (power iteration until the vector moves less than 1e-8 or 500 iterations); the 100-run
 figures multiply those per-call times by 100. Writes `OUT/table1.md`, `OUT/table1.json` and `OUT/table1.png`.
 
-    python apps/norm_timing_table.py [--repeats 20] [--out apps/results/seed001_table1]
+    python -m apps.norm_timing_table [--repeats 20] [--out apps/results/liang2021_table1]
 """
 
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from study_options import positive, run_study, study_parser  # noqa: E402
+from apps.study_options import positive, run_study, study_parser  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from benchmarks.norms_timing import measure_shapes  # noqa: E402
 
-# Seed 001 Table 1 (GTX 1080 Ti, seconds for 100 runs): l2 (VS), l2 (SGL), l1 (ours), l-inf (ours).
-DOCUMENT = {
+# Liang & Huang (2021) Table 1 (GTX 1080 Ti, seconds for 100 runs): l2 (VS), l2 (SGL), l1 (ours), l-inf (ours).
+PAPER = {
     (3, 3, 32, 32): (26.5, 5.75, 0.00605, 0.00576),
     (3, 3, 32, 128): (27.4, 6.92, 0.00682, 0.00575),
     (3, 3, 128, 256): (29.0, 98.0, 0.00576, 0.00560),
@@ -36,14 +35,14 @@ METHODS = (("power_s", "l2 (VS)"), ("fft_svd_s", "l2 (SGL)"), ("l1_s", "l1 (ours
 def table(rows):
     from kerobust.evaluation.report import markdown
 
-    header = ["kernel size"] + [label for _, label in METHODS] + ["VS / l1", "document VS / l1"]
+    header = ["kernel size"] + [label for _, label in METHODS] + ["VS / l1", "paper VS / l1"]
     lines = []
     for row in rows:
         shape = tuple(row["kernel"])
         ours = [f"{100 * row[key]:.3g}" for key, _ in METHODS]
-        doc = DOCUMENT.get(shape)
+        paper = PAPER.get(shape)
         lines.append([", ".join(map(str, shape))] + ours + [
-            f"{row['power_over_l1']:,.0f}", "-" if doc is None else f"{doc[0] / doc[2]:,.0f}",
+            f"{row['power_over_l1']:,.0f}", "-" if paper is None else f"{paper[0] / paper[2]:,.0f}",
         ])
     return markdown(header, lines)
 
@@ -69,7 +68,7 @@ def main(argv=None):
     parser = study_parser(__doc__)
     parser.add_argument("--repeats", type=positive, default=20, help="timed l1 / l-inf calls per kernel")
     parser.add_argument("--shapes", nargs="*", default=None, help="kernel shapes as kh,kw,cin,cout (default: Table 1)")
-    parser.add_argument("--out", default="apps/results/seed001_table1")
+    parser.add_argument("--out", default="apps/results/liang2021_table1")
     args = parser.parse_args(argv)
 
     from kerobust.evaluation.report import write_study

@@ -1,5 +1,6 @@
-"""Seed 000 Table 1 and Figures 2-3: WideResNet-16-k for k = 1..5 with no normalisation, BN, ConvNorm and
-BN+ConvNorm, under free adversarial training, scored by clean, FGSM and PGD accuracy (top-1 and top-5).
+"""O'Hanlon (2021), "Adversarial Robustness of Convolutional Networks", Table 1 and Figures 2-3: WideResNet-16-k
+for k = 1..5 with no normalisation, BN, ConvNorm and BN+ConvNorm, under free adversarial training, scored by clean,
+FGSM and PGD accuracy (top-1 and top-5).
 
 Every cell is one library fit run (`kerobust.experiment.run`): free adversarial training (Shafahi et al. 2019, m = 4
 replays, step = eps) with AdamW at lr 1e-3, then clean, FGSM and PGD-10 (step eps / 4, with a random start) on the
@@ -8,22 +9,22 @@ marked in the table).
 
 Profiles:
 * `digits` (default, 27 minutes on 2 CPU cores): 8x8 digits, l-inf eps 0.2 (PGD step 0.05), 6 passes over the
-  training split (24 epochs of budget, each minibatch replayed 4 times). Shrunk from the document on purpose: 6 passes
+  training split (24 epochs of budget, each minibatch replayed 4 times). Shrunk from the paper on purpose: 6 passes
   instead of 40, so that the 20 cells fit the time.
-* `cifar`: the document's settings: CIFAR-10 (tfds, needs the data locally), 40 passes, eps 8/255, PGD-10 with step
-  2/255. As in the ConvNorm reference code the document used, every one of the 40 epochs replays each minibatch m
+* `cifar`: the paper's settings: CIFAR-10 (tfds, needs the data locally), 40 passes, eps 8/255, PGD-10 with step
+  2/255. As in the ConvNorm reference code O'Hanlon used, every one of the 40 epochs replays each minibatch m
   times (Shafahi et al. would divide the epochs by m). kerobust evaluates on the CIFAR-10 test split, where the
-  document evaluated on its 10 % validation hold-out.
+  paper evaluated on its 10 % validation hold-out.
 
-Differences from the document, on purpose: the perturbation of free training persists across minibatches (Shafahi et
+Differences from the paper, on purpose: the perturbation of free training persists across minibatches (Shafahi et
 al.; the ConvNorm reference re-zeroed it every minibatch), and the attacks run in inference mode.
 
 Finished cells are kept in `OUT/cells/*.json` and a rerun reads them back; an interrupted fit resumes from its run
-folder (`--runs`). Writes `OUT/table1.md` (Table 1's layout, then natural accuracy, cost and the document's findings
+folder (`--runs`). Writes `OUT/table1.md` (Table 1's layout, then natural accuracy, cost and the paper's findings
 checked), `OUT/table1.json`, `OUT/table1.png` (accuracy against k per attack), `OUT/figure2.png` (validation accuracy
 per epoch, a line per k) and `OUT/figure3.png` (top-1 test accuracy against k, a line per normalisation).
 
-    python apps/width_normalisation_study.py [--profile digits|cifar] [--ks 1,2,3,4,5] [--norms none,bn,...]
+    python -m apps.width_normalisation_study [--profile digits|cifar] [--quick] [--ks 1,2,3,4,5] [--norms none,bn,...]
 """
 
 import argparse
@@ -31,9 +32,8 @@ import dataclasses
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from study_options import run_study, study_parser  # noqa: E402
+from apps.study_options import add_study_arguments, chosen, load_test_subset, run_study, study_parser  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -52,7 +52,7 @@ class Profile:
     passes: int  # passes over the training split; each replays every minibatch `replays` times
     eps: float
     pgd_steps: int = 10
-    pgd_step: float = None  # default eps / 4 (the document's 2/255 at 8/255)
+    pgd_step: float = None  # default eps / 4 (O'Hanlon's 2/255 at 8/255)
     replays: int = 4
     depth: int = 16
     batch_size: int = 128
@@ -166,7 +166,7 @@ def cost_table(cells, ks, norms):
 
 
 def findings(cells, ks, norms):
-    """The document's findings (section 4.2 and Table 1's discussion), each checked against the measured cells."""
+    """O'Hanlon's (2021) findings (section 4.2 and Table 1's discussion), each checked against the measured cells."""
     lines = []
 
     def series(norm, attack):
@@ -222,7 +222,7 @@ def markdown_report(cells, ks, norms, profile):
         f"{MASKED}: flagged by the gradient-masking checks (listed below).",
         "", table1(cells, ks, norms), "", "Natural (clean) test accuracy (%), Figure 3:", "",
         natural_table(cells, ks, norms), "", "Cost (parameters, training seconds):", "", cost_table(cells, ks, norms),
-        "", "The document's findings, checked on these runs:", "", *findings(cells, ks, norms),
+        "", "The findings of O'Hanlon (2021), checked on these runs:", "", *findings(cells, ks, norms),
     ]
     if warnings:
         parts += ["", "Masking warnings:", "", *warnings]
@@ -295,41 +295,32 @@ def _choices(text, allowed, what, convert=str):
 
 def build_parser():
     parser = study_parser(__doc__.splitlines()[0] + " " + __doc__.splitlines()[1])
-    parser.add_argument("--profile", choices=sorted(PROFILES), default="digits",
-                        help="digits (default, 27 min on 2 CPU cores), cifar (the document's settings, for GPUs) or "
-                             "quick (WRN-10-1, one pass, 48 test points: a smoke test)")
+    add_study_arguments(parser, PROFILES, "tables, plots and finished cells (default: "
+                        "apps/results/ohanlon2021_width_study, with _cifar or _quick appended for those profiles)",
+                        "run folders of the fits, models and TensorBoard logs "
+                        "(default: runs/ohanlon2021_width_study, with the same suffix)")
     parser.add_argument("--ks", default=None, help="comma-separated widening factors (default: the profile's, 1..5)")
     parser.add_argument("--norms", default=",".join(NORMS), help="comma-separated normalisations (default: all four)")
-    parser.add_argument("--data-dir", default=None, help="tfds data folder (the cifar profile)")
-    parser.add_argument("--out", default=None, help="tables, plots and finished cells (default: "
-                        "apps/results/seed000_width_study, with _cifar or _quick appended for those profiles)")
-    parser.add_argument("--runs", default=None, help="run folders of the fits, models and TensorBoard logs "
-                        "(default: runs/seed000_width_study, with the same suffix)")
     return parser
 
 
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    profile = PROFILES[args.profile]
-    suffix = "" if args.profile == "digits" else f"_{args.profile}"
-    args.out = args.out or f"apps/results/seed000_width_study{suffix}"
-    args.runs = args.runs or f"runs/seed000_width_study{suffix}"
+    profile, suffix = chosen(args, PROFILES)
+    args.out = args.out or f"apps/results/ohanlon2021_width_study{suffix}"
+    args.runs = args.runs or f"runs/ohanlon2021_width_study{suffix}"
     try:
         ks = profile.ks if args.ks is None else _choices(args.ks, range(1, 65), "--ks", int)
         norms = _choices(args.norms, NORMS, "--norms")
     except (argparse.ArgumentTypeError, ValueError) as error:
         parser.error(str(error) if isinstance(error, argparse.ArgumentTypeError) else "--ks takes whole numbers")
 
-    from kerobust.data import load_dataset
     from kerobust.errors import KerobustError
     from kerobust.evaluation.report import write_study
 
     try:
-        dataset = load_dataset(profile.data, args.data_dir)
-        if profile.points:
-            dataset = dataclasses.replace(dataset, x_test=dataset.x_test[:profile.points],
-                                          y_test=dataset.y_test[:profile.points])
+        dataset = load_test_subset(profile.data, args.data_dir, profile.points)
         todo = [(k, norm) for k in ks for norm in norms]
         cells = {}
         for i, (k, norm) in enumerate(todo):

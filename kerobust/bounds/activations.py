@@ -1,8 +1,9 @@
-"""Activation constants: A = sup |g'| (the Lipschitz constant) and B = sup |g''| (spec `bounds.md` section 2.2,
+"""Activation constants: A = sup |g'| (the Lipschitz constant) and B = sup |g''| (docs/bounds.md section 2.2,
 Peck 2017 Table 4.1), and g' for the thesis's Jacobians.
 
-Thesis values: ReLU's B is set to 1 (the thesis's choice; the true value is 0 and ReLU is not C^2, spec E2) and
-tanh's B is 4 / (3 sqrt 3), twice Table 4.1's value (which is the sup of tanh'' without its factor 2).
+Thesis values: ReLU's B is set to 1 (the thesis's choice; the true value is 0 and ReLU is not C^2, docs/bounds.md
+section 8, E2) and tanh's B is 4 / (3 sqrt 3), twice Table 4.1's value (which is the sup of tanh'' without its
+factor 2).
 """
 
 import math

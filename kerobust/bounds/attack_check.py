@@ -1,9 +1,9 @@
 """Checking bounds against attacks: the smallest perturbation an attack finds per sample, and the violations
-(bound larger than a perturbation that changes the decision). Spec `bounds.md` sections 5.1 and 7.1.
+(bound larger than a perturbation that changes the decision). See docs/bounds.md sections 5.1 and 7 (property 1).
 
-* `fgs_line_search`: the thesis's attack (Algorithm 2.1): eta = eps sign(grad of the cross-entropy at the model's
-  own prediction), with a per-sample binary search for the smallest flipping eps in [0, upper]; ||eta|| = eps
-  sqrt(#nonzero gradient entries). No box clipping, as in the thesis.
+* `fgs_line_search`: the attack of Peck's (2017) thesis (Algorithm 2.1): eta = eps sign(grad of the cross-entropy at
+  the model's own prediction), with a per-sample binary search for the smallest flipping eps in [0, upper];
+  ||eta|| = eps sqrt(#nonzero gradient entries). No box clipping, as in the thesis.
 * `pgd_l2_search`: PGD-l2 (kerobust's `PGD`, pixels kept in [0, 1]) at a geometric ladder of radii; per sample the
   smallest ||x_adv - x|| among the runs that change the decision.
 Both return +inf where no flip was found. Any found perturbation bounds the true minimum from above, so in sound mode

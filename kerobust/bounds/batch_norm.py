@@ -1,8 +1,9 @@
-"""Batch normalisation rules (spec `bounds.md` section 2.5), inference form y = g (x - E) + beta, g = gamma / sigma.
+"""Batch normalisation rules (docs/bounds.md section 2.5), inference form y = g (x - E) + beta, g = gamma / sigma.
 
-Thesis (Peck 2017, Theorem 5.6, Lemmas 5.4-5.5 / summary Theorem 5), in the spec's closed form:
+Thesis (Peck 2017, Theorem 5.6, Lemmas 5.4-5.5 / summary Theorem 5), in the closed form of docs/bounds.md:
 kappa_in = max_j psi / (|g_j| (|y_j| + sqrt(y_j^2 + psi))), psi = (2 kappa ||y|| + kappa^2) / d over the d elements,
-j with g_j = 0 left out. Not a valid bound (spec section 8, E6: Lemma 5.4 only gives the inequality for some j).
+j with g_j = 0 left out. Not a valid bound (docs/bounds.md section 8, E6: Lemma 5.4 only gives the inequality for
+some j).
 
 Sound: BN is affine and diagonal, so kappa_in = kappa / max_j |g_j|.
 """

@@ -1,4 +1,5 @@
-"""ConvNorm in sound mode (spec `bounds.md` section 2.7; the layer is seed 000's Liu et al. 2021, eq. (6)-(8)).
+"""ConvNorm in sound mode (docs/bounds.md section 2.7). The layer is Liu et al. 2021, eq. (6)-(8), as used by O'Hanlon
+2021, "Adversarial Robustness of Convolutional Networks".
 
 At inference a ConvNorm layer is crop-and-subsample o (per-channel circular filter v) o (full stride-1 convolution),
 then an optional depthwise "affine" convolution and an optional batch norm. The full convolution of an H x W input is,
@@ -8,7 +9,7 @@ largest singular value over all w is that operator's exact l2 norm; the crop kee
 raise it. The affine step is a per-channel convolution (bounded like any convolution) with the batch norm's
 per-channel scale folded into it (`folding`).
 
-Not available in thesis mode: the thesis has no rule for a preconditioned convolution.
+Not available in thesis mode: Peck's (2017) thesis has no rule for a preconditioned convolution.
 """
 
 import numpy as np

@@ -1,12 +1,13 @@
-"""Convolution rules (spec `bounds.md` section 2.3).
+"""Convolution rules (docs/bounds.md section 2.3).
 
 Thesis (Peck 2017, Theorem 5.1 / summary Theorem 2): kappa_in = kappa / ||W||_F, whatever the bias, stride, padding
-or ReLU. Not a valid bound in general (spec section 8, E4: the proof squares a sum as a sum of squares).
+or ReLU. Not a valid bound in general (docs/bounds.md section 8, E4: the proof squares a sum as a sum of squares).
 
 Sound: kappa_in = kappa / Lip, with Lip an upper bound on the layer's l2 operator norm: the smaller of
-||W||_F sqrt(m) (m = output positions that can read one input, Theorem 1 eq. (3) of seed 001 in its per-input form)
-and the spectral norm of the circular convolution on the zero-padded grid, which contains the layer (a strided layer
-keeps a subset of its rows); grouped layers take the largest group, dilated kernels are spread out first.
+||W||_F sqrt(m) (m = output positions that can read one input: Theorem 1 eq. (3) of Liang & Huang 2021, "Large Norms
+of CNN Layers Do Not Hurt Adversarial Robustness", in its per-input form) and the spectral norm of the circular
+convolution on the zero-padded grid, which contains the layer (a strided layer keeps a subset of its rows); grouped
+layers take the largest group, dilated kernels are spread out first.
 """
 
 import math
@@ -43,8 +44,8 @@ def conv_lipschitz(layer, kernel=None):
 
 
 def output_windows(kernel_size, strides):
-    """m = prod_i ceil(k_i / s_i): the most output positions one input position feeds (seed 001 eq. (3), per input),
-    for the (dilated) kernel size."""
+    """m = prod_i ceil(k_i / s_i): the most output positions one input position feeds (Liang & Huang 2021, eq. (3),
+    per input), for the (dilated) kernel size."""
     return math.prod(math.ceil(k / s) for k, s in zip(kernel_size, strides))
 
 

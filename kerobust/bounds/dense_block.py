@@ -1,11 +1,11 @@
-"""Fully-connected block rule (spec `bounds.md` section 2.2): a run of Dense layers (with their activations) before
+"""Fully-connected block rule (docs/bounds.md section 2.2): a run of Dense layers (with their activations) before
 the output layer.
 
 Thesis (Peck 2017, Theorems 4.2 and 4.4, Algorithm 4.1 / summary Theorem 1), in the stable form
 kappa_in = 2 kappa / (||J(x)|| + sqrt(||J(x)||^2 + 2 M sqrt(n) kappa)), n the block's output width, J its Jacobian at
 the clean input (exact spectral norm), and M from Algorithm 4.1: M_i = B_i N_{i-1}^2 s_i^2 + A_i M_{i-1} s_i,
 N_i = A_i N_{i-1} s_i with s_i the largest absolute row sum of V_i (Keras kernel: max over outputs of the column
-abs-sum). With ReLU (B := 1) or the Taylor factor this is not a valid bound (spec section 8, E2 and E3).
+abs-sum). With ReLU (B := 1) or the Taylor factor this is not a valid bound (docs/bounds.md section 8, E2 and E3).
 
 Sound: kappa / prod_i A_i ||V_i||_2 (the spectral norms of the kernels), one factor per layer in `dense_lipschitz`.
 """

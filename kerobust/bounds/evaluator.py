@@ -1,5 +1,6 @@
 """Per-sample lower bounds on the smallest l2 input perturbation that changes a Keras model's decision, composed
-through the network (Peck 2017, seed 003, Algorithm 5.1; spec `bounds.md` section 3), in one compiled function.
+through the network (Algorithm 5.1 of Peck 2017, "Robustness of Classifiers to Adversarial Perturbations", MSc thesis,
+Ghent University; docs/bounds.md section 3), in one compiled function.
 
 Modes (every result names its mode):
 * "sound": kappa_1(x) = delta(y(x)) / L, with delta the exact output margin (`output_margin`) of the last linear layer
@@ -7,9 +8,9 @@ Modes (every result names its mode):
   each layer's constant (`rules.layer_lipschitz`; a sum over the branches of an Add, the root of the sum of squares
   over a Concatenate). Valid for every input: a perturbation r changes the decision only if ||y(x + r) - y(x)|| >=
   delta, and that needs ||r|| >= delta / L.
-* "thesis": the document's rules walked backwards down a chain of layers with each layer's clean input (dense block
-  Theorem 4.2, convolution Theorem 5.1, pooling 5.3, batch norm 5.6, LRN 5.9), including the flaws spec section 8 lists,
-  for reproducing and comparing with the thesis.
+* "thesis": Peck's (2017) rules walked backwards down a chain of layers with each layer's clean input (dense block
+  Theorem 4.2, convolution Theorem 5.1, pooling 5.3, batch norm 5.6, LRN 5.9), including the flaws that docs/bounds.md
+  section 8 lists, for reproducing and comparing with the thesis.
 """
 
 import dataclasses
@@ -84,7 +85,7 @@ class BoundEvaluator:
 
     Args:
         model: a Keras classifier (logits or softmax outputs); nested models are not walked.
-        mode: "sound" (valid bounds) or "thesis" (the document's rules).
+        mode: "sound" (valid bounds) or "thesis" (Peck's 2017 rules).
         jit: "auto" (XLA on JAX and on a TensorFlow GPU; a TensorFlow graph on CPU, where XLA's eigensolver makes
             thesis mode about 100x slower), "on" (XLA), "off", or True / False (compiled as "auto" / eager).
         dtype: "float32", or "float64" to evaluate a float64 copy of the model (margins between close logits lose

@@ -1,13 +1,13 @@
-"""Local response normalisation rules (spec `bounds.md` section 2.6), b_a = x_a S_a^-beta,
+"""Local response normalisation rules (docs/bounds.md section 2.6), b_a = x_a S_a^-beta,
 S_a = k + alpha sum_{l in N(a)} x_l^2 over the channel window N(a) at the same pixel.
 
-Thesis (Peck 2017, Theorem 5.9, Lemmas 5.7, 5.8, 5.11 / summary Theorem 6), in the spec's stable form:
+Thesis (Peck 2017, Theorem 5.9, Lemmas 5.7, 5.8, 5.11 / summary Theorem 6), in the stable form of docs/bounds.md:
 kappa_in = max_{a: delta_a < 0} 2 |delta_a| / (||grad_a|| + sqrt(||grad_a||^2 + 2 M |delta_a|)) with
 delta_a = |b_a| - (||b|| + kappa) / sqrt(P) and M = 4 alpha^2 beta (beta + 1) x_max^3 k^(-beta-2) + 6 alpha beta x_max
-k^(-beta-1). Not a valid bound (spec section 8, E7).
+k^(-beta-1). Not a valid bound (docs/bounds.md section 8, E7).
 
-Sound (derived in the spec for alpha > 0, k > 0, 0 < beta <= 1): every Jacobian row and column has at most w nonzeros
-(w = 2 floor(n / 2) + 1), bounded by k^-beta on the diagonal and beta k^-beta elsewhere, so
+Sound (derived in docs/bounds.md section 2.6 for alpha > 0, k > 0, 0 < beta <= 1): every Jacobian row and column has
+at most w nonzeros (w = 2 floor(n / 2) + 1), bounded by k^-beta on the diagonal and beta k^-beta elsewhere, so
 Lip <= k^-beta (1 + beta (w - 1)).
 """
 

@@ -1,6 +1,7 @@
 """The output rule: the exact smallest l2 perturbation of the input y of a linear classifier argmax(y W + b).
 
-Reference: Peck 2017 (seed 003), Lemmas 3.4-3.5, Theorem 3.6, Eq. 3.12 (spec `bounds.md` section 2.1):
+Reference: Peck 2017, "Robustness of Classifiers to Adversarial Perturbations" (MSc thesis, Ghent University),
+Lemmas 3.4-3.5, Theorem 3.6, Eq. 3.12 (docs/bounds.md section 2.1):
 delta(y) = min_{c' != c} |z_c' - z_c| / ||w_c' - w_c|| with z = y W + b and c = argmax z. Exact for every linear
 classifier (the same value in thesis and sound mode). Pairs with w_c' = w_c never separate (+inf). A model whose last
 layer is not Dense (a global-pooling head) is the identity classifier W = I (delta = min gap / sqrt(2)).

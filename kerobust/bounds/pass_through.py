@@ -1,7 +1,8 @@
-"""Layers the bound passes through unchanged or rescaled (spec `bounds.md` section 2.7), in both modes.
+"""Layers the bound passes through unchanged or rescaled (docs/bounds.md section 2.7), in both modes.
 
 Flatten, Reshape, Dropout and other inference-time identities, ZeroPadding (an isometric embedding): kappa.
-A standalone activation: kappa / A (A = sup |g'|, 1 for ReLU and tanh); the thesis keeps kappa, valid for A <= 1.
+A standalone activation: kappa / A (A = sup |g'|, 1 for ReLU and tanh); Peck's (2017) thesis keeps kappa, valid for
+A <= 1.
 Input normalisation (x - mean) / std and Rescaling(s): kappa / max |1 / std| and kappa / |s|, so bounds are in the
 units of the model's input (kerobust models take [0, 1] pixels).
 """

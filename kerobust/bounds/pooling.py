@@ -1,4 +1,4 @@
-"""Pooling rules (spec `bounds.md` section 2.4).
+"""Pooling rules (docs/bounds.md section 2.4).
 
 Thesis (Peck 2017, Theorem 5.3 / summary Theorem 4): MAX and average pooling give kappa / t, t the output side
 (sqrt(t_h t_w) for non-square outputs), L_p pooling kappa / (t (q_h q_w)^(1/p)); global pooling (t = 1) passes kappa

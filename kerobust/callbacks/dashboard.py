@@ -21,7 +21,6 @@ import time
 import keras
 import numpy as np
 
-from kerobust.attacks.lp_geometry import l2_radius_factor
 from kerobust.callbacks.classifier_of import classifier_of
 from kerobust.callbacks.example_grid import example_grid_png
 from kerobust.errors import KerobustError
@@ -51,7 +50,6 @@ class RobustnessDashboard(keras.callbacks.Callback):
         self.seconds = 0.0
         self.writer = None
         self.certifiers = None  # the methods that apply, found on first use
-        self._evaluator = None  # the sound-mode evaluator behind the Lipschitz certifier
         self.notes = []
 
     def get_state(self):
@@ -99,42 +97,31 @@ class RobustnessDashboard(keras.callbacks.Callback):
                 tf.summary.scalar(f"adversarial_training/{key}", float(logs[key]))
 
     def _certifiers(self, classifier):
-        """`{method: margins(x, y)}` for the certifiers that apply, built once (eager: they read the current weights)."""
-        from kerobust.bounds import BoundEvaluator
-        from kerobust.bounds.interval import IntervalBounds
-        from kerobust.evaluation.certification import lipschitz_margins
+        """The cheap certifiers that apply (IBP and the global Lipschitz bound), built once (eager: they read the
+        current weights; the Lipschitz constant is refreshed before each use)."""
+        from kerobust.evaluation.certifiers import applicable_certifiers
 
-        certifiers = {}
-        try:
-            interval = IntervalBounds(classifier, self.threat_norm, jit=False)
-            certifiers["ibp"] = lambda x, y: interval(x, y, self.eps)
-        except KerobustError as error:
-            self.notes.append(f"dashboard: no IBP certification ({error})")
-        try:
-            evaluator = BoundEvaluator(classifier, "sound", jit=False)
-            eps_l2 = self.eps * l2_radius_factor(self.threat_norm, self.x_val[0].size)
-            certifiers["lipschitz"] = lambda x, y: lipschitz_margins(classifier, x, y, eps_l2, evaluator)
-            self._evaluator = evaluator
-        except KerobustError as error:
-            self.notes.append(f"dashboard: no Lipschitz certification ({error})")
+        certifiers, reasons = applicable_certifiers(classifier, ("ibp", "lipschitz"), self.threat_norm, jit=False)
+        self.notes.extend(f"dashboard: no {reason.replace(': ', ' certification (', 1)})" for reason in reasons)
         return certifiers
 
     def _certification(self, tf, classifier):
+        from kerobust.evaluation.certifiers import LipschitzCertifier, best_certified_accuracy
+
         if not len(self.x_val):
             return
         if self.certifiers is None:
             self.certifiers = self._certifiers(classifier)
         if not self.certifiers:
             return
-        if "lipschitz" in self.certifiers:  # the constant for the current weights, used by the margins below
-            self._evaluator.lipschitz = self._evaluator.current_lipschitz()
-            tf.summary.scalar("certification/lipschitz_product", float(self._evaluator.lipschitz))
-        found = {method: np.asarray(margins(self.x_val, self.y_val)) for method, margins in self.certifiers.items()}
-        best = np.max(list(found.values()), axis=0)
-        tf.summary.scalar("certification/certified_accuracy", float(np.mean(best > 0)))
-        for method, margins in found.items():
-            tf.summary.scalar(f"certification/{method}", float(np.mean(margins > 0)))
-        tf.summary.histogram("certification/margin_lower_bound", best)
+        for certifier in self.certifiers:
+            if isinstance(certifier, LipschitzCertifier):  # the constant for the current weights
+                tf.summary.scalar("certification/lipschitz_product", certifier.refresh())
+        best, by_method, margins = best_certified_accuracy(self.certifiers, self.x_val, self.y_val, self.eps)
+        tf.summary.scalar("certification/certified_accuracy", best)
+        for method, share in by_method.items():
+            tf.summary.scalar(f"certification/{method}", share)
+        tf.summary.histogram("certification/margin_lower_bound", margins)
 
     @staticmethod
     def _norms_and_kernels(tf, classifier):

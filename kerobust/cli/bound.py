@@ -1,5 +1,6 @@
-"""`kerobust bound`: per-sample lower bounds on the smallest adversarial l2 perturbation of a saved model (seed 003),
-summarised as in the thesis's Table 5.1, optionally checked against attacks, with a histogram plot."""
+"""`kerobust bound`: per-sample lower bounds on the smallest adversarial l2 perturbation of a saved model (Peck 2017,
+"Robustness of Classifiers to Adversarial Perturbations", MSc thesis, Ghent University), summarised as in the thesis's
+Table 5.1, optionally checked against attacks, with a histogram plot."""
 
 import numpy as np
 
@@ -14,7 +15,7 @@ def add_arguments(parser):
     parser.add_argument("--model", required=True, help="a .keras file")
     parser.add_argument("--data", required=True, help="digits, cifar10, mnist, ... or npz:PATH (its test split)")
     parser.add_argument("--data-dir", default=None, help="tfds data directory")
-    parser.add_argument("--mode", default="sound", help="sound (valid bounds) or thesis (the document's rules)")
+    parser.add_argument("--mode", default="sound", help="sound (valid bounds) or thesis (the rules of Peck 2017)")
     parser.add_argument("--cert-eps", default=None,
                         help="l2 radii of the certified shares, e.g. 0.05,0.1 (default 0.05,0.1,0.25,0.5)")
     parser.add_argument("--points", default="0", help="test points (0: all)")
@@ -82,7 +83,8 @@ def run(args):
         for key, value in result["certified"].items()
     ]))
     if found is not None and len(result["violations"]):
-        kind = "a bug: please report it" if args.mode == "sound" else "expected of the thesis's rules (spec section 8)"
+        kind = ("a bug: please report it" if args.mode == "sound"
+                else "expected of the thesis's rules (docs/bounds.md section 8)")
         print(f"{len(result['violations'])} violations (bound above a perturbation that changes the decision): {kind}.")
     if args.json:
         write_json(args.json, stamped({**result, "bounds": bounds.tolist()}))

@@ -1,5 +1,5 @@
 """`kerobust norms`: per-layer l1, l-inf and l2 operator norms of saved models, their products, JSON and a density plot
-(seed 001)."""
+(Liang & Huang 2021, "Large Norms of CNN Layers Do Not Hurt Adversarial Robustness")."""
 
 import dataclasses
 import os
@@ -14,7 +14,8 @@ def add_arguments(parser):
     parser.add_argument("--json", default=None, help="write the per-layer norms here")
     parser.add_argument("--plot", default=None, help="PNG of the norm distributions (one curve per model)")
     parser.add_argument("--power-iterations", default="0",
-                        help="exact conv l2 by power iteration with at most N steps (default 0: seed 001's eq. (3) bound)")
+                        help="exact conv l2 by power iteration with at most N steps "
+                             "(default 0: the eq. (3) bound of Liang & Huang 2021)")
     add_overwrite_argument(parser)
     parser.set_defaults(run=run)
 

@@ -8,9 +8,8 @@ import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "apps"))
 
-import certified_training as study  # noqa: E402
+from apps import certified_training as study
 
 RESULTS = pathlib.Path(study.__file__).parent / "results" / "certified_training"
 
