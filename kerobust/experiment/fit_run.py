@@ -1,5 +1,5 @@
 """The fit job as a library call: config -> dataset -> model -> adversarial training -> evaluation -> bounds ->
-`metrics.json` -> `.keras` file and SavedModel (design.md, "Data flow of the main job").
+`metrics.json` -> `.keras` file and SavedModel (docs/design.md, "Data flow of the main job").
 
 `kerobust fit` parses flags and calls `run`; the apps and the tuner call it directly.
 """
@@ -441,8 +441,9 @@ def certified_block(classifier, x, y, config, log=print):
 
 
 def sound_bounds(classifier, x, y, log=print):
-    """Sound-mode lower bounds on the smallest l2 perturbation (seed 003) over the test split, summarised as by
-    `kerobust bound`, or the reason the model has none (random layers, a layer without a rule)."""
+    """Sound-mode lower bounds on the smallest l2 perturbation over the test split (Peck 2017, "Robustness of
+    Classifiers to Adversarial Perturbations"), summarised as by `kerobust bound`, or the reason the model has none
+    (random layers, a layer without a rule)."""
     from kerobust.bounds import BoundEvaluator
     from kerobust.bounds.summary import bounds_and_summary
 
@@ -453,6 +454,6 @@ def sound_bounds(classifier, x, y, log=print):
         return {"mode": "sound", "unavailable": str(error)}
     result = {"mode": "sound", **bounds_and_summary(evaluator, classifier, x, y)[1]}
     certified = ", ".join(f"{eps}: {100 * share['accuracy']:.1f} %" for eps, share in result["certified"].items())
-    log(f"Sound l2 lower bound on the smallest adversarial perturbation (seed 003): mean {result['mean']:.3g}, "
+    log(f"Sound l2 lower bound on the smallest adversarial perturbation (Peck 2017): mean {result['mean']:.3g}, "
         f"median {result['median']:.3g}; certified accuracy at l2 {certified}")
     return result
