@@ -1,5 +1,6 @@
-"""Certified training study on digits: natural, PGD, IBP, CROWN-IBP and Lipschitz-margin training of Gowal et al.'s small CNN, scored
-by clean, PGD-20 and AutoAttack accuracy and by certified accuracy under IBP, CROWN-IBP, CROWN and the Lipschitz bound.
+"""Certified training study on digits: natural, PGD, IBP, CROWN-IBP and Lipschitz-margin training of Gowal et al.'s
+small CNN, scored by clean, PGD-20 and AutoAttack accuracy and by certified accuracy under IBP, CROWN-IBP, CROWN and the
+Lipschitz bound.
 
 Rows are training methods; the certified table gives each bound's certified accuracy at l-inf 0.05, 0.1, 0.2 and
 l2 0.25, 0.5, and "best", the share of points certified by at least one of them (the per-point maximum of sound

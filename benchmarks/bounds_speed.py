@@ -3,10 +3,10 @@ batch, for WRN-16-k (32x32x3) and LeNet-5 / LeNet-LRN3 (28x28x1), in the same ru
 
 The forward pass is `model.predict_on_batch` (Keras's compiled predict function, with and without XLA); the
 bounds are `BoundEvaluator(model, mode)(x)` in sound mode (and thesis mode for the chain networks), compiled as
-`jit="auto"` picks (XLA on JAX and on a TensorFlow GPU, a TensorFlow graph on a TensorFlow CPU). Both include moving the batch in and the result out; medians of `--repeats` calls after a warm-up call
-(the warm-up includes compilation); the evaluator's construction, which for sound mode computes every layer's
-Lipschitz constant once, is timed on its own (`setup`). Target
-(issue 6): sound mode at most 3 forward passes.
+`jit="auto"` picks (XLA on JAX and on a TensorFlow GPU, a TensorFlow graph on a TensorFlow CPU). Both include moving the
+batch in and the result out; medians of `--repeats` calls after a warm-up call (the warm-up includes compilation); the
+evaluator's construction, which for sound mode computes every layer's Lipschitz constant once, is timed on its own
+(`setup`). Target (issue 6): sound mode at most 3 forward passes.
 
     python benchmarks/bounds_speed.py [--batch 128] [--repeats 10]
 """

@@ -13,8 +13,8 @@ import math
 import numpy as np
 from keras import ops
 
-from kerobust.attacks import losses
-from kerobust.attacks import lp_geometry as geo
+import kerobust.attacks.losses as losses
+import kerobust.attacks.lp_geometry as geo
 from kerobust.attacks.attack import Attack
 from kerobust.attacks.lp_geometry import per_sample
 from kerobust.attacks.restarts import restarted

@@ -7,12 +7,12 @@ import numpy as np
 from keras import ops
 
 from kerobust import backend
-from kerobust.attacks import losses
+import kerobust.attacks.losses as losses
 from kerobust.attacks.lp_geometry import check_norm
 from kerobust.errors import KerobustError, unknown_name
 from kerobust.layers.noise_injection import advance_noise_states
 
-_COMPILED = weakref.WeakKeyDictionary()
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 @dataclasses.dataclass(frozen=True)

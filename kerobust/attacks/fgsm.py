@@ -4,7 +4,7 @@ import dataclasses
 
 from keras import ops
 
-from kerobust.attacks import lp_geometry as geo
+import kerobust.attacks.lp_geometry as geo
 from kerobust.attacks.attack import Attack
 
 

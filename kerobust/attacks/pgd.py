@@ -4,8 +4,8 @@ import dataclasses
 
 from keras import ops
 
-from kerobust.attacks import losses
-from kerobust.attacks import lp_geometry as geo
+import kerobust.attacks.losses as losses
+import kerobust.attacks.lp_geometry as geo
 from kerobust.attacks.attack import Attack
 from kerobust.attacks.restarts import restarted
 from kerobust.errors import KerobustError

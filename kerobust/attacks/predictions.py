@@ -9,7 +9,7 @@ import numpy as np
 from kerobust import backend
 from kerobust.distribution import point_sharding
 
-_SHARDED_PREDICTIONS = weakref.WeakKeyDictionary()  # model -> its compiled, sharded inference call
+_SHARDED_PREDICTIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> its compiled, sharded inference call
 
 
 def predict(model, x):

@@ -4,16 +4,16 @@ Everything else is written with `keras.ops` and reaches the backend through thes
 
 * `uniform(shape, seed, minval, maxval)` and `normal(shape, seed)`: stateless random numbers from an int32 seed
   pair, usable inside compiled functions on every backend.
-* `compile_attack(model, perturb, loss_fn, per_point=True)`: compiles `perturb(oracle, x, y, seed)` for `model`, where the
-  `Oracle`'s `gradient(x, y)` is the input gradient of `loss_fn(y, model(x, training=False))` (summed over the
+* `compile_attack(model, perturb, loss_fn, per_point=True)`: compiles `perturb(oracle, x, y, seed)` for `model`, where
+  the `Oracle`'s `gradient(x, y)` is the input gradient of `loss_fn(y, model(x, training=False))` (summed over the
   batch) and `logits(x)` is `model(x, training=False)`.
 * `AdversarialTrainStep`: the `train_step` signature of `kerobust.training.AdversarialModel` on this backend, around
   `kerobust.training.adversarial_step`, which is written once above three primitives:
   `training_oracle(model, loss_fn)`, the `Oracle` of the model's current weights in inference mode, and
   `loss_and_gradients(model, x_of, extra, y, sample_weight)`, the training loss and its gradients, and
   `apply_gradients(model, grads)`, the optimizer step.
-* `grouped_conv(inputs, kernel, strides, padding, bias=None)`: a channels-last convolution whose kernel may hold fewer input
-  channels than `inputs` (grouped), without Keras's forced XLA path on TensorFlow CPU.
+* `grouped_conv(inputs, kernel, strides, padding, bias=None)`: a channels-last convolution whose kernel may hold fewer
+  input channels than `inputs` (grouped), without Keras's forced XLA path on TensorFlow CPU.
 * `spectral_filter(z, v)`: filters each channel of a channels-last batch circularly by a real half-spectrum
   (`irfft2(rfft2(z) * v)`), the core of ConvNorm.
 * `compile_function(fn, xla, per_point)`: `fn` of tensors compiled as a graph, with XLA if `xla` (the bound
@@ -57,7 +57,7 @@ if _BACKEND == "tensorflow":
         uniform,
     )
 elif _BACKEND == "jax":
-    from kerobust.backend.jax_backend import (  # noqa: F401
+    from kerobust.backend.jax_backend import (  # type: ignore[assignment]  # noqa: F401
         AdversarialTrainStep,
         apply_gradients,
         circular_top_singular_value,

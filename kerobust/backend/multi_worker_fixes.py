@@ -18,7 +18,7 @@ from keras.src.backend.tensorflow import trainer as keras_trainer
 
 from kerobust.errors import KerobustError
 
-_APPLIED = []
+_APPLIED: list[bool] = []
 
 
 def _local_shard(strategy, value):

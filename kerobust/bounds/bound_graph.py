@@ -116,7 +116,7 @@ class ActivationNode(Node):
     chord and adaptive lower line; any other h the constant lines h(l) <= h(z) <= h(u)."""
 
     function: object = None  # h on tensors
-    slope: float = None  # s of a (leaky) ReLU, or None for the constant lines
+    slope: float | None = None  # s of a (leaky) ReLU, or None for the constant lines
     interval_rule: object = None
     lower_slope: str = "adaptive"
     relaxed = True
@@ -152,7 +152,7 @@ class MaxPoolNode(Node):
     tied ones), above by that element where its lower bound beats every other upper bound, else by the constant
     max u. Other pooling: the constant lines max l <= max z <= max u."""
 
-    window: tuple = None  # (ph, pw) of non-overlapping windows covering the input, or None
+    window: tuple | None = None  # (ph, pw) of non-overlapping windows covering the input, or None
     relaxed = True
 
     def interval(self, boxes):

@@ -7,8 +7,8 @@ raises a clear error elsewhere.
 
 The sound bound of a point is its output margin divided by the Lipschitz constant L of the map from the input to the
 last linear layer (`BoundEvaluator` in sound mode); the margin only needs the logits the metric receives and the
-head's kernel. L and the kernel depend on the weights, so the metric reads them when created and again whenever Keras resets it:
-before every `evaluate` after the first and at the start of every `fit` epoch, so values from `evaluate` and
+head's kernel. L and the kernel depend on the weights, so the metric reads them when created and again whenever Keras
+resets it: before every `evaluate` after the first and at the start of every `fit` epoch, so values from `evaluate` and
 `val_certified_accuracy_*` use the weights being evaluated, while the training value uses the epoch's starting
 weights (an estimate).
 """

@@ -66,14 +66,18 @@ def _transfer(kernel, grid):
 def _block_product(vector, blocks):
     """x T for every block: `vector` (real, imag) (H, W, Cin), `blocks` (real, imag) (H, W, Cin, Cout)."""
     (xr, xi), (tr, ti) = vector, blocks
-    product = lambda a, b: ops.einsum("hwi,hwio->hwo", a, b)
+    def product(a, b):
+        return ops.einsum("hwi,hwio->hwo", a, b)
+
     return product(xr, tr) - product(xi, ti), product(xr, ti) + product(xi, tr)
 
 
 def _block_adjoint_product(vector, blocks):
     """y T^H for every block: `vector` (real, imag) (H, W, Cout)."""
     (yr, yi), (tr, ti) = vector, blocks
-    product = lambda a, b: ops.einsum("hwo,hwio->hwi", a, b)
+    def product(a, b):
+        return ops.einsum("hwo,hwio->hwi", a, b)
+
     return product(yr, tr) + product(yi, ti), product(yi, tr) - product(yr, ti)
 
 

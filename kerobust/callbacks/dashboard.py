@@ -9,8 +9,8 @@ Every `every` epochs and at the last (costlier):
   global Lipschitz bound, best per point), one scalar per method, and a histogram of the margin lower bounds
   (`certification/margin_lower_bound`: how far points are from being certified; > 0 is certified);
 * `certification/lipschitz_product` (the sound mode's l2 constant of input -> head features);
-* `norm_<layer>/l1`, `/linf`, `/l2` for every conv and dense layer (Liang & Huang 2021's quantities: exact l1 and l-inf, the
-  eq. (3) l2 bound; TensorBoard groups a layer's three curves together), histograms `kernels/<layer>`;
+* `norm_<layer>/l1`, `/linf`, `/l2` for every conv and dense layer (Liang & Huang 2021's quantities: exact l1 and l-inf,
+  the eq. (3) l2 bound; TensorBoard groups a layer's three curves together), histograms `kernels/<layer>`;
 * `adversarial_examples`: an image of fixed validation points, clean, adversarial (the first validation attack) and
   the amplified perturbation, with labels.
 The callback times itself (`seconds`), so its overhead is measured in every run.

@@ -1,7 +1,8 @@
 """`kerobust tune`: a KerasTuner search over fit settings, each trial a full run folder, with a robust objective.
 
 A fit flag given a comma list (`--k 1,2,4`) or a whole-number range (`--k 1..5`) is searched over; given one value it
-stays fixed. `--run-dir` is the search folder, which holds each trial's run folder under `trials/`. The search is `kerobust.tuning.fit_search`; this module parses, calls and prints.
+stays fixed. `--run-dir` is the search folder, which holds each trial's run folder under `trials/`. The search is
+`kerobust.tuning.fit_search`; this module parses, calls and prints.
 """
 
 import os

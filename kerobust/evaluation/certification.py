@@ -1,5 +1,5 @@
-"""Certified accuracy of a classifier by IBP, CROWN-IBP, CROWN, the global Lipschitz bound or randomised smoothing, per method,
-threat norm and radius, with a lower bound on the worst-case margin of every point.
+"""Certified accuracy of a classifier by IBP, CROWN-IBP, CROWN, the global Lipschitz bound or randomised smoothing, per
+method, threat norm and radius, with a lower bound on the worst-case margin of every point.
 
 A point is certified when the bound proves that every input of the ball (intersected with the [0, 1] box) keeps the
 label: a margin lower bound > 0. For `lipschitz` the margin bound is min_c z_y - z_c - eps L ||w_y - w_c||, with L the

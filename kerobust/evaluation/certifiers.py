@@ -70,11 +70,13 @@ class BoxCertifier(Certifier):
         from kerobust.bounds.interval import IntervalBounds
 
         self.name, self.threat_norm = name, threat_norm
+        self.bounds: IntervalBounds | CrownBounds
         if name == "ibp":
             self.bounds = IntervalBounds(model, threat_norm, jit=jit)
         else:
             self.bounds = CrownBounds(model, threat_norm, intermediate="crown" if name == "crown" else "ibp", jit=jit)
-        self.batch_size = batch_size or (256 if name == "ibp" else self.bounds.default_batch_size())
+        self.batch_size = batch_size or (256 if isinstance(self.bounds, IntervalBounds)
+                                         else self.bounds.default_batch_size())
 
     def margins(self, x, y, eps, progress=None):
         parts = []

@@ -4,7 +4,6 @@ Imports no framework at module level, so `kerobust fit --help` stays fast; `vali
 """
 
 import dataclasses
-import math
 import os
 
 import yaml
@@ -14,7 +13,7 @@ from kerobust.catalog import (
     OPTIMIZERS, STRATEGIES, SVC_OPERATORS, THREAT_NORMS, TRAINING_METHODS,
 )
 from kerobust.errors import KerobustError, require, unknown_name
-from kerobust.experiment.options import Range, declarations, flag, label, option, path, text, type_problem, value_problem
+from kerobust.experiment.options import Range, declarations, flag, option, path, text, type_problem, value_problem
 from kerobust.values import boolean, convert, number, whole, whole_list
 
 SEED_LIMIT = 2**31 - 1  # seeds enter int32 seed pairs of the stateless random functions

@@ -44,7 +44,7 @@ class FitResult:
     metrics: dict
     run_dir: str
     train_seconds: float
-    best_epoch: int = None
+    best_epoch: int | None = None
 
     @property
     def metrics_path(self):

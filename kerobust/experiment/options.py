@@ -67,7 +67,8 @@ class Option:
         names: the valid names of a name option, and what a name is called in errors ("architecture").
         valid: the range every number (of a list: every element) must lie in.
         label: the option's name in messages (default: the field name with spaces).
-        methods: the training methods that read this option; set for another method it is an error.
+        methods: the family of training methods that read this option (`kerobust.training.method_rules.FAMILIES`);
+            set for another method it is an error.
     """
 
     convert: Converter
@@ -76,7 +77,7 @@ class Option:
     names: tuple[str, tuple[str, ...]] | None = None
     valid: Range | None = None
     label: str | None = None
-    methods: tuple[str, ...] | None = None
+    methods: str | None = None
 
 
 def option(default: Any, convert: Converter, help: str, group: str, **declaration: Any) -> Any:
@@ -101,22 +102,19 @@ def label(name: str, declared: Option) -> str:
     return declared.label or name.replace("_", " ")
 
 
-TYPE_WORDS = {whole: "a whole number", number: "a number", boolean: "true or false",
+TYPE_WORDS: dict[Converter, str] = {whole: "a whole number", number: "a number", boolean: "true or false",
               whole_list: "a list of whole numbers", text: "a string", path: "a string"}
-PYTHON_TYPES = {whole: (int,), number: (int, float), boolean: (bool,), whole_list: (list, tuple), text: (str,),
+PYTHON_TYPES: dict[Converter, tuple[type, ...]] = {whole: (int,), number: (int, float), boolean: (bool,), whole_list: (list, tuple), text: (str,),
                 path: (str,)}
 
 
 def type_problem(declared: Option, value: Any) -> str | None:
     """What is wrong with the Python type of `value` for `declared` (library callers skip the converters)."""
-    types = PYTHON_TYPES[declared.convert]
-    if isinstance(value, bool) and bool not in types:
-        return TYPE_WORDS[declared.convert]
-    if not isinstance(value, types):
-        return TYPE_WORDS[declared.convert]
-    if declared.convert is whole_list and not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-        return TYPE_WORDS[declared.convert]
-    if declared.convert is number and not math.isfinite(value):
+    kind = declared.convert
+    wrong = (isinstance(value, bool) and bool not in PYTHON_TYPES[kind]) or not isinstance(value, PYTHON_TYPES[kind])
+    if wrong or (kind is whole_list and not all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
+        return TYPE_WORDS[kind]
+    if kind is number and not math.isfinite(value):
         return "a finite number"
     return None
 

@@ -4,8 +4,8 @@ Per image the predicted class p = argmax z, and a sound lower bound on min_{c !=
 radius around the image (in the [0, 1] box) from every deterministic certifier that applies to the model, the best
 of them kept (each is sound, so their maximum is): IBP (Gowal et al. 2018), CROWN-IBP (Zhang et al. 2020) and the
 global Lipschitz bound (Tsuzuku et al. 2018), which also gives a certified radius: min_c (z_p - z_c) / (L ||w_p -
-w_c||) in l2, divided by sqrt(d) for l-inf. The prediction is certified where the bound is positive. A negative radius counts as 0; an image outside [0, 1]
-gets only the Lipschitz bound (the box methods assume the box). Everything is
+w_c||) in l2, divided by sqrt(d) for l-inf. The prediction is certified where the bound is positive. A negative radius
+counts as 0; an image outside [0, 1] gets only the Lipschitz bound (the box methods assume the box). Everything is
 `keras.ops` on the model's layers with the Lipschitz constant fixed at export, so it traces into a SavedModel that
 serves without kerobust.
 """

@@ -140,5 +140,5 @@ def export_onnx(model, path, probe_inputs):
                     "tf2onnx converts every kerobust architecture." if keras.backend.backend() == "jax" else "")
             raise KerobustError(f"the ONNX model that {_converter()} wrote does not run in onnxruntime "
                                 f"({first_line[:300]}); nothing was written.{hint}") from None
-        error = check_close(reference, outputs, "exported ONNX model")
-    return error
+        mismatch = check_close(reference, outputs, "exported ONNX model")
+    return mismatch

@@ -1,11 +1,12 @@
 """The architecture registry behind `kerobust fit --arch NAME`."""
 
 import inspect
+from typing import Callable
 
 from kerobust.catalog import ARCHITECTURES
 from kerobust.errors import KerobustError, unknown_name
 
-_BUILDERS = {}
+_BUILDERS: dict[str, Callable] = {}
 
 
 def register(name):

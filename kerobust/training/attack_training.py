@@ -14,7 +14,7 @@ class AttackTraining(TrainingMethod):
     eq. (2.1)); with FGSM and a random start it is Wong et al. 2020 ("Fast is better than free", Algorithm 3).
     """
 
-    attack: Attack = None
+    attack: Attack | None = None
 
     @property
     def name(self):

@@ -40,7 +40,7 @@ class CertifiedTraining(TrainingMethod):
     norm: str = "linf"
     warmup_steps: int = 0
     ramp_steps: int = 1
-    kappa_end: float = None  # None: 0.5 for IBP (Gowal et al.), 0 for CROWN-IBP (Zhang et al.)
+    kappa_end: float | None = None  # None: 0.5 for IBP (Gowal et al.), 0 for CROWN-IBP (Zhang et al.)
 
     @property
     def name(self):

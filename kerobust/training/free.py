@@ -38,7 +38,7 @@ class FreeTraining(TrainingMethod):
     eps: float = 8 / 255
     replays: int = 4
     norm: str = "linf"
-    step_size: float = None  # default eps
+    step_size: float | None = None  # default eps
     warmup_steps: int = 0
     box: bool = False
     clip_min: float = 0.0

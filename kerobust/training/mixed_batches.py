@@ -11,7 +11,6 @@ import dataclasses
 from keras import ops
 
 from kerobust import backend
-from kerobust.catalog import MIXES
 from kerobust.attacks.lp_geometry import per_sample
 from kerobust.training.method import TrainingMethod
 
@@ -27,7 +26,7 @@ class MixedBatches(TrainingMethod):
     with that probability (the attack runs on the whole batch).
     """
 
-    inner: TrainingMethod = None
+    inner: TrainingMethod | None = None
     adversarial_share: float = 0.95
     mix: str = "batch"
 

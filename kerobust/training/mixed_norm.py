@@ -31,8 +31,8 @@ class MixedNormTraining(TrainingMethod):
     loss; costs two.
     """
 
-    linf_attack: Attack = None
-    l2_attack: Attack = None
+    linf_attack: Attack | None = None
+    l2_attack: Attack | None = None
     selection: str = "rand"
 
     @property

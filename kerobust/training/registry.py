@@ -1,7 +1,7 @@
 """`build_training_method(name, ...)`: the names behind `--train-method`."""
 
 from kerobust.attacks import FGSM, PGD
-from kerobust.catalog import CERTIFIED, TRAINING_METHODS
+from kerobust.catalog import CERTIFIED, MIXES, TRAINING_METHODS
 from kerobust.errors import KerobustError, unknown_name
 from kerobust.training.attack_training import AttackTraining
 from kerobust.training.certified import CertifiedTraining
@@ -9,7 +9,7 @@ from kerobust.training.clean_and_adversarial import CleanAndAdversarialTraining
 from kerobust.training.free import FreeTraining
 from kerobust.training.lipschitz_margin import LipschitzMarginTraining
 from kerobust.training.method_rules import check_method_settings
-from kerobust.training.mixed_batches import MIXES, MixedBatches
+from kerobust.training.mixed_batches import MixedBatches
 from kerobust.training.mixed_norm import MixedNormTraining
 from kerobust.training.natural import NaturalTraining
 

@@ -8,9 +8,10 @@ its run folder's last checkpoint.
 
 Objectives (maximised, all on the validation split, never the test split): `val_robust_accuracy` (PGD, the last
 epoch's), `val_autoattack_accuracy` (APGD-CE, APGD-T and Square-1000 on the robust-validation points, at the
-evaluation radius), `certified_accuracy` (at l2 `cert_eps`, per point the tightest of IBP, CROWN-IBP and the Lipschitz bound) and
-`robust_accuracy_per_second` (the cost-aware score). The search writes `trials.json`, `trials.md`, `pareto.png` (PGD accuracy against parameters
-and training seconds) and `best/` (the best trial's `model.keras` and `saved_model/`).
+evaluation radius), `certified_accuracy` (at l2 `cert_eps`, per point the tightest of IBP, CROWN-IBP and the Lipschitz
+bound) and `robust_accuracy_per_second` (the cost-aware score). The search writes `trials.json`, `trials.md`,
+`pareto.png` (PGD accuracy against parameters and training seconds) and `best/` (the best trial's `model.keras` and
+`saved_model/`).
 
 Distributed: KerasTuner's own chief / worker mode. With `KERASTUNER_ORACLE_IP`, `KERASTUNER_ORACLE_PORT` and
 `KERASTUNER_TUNER_ID` set ("chief" on one process, any other id on each worker), the chief serves the oracle over gRPC

@@ -3,9 +3,7 @@ BIPARO report): every item runs on the quick profile, shares its cells and reads
 report's; the checked-in results agree with their cells."""
 
 import json
-import os
 import pathlib
-import sys
 
 import pytest
 

@@ -3,9 +3,7 @@ and 5.2: a quick run measures both networks, keeps its cells and reads them back
 stored eps values; the sound bound is never above a perturbation FGS found."""
 
 import json
-import os
 import pathlib
-import sys
 
 import numpy as np
 import pytest

@@ -2,9 +2,7 @@
 checked-in digits study meets the issue's target."""
 
 import json
-import os
 import pathlib
-import sys
 
 import pytest
 

@@ -1,8 +1,6 @@
 """The LeNet-LRN study script: Table 5.3's columns plus bounds and violations, written as markdown, JSON and PNG."""
 
 import json
-import os
-import sys
 
 import pytest
 

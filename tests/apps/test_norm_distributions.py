@@ -3,8 +3,6 @@ trains one architecture naturally and with PGD, keeps the layers' norms (equal t
 model) and draws both figures."""
 
 import json
-import os
-import sys
 
 import pytest
 

@@ -4,7 +4,6 @@ Table 2's layout and resumable cells, Table 1's timing table."""
 import json
 import os
 import pathlib
-import sys
 
 import pytest
 

@@ -4,7 +4,6 @@ findings checked against the paper's own numbers, resumable cells, bad flags, an
 import json
 import os
 import pathlib
-import sys
 
 import pytest
 

@@ -18,7 +18,6 @@ from kerobust.bounds.pooling import pooling_lipschitz, thesis_pooling
 from kerobust.bounds.rules import layer_lipschitz
 from kerobust.layers import ConvNorm, LocalResponseNormalization, LpPooling2D
 from kerobust.layers.conv_norm import apply_preconditioner, channel_preconditioner
-from tests.norms.dense_conv import numpy_dense_matrix
 
 pytestmark = pytest.mark.smoke
 
@@ -191,7 +190,8 @@ def test_global_pooling_is_the_identity_in_thesis_mode():
 def test_batch_norm_closed_form_equals_the_thesis_rho_form_and_handles_zero_gamma():
     layer = _built(keras.layers.BatchNormalization(epsilon=1e-3), (5,))
     rng = np.random.default_rng(0)
-    gamma = np.array([1.5, -0.5, 0.0, 2.0, 0.3]); beta = rng.normal(size=5)
+    gamma = np.array([1.5, -0.5, 0.0, 2.0, 0.3])
+    beta = rng.normal(size=5)
     mean, var = rng.normal(size=5), rng.random(5) + 0.1
     layer.set_weights([gamma, beta, mean, var])
     x = rng.normal(size=(3, 5)).astype("float32")

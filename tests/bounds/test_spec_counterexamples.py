@@ -30,7 +30,8 @@ def test_e4_convolution():
     conv.set_weights([np.ones((2, 2, 1, 1), "float32")])
     x = np.zeros((1, 8, 8, 1), "float32")
     thesis, sound = BoundEvaluator(model, "thesis")(x)[0], BoundEvaluator(model, "sound")(x)[0]
-    # The true minimum: r along the window multiplicities m (the gradient of sum(conv(x))), scaled to reach the boundary.
+    # The true minimum: r along the window multiplicities m (the gradient of sum(conv(x))), scaled to reach the
+    # boundary.
     multiplicity = np.zeros((8, 8))
     for i in range(7):
         for j in range(7):

@@ -1,6 +1,5 @@
 """Epsilon sweeps (table and PNG), the RobustBench-style summary and attack lists from the command line."""
 
-import numpy as np
 import pytest
 
 from kerobust.attacks import APGD, FGSM, PGD, AttackSuite, Square

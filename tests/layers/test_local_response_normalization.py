@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from kerobust.layers import LocalResponseNormalization
-from tests.keras_citizenship import check_citizenship, classifier_around
+from tests.keras_citizenship import check_citizenship
 
 
 @pytest.mark.smoke
