@@ -89,7 +89,8 @@ def main(argv=None):
     parser = study_parser(__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("item", choices=ITEMS + ("all",), help="the table or figure to produce")
-    add_study_arguments(parser, PROFILES, "the folder of the item folders bigaud2021_ITEM and bigaud2021_cells (default "
+    add_study_arguments(parser, PROFILES,
+                        "the folder of the item folders bigaud2021_ITEM and bigaud2021_cells (default "
                         "apps/results, apps/results/quick or apps/results/cifar)",
                         "run folders (default runs/bigaud2021, + _quick or _cifar)")
     args = parser.parse_args(argv)

@@ -92,8 +92,9 @@ def run_row(profile, training, out, runs, dataset):
         return row
     result = run(fit_config(profile, training, os.path.join(runs, training)), dataset=dataset)
     model, x, y = result.classifier, dataset.x_test, dataset.y_test
-    attacks = [attack for eps in ATTACK_EPS for attack in build_attacks(parse_attack_list("pgd-20,autoattack"), eps,
-                                                                         AttackOptions(norm="linf", square_queries=SQUARE_QUERIES))]
+    attacks = [attack for eps in ATTACK_EPS
+               for attack in build_attacks(parse_attack_list("pgd-20,autoattack"), eps,
+                                           AttackOptions(norm="linf", square_queries=SQUARE_QUERIES))]
     evaluation = evaluate_robustness(model, x, y, attacks, seed=profile.seed)
     row = {"training": training, "train_seconds": round(result.train_seconds, 1), "points": len(x),
            "clean": 100 * evaluation.clean_top1, "description": result.metrics.get("train_method"),

@@ -83,7 +83,8 @@ def run_cell(kind, value, args, dataset):
         with open(cell_path) as file:
             cell = json.load(file)
         if cell.get("settings") != current:
-            raise SystemExit(f"{cell_path} was computed with other settings ({cell.get('settings')}); pass another --out.")
+            raise SystemExit(f"{cell_path} was computed with other settings ({cell.get('settings')}); "
+                             "pass another --out.")
         return cell
     run_dir = os.path.join(args.runs, name)
     model = run(fit_config(kind, value, args, run_dir)).classifier
@@ -103,7 +104,8 @@ def run_cell(kind, value, args, dataset):
 
 def settings(args):
     """The options a cell's numbers depend on (a finished cell is reused only under the same ones)."""
-    keys = ("data", "epochs", "batch_size", "lr", "eval_eps", "points", "square_queries", "svc_every", "nd_gamma", "seed")
+    keys = ("data", "epochs", "batch_size", "lr", "eval_eps", "points", "square_queries", "svc_every", "nd_gamma",
+            "seed")
     values = {key: getattr(args, key) for key in keys}
     values["eps"] = values.pop("eval_eps")  # the key the checked-in cells were written with
     return {key: values[key] for key in ("data", "epochs", "batch_size", "lr", "eps", "points", "square_queries",

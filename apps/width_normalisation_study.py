@@ -215,7 +215,8 @@ def markdown_report(cells, ks, norms, profile):
                 for (k, n), cell in sorted(cells.items()) if cell["masking_warnings"]]
     points = next(iter(cells.values()))["points"] if cells else 0
     parts = [
-        f"Free adversarial training (m={profile.replays}, {profile.passes} pass{'es' if profile.passes > 1 else ''}), WRN-{profile.depth}-k on "
+        f"Free adversarial training (m={profile.replays}, {profile.passes} pass{'es' if profile.passes > 1 else ''}), "
+        f"WRN-{profile.depth}-k on "
         f"{profile.data}, l-inf eps={profile.eps:g}: FGSM and PGD-{profile.pgd_steps} (step {profile.step:g}) "
         f"accuracy (%) on {points} test points (one point is {100 / max(points, 1):.2f} points of accuracy; the "
         f"binomial standard error of a 30 % accuracy is {100 * (0.3 * 0.7 / max(points, 1)) ** 0.5:.1f} points). "

@@ -36,7 +36,8 @@ def measure(arch, options, shape, batch, repeats):
     keras.utils.set_random_seed(0)
     model = build_model(arch, shape, 10, (0.5,) * shape[2], (0.25,) * shape[2], **options)
     x = np.random.default_rng(0).random((batch, *shape)).astype("float32")
-    name = f"{arch}{'-16-' + str(options['k']) if 'k' in options else ''}{' ' + options['norm'] if 'norm' in options else ''}"
+    name = (f"{arch}{'-16-' + str(options['k']) if 'k' in options else ''}"
+            f"{' ' + options['norm'] if 'norm' in options else ''}")
     row = {"model": name, "input": list(shape), "batch": batch}
     for jit in (False, True):
         model.compile(jit_compile=jit)
@@ -72,12 +73,13 @@ def main():
     for i, (arch, options, shape) in enumerate(MODELS):
         rows.append(measure(arch, options, shape, args.batch, args.repeats))
         progress.update(i + 1)
-    print("| model | forward s | forward XLA s | sound setup s | sound s | sound / forward | thesis s | thesis / forward |")
+    print("| model | forward s | forward XLA s | sound setup s | sound s | sound / forward | thesis s | "
+          "thesis / forward |")
     print("|---|---|---|---|---|---|---|---|")
     cell = lambda value, fmt: "-" if value is None else format(value, fmt)  # noqa: E731
     for r in rows:
-        print(f"| {r['model']} | {r['forward_s']:.4f} | {r['forward_xla_s']:.4f} | {cell(r.get('sound_setup_s'), '.2f')} | "
-              f"{cell(r['sound_s'], '.4f')} | "
+        print(f"| {r['model']} | {r['forward_s']:.4f} | {r['forward_xla_s']:.4f} | "
+              f"{cell(r.get('sound_setup_s'), '.2f')} | {cell(r['sound_s'], '.4f')} | "
               f"{cell(r.get('sound_over_forward'), '.2f')} | {cell(r['thesis_s'], '.4f')} | "
               f"{cell(r.get('thesis_over_forward'), '.2f')} |")
     path = os.path.join(os.path.dirname(__file__), "results", f"bounds_speed_{keras.backend.backend()}.json")

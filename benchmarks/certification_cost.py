@@ -75,7 +75,8 @@ def main():
           "IBP step / natural | CROWN-IBP step / natural |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['model']} | {r['forward_s']:.4f} | {r['ibp_over_forward']:.1f} | {r['crown_ibp_over_forward']:.1f} | "
+        print(f"| {r['model']} | {r['forward_s']:.4f} | {r['ibp_over_forward']:.1f} | "
+              f"{r['crown_ibp_over_forward']:.1f} | "
               f"{r['crown_over_forward']:.0f} | {r['natural_step_s']:.4f} | {r['ibp_step_over_natural']:.1f} | "
               f"{r['crown-ibp_step_over_natural']:.1f} |")
     write_json(os.path.join(os.path.dirname(__file__), "results", f"certification_cost_{keras.backend.backend()}.json"),

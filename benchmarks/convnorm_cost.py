@@ -34,7 +34,8 @@ def measure(size, k, norm, batch, steps):
     x = rng.uniform(size=(batch, size, size, 3)).astype("float32")
     y = rng.integers(0, 10, batch)
     model = build_model("wrn", (size, size, 3), 10, (0.5,) * 3, (0.25,) * 3, k=k, norm=norm)
-    model.compile(keras.optimizers.SGD(0.01, momentum=0.9), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(keras.optimizers.SGD(0.01, momentum=0.9),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     base_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     for _ in range(2):
         model.train_on_batch(x, y)
@@ -62,7 +63,8 @@ def main():
     for size, k in CONFIGS:
         runs = {}
         for norm in NORMS:
-            command = [sys.executable, __file__, "--batch", str(args.batch), "--steps", str(args.steps), "--child", str(size), str(k), norm]
+            command = [sys.executable, __file__, "--batch", str(args.batch), "--steps", str(args.steps),
+                       "--child", str(size), str(k), norm]
             output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
             runs[norm] = json.loads(output.strip().splitlines()[-1])
         for norm in NORMS[1:]:
@@ -75,7 +77,8 @@ def main():
             })
             r = rows[-1]
             print(f"{r['model']:9s} {r['input']:8s} {norm:12s} step {r['step_s']:.3f}s vs {r['bn_step_s']:.3f}s "
-                  f"(x{r['time_ratio']:.2f}); peak {r['peak_mib']:.0f} vs {r['bn_peak_mib']:.0f} MiB (x{r['memory_ratio']:.2f})", flush=True)
+                  f"(x{r['time_ratio']:.2f}); peak {r['peak_mib']:.0f} vs {r['bn_peak_mib']:.0f} MiB "
+                  f"(x{r['memory_ratio']:.2f})", flush=True)
     write_text(args.out, json.dumps({"rows": rows, "target": "ConvNorm at most 2x Conv2D + BN"}, indent=2) + "\n")
 
 

@@ -206,7 +206,8 @@ def main():
     finally:
         shutil.rmtree(work, ignore_errors=True)
     order = [n for n in ("PyTorch free m=4", "PyTorch free m=4, kerobust's attacks", "kerobust free m=4",
-                         "PyTorch free m=4, box", "PyTorch free m=4, box, kerobust's attacks", "kerobust free m=4, box")]
+                         "PyTorch free m=4, box", "PyTorch free m=4, box, kerobust's attacks",
+                         "kerobust free m=4, box")]
     rows = {name: rows[name] for name in order + [n for n in rows if n not in order] if name in rows}
     stats = {name: summary(runs) for name, runs in rows.items()}
     verdicts = {f"{a} / {b}": agree(stats[a], stats[b], len(args.seeds)) for a, b in PAIRS}

@@ -53,7 +53,8 @@ def main():
     path = os.path.join(os.path.dirname(__file__), "results", "free_vs_pgd.json")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as handle:
-        json.dump({"backend": keras.backend.backend(), "k": args.k, "epochs": args.epochs, "rows": rows}, handle, indent=2)
+        json.dump({"backend": keras.backend.backend(), "k": args.k, "epochs": args.epochs, "rows": rows}, handle,
+                  indent=2)
     print(f"wrote {path}")
 
 

@@ -50,7 +50,8 @@ def measure(shape, repeats):
     row = {"kernel": list(shape), "input": [SIZE, SIZE, shape[2]]}
     row["l1_s"] = median_seconds(lambda: float(conv_l1_norm(kernel, size, 1, "same")), repeats)
     row["linf_s"] = median_seconds(lambda: float(conv_linf_norm(kernel, size, 1, "same")), repeats)
-    row["l1"], row["linf"] = float(conv_l1_norm(kernel, size, 1, "same")), float(conv_linf_norm(kernel, size, 1, "same"))
+    row["l1"], row["linf"] = (float(conv_l1_norm(kernel, size, 1, "same")),
+                              float(conv_linf_norm(kernel, size, 1, "same")))
     conv = keras.layers.Conv2D(shape[3], shape[:2], padding="same", use_bias=False)
     conv.build((None, SIZE, SIZE, shape[2]))
     conv.set_weights([kernel])
@@ -87,15 +88,16 @@ def main():
     parser.add_argument("--shapes", nargs="*", default=None, help="kernel shapes as kh,kw,cin,cout (default: Table 1)")
     args = parser.parse_args()
     rows = measure_shapes(args.shapes, args.repeats)
-    print("| kernel | l1 s | l-inf s | power iteration s | FFT SVD s | power / l1 | FFT SVD / l1 | l1 | l-inf | l2 (power) | l2 (FFT, circular) |")
+    print("| kernel | l1 s | l-inf s | power iteration s | FFT SVD s | power / l1 | FFT SVD / l1 | l1 | l-inf | "
+          "l2 (power) | l2 (FFT, circular) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {', '.join(map(str, r['kernel']))} | {r['l1_s']:.5f} | {r['linf_s']:.5f} | {r['power_s']:.2f} | "
               f"{r['fft_svd_s']:.2f} | {r['power_over_l1']:,.0f} | {r['fft_over_l1']:,.0f} | {r['l1']:.3f} | "
               f"{r['linf']:.3f} | {r['l2_power']:.3f} | {r['l2_fft_circular']:.3f} |")
     path = os.path.join(os.path.dirname(__file__), "results", "norms_timing.json")
-    payload = {"date": datetime.date.today().isoformat(), "backend": keras.backend.backend(), "cpu_count": os.cpu_count(),
-               "input": [SIZE, SIZE], "padding": "same", "stride": 1, "rows": rows}
+    payload = {"date": datetime.date.today().isoformat(), "backend": keras.backend.backend(),
+               "cpu_count": os.cpu_count(), "input": [SIZE, SIZE], "padding": "same", "stride": 1, "rows": rows}
     write_json(path, payload)
     print(f"wrote {path}")
 

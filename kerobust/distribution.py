@@ -152,7 +152,8 @@ def check_tf_config(tf_config):
         task_type, index = task["type"], task["index"]
         jobs = {job: list(addresses) for job, addresses in cluster.items()}
     except (ValueError, KeyError, TypeError, AttributeError) as error:
-        raise KerobustError(f"TF_CONFIG is not a cluster and task ({type(error).__name__}: {error}); {example}.") from None
+        raise KerobustError(f"TF_CONFIG is not a cluster and task ({type(error).__name__}: {error}); "
+                            f"{example}.") from None
     require(task_type in ("worker", "chief") and task_type in jobs, f"TF_CONFIG's task type {task_type!r} is not a "
             f"'worker' or 'chief' job of its cluster ({sorted(jobs)}).")
     require(isinstance(index, int) and 0 <= index < len(jobs[task_type]), f"TF_CONFIG's task index {index!r} is not "
@@ -221,7 +222,8 @@ def _multi_worker():
                             "fit in a fresh process, one per TF_CONFIG task).") from None
     resolver = strategy.cluster_resolver
     return Distribution("multi-worker", strategy.num_replicas_in_sync, strategy,
-                        is_chief=bool(strategy.extended.should_checkpoint), task=f"{resolver.task_type} {resolver.task_id}")
+                        is_chief=bool(strategy.extended.should_checkpoint),
+                        task=f"{resolver.task_type} {resolver.task_id}")
 
 
 HOST_DEVICES_FLAG = "--xla_force_host_platform_device_count"

@@ -57,9 +57,11 @@ def classifier_around(layer, input_shape, num_classes=3):
 def check_training_lowers_loss(model, x, y, steps=20, lr=1e-2):
     """Fits `model` (logits for integer labels `y`) on one batch for `steps` steps; the training loss must fall by
     10 % and every kerobust layer's trainable weights must move."""
-    tracked = [w for layer in model.layers if type(layer).__module__.startswith("kerobust") for w in layer.trainable_weights]
+    tracked = [w for layer in model.layers if type(layer).__module__.startswith("kerobust")
+               for w in layer.trainable_weights]
     initial = [np.array(w) for w in tracked]
-    model.compile(optimizer=keras.optimizers.Adam(lr), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(optimizer=keras.optimizers.Adam(lr),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     losses = model.fit(x, y, batch_size=len(x), epochs=steps, verbose=0).history["loss"]
     assert np.isfinite(losses[-1]) and losses[-1] < 0.9 * losses[0], losses
     for weight, start in zip(tracked, initial):

@@ -218,7 +218,8 @@ def test_eval_certify_and_bound_under_mirrored_record_two_replicas(natural_digit
 ])
 def test_bad_evaluation_distribution_flags_are_one_line(command, argv, message, tmp_path, capsys):
     out = tmp_path / "out.json"
-    assert main([command, "--model", str(tmp_path / "missing.keras"), "--data", "digits", "--json", str(out), *argv]) == 2
+    assert main([command, "--model", str(tmp_path / "missing.keras"), "--data", "digits", "--json", str(out),
+                 *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert not out.exists()

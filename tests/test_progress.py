@@ -31,8 +31,9 @@ def test_evaluation_progress_in_a_log_has_no_escape_codes(natural_digits_net, di
 def test_certify_progress_in_a_redirected_stderr_is_plain_lines(natural_digits_net, tmp_path):
     path = tmp_path / "net.keras"
     natural_digits_net.save(path)
-    run = subprocess.run([sys.executable, "-m", "kerobust.cli.main", "certify", "--model", str(path), "--data", "digits",
-                          "--method", "ibp", "--eps", "0.01", "--points", "40"], capture_output=True, text=True)
+    run = subprocess.run([sys.executable, "-m", "kerobust.cli.main", "certify", "--model", str(path),
+                          "--data", "digits", "--method", "ibp", "--eps", "0.01", "--points", "40"],
+                         capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert "\r" not in run.stderr and "\x1b" not in run.stderr and "ibp 40/40 bounds" in run.stderr
     assert "certified accuracy" in run.stdout

@@ -109,4 +109,5 @@ def _logits(outputs, from_logits):
 def _pair_logits(pairs, z):
     pairs = ops.cast(pairs, "int32")
     classes = z.shape[-1]
-    return ops.sum(z * ops.one_hot(pairs[:, 0], classes), axis=-1), ops.sum(z * ops.one_hot(pairs[:, 1], classes), axis=-1)
+    return (ops.sum(z * ops.one_hot(pairs[:, 0], classes), axis=-1),
+            ops.sum(z * ops.one_hot(pairs[:, 1], classes), axis=-1))

@@ -69,7 +69,8 @@ class PGD(Attack):
         if not self.targets and self.restarts == 1:
             return self._ascend(oracle, x, y, seed)
         run = lambda labels, offset: self._ascend(oracle, x, labels, seed + offset, offset)  # noqa: E731
-        return restarted(oracle, x, y, run, restarts=int(self.restarts), targets=int(self.targets), targeted=self.targeted)
+        return restarted(oracle, x, y, run, restarts=int(self.restarts), targets=int(self.targets),
+                         targeted=self.targeted)
 
     def _ascend(self, oracle, x, y, seed, offset=0):
         x_adv = x
@@ -78,7 +79,8 @@ class PGD(Attack):
         alpha = self.alpha
 
         def step(k, x_adv):
-            x_next = x_adv + geo.steepest_ascent(self.gradient(oracle, x_adv, y, offset * self.steps + k), alpha, self.norm)
+            x_next = x_adv + geo.steepest_ascent(self.gradient(oracle, x_adv, y, offset * self.steps + k), alpha,
+                                                 self.norm)
             x_next = x + geo.project(x_next - x, self.eps, self.norm)
             return geo.clip_to_box(x_next, self.clip_min, self.clip_max)
 

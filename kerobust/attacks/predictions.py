@@ -9,7 +9,8 @@ import numpy as np
 from kerobust import backend
 from kerobust.distribution import point_sharding
 
-_SHARDED_PREDICTIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> its compiled, sharded inference call
+# model -> its compiled, sharded inference call
+_SHARDED_PREDICTIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def predict(model, x):

@@ -33,7 +33,8 @@ def likely_targets(oracle, x, y, targets):
     clean = ops.cast(oracle.logits(x), "float32")
     classes = clean.shape[-1]
     ranked = ops.argsort(-(clean - 1e9 * ops.one_hot(y, classes)), axis=-1)
-    return [ops.stack([y, ops.cast(ranked[:, rank], "int32")], axis=1) for rank in range(min(int(targets), classes - 1))]
+    return [ops.stack([y, ops.cast(ranked[:, rank], "int32")], axis=1)
+            for rank in range(min(int(targets), classes - 1))]
 
 
 def restarted(oracle, x, y, run, restarts=1, targets=0, targeted=False):

@@ -28,7 +28,8 @@ class AttackSuite:
             raise KerobustError(f"attack suite {self.name!r} has no attacks.")
         threat = {(a.norm, float(a.eps)) for a in self.members}
         if len(threat) > 1:
-            raise KerobustError(f"the attacks of suite {self.name!r} must share one norm and eps, got {sorted(threat)}.")
+            raise KerobustError(f"the attacks of suite {self.name!r} must share one norm and eps, "
+                                f"got {sorted(threat)}.")
 
     @property
     def norm(self):

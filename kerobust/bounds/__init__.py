@@ -10,4 +10,5 @@ from kerobust.bounds.evaluator import MODES, BoundEvaluator
 from kerobust.bounds.interval import IntervalBounds
 from kerobust.bounds.output_margin import binary_margin_bound, margin_bound
 
-__all__ = ["MODES", "BoundEvaluator", "CertifiedAccuracy", "CrownBounds", "IntervalBounds", "binary_margin_bound", "margin_bound"]
+__all__ = ["MODES", "BoundEvaluator", "CertifiedAccuracy", "CrownBounds", "IntervalBounds", "binary_margin_bound",
+           "margin_bound"]

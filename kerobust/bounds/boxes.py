@@ -1,4 +1,4 @@
-"""Box arithmetic of interval bound propagation (IBP), layer by layer.
+"""Box arithmetic of interval bound propagation (IBP); the rule of each layer type is in `kerobust.bounds.rules`.
 
 Reference: Gowal et al. 2018, "On the Effectiveness of Interval Bound Propagation for Training Verifiably Robust
 Models", eqs. (5)-(6): an affine layer maps the box (centre m, radius r) to (W m + b, |W| r); a monotone elementwise
@@ -15,20 +15,13 @@ import keras
 from keras import ops
 
 from kerobust.attacks.lp_geometry import NORMS
-from kerobust.bounds.activations import activation_name
-from kerobust.bounds.folding import channels_last
-from kerobust.bounds.pass_through import IDENTITY_LAYERS
-from kerobust.bounds.rules import refuse_randomised
 from kerobust.errors import KerobustError, unknown_name
 
 # Elementwise activations that are non-decreasing, so [l, u] maps to [h(l), h(u)].
 MONOTONE = ("linear", "relu", "relu6", "sigmoid", "tanh", "softplus", "elu", "leaky_relu", "softsign", "hard_sigmoid")
-MONOTONE_POOLING = (keras.layers.MaxPooling2D, keras.layers.GlobalMaxPooling2D)
-# Linear maps with non-negative weights and no offset: they map a radius to a radius as they are.
-NONNEGATIVE_LINEAR = (keras.layers.AveragePooling2D, keras.layers.GlobalAveragePooling2D)
 
 
-def _monotone(function, centre, radius):
+def monotone_box(function, centre, radius):
     """(centre, radius) of the box [h(c - r), h(c + r)] for h non-decreasing in every input (elementwise, or max
     pooling); where the radius of every input it reads is 0, exactly (h(c), 0): a compiler may round h(c + 0) and
     h(c - 0) differently."""
@@ -45,7 +38,7 @@ def activate(name, centre, radius):
         raise KerobustError(f"interval bounds need a non-decreasing activation, not {name!r}.")
     if name == "linear":
         return centre, radius
-    return _monotone(keras.activations.get(name), centre, radius)
+    return monotone_box(keras.activations.get(name), centre, radius)
 
 
 def _apply_kernel(layer, x, kernel):
@@ -69,54 +62,12 @@ def affine_box(layer, centre, radius):
     return affine_map(layer, centre), _apply_kernel(layer, radius, ops.abs(layer.kernel))
 
 
-def _batch_norm(layer, centre, radius):
+def batch_norm_box(layer, centre, radius):
     """Inference batch norm y = g x + c, per channel."""
     scale = layer.gamma if layer.scale else 1.0
     scale = scale / ops.sqrt(layer.moving_variance + layer.epsilon)
     shift = (layer.beta if layer.center else 0.0) - layer.moving_mean * scale
     return centre * scale + shift, radius * ops.abs(scale)
-
-
-def propagate(layer, boxes):
-    """`(centre, radius)` of `layer`'s output box from the `(centre, radius)` of each of its inputs."""
-    refuse_randomised(layer)
-    if isinstance(layer, keras.layers.Add):
-        return sum(c for c, _ in boxes), sum(r for _, r in boxes)
-    if isinstance(layer, keras.layers.Concatenate):
-        return (ops.concatenate([c for c, _ in boxes], axis=layer.axis),
-                ops.concatenate([r for _, r in boxes], axis=layer.axis))
-    if len(boxes) != 1:
-        raise no_rule(layer)
-    centre, radius = boxes[0]
-    if isinstance(layer, IDENTITY_LAYERS + NONNEGATIVE_LINEAR):  # linear, weights >= 0, no offset
-        return layer(centre, training=False), layer(radius, training=False)
-    if isinstance(layer, (keras.layers.Dense, keras.layers.Conv2D, keras.layers.DepthwiseConv2D)):
-        if not channels_last(layer):
-            raise no_rule(layer)
-        return activate(activation_name(layer.activation), *affine_box(layer, centre, radius))
-    if isinstance(layer, keras.layers.BatchNormalization) and channels_last(layer):
-        return _batch_norm(layer, centre, radius)
-    if isinstance(layer, keras.layers.Rescaling):
-        return layer(centre), radius * abs(float(layer.scale))
-    monotone = MONOTONE_POOLING + (keras.layers.Normalization,)  # non-decreasing in every input
-    if isinstance(layer, (keras.layers.ReLU, keras.layers.LeakyReLU)) and float(layer.negative_slope) >= 0:
-        monotone = (type(layer),)  # with or without a ceiling
-    elif isinstance(layer, keras.layers.ELU) and float(layer.alpha) >= 0:
-        monotone = (type(layer),)
-    if isinstance(layer, monotone):
-        return _monotone(lambda t: layer(t, training=False), centre, radius)
-    if isinstance(layer, keras.layers.Activation):
-        return activate(activation_name(layer.activation), centre, radius)
-    raise no_rule(layer)
-
-
-def no_rule(layer):
-    return KerobustError(
-        f"no IBP / CROWN rule for layer {layer.name!r} ({type(layer).__name__}); supported: Dense, Conv2D and "
-        "DepthwiseConv2D (channels last, non-decreasing activations), BatchNormalization, ReLU and non-decreasing "
-        "activations, max and average pooling, Add, Concatenate, Flatten, Reshape, Dropout, ZeroPadding2D, "
-        "Normalization, Rescaling and (CROWN only) ConvNorm."
-    )
 
 
 def input_box(x, eps, norm):

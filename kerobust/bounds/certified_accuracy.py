@@ -103,7 +103,8 @@ class CertifiedAccuracy(keras.metrics.Metric):
         return ops.cast(ops.logical_and(correct, bound >= self.eps), "float32")
 
     def _count(self, certified, sample_weight):
-        weight = ops.ones_like(certified) if sample_weight is None else ops.cast(ops.reshape(sample_weight, (-1,)), "float32")
+        weight = (ops.ones_like(certified) if sample_weight is None
+                  else ops.cast(ops.reshape(sample_weight, (-1,)), "float32"))
         self.certified.assign(self.certified + ops.sum(certified * weight))
         self.count.assign(self.count + ops.sum(weight))
 

@@ -38,8 +38,8 @@ def conv_lipschitz(layer, kernel=None):
     """An upper bound on the l2 operator norm of a Conv2D's linear part (bias excluded, activation not included),
     with its own kernel or a replacement of the same shape (batch norm folded in, `folding`)."""
     return kernel_lipschitz(
-        ops.convert_to_numpy(layer.kernel) if kernel is None else kernel, conv_input_size(layer), tuple(layer.strides), layer.padding,
-        tuple(layer.dilation_rate), layer.groups,
+        ops.convert_to_numpy(layer.kernel) if kernel is None else kernel, conv_input_size(layer), tuple(layer.strides),
+        layer.padding, tuple(layer.dilation_rate), layer.groups,
     )
 
 

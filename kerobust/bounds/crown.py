@@ -21,7 +21,8 @@ from keras import ops
 from kerobust import backend
 from kerobust.attacks.lp_geometry import NORMS
 from kerobust.bounds.bound_graph import BoundGraph
-from kerobust.bounds.boxes import input_box, no_rule, worst_margin
+from kerobust.bounds.boxes import input_box, worst_margin
+from kerobust.bounds.rules import RULES
 from kerobust.bounds.interval import batched, flat_box, interval_boxes, interval_margins
 from kerobust.errors import KerobustError, unknown_name
 
@@ -94,7 +95,7 @@ class CrownBounds:
         self.graph = BoundGraph(model, lower_slope)
         missing = self.graph.without_interval_rule()
         if missing is not None and intermediate == "ibp":
-            raise no_rule(missing.layer)
+            raise RULES.no_rule(missing.layer, "interval")
         shape = self.graph.shapes["input"]
         if any(size is None for size in shape):
             raise KerobustError(f"CROWN needs a fixed input shape; model {model.name!r} takes {shape}.")
@@ -102,8 +103,8 @@ class CrownBounds:
         if jit is False:
             self._compiled = self._margins
         else:
-            self._compiled = backend.compile_function(self._margins, xla=backend.use_xla("auto" if jit is True else jit),
-                                                     per_point=2)
+            self._compiled = backend.compile_function(self._margins,
+                                                      xla=backend.use_xla("auto" if jit is True else jit), per_point=2)
 
     def default_batch_size(self):
         """Points per batch so that one coefficient tensor of full CROWN holds about `MEMORY_FLOATS` numbers."""

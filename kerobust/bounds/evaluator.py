@@ -14,26 +14,18 @@ Modes (every result names its mode):
 """
 
 import dataclasses
-import math
 
 import keras
 import numpy as np
 from keras import ops
 
 from kerobust import backend
-from kerobust.bounds.batch_norm import thesis_batch_norm
-from kerobust.bounds.convolution import thesis_conv
-from kerobust.bounds.dense_block import second_derivative_bound, thesis_dense_block
 from kerobust.bounds.folding import batch_norm_folds, inputs_of
 from kerobust.bounds.lipschitz_composition import compose_lipschitz
-from kerobust.bounds.local_response_norm import thesis_lrn
 from kerobust.bounds.output_margin import margin_bound
-from kerobust.bounds.pass_through import ACTIVATION_LAYERS, IDENTITY_LAYERS, SCALING_LAYERS, scaling_lipschitz
-from kerobust.bounds.pooling import thesis_pooling
-from kerobust.bounds.rules import MERGE_LAYERS, POOLING_LAYERS, layer_lipschitz, no_rule, refuse_randomised
+from kerobust.bounds.rules import RULES, layer_lipschitz
 from kerobust.catalog import BOUND_MODES as MODES
 from kerobust.errors import KerobustError, unknown_name
-from kerobust.layers import LocalResponseNormalization
 
 
 def _is_softmax(layer):
@@ -68,7 +60,8 @@ class _Head:
 
 
 def decision_head(model):
-    """`(head, layers)`: the decision (the Dense head and the tensor it reads, softmax left out) and the layers below it."""
+    """`(head, layers)`: the decision (the Dense head and the tensor it reads, softmax left out) and the layers
+    below it."""
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
     while layers and _is_softmax(layers[-1]):
         layers.pop()
@@ -136,10 +129,11 @@ class BoundEvaluator:
         return compose_lipschitz(self.layers, self.model.inputs, self.head.features, constant)
 
     def _thesis_plan(self):
-        """The chain below the head, top down: `((kind, layer or Dense block), tensor the rule reads)` per step."""
+        """The chain below the head, top down: `((rule, its payload), tensor the rule reads)` per step."""
         layers = list(self.layers)
         for layer in layers:
-            if isinstance(layer, MERGE_LAYERS) or len(inputs_of(layer)) != 1:
+            rule = RULES.find(layer)
+            if (rule is not None and rule.merges) or len(inputs_of(layer)) != 1:
                 raise KerobustError(f"thesis mode covers chains of layers only; {layer.name!r} merges branches "
                                     f"(use mode='sound').")
         # The Dense block right below the head (dropout in between passes through), applied as one block.
@@ -150,29 +144,17 @@ class BoundEvaluator:
                 block.insert(0, layer)
         plan = []
         if block:
-            plan.append((("dense", (block, second_derivative_bound(block))), block[0].input))
+            rule = RULES.rule_for(block[0], "thesis")
+            plan.append(((rule, rule.thesis_block(block)), block[0].input))
         for layer in reversed(layers):
             plan.append(self._thesis_step(layer))
         return plan
 
     @staticmethod
     def _thesis_step(layer):
-        refuse_randomised(layer)
-        if isinstance(layer, keras.layers.Conv2D):
-            return ("conv", layer), layer.input
-        if isinstance(layer, POOLING_LAYERS):
-            return ("pool", layer), layer.input
-        if isinstance(layer, keras.layers.BatchNormalization):
-            return ("batch_norm", layer), layer.output
-        if isinstance(layer, LocalResponseNormalization):
-            return ("lrn", layer), layer.input
-        if isinstance(layer, keras.layers.Dense):
-            return ("dense", ([layer], second_derivative_bound([layer]))), layer.input
-        if isinstance(layer, SCALING_LAYERS):
-            return ("scale", scaling_lipschitz(layer)), layer.input
-        if isinstance(layer, IDENTITY_LAYERS + ACTIVATION_LAYERS):
-            return ("identity", layer), layer.input
-        raise no_rule(layer, "thesis")
+        rule = RULES.rule_for(layer, "thesis")
+        payload, tensor = rule.thesis_step(layer)
+        return (rule, payload), tensor
 
     def _margin(self, features):
         if self.head.layer is None:
@@ -187,21 +169,8 @@ class BoundEvaluator:
             return self._margin(features) / self.lipschitz
         features, *tensors = self.probe(x, training=False)
         kappa = self._margin(features)
-        for ((kind, layer), _), tensor in zip(self.steps, tensors):
-            if kind == "dense":
-                block, m = layer
-                flat = ops.reshape(tensor, (ops.shape(tensor)[0], math.prod(tensor.shape[1:])))
-                kappa = thesis_dense_block(kappa, flat, block, m)
-            elif kind == "conv":
-                kappa = thesis_conv(kappa, layer.kernel)
-            elif kind == "pool":
-                kappa = thesis_pooling(kappa, layer)
-            elif kind == "batch_norm":
-                kappa = thesis_batch_norm(kappa, tensor, layer)
-            elif kind == "lrn":
-                kappa = thesis_lrn(kappa, tensor, layer)
-            elif kind == "scale":
-                kappa = kappa / layer  # the scaling's precomputed Lipschitz constant
+        for ((rule, payload), _), tensor in zip(self.steps, tensors):
+            kappa = rule.thesis_bound(kappa, payload, tensor)
         return kappa
 
     def __call__(self, x, batch_size=256):

@@ -29,7 +29,8 @@ def inputs_of(layer):
 def _is_elementwise_activation(layer):
     """Activation layers whose Jacobian is diagonal (the ones with a known Lipschitz constant are all elementwise)."""
     return isinstance(layer, ACTIVATION_LAYERS) and (
-        not isinstance(layer, keras.layers.Activation) or activation_name(layer.activation) in {**CONSTANTS, **LIPSCHITZ_ONLY}
+        not isinstance(layer, keras.layers.Activation)
+        or activation_name(layer.activation) in {**CONSTANTS, **LIPSCHITZ_ONLY}
     )
 
 

@@ -14,7 +14,8 @@ from keras import ops
 from kerobust import backend
 from kerobust.attacks.lp_geometry import NORMS
 from kerobust.bounds.bound_graph import BoundGraph
-from kerobust.bounds.boxes import input_box, margin_gaps, no_rule, worst_margin
+from kerobust.bounds.boxes import input_box, margin_gaps, worst_margin
+from kerobust.bounds.rules import RULES
 from kerobust.errors import unknown_name
 
 
@@ -65,15 +66,15 @@ class IntervalBounds:
         self.graph = BoundGraph(model)
         missing = self.graph.without_interval_rule()
         if missing is not None:
-            raise no_rule(missing.layer)
+            raise RULES.no_rule(missing.layer, "interval")
         shape = self.graph.shapes["input"]
         if all(size is not None for size in shape):  # a layer without a rule is refused now, not at the first batch
             self.margin_bounds(ops.zeros((1,) + shape), ops.zeros((1,), "int32"), 0.0)
         if jit is False:
             self._compiled = self._margins
         else:
-            self._compiled = backend.compile_function(self._margins, xla=backend.use_xla("auto" if jit is True else jit),
-                                                     per_point=2)
+            self._compiled = backend.compile_function(self._margins,
+                                                      xla=backend.use_xla("auto" if jit is True else jit), per_point=2)
 
     def margin_bounds(self, x, y, eps):
         """(N, C) lower bounds on z_y - z_c (column y: 0), differentiable in the weights (IBP training)."""

@@ -6,10 +6,8 @@ Lip <= sqrt(Lip(a)^2 + Lip(b)^2). Used by the sound mode (`BoundEvaluator`, exac
 Lipschitz-margin training (`TrainableLipschitz`, differentiable estimates of the same constants).
 """
 
-import keras
-
 from kerobust.bounds.folding import inputs_of
-from kerobust.bounds.rules import no_rule
+from kerobust.bounds.rules import RULES
 from kerobust.errors import KerobustError
 
 
@@ -26,13 +24,12 @@ def compose_lipschitz(layers, inputs, target, layer_constant):
         values = [constants.get(id(t)) for t in inputs_of(layer)]
         if any(c is None for c in values):
             raise KerobustError(f"layer {layer.name!r} reads a tensor that is not computed from the model input.")
-        if isinstance(layer, keras.layers.Add):
-            value = sum(values)
-        elif isinstance(layer, keras.layers.Concatenate):
-            value = sum(c * c for c in values) ** 0.5
+        rule = RULES.find(layer)
+        if rule is not None and rule.merges:
+            value = rule.merge_lipschitz(values)
         elif len(values) == 1:
             value = layer_constant(layer) * values[0]
         else:
-            raise no_rule(layer, "sound")
+            raise RULES.no_rule(layer, "sound")
         constants[id(layer.output)] = value
     return constants[id(target)]

@@ -136,7 +136,8 @@ class RobustEarlyStopping(keras.callbacks.Callback):
         if self.monitor not in logs:
             raise KerobustError(
                 f"early stopping monitors {self.monitor!r}, which is not in the epoch logs (available: "
-                f"{', '.join(sorted(logs)) or 'none'}); robust validation must be on and come before it in the callbacks."
+                f"{', '.join(sorted(logs)) or 'none'}); robust validation must be on and come before it in the "
+                "callbacks."
             )
         value = float(logs[self.monitor])
         target = self._target()

@@ -36,7 +36,8 @@ def write_hparams(logs_dir, config, trial_id=None):
 
     values = hparam_values(config)
     metrics = [hp.Metric(f"final/{name}", display_name=name) for name in FINAL_METRICS]
-    metrics += [hp.Metric(tag, group="validation", display_name=f"val_{tag[len('epoch_'):]}") for tag in VALIDATION_METRICS]
+    metrics += [hp.Metric(tag, group="validation", display_name=f"val_{tag[len('epoch_'):]}")
+                for tag in VALIDATION_METRICS]
     writer = tf.summary.create_file_writer(logs_dir)
     with writer.as_default():
         hp.hparams_config(hparams=[hp.HParam(name) for name in values], metrics=metrics)

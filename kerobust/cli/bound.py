@@ -70,8 +70,10 @@ def run(args):
             flipped = np.isfinite(norms)
             mean = float(np.mean(norms[flipped])) if flipped.any() else float("nan")
             bad = violations(bounds, norms)
-            result["attacks"][name] = {"mean": mean, "rate": float(flipped.mean()), "normalised_mean": mean / input_size(x)}
-            rows.append([f"{name} perturbation", f"{mean:.4g}", f"{np.median(norms[flipped]):.4g}" if flipped.any() else "-",
+            result["attacks"][name] = {"mean": mean, "rate": float(flipped.mean()),
+                                       "normalised_mean": mean / input_size(x)}
+            rows.append([f"{name} perturbation", f"{mean:.4g}",
+                         f"{np.median(norms[flipped]):.4g}" if flipped.any() else "-",
                          f"{np.min(norms):.4g}", f"{np.max(norms[flipped]):.4g}" if flipped.any() else "-",
                          f"{result['attacks'][name]['normalised_mean']:.4g}", f"{100 * flipped.mean():.2f} %",
                          str(len(bad))])

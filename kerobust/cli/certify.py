@@ -44,7 +44,8 @@ def parse_request(args):
     require(points >= 0, f"points must be >= 0, got {points}.")
     batch_size = convert("batch size", args.batch_size, whole)
     require(batch_size is None or batch_size >= 1, f"batch size must be >= 1, got {batch_size}.")
-    smoothing = SmoothingSettings(sigma=convert("sigma", args.sigma, number), samples=convert("samples", args.samples, whole),
+    smoothing = SmoothingSettings(sigma=convert("sigma", args.sigma, number),
+                                  samples=convert("samples", args.samples, whole),
                                   selection_samples=convert("selection samples", args.selection_samples, whole),
                                   alpha=convert("alpha", args.alpha, number))
     if "smoothing" in methods:
@@ -110,7 +111,8 @@ def _progress():
 
     def report(method, done, total):
         filled = int(30 * done / max(total, 1))
-        print(f"\r{method:>9} [{'=' * filled}{'.' * (30 - filled)}] {done}/{total}", end="", file=sys.stderr, flush=True)
+        print(f"\r{method:>9} [{'=' * filled}{'.' * (30 - filled)}] {done}/{total}", end="", file=sys.stderr,
+              flush=True)
         if done >= total:
             print(file=sys.stderr)
 

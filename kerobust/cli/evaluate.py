@@ -25,14 +25,15 @@ def add_arguments(parser):
     parser.add_argument("--data", required=True, help="digits, cifar10, cifar100, mnist, fashion_mnist, svhn, npz:PATH")
     parser.add_argument("--data-dir", default=None, help="tfds data directory")
     parser.add_argument("--json", default=None, help="write the results here (metrics.json schema)")
-    parser.add_argument("--plot", default=None, help="PNG of accuracy against eps (default with --json and several eps: "
-                                                     "next to it)")
+    parser.add_argument("--plot", default=None,
+                        help="PNG of accuracy against eps (default with --json and several eps: next to it)")
     parser.add_argument("--threat-norm", default="linf", help="linf or l2")
     parser.add_argument("--eval-eps", default=argparse.SUPPRESS,
                         help="attack radii, e.g. 0.1 or 2/255,4/255,8/255 (default: the dataset's)")
     parser.add_argument("--attacks", default=None,
                         help="e.g. fgsm,pgd-20,apgd-ce,apgd-t,square-1000,autoattack (default: FGSM and PGD)")
-    parser.add_argument("--eval-steps", default=argparse.SUPPRESS, help="PGD step counts of the default attacks, e.g. 10,20")
+    parser.add_argument("--eval-steps", default=argparse.SUPPRESS,
+                        help="PGD step counts of the default attacks, e.g. 10,20")
     parser.add_argument("--eval-step-size", default=argparse.SUPPRESS,
                         help="PGD step size at the first eval eps (scaled with eps)")
     parser.add_argument("--restarts", default="1", help="PGD random restarts")
@@ -79,9 +80,9 @@ def load_classifier(path):
     unknown = _unregistered_classes(path)
     if unknown:
         names = ", ".join(repr(name) for name in unknown)
-        raise KerobustError(f"model file {path!r} uses the class{'es' if len(unknown) > 1 else ''} {names}, which Keras "
-                            "does not know here: decorate it with @keras.saving.register_keras_serializable() in a "
-                            "module, and load the model from Python after importing that module.")
+        raise KerobustError(f"model file {path!r} uses the class{'es' if len(unknown) > 1 else ''} {names}, which "
+                            "Keras does not know here: decorate it with @keras.saving.register_keras_serializable() "
+                            "in a module, and load the model from Python after importing that module.")
     try:
         return keras.saving.load_model(path)
     except Exception as error:  # Keras raises many types for unreadable files
@@ -120,10 +121,12 @@ def check_model_fits(classifier, dataset, path):
     """A one-line error unless `classifier` takes `dataset`'s images and has one output per class."""
     inputs = tuple(classifier.input_shape[1:])
     if inputs != tuple(dataset.input_shape):
-        raise KerobustError(f"model {path!r} takes inputs of shape {inputs}; {dataset.name} has {tuple(dataset.input_shape)}.")
+        raise KerobustError(f"model {path!r} takes inputs of shape {inputs}; "
+                            f"{dataset.name} has {tuple(dataset.input_shape)}.")
     outputs = classifier.output_shape
     if len(outputs) != 2 or outputs[-1] != dataset.num_classes:
-        raise KerobustError(f"model {path!r} outputs {outputs[1:]} logits; {dataset.name} has {dataset.num_classes} classes.")
+        raise KerobustError(f"model {path!r} outputs {outputs[1:]} logits; "
+                            f"{dataset.name} has {dataset.num_classes} classes.")
 
 
 def model_and_test_points(model_path, data, data_dir, points):
@@ -215,7 +218,8 @@ def _evaluate(args, norm, eps_list, steps, step_size, counts, points, specs, thr
     x, y = dataset.x_test[:points], dataset.y_test[:points]
     results = {}
     for title, classifier in zip(_titles(args.model, classifiers), classifiers):
-        print(f"kerobust eval: {title} on {len(x)} {dataset.name} test points: " + "; ".join(a.describe() for a in attacks))
+        print(f"kerobust eval: {title} on {len(x)} {dataset.name} test points: "
+              + "; ".join(a.describe() for a in attacks))
         result = evaluate_robustness(classifier, x, y, attacks, batch_size=counts["batch_size"], seed=counts["seed"])
         diagnose(classifier, x, y, result, norm, eps_list[0], points=counts["diagnostics_points"], seed=counts["seed"])
         results[title] = result

@@ -87,7 +87,8 @@ def run(args):
 def run_onnx(args):
     require(args.eps is None and args.threat_norm is None,
             "--eps and --threat-norm set the SavedModel's certify signatures; an ONNX export has none.")
-    require(not os.path.isdir(args.out), f"--out {args.out!r} is a folder; an ONNX export is one file, e.g. model.onnx.")
+    require(not os.path.isdir(args.out),
+            f"--out {args.out!r} is a folder; an ONNX export is one file, e.g. model.onnx.")
     check_outputs({"--out": args.out}, {"--model": args.model}, args.overwrite)
     import numpy as np
 

@@ -1,4 +1,5 @@
-"""`kerobust` command line: sub-commands `fit`, `eval`, `certify`, `export`, `norms`, `bound` and `tune`. User errors print one line and exit with status 2.
+"""`kerobust` command line: sub-commands `fit`, `eval`, `certify`, `export`, `norms`, `bound` and `tune`.
+User errors print one line and exit with status 2.
 
 Parsing imports no framework, so `--help` and flag errors return at once; the sub-command's `run` imports what it
 needs.

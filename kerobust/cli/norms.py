@@ -43,7 +43,8 @@ def run(args):
         rows = layer_norms(load_classifier(path), power_iterations=iterations)
         total = products(rows)
         rows_by_model[path] = (rows, total)
-        table = [[r.name, r.kind, _cell(r.l1), _cell(r.linf), _cell(r.l2), r.l2_method + (f" ({r.note})" if r.note else "")]
+        table = [[r.name, r.kind, _cell(r.l1), _cell(r.linf), _cell(r.l2),
+                  r.l2_method + (f" ({r.note})" if r.note else "")]
                  for r in rows]
         table.append(["product", "", _cell(total["l1"]), _cell(total["linf"]), _cell(total["l2"]), ""])
         print(f"{path}:")

@@ -55,7 +55,8 @@ def load_npz(path):
         raise KerobustError(f"npz dataset {path!r}: y_test holds classes {unseen[:5]} that y_train lacks; the model "
                             f"could never predict them.")
     if x_rest.shape[1:] != x_test.shape[1:]:
-        raise KerobustError(f"npz dataset {path!r}: train images {x_rest.shape[1:]} and test images {x_test.shape[1:]} differ.")
+        raise KerobustError(f"npz dataset {path!r}: train images {x_rest.shape[1:]} and test images "
+                            f"{x_test.shape[1:]} differ.")
     x_train, y_train, x_val, y_val = hold_out_validation(x_rest, y_rest)
     mean, std = channel_stats(x_train)
     return Dataset(

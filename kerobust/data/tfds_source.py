@@ -24,8 +24,10 @@ _MNIST_THREAT = ThreatModel(
 # name -> (tfds name, test split, classes, per-channel mean, std, augmentation, threat model)
 SOURCES = {
     "cifar10": ("cifar10", "test", 10, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), "crop_flip", _CIFAR_THREAT),
-    "cifar100": ("cifar100", "test", 100, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), "crop_flip", _CIFAR_THREAT),
-    "svhn": ("svhn_cropped", "test", 10, (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970), "crop_flip", _CIFAR_THREAT),
+    "cifar100": ("cifar100", "test", 100, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), "crop_flip",
+                 _CIFAR_THREAT),
+    "svhn": ("svhn_cropped", "test", 10, (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970), "crop_flip",
+             _CIFAR_THREAT),
     "mnist": ("mnist", "test", 10, (0.1307,), (0.3081,), "none", _MNIST_THREAT),
     "fashion_mnist": ("fashion_mnist", "test", 10, (0.2860,), (0.3530,), "none", _MNIST_THREAT),
 }

@@ -42,7 +42,8 @@ def build_attacks(specs, eps, options):
                              restarts=options.restarts, eot_samples=options.eot_samples))
         elif name in ("apgd-ce", "apgd-t"):
             targets = options.targets if name == "apgd-t" else 0
-            built.append(APGD(eps=eps, norm=options.norm, num_steps=steps, targets=targets, eot_samples=options.eot_samples))
+            built.append(APGD(eps=eps, norm=options.norm, num_steps=steps, targets=targets,
+                              eot_samples=options.eot_samples))
         elif name == "square":
             built.append(Square(eps=eps, norm=options.norm, num_queries=steps))
         else:

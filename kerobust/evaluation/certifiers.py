@@ -169,7 +169,8 @@ class SmoothingSettings:
         if not self.sigma > 0:
             raise KerobustError(f"smoothing sigma must be > 0, got {self.sigma}.")
         if self.samples < 1 or self.selection_samples < 1:
-            raise KerobustError(f"smoothing needs at least one sample, got {self.samples} and {self.selection_samples}.")
+            raise KerobustError(f"smoothing needs at least one sample, got {self.samples} and "
+                                f"{self.selection_samples}.")
         if not 0 < self.alpha < 1:
             raise KerobustError(f"smoothing alpha must be in (0, 1), got {self.alpha}.")
 

@@ -30,8 +30,9 @@ ZERO_GRADIENT_SHARE = 0.10  # more points than this with an exactly zero input g
 # least this much less (an absolute floor, so that a natural model's 15 % against 0 % is not reported).
 SINGLE_STEP_GAP = 0.20
 CHECKS = (
-    "iterative_weaker_than_single_step", "single_step_overestimates", "attack_raises_accuracy", "accuracy_rises_with_eps",
-    "accuracy_rises_with_steps", "large_eps_accuracy", "black_box_beats_white_box", "zero_gradients", "random_outputs",
+    "iterative_weaker_than_single_step", "single_step_overestimates", "attack_raises_accuracy",
+    "accuracy_rises_with_eps", "accuracy_rises_with_steps", "large_eps_accuracy", "black_box_beats_white_box",
+    "zero_gradients", "random_outputs",
 )
 
 
@@ -99,12 +100,14 @@ def probe_warnings(model, x, y, norm, eps, seed=0, square_queries=300):
     found = [dict(w, message=f"{w['message'][:-1]} (probe, {len(x)} points).") for w in result_warnings(result)]
     if acc["pgd20_whole_box"] > LARGE_EPS_ACCURACY:
         found.append(_warning("large_eps_accuracy",
-                              f"PGD-20 with a ball covering the whole input box still leaves {_pct(acc['pgd20_whole_box'])} "
-                              f"accuracy; it should be near 0 ({norm}, {len(x)} probe points)."))
+                              "PGD-20 with a ball covering the whole input box still leaves "
+                              f"{_pct(acc['pgd20_whole_box'])} accuracy; it should be near 0 "
+                              f"({norm}, {len(x)} probe points)."))
     share = zero_gradient_share(model, x, y)
     acc["zero_gradient_share"] = share
     if share > ZERO_GRADIENT_SHARE:
-        found.append(_warning("zero_gradients", f"{_pct(share)} of the probe points have an exactly zero input gradient."))
+        found.append(_warning("zero_gradients",
+                              f"{_pct(share)} of the probe points have an exactly zero input gradient."))
     change = output_change(model, x)
     acc["output_change"] = change
     if change > 1e-5:
@@ -127,7 +130,8 @@ def result_warnings(result):
                 continue
             if other.top1 > fgsm.top1 + TOLERANCE:
                 found.append(_warning("iterative_weaker_than_single_step",
-                                      f"{other.description} leaves {_pct(other.top1)} accuracy, FGSM {_pct(fgsm.top1)}."))
+                                      f"{other.description} leaves {_pct(other.top1)} accuracy, "
+                                      f"FGSM {_pct(fgsm.top1)}."))
             if other.top1 < fgsm.top1 / 2 and fgsm.top1 - other.top1 > SINGLE_STEP_GAP:
                 found.append(_warning("single_step_overestimates",
                                       f"FGSM leaves {_pct(fgsm.top1)} accuracy, {other.description} "
@@ -148,8 +152,8 @@ def result_warnings(result):
                                       f"{_pct(attack.top1)}."))
             if other.eps == attack.eps and other.steps > attack.steps and other.top1 > attack.top1 + TOLERANCE:
                 found.append(_warning("accuracy_rises_with_steps",
-                                      f"{other.description} leaves {_pct(other.top1)} accuracy, with {attack.steps} steps "
-                                      f"{_pct(attack.top1)}."))
+                                      f"{other.description} leaves {_pct(other.top1)} accuracy, "
+                                      f"with {attack.steps} steps {_pct(attack.top1)}."))
     for square in (a for a in single if a.name == "Square"):
         white = [a.top1 for a in single if (a.norm, a.eps) == (square.norm, square.eps) and a.name != "Square"]
         if white and square.top1 < min(white) - TOLERANCE:
@@ -159,8 +163,9 @@ def result_warnings(result):
     for i, attack in enumerate(result.attacks):
         if attack.suite and attack.name == "Square" and i > 0 and result.attacks[i - 1].top1 > attack.top1 + TOLERANCE:
             found.append(_warning("black_box_beats_white_box",
-                                  f"in {attack.suite}, Square lowers accuracy from {_pct(result.attacks[i - 1].top1)} to "
-                                  f"{_pct(attack.top1)} after the gradient attacks ({attack.norm} eps={attack.eps:g})."))
+                                  f"in {attack.suite}, Square lowers accuracy from "
+                                  f"{_pct(result.attacks[i - 1].top1)} to {_pct(attack.top1)} after the gradient "
+                                  f"attacks ({attack.norm} eps={attack.eps:g})."))
     return found
 
 

@@ -139,7 +139,8 @@ class FitConfig:
         None, text, "mirrored: tf.distribute.MirroredStrategy over the local GPUs, or with --replicas N over N "
         "logical devices of the CPU; multi-worker: MultiWorkerMirroredStrategy over the tasks of TF_CONFIG (run the "
         "same command on each; the chief writes the run folder); data-parallel (JAX): keras.distribution.DataParallel "
-        "over the local GPUs or N host devices of the CPU", "output and runtime", names=("distribution strategy", STRATEGIES))
+        "over the local GPUs or N host devices of the CPU", "output and runtime",
+        names=("distribution strategy", STRATEGIES))
     replicas: int | None = option(None, whole, "devices of --distribute mirrored or data-parallel (default: every "
                                   "GPU; on a CPU, 2)", "output and runtime")
     jit: str = option("auto", text, "XLA compilation: auto (JAX always, TensorFlow on GPU), on, off",
@@ -254,11 +255,12 @@ def validate(config: FitConfig) -> None:
             "reach its value.")
     schedule = (config.cert_warmup_epochs or 0) + (config.cert_ramp_epochs or 0)
     require(schedule <= config.epochs, f"the certified schedule (--cert-warmup-epochs {config.cert_warmup_epochs or 0} "
-            f"+ --cert-ramp-epochs {config.cert_ramp_epochs or 0}) is longer than the run's {config.epochs} epochs: eps "
-            "would never reach its value.")
+            f"+ --cert-ramp-epochs {config.cert_ramp_epochs or 0}) is longer than the run's {config.epochs} epochs: "
+            "eps would never reach its value.")
     require(not (config.val_points == 0 and (config.restore_best or config.patience)),
             "--restore-best and --patience need robust validation (--val-points > 0).")
-    require(config.eval_steps is None or len(config.eval_steps) > 0, "eval steps must list at least one PGD step count.")
+    require(config.eval_steps is None or len(config.eval_steps) > 0,
+            "eval steps must list at least one PGD step count.")
     check_radii(config)
     from kerobust.distribution import check_distribution
 

@@ -106,7 +106,8 @@ def run(config, explicit=None, log=print, dataset=None, reevaluate=False):
     dataset = dataset or load_dataset(config.data, config.data_dir)
     check_radii(config, int(np.prod(dataset.input_shape)))
     require(config.batch_size <= len(dataset.x_train), f"batch size {config.batch_size} is larger than the "
-            f"{len(dataset.x_train)} training images of {dataset.name}; pass --batch-size {len(dataset.x_train)} or less.")
+            f"{len(dataset.x_train)} training images of {dataset.name}; "
+            f"pass --batch-size {len(dataset.x_train)} or less.")
     config_yaml = to_yaml(config)
     from kerobust.distribution import make_distribution
 
@@ -386,7 +387,8 @@ def _dashboard_block(config, dashboard, train_seconds, log):
     share = dashboard.seconds / train_seconds if train_seconds > 0 else 0.0
     log(f"Dashboard (logs/dashboard, every {config.dashboard_every} epochs): {dashboard.seconds:.1f} s of "
         f"{train_seconds:.1f} s training ({100 * share:.1f} %)")
-    return {"every": config.dashboard_every, "seconds": round(dashboard.seconds, 2), "share_of_training": round(share, 4)}
+    return {"every": config.dashboard_every, "seconds": round(dashboard.seconds, 2),
+            "share_of_training": round(share, 4)}
 
 
 def _save_and_export(fit_result, probe):
@@ -413,9 +415,11 @@ def _save_and_export(fit_result, probe):
         metrics["export"] = {"status": "failed", "error": str(error), "max_abs_error": errors}
         write_json(fit_result.metrics_path, metrics)
         raise KerobustError(f"{error} The evaluation is saved in {fit_result.metrics_path}.") from None
-    signatures = ["serve", "serving_default"] + (["certify", "certify_at_radius"] if isinstance(certification, list) else [])
+    signatures = ["serve", "serving_default"] + (["certify", "certify_at_radius"]
+                                                 if isinstance(certification, list) else [])
     metrics["export"] = {"status": "ok", "max_abs_error": errors, "signatures": signatures,
-                         "certify": {"methods": certification, "threat_norm": config.threat_norm, "eps": config.eval_eps}
+                         "certify": {"methods": certification, "threat_norm": config.threat_norm,
+                                     "eps": config.eval_eps}
                          if isinstance(certification, list) else {"unavailable": certification}}
     write_json(fit_result.metrics_path, metrics)
 
@@ -435,7 +439,8 @@ def certified_block(classifier, x, y, config, log=print):
                                                  config.eval_eps)
     block = {"method": "+".join(methods), "threat_norm": config.threat_norm, "eps": config.eval_eps,
              "certified_accuracy": best, "by_method": by_method}
-    log(f"Certified accuracy at {config.threat_norm} eps {config.eval_eps:g}: {100 * block['certified_accuracy']:.2f} % "
+    log(f"Certified accuracy at {config.threat_norm} eps {config.eval_eps:g}: "
+        f"{100 * block['certified_accuracy']:.2f} % "
         "(" + ", ".join(f"{m} {100 * v:.2f} %" for m, v in block["by_method"].items()) + ")")
     return block
 

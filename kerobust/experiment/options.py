@@ -104,8 +104,8 @@ def label(name: str, declared: Option) -> str:
 
 TYPE_WORDS: dict[Converter, str] = {whole: "a whole number", number: "a number", boolean: "true or false",
               whole_list: "a list of whole numbers", text: "a string", path: "a string"}
-PYTHON_TYPES: dict[Converter, tuple[type, ...]] = {whole: (int,), number: (int, float), boolean: (bool,), whole_list: (list, tuple), text: (str,),
-                path: (str,)}
+PYTHON_TYPES: dict[Converter, tuple[type, ...]] = {whole: (int,), number: (int, float), boolean: (bool,),
+                                                   whole_list: (list, tuple), text: (str,), path: (str,)}
 
 
 def type_problem(declared: Option, value: Any) -> str | None:

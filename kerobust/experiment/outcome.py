@@ -34,7 +34,8 @@ def chance_failure(clean_top1, labels, train_method):
     elif train_method == "natural":
         cause = "lower --lr or train longer (--epochs)"
     else:
-        cause = "the training attack may be too strong for this model and schedule: lower --eps or --lr, or train longer"
+        cause = ("the training attack may be too strong for this model and schedule: lower --eps or --lr, "
+                 "or train longer")
     return (f"training failed: clean test accuracy {100 * clean_top1:.2f} % is no better than chance (the commonest "
             f"class is {100 * chance:.2f} % of the {points} test points); {cause}.")
 

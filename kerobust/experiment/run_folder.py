@@ -104,7 +104,8 @@ def run_folder(path, config_yaml, defaults=None):
     except OSError as error:
         if created and os.path.isdir(created):
             shutil.rmtree(created, ignore_errors=True)
-        raise KerobustError(f"run folder {path!r} is not writable ({error.strerror}); pass another --run-dir.") from None
+        raise KerobustError(f"run folder {path!r} is not writable ({error.strerror}); "
+                            "pass another --run-dir.") from None
     before = set() if created else set(os.listdir(path))
     lock = None
     try:

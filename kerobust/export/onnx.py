@@ -136,8 +136,8 @@ def export_onnx(model, path, probe_inputs):
             outputs = onnx_outputs(temporary, probe_inputs)
         except Exception as error:  # an op the converter left unconverted, or one onnxruntime cannot run
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            hint = (" Export from the TensorFlow backend (KERAS_BACKEND=tensorflow: the .keras file is the same), whose "
-                    "tf2onnx converts every kerobust architecture." if keras.backend.backend() == "jax" else "")
+            hint = (" Export from the TensorFlow backend (KERAS_BACKEND=tensorflow: the .keras file is the same), "
+                    "whose tf2onnx converts every kerobust architecture." if keras.backend.backend() == "jax" else "")
             raise KerobustError(f"the ONNX model that {_converter()} wrote does not run in onnxruntime "
                                 f"({first_line[:300]}); nothing was written.{hint}") from None
         mismatch = check_close(reference, outputs, "exported ONNX model")

@@ -42,7 +42,8 @@ def save_keras(model, path, probe_inputs):
         model.save(temporary)
         reference = keras.ops.convert_to_numpy(model(probe_inputs, training=False))
         reloaded = keras.saving.load_model(temporary)
-        error = check_close(reference, keras.ops.convert_to_numpy(reloaded(probe_inputs, training=False)), "reloaded .keras model")
+        error = check_close(reference, keras.ops.convert_to_numpy(reloaded(probe_inputs, training=False)),
+                            "reloaded .keras model")
     return error
 
 

@@ -54,7 +54,8 @@ def _autocorrelation(kernel):
     gram = ops.einsum("pjk,qjk->kpq", taps, taps)  # (C_out, kh kw, kh kw)
     a, b = np.divmod(np.arange(kh * kw), kw)
     shift = ((a[None, :] - a[:, None]) + kh - 1) * (2 * kw - 1) + (b[None, :] - b[:, None]) + kw - 1
-    diagonals = np.zeros((kh * kw * kh * kw, (2 * kh - 1) * (2 * kw - 1)), keras.backend.standardize_dtype(kernel.dtype))
+    diagonals = np.zeros((kh * kw * kh * kw, (2 * kh - 1) * (2 * kw - 1)),
+                         keras.backend.standardize_dtype(kernel.dtype))
     diagonals[np.arange(kh * kw * kh * kw), shift.ravel()] = 1.0
     correlation = ops.matmul(ops.reshape(gram, (filters, kh * kw * kh * kw)), diagonals)
     return ops.reshape(correlation, (filters, 2 * kh - 1, 2 * kw - 1))
@@ -91,7 +92,8 @@ def channel_preconditioner(kernel, grid, epsilon):
     cos_h, sin_h = _cosine_sine(grid[0], kh - 1, grid[0], dtype)
     cos_w, sin_w = _cosine_sine(grid[1], kw - 1, grid[1] // 2 + 1, dtype)
     # Re FFT R (w1, w2) = sum_{s, t} R[s, t] cos(2 pi (s w1 / H' + t w2 / W')); R is even, so the FFT is real.
-    power = ops.einsum("hs,kst,wt->khw", cos_h, correlation, cos_w) - ops.einsum("hs,kst,wt->khw", sin_h, correlation, sin_w)
+    power = (ops.einsum("hs,kst,wt->khw", cos_h, correlation, cos_w)
+             - ops.einsum("hs,kst,wt->khw", sin_h, correlation, sin_w))
     return ops.rsqrt(ops.maximum(power, 0.0) + epsilon)
 
 
@@ -187,7 +189,8 @@ class ConvNorm(keras.layers.Layer):
             raise ValueError(f"ConvNorm padding must be one of {PADDINGS}, got {padding!r}.")
         if epsilon < 0 or decay_calls < 1 or not 0 <= floor <= 1:
             raise ValueError(
-                f"ConvNorm needs epsilon >= 0, decay_calls >= 1 and 0 <= floor <= 1, got {epsilon}, {decay_calls}, {floor}."
+                f"ConvNorm needs epsilon >= 0, decay_calls >= 1 and 0 <= floor <= 1, "
+                f"got {epsilon}, {decay_calls}, {floor}."
             )
         self.filters = int(filters)
         self.kernel_size = _pair(kernel_size, "kernel_size")
@@ -229,7 +232,8 @@ class ConvNorm(keras.layers.Layer):
         running_shape = (self.filters,) if self.is_pointwise else (self.filters, self.grid[0], self.grid[1] // 2 + 1)
         self.running_v = self.add_weight(name="running_v", shape=running_shape, initializer="ones", trainable=False)
         self.training_calls = self.add_weight(name="training_calls", shape=(), initializer="zeros", trainable=False)
-        self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros") if self.use_bias and not self.affine else None
+        self.bias = (self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
+                     if self.use_bias and not self.affine else None)
         out_shape = self.compute_output_shape(input_shape)
         if self.affine:
             self.affine_conv = keras.layers.DepthwiseConv2D(
@@ -281,16 +285,20 @@ class ConvNorm(keras.layers.Layer):
         return outputs
 
     def preconditioned_conv(self, inputs, v):
-        """The convolution with each output channel filtered by `v` (None: unfiltered, `Conv2D` up to float rounding)."""
+        """The convolution with each output channel filtered by `v` (None: unfiltered, `Conv2D` up to float
+        rounding)."""
         if self.is_pointwise:
             pads = [padding_amounts(n, 1, s, self.padding) for n, s in zip(self.input_size, self.strides)]
             inputs = ops.pad(inputs, ((0, 0), *pads, (0, 0)))
             outputs = ops.conv(inputs, self.kernel, strides=self.strides, padding="valid")
             return outputs if v is None else outputs * v
         (kh, kw), (sh, sw) = self.kernel_size, self.strides
-        full = ops.conv(ops.pad(inputs, ((0, 0), (kh - 1, kh - 1), (kw - 1, kw - 1), (0, 0))), self.kernel, padding="valid")
-        (top, _), (left, _) = (padding_amounts(n, k, s, self.padding) for n, k, s in zip(self.input_size, self.kernel_size, self.strides))
-        out_h, out_w = (output_size(n, k, s, self.padding) for n, k, s in zip(self.input_size, self.kernel_size, self.strides))
+        full = ops.conv(ops.pad(inputs, ((0, 0), (kh - 1, kh - 1), (kw - 1, kw - 1), (0, 0))), self.kernel,
+                        padding="valid")
+        (top, _), (left, _) = (padding_amounts(n, k, s, self.padding)
+                               for n, k, s in zip(self.input_size, self.kernel_size, self.strides))
+        out_h, out_w = (output_size(n, k, s, self.padding)
+                        for n, k, s in zip(self.input_size, self.kernel_size, self.strides))
         row0, col0 = kh - 1 - top, kw - 1 - left
         rows = slice(row0, row0 + (out_h - 1) * sh + 1, sh)
         cols = slice(col0, col0 + (out_w - 1) * sw + 1, sw)

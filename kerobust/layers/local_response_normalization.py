@@ -30,7 +30,8 @@ class LocalResponseNormalization(keras.layers.Layer):
         if int(n) != n or n < 1:
             raise ValueError(f"LocalResponseNormalization n must be a positive integer, got {n!r}.")
         if k <= 0 or alpha < 0 or beta < 0:
-            raise ValueError(f"LocalResponseNormalization needs k > 0, alpha >= 0 and beta >= 0, got {k}, {alpha}, {beta}.")
+            raise ValueError(f"LocalResponseNormalization needs k > 0, alpha >= 0 and beta >= 0, "
+                             f"got {k}, {alpha}, {beta}.")
         self.k = float(k)
         self.n = int(n)
         self.alpha = float(alpha)

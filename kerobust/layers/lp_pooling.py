@@ -45,7 +45,8 @@ class LpPooling2D(keras.layers.Layer):
 
     def call(self, inputs):
         if self.padding == "same":
-            pads = [padding_amounts(n, q, s, "same") for n, q, s in zip(inputs.shape[1:3], self.pool_size, self.strides)]
+            pads = [padding_amounts(n, q, s, "same")
+                    for n, q, s in zip(inputs.shape[1:3], self.pool_size, self.strides)]
             inputs = ops.pad(inputs, ((0, 0), *pads, (0, 0)))
         (qh, qw), (sh, sw) = self.pool_size, self.strides
         out_h, out_w = (inputs.shape[1] - qh) // sh + 1, (inputs.shape[2] - qw) // sw + 1

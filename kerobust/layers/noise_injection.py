@@ -39,7 +39,8 @@ def _add_noise_state(layer, seed):
     a reloaded copy continues the same noise stream (a `keras.random.SeedGenerator` is not saved with the layer)."""
     seed = random.randrange(2**31 - 1) if seed is None else int(seed)
     return layer.add_weight(
-        name="noise_state", shape=(2,), dtype="int32", initializer=keras.initializers.Constant([seed, 0]), trainable=False
+        name="noise_state", shape=(2,), dtype="int32", initializer=keras.initializers.Constant([seed, 0]),
+        trainable=False
     )
 
 
@@ -124,7 +125,8 @@ class _ParametricNoise:
         super().build(input_shape)
         shape = {"layerwise": (), "channelwise": (self.kernel.shape[-1],), "elementwise": tuple(self.kernel.shape)}
         self.noise_scale = self.add_weight(
-            name="noise_scale", shape=shape[self.granularity], initializer=keras.initializers.Constant(self.initial_scale)
+            name="noise_scale", shape=shape[self.granularity],
+            initializer=keras.initializers.Constant(self.initial_scale)
         )
         self.noise_state = _add_noise_state(self, self.seed)
 

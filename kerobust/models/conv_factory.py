@@ -59,7 +59,8 @@ class ConvFactory:
         if self.uses_convnorm:
             if groups != 1:
                 raise KerobustError("ConvNorm does not support grouped convolutions.")
-            return ConvNorm(filters, kernel, strides=stride, padding=padding, batch_norm=self.norm == "bn+convnorm", name=name)
+            return ConvNorm(filters, kernel, strides=stride, padding=padding, batch_norm=self.norm == "bn+convnorm",
+                            name=name)
         options = dict(strides=stride, padding=padding, groups=groups, use_bias=self.norm == "none",
                        kernel_initializer="he_normal", name=name)
         if self.noise is not None:

@@ -45,5 +45,6 @@ def build_model(arch, input_shape, num_classes, mean, std, **options):
     accepted = architecture_options(arch)
     unknown = sorted(set(options) - set(accepted))
     if unknown:
-        raise KerobustError(f"architecture {arch!r} does not take option(s) {', '.join(unknown)}; it takes {', '.join(accepted) or 'none'}.")
+        raise KerobustError(f"architecture {arch!r} does not take option(s) {', '.join(unknown)}; "
+                            f"it takes {', '.join(accepted) or 'none'}.")
     return builder(input_shape=tuple(input_shape), num_classes=int(num_classes), mean=mean, std=std, **options)

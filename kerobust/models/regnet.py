@@ -19,7 +19,8 @@ DEPTHS, WIDTHS, STRIDES, GROUP_WIDTH = (1, 1, 4, 7), (24, 56, 152, 368), (1, 1, 
 def _x_block(x, layers, filters, stride, name):
     groups = filters // GROUP_WIDTH
     y = keras.layers.ReLU(name=f"{name}_relu1")(layers.conv_bn(x, filters, 1, name=f"{name}_conv1"))
-    y = keras.layers.ReLU(name=f"{name}_relu2")(layers.conv_bn(y, filters, 3, stride, name=f"{name}_conv2", groups=groups))
+    y = keras.layers.ReLU(name=f"{name}_relu2")(
+        layers.conv_bn(y, filters, 3, stride, name=f"{name}_conv2", groups=groups))
     y = layers.conv_bn(y, filters, 1, name=f"{name}_conv3")
     skip = projection_shortcut(x, layers, filters, stride, name)
     return keras.layers.ReLU(name=f"{name}_relu3")(keras.layers.Add(name=f"{name}_add")([skip, y]))

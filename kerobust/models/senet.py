@@ -22,7 +22,8 @@ def _squeeze_excite(x, reduction, name):
 
 def _pre_activation_se_block(x, layers, filters, stride, name):
     pre = keras.layers.ReLU(name=f"{name}_relu1")(layers.batch_norm(f"{name}_bn1")(x))
-    skip = x if stride == 1 and x.shape[-1] == filters else layers.conv(filters, 1, stride, name=f"{name}_shortcut")(pre)
+    skip = (x if stride == 1 and x.shape[-1] == filters
+            else layers.conv(filters, 1, stride, name=f"{name}_shortcut")(pre))
     y = layers.conv(filters, 3, stride, name=f"{name}_conv1")(pre)
     y = keras.layers.ReLU(name=f"{name}_relu2")(layers.batch_norm(f"{name}_bn2")(y))
     y = layers.conv(filters, 3, 1, name=f"{name}_conv2")(y)
@@ -45,7 +46,8 @@ def senet18(input_shape, num_classes, mean, std, norm="bn", input_noise=0.0):
     x = keras.layers.ReLU(name="stem_relu")(layers.conv_bn(x, 64, 3, name="stem_conv"))
     for stage, (width, stride) in enumerate(zip((64, 128, 256, 512), (1, 2, 2, 2)), start=1):
         for block in range(2):
-            x = _pre_activation_se_block(x, layers, width, stride if block == 0 else 1, f"stage{stage}_block{block + 1}")
+            x = _pre_activation_se_block(x, layers, width, stride if block == 0 else 1,
+                                         f"stage{stage}_block{block + 1}")
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     outputs = keras.layers.Dense(num_classes, name="logits")(x)
     return keras.Model(inputs, outputs, name=f"senet18-{layers.tag}")

@@ -39,6 +39,7 @@ def vgg11(input_shape, num_classes, mean, std, norm="bn", input_noise=0.0):
         conv_index += 1
         x = layers.conv_bn(x, entry, 3, name=f"conv{conv_index}")
         x = keras.layers.ReLU(name=f"conv{conv_index}_relu")(x)
-    x = keras.layers.Flatten(name="flatten")(x) if x.shape[1] * x.shape[2] == 1 else keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    x = (keras.layers.Flatten(name="flatten")(x) if x.shape[1] * x.shape[2] == 1
+         else keras.layers.GlobalAveragePooling2D(name="pool")(x))
     outputs = keras.layers.Dense(num_classes, name="logits")(x)
     return keras.Model(inputs, outputs, name=f"vgg11-{layers.tag}")

@@ -62,7 +62,8 @@ def wide_resnet(input_shape, num_classes, mean, std, depth=16, k=1, norm="bn", d
     x = layers.conv(16, 3, 1, name="stem_conv")(x)
     for group, (width, stride) in enumerate(zip((16 * k, 32 * k, 64 * k), (1, 2, 2)), start=1):
         for block in range(blocks):
-            x = _basic_wide_block(x, layers, width, stride if block == 0 else 1, dropout, f"group{group}_block{block + 1}")
+            x = _basic_wide_block(x, layers, width, stride if block == 0 else 1, dropout,
+                                  f"group{group}_block{block + 1}")
     x = keras.layers.ReLU(name="final_relu")(layers.batch_norm("final_norm")(x))
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     outputs = keras.layers.Dense(num_classes, name="logits")(x)

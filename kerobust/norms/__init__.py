@@ -11,6 +11,7 @@ from kerobust.norms.operator_norms import (
 from kerobust.norms.power_iteration import linear_part, power_iteration
 
 __all__ = [
-    "LayerNorms", "batch_norm_scale", "layer_norms", "products", "circular_l2_norm", "circular_singular_values", "conv_l1_norm", "conv_l2_upper_bound",
-    "conv_linf_norm", "dense_l1_norm", "dense_linf_norm", "kernel_norm", "linear_layers", "linear_part", "power_iteration",
+    "LayerNorms", "batch_norm_scale", "layer_norms", "products", "circular_l2_norm", "circular_singular_values",
+    "conv_l1_norm", "conv_l2_upper_bound", "conv_linf_norm", "dense_l1_norm", "dense_linf_norm", "kernel_norm",
+    "linear_layers", "linear_part", "power_iteration",
 ]

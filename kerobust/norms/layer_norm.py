@@ -41,7 +41,8 @@ def conv_input_size(layer):
             f"layer {layer.name!r} has no known input size; call the model on an input (functional models know it)."
         ) from error
     if shape[1] is None or shape[2] is None:
-        raise KerobustError(f"layer {layer.name!r} sees a variable input size {tuple(shape)}; its norm needs a fixed one.")
+        raise KerobustError(f"layer {layer.name!r} sees a variable input size {tuple(shape)}; "
+                            "its norm needs a fixed one.")
     return int(shape[1]), int(shape[2])
 
 

@@ -73,7 +73,8 @@ def layer_norms(model, power_iterations=0):
         elif isinstance(layer, keras.layers.Dense):
             kernel = ops.convert_to_numpy(layer.kernel)
             l2 = float(ops.convert_to_numpy(ops.svd(kernel, compute_uv=False))[0])
-            rows.append(LayerNorms(layer.name, "dense", float(dense_l1_norm(kernel)), float(dense_linf_norm(kernel)), l2, "svd"))
+            rows.append(LayerNorms(layer.name, "dense", float(dense_l1_norm(kernel)), float(dense_linf_norm(kernel)),
+                                   l2, "svd"))
         elif isinstance(layer, keras.layers.BatchNormalization):
             gamma = layer.gamma if layer.scale else ops.ones_like(layer.moving_variance)
             scale = float(ops.max(batch_norm_scale(gamma, layer.moving_variance, layer.epsilon)))
@@ -86,4 +87,5 @@ def layer_norms(model, power_iterations=0):
 def products(rows):
     """`{"l1", "linf", "l2"}`: products of the supported layers' norms (upper bounds on the network's Lipschitz
     constant in that norm when every unsupported layer is 1-Lipschitz)."""
-    return {key: math.prod(getattr(r, key) for r in rows if getattr(r, key) is not None) for key in ("l1", "linf", "l2")}
+    return {key: math.prod(getattr(r, key) for r in rows if getattr(r, key) is not None)
+            for key in ("l1", "linf", "l2")}

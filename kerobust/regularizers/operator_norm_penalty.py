@@ -25,7 +25,8 @@ class OperatorNormPenalty(keras.regularizers.Regularizer):
         strides, padding, dilation, groups: the conv's geometry (ignored for Dense).
     """
 
-    def __init__(self, strength, norm="linf", input_size=None, strides=(1, 1), padding="valid", dilation=(1, 1), groups=1):
+    def __init__(self, strength, norm="linf", input_size=None, strides=(1, 1), padding="valid", dilation=(1, 1),
+                 groups=1):
         if norm not in NORMS:
             raise unknown_name("norm", norm, NORMS)
         if not float(strength) >= 0:

@@ -27,7 +27,8 @@ def verified_term(worst_logits, labels, y_pred, sample_weight, kappa):
     it gives the mix kappa CE(z, y) + (1 - kappa) CE(worst_logits, y)."""
     verified = keras.losses.sparse_categorical_crossentropy(labels, worst_logits, from_logits=True)
     natural = keras.losses.sparse_categorical_crossentropy(labels, y_pred, from_logits=True)
-    weight = ops.ones_like(verified) if sample_weight is None else ops.cast(ops.reshape(sample_weight, (-1,)), "float32")
+    weight = (ops.ones_like(verified) if sample_weight is None
+              else ops.cast(ops.reshape(sample_weight, (-1,)), "float32"))
     return (1.0 - kappa) * ops.sum((verified - natural) * weight) / ops.maximum(ops.sum(weight), 1.0)
 
 

@@ -62,4 +62,5 @@ class MixedNormTraining(TrainingMethod):
 
     def describe(self):
         how = "random half per norm" if self.selection == "rand" else "the more damaging per example"
-        return f"MAT-{self.selection.capitalize()} training ({self.linf_attack.describe()} + {self.l2_attack.describe()}, {how})"
+        return (f"MAT-{self.selection.capitalize()} training ({self.linf_attack.describe()} + "
+                f"{self.l2_attack.describe()}, {how})")

@@ -15,7 +15,8 @@ def build_optimizer(name, lr, weight_decay=None):
     Convolutional Networks", used), Adam, or SGD with Nesterov-free momentum 0.9 and decoupled weight decay (5e-4 by
     default). Noise scales are never decayed."""
     if name == "adamw":
-        optimizer = keras.optimizers.AdamW(learning_rate=lr, weight_decay=0.01 if weight_decay is None else weight_decay)
+        optimizer = keras.optimizers.AdamW(learning_rate=lr,
+                                           weight_decay=0.01 if weight_decay is None else weight_decay)
     elif name == "adam":
         optimizer = keras.optimizers.Adam(learning_rate=lr, weight_decay=weight_decay or None)
     elif name == "sgd":

@@ -21,7 +21,8 @@ def _check_milestones(milestones, epochs):
     increasing = all(a < b for a, b in zip(milestones, milestones[1:]))
     if not (milestones and whole and increasing and 1 <= milestones[0] and milestones[-1] <= epochs):
         raise KerobustError(
-            f"milestones must be increasing whole epochs in [1, {epochs}], got {', '.join(map(str, milestones)) or 'none'}."
+            f"milestones must be increasing whole epochs in [1, {epochs}], "
+            f"got {', '.join(map(str, milestones)) or 'none'}."
         )
     return [int(m) for m in milestones]
 

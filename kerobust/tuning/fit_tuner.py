@@ -249,7 +249,8 @@ def plot_pareto(rows, path):
     if not done:
         return
     with png_figure(path, 1, 2, figsize=(9, 3.6), sharey=True) as (figure, axes):
-        for axis, cost, label in ((axes[0], "parameters", "parameters"), (axes[1], "train_seconds", "training seconds")):
+        for axis, cost, label in ((axes[0], "parameters", "parameters"),
+                                  (axes[1], "train_seconds", "training seconds")):
             points = [(r[cost], 100 * r["robust_accuracy"]) for r in done]
             axis.scatter([p[0] for p in points], [p[1] for p in points], color="C0")
             for (x, y), row in zip(points, done):
@@ -276,7 +277,8 @@ def write_trials(oracle, directory, objective):
     for trial in oracle.trials.values():
         metrics = {name: trial.metrics.get_last_value(name) for name in trial.metrics.metrics}
         status = trial.status
-        if status == "COMPLETED" and not os.path.isfile(os.path.join(directory, "trials", trial.trial_id, "metrics.json")):
+        if (status == "COMPLETED"
+                and not os.path.isfile(os.path.join(directory, "trials", trial.trial_id, "metrics.json"))):
             status = "RUN_FOLDER_MISSING"  # removed since: its numbers cannot be checked or its model exported
         rows.append({"trial_id": trial.trial_id, "hyperparameters": trial.hyperparameters.values,
                      "objective": metrics.get(objective), "status": status, **metrics})

@@ -14,9 +14,12 @@ from apps import norm_timing_table as table1
 
 def test_table2_layout_has_a_group_header_a_strength_row_and_four_rows_per_model():
     cells = [
-        {"arch": "net", "kind": "none", "strength": None, "clean": 90.0, "robust": 60.0, "mean_l1": 3.0, "mean_linf": 2.0},
-        {"arch": "net", "kind": "svc", "strength": 0.5, "clean": 80.0, "robust": 50.0, "mean_l1": 1.0, "mean_linf": 1.5},
-        {"arch": "net", "kind": "linf", "strength": 1e-3, "clean": 91.2, "robust": 59.9, "mean_l1": 2.9, "mean_linf": 1.9},
+        {"arch": "net", "kind": "none", "strength": None, "clean": 90.0, "robust": 60.0, "mean_l1": 3.0,
+         "mean_linf": 2.0},
+        {"arch": "net", "kind": "svc", "strength": 0.5, "clean": 80.0, "robust": 50.0, "mean_l1": 1.0,
+         "mean_linf": 1.5},
+        {"arch": "net", "kind": "linf", "strength": 1e-3, "clean": 91.2, "robust": 59.9, "mean_l1": 2.9,
+         "mean_linf": 1.9},
     ]
     lines = table2.markdown_table(cells, ["net"]).splitlines()
     assert len(lines) == 2 + 1 + 4  # header, rule, strengths, Clean / Robust / mean l1 / mean l-inf

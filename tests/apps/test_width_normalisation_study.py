@@ -36,7 +36,8 @@ def paper_cells():
             cells[(k, norm)] = {
                 "k": k, "norm": norm, "params": 1000 * k * k, "train_seconds": 10.0 * k, "points": 100,
                 "clean": {"top1": 80.0 + k, "top5": 99.0}, "fgsm": {"top1": fgsm, "top5": 99.0},
-                "pgd": {"top1": pgd, "top5": 90.0}, "val_accuracy": [70.0, 80.0], "masking_warnings": result_warnings(result),
+                "pgd": {"top1": pgd, "top5": 90.0}, "val_accuracy": [70.0, 80.0],
+                "masking_warnings": result_warnings(result),
             }
     return cells
 
@@ -65,7 +66,8 @@ def test_the_papers_findings_hold_on_the_papers_numbers():
     cells = paper_cells()
     lines = "\n".join(study.findings(cells, KS, study.NORMS))
     assert "ConvNorm's FGSM accuracy rises with k: 42.5 % at k=1, 87.8 % at k=5: holds" in lines
-    assert "ConvNorm's PGD accuracy collapses at larger k (below half of k=1's): 38.0 % at k=1, lowest 0.3 %: holds" in lines
+    assert ("ConvNorm's PGD accuracy collapses at larger k (below half of k=1's): 38.0 % at k=1, lowest 0.3 %: holds"
+            in lines)
     assert "BN is more robust than vanilla against PGD: at 5 of 5 widths: holds" in lines
     # Masking: ConvNorm at k = 3..5 and BN+ConvNorm at k = 2..5 (FGSM far above a collapsed PGD), nothing else.
     flagged = sorted(key for key, cell in cells.items() if cell["masking_warnings"])

@@ -35,7 +35,8 @@ def test_targeted_pgd_reaches_the_given_class(natural_digits_net, digits):
     x_adv = np.asarray(PGD(eps=0.2, num_steps=20, targeted=True)(natural_digits_net, x, target))
     untargeted = np.asarray(PGD(eps=0.2, num_steps=20)(natural_digits_net, x, y))
     reached = (_predict(natural_digits_net, x_adv) == target).mean()
-    assert reached > 0.5 and reached > (_predict(natural_digits_net, untargeted) == target).mean() + 0.3  # 0.68, 0.08 (TF)
+    # 0.68, 0.08 (TF)
+    assert reached > 0.5 and reached > (_predict(natural_digits_net, untargeted) == target).mean() + 0.3
     assert np.abs(x_adv - x).max() <= 0.2 + 1e-6
     with pytest.raises(KerobustError, match="either targeted"):
         PGD(eps=0.1, targeted=True, targets=3)
@@ -67,7 +68,8 @@ def test_every_draw_index_sees_fresh_noise(noisy_digits_net, natural_digits_net,
     x, y = digits.x_test[:32], digits.y_test[:32]
 
     def gradient_change(model):
-        run = compile_attack(model, lambda o, x, y, s: o.gradient(x, y, draw=1) - o.gradient(x, y, draw=2), cross_entropy())
+        run = compile_attack(model, lambda o, x, y, s: o.gradient(x, y, draw=1) - o.gradient(x, y, draw=2),
+                             cross_entropy())
         return float(np.abs(np.asarray(run(x, y, np.zeros(2, "int32")))).max())
 
     assert gradient_change(noisy_digits_net) > 1e-3

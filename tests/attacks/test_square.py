@@ -112,7 +112,8 @@ def _counting_oracle(model):
         calls["forward"] += 1
         return model(x, training=False)
 
-    return Oracle(gradient=gradient, logits=logits, losses=lambda x, y: loss(y, logits(x), per_sample=True), loss=loss), calls
+    return Oracle(gradient=gradient, logits=logits, losses=lambda x, y: loss(y, logits(x), per_sample=True),
+                  loss=loss), calls
 
 
 @pytest.mark.parametrize("norm", ["linf", "l2"])

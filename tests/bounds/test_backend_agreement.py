@@ -30,7 +30,8 @@ def test_tensorflow_and_jax_give_the_same_bounds(tmp_path, digits):
         keras.utils.set_random_seed(0)
         arch, _, norm = case.partition(":")
         model = build_model(arch, digits.input_shape, 10, digits.mean, digits.std, **({"norm": norm} if norm else {}))
-        model(digits.x_train[:64], training=True)  # moves batch-norm statistics and ConvNorm's running v off their start
+        # moves batch-norm statistics and ConvNorm's running v off their start
+        model(digits.x_train[:64], training=True)
         stem = case.replace(":", "_").replace("+", "_")
         model.save(tmp_path / f"{stem}.keras")
         np.save(tmp_path / f"{stem}.x.npy", x)

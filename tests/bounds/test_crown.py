@@ -33,7 +33,8 @@ def test_a_network_without_unstable_relus_is_bounded_exactly():
     ])
     x, y = np.array([[0.5, 0.2]]), np.array([0])
     for intermediate in ("crown", "ibp"):
-        np.testing.assert_allclose(CrownBounds(model, intermediate=intermediate, jit=False)(x, y, 0.1), [0.4], atol=1e-6)
+        np.testing.assert_allclose(CrownBounds(model, intermediate=intermediate, jit=False)(x, y, 0.1), [0.4],
+                                   atol=1e-6)
 
 
 @pytest.mark.slow_on_jax

@@ -121,7 +121,8 @@ def _depthwise_and_dense_on_feature_maps():
     """Depthwise (multiplier 2) -> BN folds down; Dense on a 4-D tensor -> BN folds down; BN -> activation ->
     depthwise folds up."""
     inputs = keras.Input((5, 5, 2))
-    hidden = keras.layers.BatchNormalization()(keras.layers.DepthwiseConv2D(3, padding="same", depth_multiplier=2)(inputs))
+    hidden = keras.layers.BatchNormalization()(
+        keras.layers.DepthwiseConv2D(3, padding="same", depth_multiplier=2)(inputs))
     hidden = keras.layers.BatchNormalization()(keras.layers.Dense(3)(hidden))
     merged = keras.layers.Add()([hidden, _conv(3)(inputs)])
     hidden = keras.layers.Activation("linear")(keras.layers.BatchNormalization()(merged))

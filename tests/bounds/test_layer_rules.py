@@ -88,7 +88,8 @@ def test_preconditioned_norm_is_the_dense_matrix_spectral_norm(kernel_size, grid
 
 @pytest.mark.slow_on_jax
 @pytest.mark.parametrize("kernel_size,strides,padding,affine,batch_norm", [
-    (3, 1, "same", True, True), (3, 2, "same", True, True), ((2, 3), 1, "valid", True, True), (1, 2, "same", True, True),
+    (3, 1, "same", True, True), (3, 2, "same", True, True), ((2, 3), 1, "valid", True, True),
+    (1, 2, "same", True, True),
     (3, 2, "same", False, True), ((1, 3), 1, "valid", False, True), (1, 2, "same", False, True),
     (3, 1, "same", True, False), ((2, 3), 2, "same", False, False),
 ])
@@ -119,7 +120,8 @@ def test_conv_norm_lipschitz_bounds_the_layer_at_inference(kernel_size, strides,
     assert exact <= bound * (1 + 1e-5) and bound <= 5.0 * exact
 
 
-@pytest.mark.parametrize("multiplier,strides,dilation,padding", [(1, 1, 1, "same"), (2, 2, 1, "same"), (3, 1, 2, "valid")])
+@pytest.mark.parametrize("multiplier,strides,dilation,padding",
+                         [(1, 1, 1, "same"), (2, 2, 1, "same"), (3, 1, 2, "valid")])
 def test_depthwise_lipschitz_bounds_the_dense_matrix_spectral_norm(multiplier, strides, dilation, padding):
     keras.utils.set_random_seed(2)
     layer = _built(keras.layers.DepthwiseConv2D(3, strides=strides, padding=padding, depth_multiplier=multiplier,
@@ -177,7 +179,8 @@ def test_lp_pooling_lipschitz_bounds_its_jacobian(p, pool, strides, expected):
 def test_lp_pooling_rules_by_hand():
     """6x6 input, 2x2 windows: t = 3, q^(2/p) = 2 for p = 2, so the thesis gives kappa / 6; sound refuses p < 1."""
     kappa = np.array([0.6, 1.2], "float32")
-    np.testing.assert_allclose(np.asarray(thesis_pooling(kappa, _built(LpPooling2D(2.0, 2), (6, 6, 1)))), kappa / 6, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(thesis_pooling(kappa, _built(LpPooling2D(2.0, 2), (6, 6, 1)))), kappa / 6,
+                               rtol=1e-6)
     with pytest.raises(ValueError, match="p >= 1"):
         pooling_lipschitz(_built(LpPooling2D(0.5, 2), (6, 6, 1)))
 
@@ -223,7 +226,8 @@ def test_lrn_gradient_matches_autodiff_and_m_dominates_second_derivatives():
         up[j] += step
         down[j] -= step
         jacobian[:, j] = (np.asarray(layer(up.reshape(x.shape).astype("float32")), "float64").reshape(-1)
-                          - np.asarray(layer(down.reshape(x.shape).astype("float32")), "float64").reshape(-1)) / (2 * step)
+                          - np.asarray(layer(down.reshape(x.shape).astype("float32")), "float64").reshape(-1)
+                          ) / (2 * step)
     # The analytic gradient norms are the Jacobian's row norms, channel edges included.
     np.testing.assert_allclose(np.asarray(gradient_norms(x.astype("float32"), layer)).reshape(-1),
                                np.linalg.norm(jacobian, axis=1), rtol=1e-3)

@@ -31,7 +31,8 @@ def test_a_copied_sequential_follows_the_weights_of_the_original(tmp_path):
     """The evaluator of a loaded Sequential works on a copy; `current_lipschitz` (what `CertifiedAccuracy` reads
     during training) must still see the original's current weights: a hidden linear layer scaled by 3 scales L by 3."""
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(8), keras.layers.Dense(3)])
+    model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(8),
+                              keras.layers.Dense(3)])
     path = tmp_path / "mlp.keras"
     model.save(path)
     loaded = keras.saving.load_model(path)

@@ -49,7 +49,8 @@ def test_invariances_ties_and_the_binary_reduction():
     np.testing.assert_allclose(np.asarray(margin_bound(y @ shifted + bias + 3.0, shifted)), base, rtol=1e-4)
     np.testing.assert_allclose(np.asarray(margin_bound(2.5 * (y @ kernel + bias), 2.5 * kernel)), base, rtol=1e-5)
     order = [2, 0, 3, 1]
-    np.testing.assert_allclose(np.asarray(margin_bound((y @ kernel + bias)[:, order], kernel[:, order])), base, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(margin_bound((y @ kernel + bias)[:, order], kernel[:, order])), base,
+                               rtol=1e-6)
     tie = np.array([[1.0, 1.0, 0.0]], "float32")
     assert float(margin_bound(tie, np.eye(3, dtype="float32"))[0]) == 0.0
     w, b = kernel[:, 1] - kernel[:, 0], bias[1] - bias[0]

@@ -249,7 +249,8 @@ def test_inside_fit_it_stops_and_restores_the_wrapped_classifiers_best_weights(t
     from kerobust.training import AdversarialModel, build_training_method
 
     trainer = AdversarialModel(classifier, build_training_method("natural", eps=0.0))
-    trainer.compile(optimizer=keras.optimizers.SGD(0.1), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    trainer.compile(optimizer=keras.optimizers.SGD(0.1),
+                    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
     y = np.random.default_rng(1).integers(0, 3, size=32)
     recorder = _WeightRecorder(classifier)
@@ -285,13 +286,15 @@ def test_with_resumable_checkpoint_a_resumed_fit_keeps_the_best_of_the_first_run
         keras.utils.set_random_seed(0)
         classifier = build_model("basicnet", digits.input_shape, 10, digits.mean, digits.std, width=4)
         trainer = AdversarialModel(classifier, build_training_method("natural", eps=0.1))
-        trainer.compile(optimizer=keras.optimizers.Adam(1e-3), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        trainer.compile(optimizer=keras.optimizers.Adam(1e-3),
+                        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         checkpoint = ResumableCheckpoint(str(tmp_path / "checkpoints"))
         initial_epoch = checkpoint.restore(trainer)
         early = RobustEarlyStopping(str(tmp_path / "best"), patience=3)
         recorder = _WeightRecorder(classifier)
         callbacks = [_ScriptedMonitor(scripted), recorder, early, checkpoint]
-        history = trainer.fit(x, y, batch_size=64, epochs=epochs, initial_epoch=initial_epoch, callbacks=callbacks, verbose=0)
+        history = trainer.fit(x, y, batch_size=64, epochs=epochs, initial_epoch=initial_epoch, callbacks=callbacks,
+                              verbose=0)
         return classifier, recorder, early, history
 
     _, first, _, _ = command(3)

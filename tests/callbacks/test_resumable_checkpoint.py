@@ -14,7 +14,8 @@ def _trainer(digits):
     keras.utils.set_random_seed(0)
     classifier = build_model("basicnet", digits.input_shape, 10, digits.mean, digits.std, width=4)
     trainer = AdversarialModel(classifier, build_training_method("free", eps=0.1, replays=2), batch_size=64)
-    trainer.compile(optimizer=keras.optimizers.Adam(1e-3), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    trainer.compile(optimizer=keras.optimizers.Adam(1e-3),
+                    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     return trainer
 
 

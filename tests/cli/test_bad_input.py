@@ -47,7 +47,8 @@ def _run(capsys, argv):
         (["fit", "--norm-decay", "l1", "--nd-beta=-1e-3"], "norm decay beta must be >= 0"),
         (["fit", "--svc", "0"], "svc (the singular value limit) must be > 0"),
         (["fit", "--svc", "1", "--svc-every", "0"], "svc every must be >= 1 batch"),
-        (["fit", "--train-method", "lipschitz-margin"], "lipschitz-margin training certifies l2 balls: pass --threat-norm l2"),
+        (["fit", "--train-method", "lipschitz-margin"],
+         "lipschitz-margin training certifies l2 balls: pass --threat-norm l2"),
         (["fit", "--train-method", "pgd", "--kappa-end", "0.5"], "--kappa-end is for certified training"),
     ],
 )
@@ -60,8 +61,8 @@ def test_one_line_errors(capsys, argv, message):
 
 @pytest.mark.parametrize(
     "text,message",
-    [("arch: wrn\nlearning_rate: 0.1\n", "unknown config key in .* 'learning_rate'"), ("arch: [wrn\n", "not valid YAML"),
-     ("- wrn\n", "must hold a mapping")],
+    [("arch: wrn\nlearning_rate: 0.1\n", "unknown config key in .* 'learning_rate'"),
+     ("arch: [wrn\n", "not valid YAML"), ("- wrn\n", "must hold a mapping")],
 )
 def test_malformed_configs(capsys, tmp_path, text, message):
     path = tmp_path / "c.yaml"
@@ -130,7 +131,8 @@ def test_a_folder_from_an_older_kerobust_resumes_when_new_keys_hold_their_defaul
     ((8, 8, 1), 5, "outputs (5,) logits; digits has 10 classes"),
     ((4, 4, 1), 10, "takes inputs of shape (4, 4, 1)"),
 ])
-def test_a_model_that_does_not_fit_the_data_is_refused_on_every_backend(capsys, tmp_path, input_shape, classes, message):
+def test_a_model_that_does_not_fit_the_data_is_refused_on_every_backend(capsys, tmp_path, input_shape, classes,
+                                                                         message):
     """On JAX a 5-logit model silently scored 10-class labels before this check."""
     import keras
 

@@ -8,8 +8,8 @@ import pytest
 from kerobust.cli.main import main
 
 ARCHS = [("wrn", norm) for norm in ("none", "bn", "convnorm", "bn+convnorm")] + [
-    (arch, None) for arch in ("resnet20", "resnet18", "vgg11", "senet18", "regnetx_200mf", "basicnet", "certcnn", "noisenet20",
-                              "lenet5", "lenet5_lrn1", "lenet5_lrn2", "lenet5_lrn3", "cifar_nin")
+    (arch, None) for arch in ("resnet20", "resnet18", "vgg11", "senet18", "regnetx_200mf", "basicnet", "certcnn",
+                              "noisenet20", "lenet5", "lenet5_lrn1", "lenet5_lrn2", "lenet5_lrn3", "cifar_nin")
 ]
 
 

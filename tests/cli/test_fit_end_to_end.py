@@ -18,12 +18,14 @@ FAST = ["--arch", "basicnet", "--data", "digits", "--val-points", "64", "--steps
 @pytest.fixture(scope="module")
 def free_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("runs") / "free"
-    assert main(["fit", *FAST, "--train-method", "free", "--replays", "2", "--epochs", "4", "--run-dir", str(run_dir)]) == 0
+    assert main(["fit", *FAST, "--train-method", "free", "--replays", "2", "--epochs", "4",
+                 "--run-dir", str(run_dir)]) == 0
     return run_dir
 
 
 def test_run_folder_contents(free_run):
-    assert {"config.yaml", "metrics.json", "model.keras", "saved_model", "logs", "checkpoints"} <= set(os.listdir(free_run))
+    assert ({"config.yaml", "metrics.json", "model.keras", "saved_model", "logs", "checkpoints"}
+            <= set(os.listdir(free_run)))
     metrics = json.loads((free_run / "metrics.json").read_text())
     assert 0 <= metrics["clean"]["top1"] <= metrics["clean"]["top5"] <= 1
     assert [(a["name"], a["steps"]) for a in metrics["attacks"]] == [("FGSM", 1), ("PGD", 5)]
@@ -42,7 +44,8 @@ def test_exported_saved_model_matches_the_keras_file(free_run, digits):
 
     model = keras.saving.load_model(str(free_run / "model.keras"))
     served = tf.saved_model.load(str(free_run / "saved_model"))
-    np.testing.assert_allclose(np.asarray(served.serve(tf.constant(digits.x_test))), np.asarray(model(digits.x_test)), atol=1e-5)
+    np.testing.assert_allclose(np.asarray(served.serve(tf.constant(digits.x_test))), np.asarray(model(digits.x_test)),
+                               atol=1e-5)
 
 
 def _tags(folder):
@@ -63,7 +66,8 @@ def test_tensorboard_logs_hold_loss_and_clean_and_robust_validation_accuracy_per
 
 def test_eval_command_reproduces_the_run_metrics(free_run, tmp_path, capsys):
     out = tmp_path / "eval.json"
-    assert main(["eval", "--model", str(free_run / "model.keras"), "--data", "digits", "--eval-steps", "5", "--json", str(out)]) == 0
+    assert main(["eval", "--model", str(free_run / "model.keras"), "--data", "digits", "--eval-steps", "5",
+                 "--json", str(out)]) == 0
     assert "Precision@1" in capsys.readouterr().out
     fitted, evaluated = json.loads((free_run / "metrics.json").read_text()), json.loads(out.read_text())
     assert evaluated["clean"] == fitted["clean"]
@@ -173,7 +177,8 @@ def _final_state(run_dir):
     folder = checkpoints / (checkpoints / "LATEST").read_text().strip()
     arrays = {}
     with h5py.File(folder / "state.weights.h5", "r") as weights:
-        weights.visititems(lambda name, item: arrays.update({name: item[()]}) if isinstance(item, h5py.Dataset) else None)
+        weights.visititems(lambda name, item: arrays.update({name: item[()]})
+                           if isinstance(item, h5py.Dataset) else None)
     return arrays, json.loads((run_dir / "metrics.json").read_text())["history"]
 
 
@@ -193,7 +198,8 @@ def test_a_run_killed_mid_epoch_and_resumed_equals_the_uninterrupted_run(recipe,
     resumed = subprocess.run(argv, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert f"resuming after epoch {done}" in resumed.stdout
-    (whole_weights, whole_history), (weights, history) = _final_state(tmp_path / "whole"), _final_state(tmp_path / "killed")
+    (whole_weights, whole_history), (weights, history) = (_final_state(tmp_path / "whole"),
+                                                          _final_state(tmp_path / "killed"))
     assert history == whole_history
     assert whole_weights.keys() == weights.keys()
     for name, value in whole_weights.items():
@@ -232,7 +238,8 @@ def test_crown_ibp_training_reports_certified_accuracy(tmp_path, capsys):
     assert main(argv) == 0
     assert "Certified accuracy at linf eps 0.1" in capsys.readouterr().out
     certified = json.loads((run_dir / "metrics.json").read_text())["certified"]
-    assert certified["method"] == "ibp+crown-ibp+lipschitz" and certified["threat_norm"] == "linf" and certified["eps"] == 0.1
+    assert (certified["method"] == "ibp+crown-ibp+lipschitz" and certified["threat_norm"] == "linf"
+            and certified["eps"] == 0.1)
     digits = load_dataset("digits")
     model = keras.saving.load_model(run_dir / "model.keras")
     ibp = np.mean(IntervalBounds(model)(digits.x_test, digits.y_test, 0.1) > 0)
@@ -248,7 +255,8 @@ def test_lipschitz_margin_training_reports_the_lipschitz_certified_accuracy_of_t
 
     run_dir = tmp_path / "lipschitz_margin"
     argv = ["fit", "--arch", "certcnn", "--data", "digits", "--train-method", "lipschitz-margin", "--threat-norm", "l2",
-            "--eps", "0.1", "--epochs", "4", "--batch-size", "32", "--val-points", "0", "--diagnostics-points", "0", "--run-dir", str(run_dir)]
+            "--eps", "0.1", "--epochs", "4", "--batch-size", "32", "--val-points", "0", "--diagnostics-points", "0",
+            "--run-dir", str(run_dir)]
     assert main(argv) == 0
     assert "Certified accuracy at l2 eps 0.1" in capsys.readouterr().out
     certified = json.loads((run_dir / "metrics.json").read_text())["certified"]

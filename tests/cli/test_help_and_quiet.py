@@ -52,7 +52,8 @@ def test_verbose_lets_the_framework_logs_through():
 def test_import_kerobust_registers_every_serialisable_class():
     probe = (
         "import kerobust, keras\n"
-        "names = ['ConvNorm', 'LocalResponseNormalization', 'NoisyConv2D', 'SingularValueClip', 'OperatorNormPenalty']\n"
+        "names = ['ConvNorm', 'LocalResponseNormalization', 'NoisyConv2D', 'SingularValueClip', "
+        "'OperatorNormPenalty']\n"
         "print([keras.saving.get_registered_object('kerobust>' + n) is not None for n in names])\n"
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)

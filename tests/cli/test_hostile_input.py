@@ -87,7 +87,8 @@ CASES = [
     ("dropout-negative", lambda t, f: ["fit", "--dropout=-0.1", "--run-dir", str(t / "r")], "dropout rate must be in"),
     ("seed-negative", lambda t, f: ["fit", "--seed=-1", "--run-dir", str(t / "r")], "seed must be in [0, 2147483647]"),
     ("seed-too-large", lambda t, f: ["fit", "--seed", str(2**31), "--run-dir", str(t / "r")], "seed must be in"),
-    ("eval-seed", lambda t, f: ["eval", "--model", str(f["model"]), "--data", "digits", "--seed", "-3"], "seed must be in"),
+    ("eval-seed", lambda t, f: ["eval", "--model", str(f["model"]), "--data", "digits", "--seed", "-3"],
+     "seed must be in"),
     ("linf-eps-1", lambda t, f: ["fit", "--eps", "1", "--run-dir", str(t / "r")], "covers the whole [0, 1] input box"),
     ("linf-eval-eps-2", lambda t, f: ["fit", "--eval-eps", "2", "--run-dir", str(t / "r")], "eval eps 2 is an l-inf"),
     ("eval-linf-eps-1", lambda t, f: ["eval", "--model", str(f["model"]), "--data", "digits", "--eval-eps", "0.1,1"],
@@ -126,7 +127,8 @@ CASES = [
     ("eval-steps-empty", lambda t, f: ["fit", "--eval-steps", "", "--run-dir", str(t / "r")], "at least one PGD step"),
     ("eps-warm-up-of-pgd", lambda t, f: ["fit", "--eps-warmup-epochs", "2", "--run-dir", str(t / "r")],
      "--eps-warmup-epochs is implemented for free training only (--train-method free), not 'pgd'"),
-    ("free-box-of-fgsm", lambda t, f: ["fit", "--train-method", "fgsm", "--free-box", "true", "--run-dir", str(t / "r")],
+    ("free-box-of-fgsm",
+     lambda t, f: ["fit", "--train-method", "fgsm", "--free-box", "true", "--run-dir", str(t / "r")],
      "--free-box is implemented for free training only (--train-method free), not 'fgsm'"),
     ("free-step-0", lambda t, f: ["fit", "--train-method", "free", "--step-size", "0", "--run-dir", str(t / "r")],
      "step size must be > 0"),
@@ -174,8 +176,9 @@ CASES = [
                                                  "l2", "--eval-eps", "9"], "sqrt(64) = 8"),
     ("export-linf-eps-5", lambda t, f: ["export", "--model", _own(t, f), "--out", str(t / "sm"), "--eps", "5"],
      "eps 5 is an l-inf radius of 1 or more"),
-    ("export-beside-a-damaged-config", lambda t, f: ["export", "--model", _own(t, f), "--out", str(t / "sm"),
-                                                     "--threat-norm", str(_write(t / "config.yaml", b"eps: [0.1\n") and "l2")],
+    ("export-beside-a-damaged-config",
+     lambda t, f: ["export", "--model", _own(t, f), "--out", str(t / "sm"),
+                   "--threat-norm", str(_write(t / "config.yaml", b"eps: [0.1\n") and "l2")],
      "config.yaml is damaged (not a YAML mapping): restore it, or pass --threat-norm and --eps yourself"),
     ("eval-attacks-empty", lambda t, f: ["eval", "--model", _own(t, f), "--data", "digits", "--attacks", ""],
      "the attack list is empty"),
@@ -192,7 +195,8 @@ CASES = [
     # Leftovers: a refused run in a folder that already existed takes back what it made.
     ("refused-in-an-existing-empty-folder", lambda t, f: [*TINY_FIT, "--arch", "wrn", "--k", "100000", "--run-dir",
                                                           str(_folder(t / "empty"))], "does not fit in memory"),
-    ("damaged-config", lambda t, f: _damage(f["run"], t, "config.yaml", b"arch: [basicnet\n"), "config.yaml is damaged"),
+    ("damaged-config", lambda t, f: _damage(f["run"], t, "config.yaml", b"arch: [basicnet\n"),
+     "config.yaml is damaged"),
     ("damaged-progress", lambda t, f: _damage(f["run"], t, "checkpoints/epoch-0002/progress.json", b"{\"epochs_"),
      "epoch-0002/progress.json is damaged (JSONDecodeError): resume from epoch-0001 by writing 'epoch-0001' into"),
     ("truncated-checkpoint", lambda t, f: _damage(f["run"], t, "checkpoints/epoch-0002/state.weights.h5", "truncate"),
@@ -309,7 +313,8 @@ def test_a_finished_run_is_shown_again_and_nothing_changes(finished_run, tmp_pat
     before = {path: (run_dir / path).read_bytes() for path in _tree(run_dir) if (run_dir / path).is_file()}
     assert main([*TINY_FIT, "--epochs", "2", "--run-dir", str(run_dir)]) == 0
     out = capsys.readouterr().out
-    assert "holds a finished run (2 epochs, trained in" in out and "nothing was changed" in out and "--reevaluate" in out
+    assert ("holds a finished run (2 epochs, trained in" in out and "nothing was changed" in out
+            and "--reevaluate" in out)
     metrics = json.loads(before["metrics.json"])
     assert f"clean accuracy {100 * metrics['clean']['top1']:.2f} %" in out
     assert json.loads(out.strip().splitlines()[-1])["clean_top1"] == metrics["clean"]["top1"]
@@ -352,7 +357,8 @@ def test_a_training_at_chance_is_reported_as_failed_and_not_exported(tmp_path, c
 
 @pytest.mark.parametrize("backend", ["torch", "numpy2"])
 def test_an_unsupported_backend_is_one_line_before_keras_loads(backend, tmp_path):
-    result = subprocess.run([sys.executable, "-m", "kerobust.cli.main", "eval", "--model", "m.keras", "--data", "digits"],
+    result = subprocess.run([sys.executable, "-m", "kerobust.cli.main", "eval", "--model", "m.keras",
+                             "--data", "digits"],
                             capture_output=True, text=True, timeout=120, env={**os.environ, "KERAS_BACKEND": backend})
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr[-2000:]
     assert f"KERAS_BACKEND is {backend!r}; kerobust runs on tensorflow or jax" in result.stderr

@@ -21,10 +21,12 @@ def test_norms_of_two_models_table_json_and_plot(natural_digits_net, tmp_path, c
     assert "| product" in printed and "eq3 bound" in printed
     payload = json.loads(out.read_text())
     expected = layer_norms(natural_digits_net)
-    assert [r["l1"] for r in payload["models"][str(first)]["layers"]] == pytest.approx([r.l1 for r in expected], rel=1e-6)
+    assert ([r["l1"] for r in payload["models"][str(first)]["layers"]]
+            == pytest.approx([r.l1 for r in expected], rel=1e-6))
     kernels = len(payload["models"][str(first)]["layers"])  # basicnet: conv and dense layers only, each norm doubles
     for key in ("l1", "linf", "l2"):
-        assert payload["models"][str(second)]["products"][key] == pytest.approx(2**kernels * payload["models"][str(first)]["products"][key], rel=1e-5)
+        assert payload["models"][str(second)]["products"][key] == pytest.approx(
+            2**kernels * payload["models"][str(first)]["products"][key], rel=1e-5)
     assert plot.read_bytes()[:4] == b"\x89PNG"
 
 

@@ -24,9 +24,11 @@ def test_uint8_arrays_are_scaled_and_split(tmp_path):
 @pytest.mark.parametrize(
     "arrays,message",
     [
-        (dict(x_train=np.full((4, 2, 2), np.nan), y_train=np.zeros(4), x_test=np.zeros((2, 2, 2)), y_test=np.zeros(2)), "NaN"),
+        (dict(x_train=np.full((4, 2, 2), np.nan), y_train=np.zeros(4), x_test=np.zeros((2, 2, 2)),
+              y_test=np.zeros(2)), "NaN"),
         (dict(x_train=np.zeros((4, 2, 2)), y_train=np.zeros(4)), "lacks key"),
-        (dict(x_train=np.full((4, 2, 2), 3.0), y_train=np.zeros(4), x_test=np.zeros((2, 2, 2)), y_test=np.zeros(2)), r"\[0, 1\]"),
+        (dict(x_train=np.full((4, 2, 2), 3.0), y_train=np.zeros(4), x_test=np.zeros((2, 2, 2)),
+              y_test=np.zeros(2)), r"\[0, 1\]"),
     ],
 )
 def test_bad_files_are_clear_errors(tmp_path, arrays, message):

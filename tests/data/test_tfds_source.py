@@ -91,7 +91,8 @@ def test_fit_on_cifar10_from_a_tfds_folder_end_to_end(tmp_path, capsys):
     run_dir = tmp_path / "run"
     assert main(["fit", "--data", "cifar10", "--data-dir", str(tmp_path / "tfds"), "--arch", "basicnet", "--width",
                  "8", "--train-method", "pgd", "--steps", "2", "--epochs", "3", "--batch-size", "32", "--val-points",
-                 "20", "--eval-steps", "3", "--diagnostics-points", "0", "--lr", "3e-3", "--run-dir", str(run_dir)]) == 0
+                 "20", "--eval-steps", "3", "--diagnostics-points", "0", "--lr", "3e-3",
+                 "--run-dir", str(run_dir)]) == 0
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["dataset"] == "cifar10" and metrics["num_points"] == 60 and metrics["status"] == "ok"
     assert metrics["attacks"][0]["eps"] == pytest.approx(8 / 255)  # cifar10's threat model

@@ -29,7 +29,8 @@ def test_results_follow_the_schema_and_certify_where_the_bound_is_positive(natur
         (m, e) for m in ("ibp", "crown-ibp", "crown", "lipschitz", "smoothing") for e in (0.0, 0.05)]
     clean = np.mean(np.argmax(natural_digits_net.predict(x, verbose=0), axis=1) == y)
     for result in results:
-        assert {"method", "threat_norm", "eps", "certified_accuracy", "clean_accuracy", "margin_lower_bound"} <= set(result)
+        assert ({"method", "threat_norm", "eps", "certified_accuracy", "clean_accuracy", "margin_lower_bound"}
+                <= set(result))
         assert result["threat_norm"] == "l2" and len(result["margin_lower_bound"]) == 24
         assert result["clean_accuracy"] == pytest.approx(clean)
         assert result["certified_accuracy"] == pytest.approx(np.mean(np.array(result["margin_lower_bound"]) > 0))

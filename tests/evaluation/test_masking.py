@@ -16,7 +16,8 @@ def _checks(warnings):
 
 def _rounding(model, input_shape):
     """`model` behind an input quantiser to 5 grey levels: gradients vanish, decisions still move."""
-    return keras.Sequential([keras.Input(input_shape), keras.layers.Lambda(lambda t: keras.ops.round(t * 4) / 4), model])
+    return keras.Sequential([keras.Input(input_shape), keras.layers.Lambda(lambda t: keras.ops.round(t * 4) / 4),
+                             model])
 
 
 @pytest.mark.slow_on_jax
@@ -68,7 +69,8 @@ def test_a_randomised_model_is_reported(digits):
 
 def _result(*rows, clean=0.9):
     attacks = [
-        AttackAccuracy(name, "linf", eps, steps, None, top1, 1.0, description=f"{name}{'-' + str(steps) if steps > 1 else ''} linf eps={eps:g}")
+        AttackAccuracy(name, "linf", eps, steps, None, top1, 1.0,
+                       description=f"{name}{'-' + str(steps) if steps > 1 else ''} linf eps={eps:g}")
         for name, eps, steps, top1 in rows
     ]
     return RobustnessResult(num_points=100, clean_top1=clean, clean_top5=1.0, attacks=attacks)

@@ -42,7 +42,8 @@ def test_attacks_lower_accuracy_and_results_are_reproducible(linear_digits, digi
 
 def test_table_layout_and_metrics_json(linear_digits, digits, tmp_path):
     model, _, _ = linear_digits
-    result = evaluate_robustness(model, digits.x_test[:50], digits.y_test[:50], [FGSM(eps=0.1), PGD(eps=0.1, num_steps=5)], progress=False)
+    result = evaluate_robustness(model, digits.x_test[:50], digits.y_test[:50],
+                                 [FGSM(eps=0.1), PGD(eps=0.1, num_steps=5)], progress=False)
     table = format_table({"linear": result, "again": result}).splitlines()
     assert [c.strip() for c in table[0].split("|")[1:-1]] == ["Top-N", "Attack", "eps", "steps", "linear", "again"]
     assert table[2].startswith("| Precision@1 | Clean") and table[6].startswith("| Precision@5 | Clean")

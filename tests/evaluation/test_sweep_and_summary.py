@@ -44,7 +44,8 @@ def test_robustbench_summary(sweep):
 
 def test_attack_lists_parse_and_build():
     specs = parse_attack_list("fgsm, pgd-20,APGD-CE,apgd-t-50,square-300,autoattack")
-    assert specs == [("fgsm", None), ("pgd", 20), ("apgd-ce", None), ("apgd-t", 50), ("square", 300), ("autoattack", None)]
+    assert specs == [("fgsm", None), ("pgd", 20), ("apgd-ce", None), ("apgd-t", 50), ("square", 300),
+                     ("autoattack", None)]
     attacks = build_attacks(specs, 0.1, AttackOptions(step_size=0.02, restarts=2, eot_samples=3,
                                                       square_queries=100))
     fgsm, pgd, apgd_ce, apgd_t, square, suite = attacks

@@ -26,8 +26,8 @@ def test_run_returns_the_trained_classifier_its_evaluation_and_the_written_files
     import keras
 
     reloaded = keras.saving.load_model(result.model_path)
-    np.testing.assert_allclose(np.asarray(reloaded(digits.x_test[:8])), np.asarray(result.classifier(digits.x_test[:8])),
-                               atol=1e-5)
+    np.testing.assert_allclose(np.asarray(reloaded(digits.x_test[:8])),
+                               np.asarray(result.classifier(digits.x_test[:8])), atol=1e-5)
 
 
 @pytest.mark.parametrize("options,message", [

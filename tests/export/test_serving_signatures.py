@@ -102,7 +102,8 @@ def test_a_softmax_model_serves_its_probabilities(natural_digits_net, digits, tm
 
     probabilities = keras.Model(natural_digits_net.inputs, keras.layers.Softmax()(natural_digits_net.outputs[0]))
     export_saved_model(probabilities, str(tmp_path / "sm"), digits.x_test[:4])
-    served = tf.saved_model.load(str(tmp_path / "sm")).signatures["serving_default"](images=tf.constant(digits.x_test[:4]))
+    served = tf.saved_model.load(str(tmp_path / "sm")).signatures["serving_default"](
+        images=tf.constant(digits.x_test[:4]))
     expected = np.asarray(probabilities(digits.x_test[:4]))
     np.testing.assert_allclose(served["probabilities"].numpy(), expected, atol=1e-6)
     np.testing.assert_allclose(tf.nn.softmax(served["logits"]).numpy(), expected, atol=1e-5)

@@ -116,7 +116,8 @@ def _numpy_conv_norm(x, kernel, strides, padding, epsilon):
 def test_matches_an_independent_numpy_fft_computation(kernel, strides, padding, size, filter_path):
     x = np.random.default_rng(2).uniform(size=(2, *size, 3)).astype("float32")
     layer = _layer(kernel, strides, padding, size, filter_path=filter_path)
-    expected = _numpy_conv_norm(x.astype("float64"), np.asarray(layer.kernel, "float64"), layer.strides, padding, layer.epsilon)
+    expected = _numpy_conv_norm(x.astype("float64"), np.asarray(layer.kernel, "float64"), layer.strides, padding,
+                                layer.epsilon)
     np.testing.assert_allclose(np.asarray(layer(x)), expected, atol=1e-5)
 
 
@@ -183,7 +184,8 @@ def test_keras_citizenship(tmp_path, size):
     check_citizenship(model, x, tmp_path)
 
 
-@pytest.mark.parametrize("bad,message", [({"padding": "full"}, "padding"), ({"filters": 0}, "filters"), ({"kernel_size": 0}, "kernel_size")])
+@pytest.mark.parametrize("bad,message", [({"padding": "full"}, "padding"), ({"filters": 0}, "filters"),
+                                         ({"kernel_size": 0}, "kernel_size")])
 def test_bad_arguments_are_clear_errors(bad, message):
     arguments = {"filters": 4, "kernel_size": 3, **bad}
     with pytest.raises(ValueError, match=message):

@@ -15,7 +15,8 @@ def test_hand_computed_case():
     np.testing.assert_allclose(np.asarray(out).ravel(), expected, rtol=1e-6)
 
 
-@pytest.mark.parametrize("k,n,alpha,beta", [(2.0, 5, 1e-4, 0.75), (1.0, 3, 0.1, 0.5), (0.5, 4, 0.3, 1.2), (1.0, 1, 1.0, 0.75)])
+@pytest.mark.parametrize("k,n,alpha,beta", [(2.0, 5, 1e-4, 0.75), (1.0, 3, 0.1, 0.5), (0.5, 4, 0.3, 1.2),
+                                            (1.0, 1, 1.0, 0.75)])
 def test_equals_tensorflow_local_response_normalization(k, n, alpha, beta):
     import tensorflow as tf
 

@@ -32,7 +32,8 @@ def test_input_normalisation_is_the_first_layer():
 
 @pytest.mark.parametrize(
     "options,message",
-    [({"depth": 15}, "6n \\+ 4"), ({"k": 0}, "k >= 1"), ({"norm": "convnrm"}, "unknown norm"), ({"width": 3}, "does not take")],
+    [({"depth": 15}, "6n \\+ 4"), ({"k": 0}, "k >= 1"), ({"norm": "convnrm"}, "unknown norm"),
+     ({"width": 3}, "does not take")],
 )
 def test_bad_options_are_clear_errors(options, message):
     with pytest.raises(KerobustError, match=message):

@@ -6,8 +6,8 @@ from kerobust.models import architectures, build_model
 from tests.keras_citizenship import check_citizenship
 
 EXPECTED = (
-    "basicnet", "certcnn", "cifar_nin", "lenet5", "lenet5_lrn1", "lenet5_lrn2", "lenet5_lrn3", "noisenet20", "regnetx_200mf",
-    "resnet18", "resnet20", "senet18", "vgg11", "wrn",
+    "basicnet", "certcnn", "cifar_nin", "lenet5", "lenet5_lrn1", "lenet5_lrn2", "lenet5_lrn3", "noisenet20",
+    "regnetx_200mf", "resnet18", "resnet20", "senet18", "vgg11", "wrn",
 )
 
 
@@ -70,7 +70,8 @@ def test_every_architecture_runs_on_digits_and_cifar_sized_inputs(arch):
 
 
 def test_lrn_variants_put_lrn_where_peck_2017_says():
-    names = {arch: [layer.name for layer in _build(arch).layers if layer.name.startswith(("pool", "lrn"))] for arch in EXPECTED if arch.startswith("lenet")}
+    names = {arch: [layer.name for layer in _build(arch).layers if layer.name.startswith(("pool", "lrn"))]
+             for arch in EXPECTED if arch.startswith("lenet")}
     assert names == {
         "lenet5": ["pool1", "pool2"], "lenet5_lrn1": ["pool1", "lrn1", "pool2"],
         "lenet5_lrn2": ["pool1", "pool2", "lrn2"], "lenet5_lrn3": ["pool1", "lrn1", "pool2", "lrn2"],
@@ -120,8 +121,8 @@ def test_bad_options_are_clear_errors(arch, options, message):
 CITIZENS = [
     ("wrn", {"norm": "none"}), ("wrn", {"norm": "bn"}), ("wrn", {"norm": "convnorm"}), ("wrn", {"norm": "bn+convnorm"}),
     ("resnet20", {}), ("resnet20", {"norm": "bn+convnorm"}), ("noisenet20", {}), ("basicnet", {"input_noise": 0.05}),
-    ("lenet5_lrn3", {}), ("cifar_nin", {"width": 16, "dropout": 0.0}), ("vgg11", {}), ("senet18", {}), ("regnetx_200mf", {}),
-    ("resnet18", {"width": 8}), ("certcnn", {}),
+    ("lenet5_lrn3", {}), ("cifar_nin", {"width": 16, "dropout": 0.0}), ("vgg11", {}), ("senet18", {}),
+    ("regnetx_200mf", {}), ("resnet18", {"width": 8}), ("certcnn", {}),
 ]
 
 

@@ -46,5 +46,6 @@ def numpy_dense_matrix(kernel, input_size, strides, padding, dilation=1):
                     u, v = p * sh + a * dilation - pads[0][0], q * sw + b * dilation - pads[1][0]
                     if 0 <= u < height and 0 <= v < width:
                         for o in range(cout):
-                            matrix[(p * out_w + q) * cout + o, (u * width + v) * cin:(u * width + v + 1) * cin] += kernel[a, b, :, o]
+                            matrix[(p * out_w + q) * cout + o,
+                                   (u * width + v) * cin:(u * width + v + 1) * cin] += kernel[a, b, :, o]
     return matrix

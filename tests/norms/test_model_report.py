@@ -48,7 +48,8 @@ def test_rows_match_the_layers_dense_matrices():
 def test_l2_defaults_to_the_eq3_bound():
     model = keras.Sequential([keras.Input((5, 5, 2)), keras.layers.Conv2D(3, 3)])
     row = layer_norms(model)[0]
-    assert row.l2_method == "eq3 bound" and row.l2 >= np.linalg.svd(_dense_of(model.layers[0], (5, 5, 2)), compute_uv=False)[0]
+    assert (row.l2_method == "eq3 bound"
+            and row.l2 >= np.linalg.svd(_dense_of(model.layers[0], (5, 5, 2)), compute_uv=False)[0])
 
 
 def test_power_iteration_measures_a_noisy_conv_by_its_mean_kernel():
@@ -68,4 +69,5 @@ def test_power_iteration_measures_a_noisy_conv_by_its_mean_kernel():
 def test_grouped_conv_gets_the_eq3_bound():
     model = keras.Sequential([keras.Input((5, 5, 4)), GroupedConv2D(4, 3, groups=2)])
     row = layer_norms(model)[0]
-    assert row.l2_method == "eq3 bound" and row.l2 >= np.linalg.svd(_dense_of(model.layers[0], (5, 5, 4)), compute_uv=False)[0]
+    assert (row.l2_method == "eq3 bound"
+            and row.l2 >= np.linalg.svd(_dense_of(model.layers[0], (5, 5, 4)), compute_uv=False)[0])

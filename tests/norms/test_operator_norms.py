@@ -26,7 +26,8 @@ def _configs(count, seed=0):
         stride = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
         height, width = int(rng.integers(max(kh, 3), 10)), int(rng.integers(max(kw, 3), 10))
         kind = rng.choice(["same", "valid", "explicit"])
-        padding = str(kind) if kind != "explicit" else tuple((int(rng.integers(0, 3)), int(rng.integers(0, 3))) for _ in range(2))
+        padding = (str(kind) if kind != "explicit"
+                   else tuple((int(rng.integers(0, 3)), int(rng.integers(0, 3))) for _ in range(2)))
         cin, cout = int(rng.integers(1, 4)), int(rng.integers(1, 4))
         kernel = rng.normal(size=(kh, kw, cin, cout)).astype("float32")
         configs.append((kernel, (height, width), stride, padding))
@@ -50,8 +51,10 @@ def test_dilation_is_exact_too():
     kernel = rng.normal(size=(3, 2, 2, 3)).astype("float32")
     matrix = keras_dense_matrix(kernel, (9, 7), 1, "same", dilation=2)
     np.testing.assert_allclose(numpy_dense_matrix(kernel, (9, 7), 1, "same", dilation=2), matrix, atol=1e-5)
-    assert float(conv_l1_norm(kernel, (9, 7), 1, "same", dilation=2)) == pytest.approx(np.abs(matrix).sum(0).max(), rel=1e-5)
-    assert float(conv_linf_norm(kernel, (9, 7), 1, "same", dilation=2)) == pytest.approx(np.abs(matrix).sum(1).max(), rel=1e-5)
+    assert float(conv_l1_norm(kernel, (9, 7), 1, "same", dilation=2)) == pytest.approx(np.abs(matrix).sum(0).max(),
+                                                                                         rel=1e-5)
+    assert float(conv_linf_norm(kernel, (9, 7), 1, "same", dilation=2)) == pytest.approx(np.abs(matrix).sum(1).max(),
+                                                                                           rel=1e-5)
 
 
 def test_tap_sets_of_the_papers_examples():

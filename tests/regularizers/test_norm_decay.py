@@ -76,7 +76,8 @@ def test_momentum_is_the_moving_average_of_line_5():
 
 def _dense_net(seed=0):
     keras.utils.set_random_seed(seed)
-    return keras.Sequential([keras.Input((6,)), keras.layers.Dense(5, name="hidden"), keras.layers.Dense(3, name="out")])
+    return keras.Sequential([keras.Input((6,)), keras.layers.Dense(5, name="hidden"),
+                             keras.layers.Dense(3, name="out")])
 
 
 @pytest.mark.smoke
@@ -141,7 +142,8 @@ def test_norm_decay_lowers_the_targeted_norm_during_training(digits):
         keras.utils.set_random_seed(0)
         net = build_model("basicnet", digits.input_shape, 10, digits.mean, digits.std, width=8)
         trainer = AdversarialModel(net, build_training_method("natural", 0.0), norm_decay=decay)
-        trainer.compile(keras.optimizers.SGD(0.05, momentum=0.9), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        trainer.compile(keras.optimizers.SGD(0.05, momentum=0.9),
+                        keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         trainer.fit(digits.x_train, digits.y_train, batch_size=64, epochs=3, verbose=0)
         rows = layer_norms(net)
         means[decay and decay.norm] = {n: np.mean([getattr(r, n) for r in rows]) for n in ("l1", "linf")}

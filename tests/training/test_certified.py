@@ -63,7 +63,8 @@ def test_ibp_training_certifies_what_natural_training_cannot(digits):
     x, y = digits.x_train, digits.y_train
     certified = {}
     for name in ("natural", "ibp"):
-        method = build_training_method(name, eps=0.1, **({"warmup_steps": 0, "ramp_steps": 200} if name == "ibp" else {}))
+        method = build_training_method(name, eps=0.1,
+                                       **({"warmup_steps": 0, "ramp_steps": 200} if name == "ibp" else {}))
         classifier, trainer = _trainer(digits, method)
         trainer.fit(x, y, batch_size=32, epochs=12, verbose=0)
         bounds = IntervalBounds(classifier)(digits.x_test, digits.y_test, 0.1)

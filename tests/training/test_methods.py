@@ -26,7 +26,8 @@ def _input_gradient_sign(classifier, x, y):
     from kerobust.backend import compile_attack
 
     gradient = compile_attack(classifier, lambda oracle, x, y, seed: oracle.gradient(x, y), cross_entropy())
-    return np.sign(ops.convert_to_numpy(gradient(ops.convert_to_tensor(x), ops.convert_to_tensor(y), np.zeros(2, "int32"))))
+    return np.sign(ops.convert_to_numpy(gradient(ops.convert_to_tensor(x), ops.convert_to_tensor(y),
+                                                 np.zeros(2, "int32"))))
 
 
 @pytest.mark.parametrize("name", ["natural", "fgsm", "pgd", "free", "pni"])
@@ -133,8 +134,10 @@ def test_pni_batch_is_clean_plus_pgd_on_the_predicted_labels(digits, tiny_digits
     classifier, _ = _trainer(digits, build_training_method("natural", eps=0.1))
     attack = PGD(eps=0.1, num_steps=3, step_size=0.05, random_start=False)
     method = CleanAndAdversarialTraining(attack=attack)
-    batch = compile_attack(classifier, lambda oracle, x, y, seed: method.training_batch(oracle, x, y, None, seed)[:2], cross_entropy())
-    x_train, y_train = (ops.convert_to_numpy(t) for t in batch(ops.convert_to_tensor(x), ops.convert_to_tensor(y), np.zeros(2, "int32")))
+    batch = compile_attack(classifier, lambda oracle, x, y, seed: method.training_batch(oracle, x, y, None, seed)[:2],
+                           cross_entropy())
+    x_train, y_train = (ops.convert_to_numpy(t)
+                        for t in batch(ops.convert_to_tensor(x), ops.convert_to_tensor(y), np.zeros(2, "int32")))
     predicted = np.argmax(ops.convert_to_numpy(classifier(x)), axis=-1)
     assert (predicted != y).any()  # an untrained model: predictions and labels differ, so the test can tell them apart
     expected_adv = ops.convert_to_numpy(attack(classifier, x, predicted, seed=0))

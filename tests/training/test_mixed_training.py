@@ -96,7 +96,8 @@ def test_mixed_methods_train(digits, tiny_digits, name, options):
     model = build_model("basicnet", digits.input_shape, 10, digits.mean, digits.std, width=8)
     method = build_training_method(name, eps=LINF, steps=3, l2_eps=L2, **options)
     trainer = AdversarialModel(model, method, batch_size=64)
-    trainer.compile(optimizer=keras.optimizers.Adam(1e-3), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    trainer.compile(optimizer=keras.optimizers.Adam(1e-3),
+                    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     history = trainer.fit(x, y, batch_size=64, epochs=4, verbose=0).history["loss"]
     assert history[-1] < history[0]
 

@@ -34,7 +34,8 @@ def _one_step(method):
     classifier = keras.Sequential([keras.Input((6,)), keras.layers.Dense(2)])
     classifier.layers[0].set_weights([weights, bias])
     trainer = AdversarialModel(classifier, method)
-    trainer.compile(optimizer=keras.optimizers.SGD(LR), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    trainer.compile(optimizer=keras.optimizers.SGD(LR),
+                    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     trainer.fit(x, y, batch_size=len(x), epochs=1, verbose=0, shuffle=False)
     return [np.asarray(v) for v in classifier.layers[0].get_weights()]
 

@@ -29,9 +29,11 @@ def test_a_grid_runs_each_trial_once_reports_the_objective_and_resumes(tmp_path)
     assert (directory / "pareto.png").read_bytes()[:4] == b"\x89PNG"
     best = directory / "best"
     assert (best / "TRIAL").read_text().strip() == rows[0]["trial_id"]
-    assert (best / "model.keras").read_bytes() == (directory / "trials" / rows[0]["trial_id"] / "model.keras").read_bytes()
+    assert ((best / "model.keras").read_bytes()
+            == (directory / "trials" / rows[0]["trial_id"] / "model.keras").read_bytes())
     assert (best / "saved_model" / "saved_model.pb").exists()
-    before = {row["trial_id"]: (directory / "trials" / row["trial_id"] / "metrics.json").stat().st_mtime for row in rows}
+    before = {row["trial_id"]: (directory / "trials" / row["trial_id"] / "metrics.json").stat().st_mtime
+              for row in rows}
     again = fit_search(BASE, {"width": [4, 8]}, str(directory), log=lambda line: None)  # resumes: nothing retrained
     assert [r["trial_id"] for r in again] == [r["trial_id"] for r in rows]
     assert all((directory / "trials" / t / "metrics.json").stat().st_mtime == m for t, m in before.items())

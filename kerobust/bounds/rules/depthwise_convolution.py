@@ -1,0 +1,18 @@
+"""DepthwiseConv2D layers: each channel's own convolution bounded as a Conv2D's (sound), the affine box and nodes
+(IBP, CROWN). Peck (2017) has no thesis rule for it."""
+
+import keras
+
+from kerobust.bounds.activations import activation_name, lipschitz as activation_lipschitz
+from kerobust.bounds.convolution import depthwise_lipschitz
+from kerobust.bounds.rules.linear_layers import LinearLayerRule
+from kerobust.norms.layer_norm import conv_input_size
+
+
+class DepthwiseConv2DRule(LinearLayerRule):
+    types = (keras.layers.DepthwiseConv2D,)
+    label = "DepthwiseConv2D"
+
+    def lipschitz(self, layer, kernel=None):
+        size = conv_input_size(layer)
+        return depthwise_lipschitz(layer, size, kernel) * activation_lipschitz(activation_name(layer.activation))

@@ -1,0 +1,32 @@
+"""What Dense, Conv2D and DepthwiseConv2D share: an affine map W x + b and an elementwise activation. IBP maps the box
+through the affine part, (W m + b, |W| r), then the activation (Gowal et al. 2018, eqs. (5)-(6)); CROWN sees two
+nodes, the affine part and the activation. Channels must be last."""
+
+from kerobust.bounds.activations import activation_name
+from kerobust.bounds.boxes import activate, affine_box, affine_map
+from kerobust.bounds.folding import channels_last
+from kerobust.bounds.graph_nodes import AffineNode, named_activation_node
+from kerobust.bounds.rules.base import LayerRule
+
+
+class LinearLayerRule(LayerRule):
+    """The interval and linear families of a layer with a kernel and an activation."""
+
+    foldable = True  # a batch norm next to it can be folded into its kernel (`bounds.folding`)
+
+    def check(self, layer, family):
+        return "channels first" if family in ("interval", "linear") and not channels_last(layer) else None
+
+    def interval(self, layer, boxes):
+        return activate(activation_name(layer.activation), *affine_box(layer, *boxes[0]))
+
+    def linear_nodes(self, layer, inputs, output, graph):
+        name = activation_name(layer.activation)
+        pre = output if name == "linear" else output + ":pre"
+        graph.shapes[pre] = graph.shapes[output]
+        affine = AffineNode(pre, inputs, layer, function=lambda t: affine_map(layer, t),
+                            interval_rule=lambda boxes: affine_box(layer, *boxes[0]),
+                            input_shape=graph.shapes[inputs[0]])
+        if name == "linear":
+            return [affine]
+        return [affine, named_activation_node(output, (pre,), layer, name, graph.lower_slope)]

@@ -1,0 +1,55 @@
+"""Pooling layers: the windows' overlap bound (sound), Peck's (2017) Theorem 5.3 (thesis); max pooling is monotone
+(IBP: [max l, max u]; CROWN: `MaxPoolNode`), average pooling linear with non-negative weights (IBP maps the radius
+as it is; CROWN: an affine node). L_p pooling has no IBP or CROWN rule."""
+
+import keras
+
+from kerobust.bounds.boxes import monotone_box
+from kerobust.bounds.graph_nodes import AffineNode, MaxPoolNode, max_pool_window
+from kerobust.bounds.pooling import pooling_lipschitz, thesis_pooling
+from kerobust.bounds.rules.base import LayerRule
+from kerobust.layers import LpPooling2D
+
+
+class PoolingRule(LayerRule):
+    """The sound and thesis families every 2-D pooling layer shares."""
+
+    def lipschitz(self, layer, kernel=None):
+        return pooling_lipschitz(layer)
+
+    def thesis_step(self, layer):
+        return layer, layer.input
+
+    def thesis_bound(self, kappa, payload, tensor):
+        return thesis_pooling(kappa, payload)
+
+
+class MaxPoolingRule(PoolingRule):
+    types = (keras.layers.MaxPooling2D, keras.layers.GlobalMaxPooling2D)
+    label = "max pooling"
+
+    def interval(self, layer, boxes):
+        return monotone_box(lambda t: layer(t, training=False), *boxes[0])
+
+    def linear_nodes(self, layer, inputs, output, graph):
+        return [MaxPoolNode(output, inputs, layer, window=max_pool_window(layer, graph.shapes[inputs[0]]),
+                            interval_rule=lambda boxes: self.interval(layer, boxes))]
+
+
+class AveragePoolingRule(PoolingRule):
+    types = (keras.layers.AveragePooling2D, keras.layers.GlobalAveragePooling2D)
+    label = "average pooling"
+
+    def interval(self, layer, boxes):
+        centre, radius = boxes[0]
+        return layer(centre, training=False), layer(radius, training=False)
+
+    def linear_nodes(self, layer, inputs, output, graph):
+        return [AffineNode(output, inputs, layer, function=lambda t: layer(t, training=False),
+                           interval_rule=lambda boxes: self.interval(layer, boxes),
+                           input_shape=graph.shapes[inputs[0]])]
+
+
+class LpPoolingRule(PoolingRule):
+    types = (LpPooling2D,)
+    label = "L_p pooling"
