@@ -60,7 +60,7 @@ def measure(network, dataset, profile):
     import numpy as np
 
     from kerobust.bounds import BoundEvaluator
-    from kerobust.bounds.attack_check import fgs_line_search, predictions, violations
+    from kerobust.bounds.lipschitz.attack_check import fgs_line_search, predictions, violations
     from kerobust.models import build_model
 
     keras.utils.set_random_seed(profile.seed)

@@ -29,7 +29,7 @@ def study(arch, dataset, args):
     import numpy as np
 
     from kerobust.bounds import BoundEvaluator
-    from kerobust.bounds.attack_check import fgs_line_search, pgd_l2_search, predictions, violations
+    from kerobust.bounds.lipschitz.attack_check import fgs_line_search, pgd_l2_search, predictions, violations
     from kerobust.models import build_model
 
     from kerobust.errors import KerobustError

@@ -24,8 +24,8 @@ def measure(arch, options, batch, repeats):
     import keras
     import numpy as np
 
-    from kerobust.bounds.crown import CrownBounds
-    from kerobust.bounds.interval import IntervalBounds
+    from kerobust.bounds.linear.crown import CrownBounds
+    from kerobust.bounds.linear.interval import IntervalBounds
     from kerobust.models import build_model
     from kerobust.training import AdversarialModel, build_training_method
 

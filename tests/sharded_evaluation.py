@@ -27,8 +27,8 @@ from kerobust import backend  # noqa: E402
 from kerobust.attacks import FGSM, PGD  # noqa: E402
 from kerobust.attacks.predictions import predict  # noqa: E402
 from kerobust.bounds import BoundEvaluator  # noqa: E402
-from kerobust.bounds.crown import CrownBounds  # noqa: E402
-from kerobust.bounds.interval import IntervalBounds  # noqa: E402
+from kerobust.bounds.linear.crown import CrownBounds  # noqa: E402
+from kerobust.bounds.linear.interval import IntervalBounds  # noqa: E402
 from kerobust.data import load_dataset  # noqa: E402
 from kerobust.evaluation import evaluate_robustness  # noqa: E402
 from kerobust.models import build_model  # noqa: E402

@@ -5,10 +5,10 @@ by interval bound propagation (`IntervalBounds`, Gowal et al. 2018) and CROWN / 
 al. 2018, 2020)."""
 
 from kerobust.bounds.certified_accuracy import CertifiedAccuracy
-from kerobust.bounds.crown import CrownBounds
-from kerobust.bounds.evaluator import MODES, BoundEvaluator
-from kerobust.bounds.interval import IntervalBounds
-from kerobust.bounds.output_margin import binary_margin_bound, margin_bound
+from kerobust.bounds.linear.crown import CrownBounds
+from kerobust.bounds.lipschitz.evaluator import MODES, BoundEvaluator
+from kerobust.bounds.linear.interval import IntervalBounds
+from kerobust.bounds.lipschitz.output_margin import binary_margin_bound, margin_bound
 
 __all__ = ["MODES", "BoundEvaluator", "CertifiedAccuracy", "CrownBounds", "IntervalBounds", "binary_margin_bound",
            "margin_bound"]

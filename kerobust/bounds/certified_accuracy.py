@@ -16,8 +16,8 @@ weights (an estimate).
 import keras
 from keras import ops
 
-from kerobust.bounds.evaluator import BoundEvaluator
-from kerobust.bounds.output_margin import margin_bound
+from kerobust.bounds.lipschitz.evaluator import BoundEvaluator
+from kerobust.bounds.lipschitz.output_margin import margin_bound
 from kerobust.errors import KerobustError, unknown_name
 
 METHODS = ("lipschitz", "ibp", "crown-ibp", "crown")
@@ -48,8 +48,8 @@ class CertifiedAccuracy(keras.metrics.Metric):
                 raise KerobustError(f"CertifiedAccuracy(method={method!r}) reads the model's weights inside the step, "
                                     "which Keras's JAX evaluate does not pass to metrics; use TensorFlow, or "
                                     "kerobust certify.")
-            from kerobust.bounds.crown import CrownBounds
-            from kerobust.bounds.interval import IntervalBounds
+            from kerobust.bounds.linear.crown import CrownBounds
+            from kerobust.bounds.linear.interval import IntervalBounds
 
             bounds = (IntervalBounds(model, norm, jit=False) if method == "ibp" else
                       CrownBounds(model, norm, intermediate="crown" if method == "crown" else "ibp", jit=False))

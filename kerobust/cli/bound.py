@@ -46,8 +46,8 @@ def run(args):
                   args.overwrite)
     from kerobust.atomic_files import write_json  # the first framework import: every check above is instant
     from kerobust.bounds import BoundEvaluator
-    from kerobust.bounds.attack_check import fgs_line_search, pgd_l2_search, violations
-    from kerobust.bounds.summary import DEFAULT_EPS, bounds_and_summary, input_size
+    from kerobust.bounds.lipschitz.attack_check import fgs_line_search, pgd_l2_search, violations
+    from kerobust.bounds.lipschitz.summary import DEFAULT_EPS, bounds_and_summary, input_size
     from kerobust.cli.evaluate import model_and_test_points
     from kerobust.evaluation.report import markdown
 

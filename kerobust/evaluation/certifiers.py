@@ -28,7 +28,7 @@ from keras import ops
 
 from kerobust.attacks.lp_geometry import l2_radius_factor
 from kerobust.attacks.predictions import predict_batches
-from kerobust.bounds.output_margin import pair_distances
+from kerobust.bounds.lipschitz.output_margin import pair_distances
 from kerobust.errors import KerobustError
 
 Progress = Callable[[int, int], None]  # progress(points done, points in all)
@@ -66,8 +66,8 @@ class BoxCertifier(Certifier):
     """IBP, CROWN-IBP or CROWN: bounds propagated through the network over the ball intersected with the box."""
 
     def __init__(self, model, name: str, threat_norm: str, jit: Any = "auto", batch_size: int | None = None):
-        from kerobust.bounds.crown import CrownBounds
-        from kerobust.bounds.interval import IntervalBounds
+        from kerobust.bounds.linear.crown import CrownBounds
+        from kerobust.bounds.linear.interval import IntervalBounds
 
         self.name, self.threat_norm = name, threat_norm
         self.bounds: IntervalBounds | CrownBounds

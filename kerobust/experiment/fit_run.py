@@ -450,7 +450,7 @@ def sound_bounds(classifier, x, y, log=print):
     Classifiers to Adversarial Perturbations"), summarised as by `kerobust bound`, or the reason the model has none
     (random layers, a layer without a rule)."""
     from kerobust.bounds import BoundEvaluator
-    from kerobust.bounds.summary import bounds_and_summary
+    from kerobust.bounds.lipschitz.summary import bounds_and_summary
 
     try:
         evaluator = BoundEvaluator(classifier, "sound")

@@ -58,7 +58,7 @@ def add_serving_endpoints(archive, model, threat_norm="linf", eps=None):
     Images are float32 in [0, 1], shape [None, H, W, C]. Returns the certifier's methods, or the reason it has none."""
     import tensorflow as tf
 
-    from kerobust.bounds.evaluator import _is_softmax
+    from kerobust.bounds.lipschitz.evaluator import _is_softmax
     from kerobust.export.certifier import ServingCertifier
 
     images = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32, name="images")

@@ -63,8 +63,8 @@ class CertifiedTraining(TrainingMethod):
 
     def bounds_for(self, classifier):
         """The bound this method trains against, built on `classifier` (uncompiled, differentiable)."""
-        from kerobust.bounds.crown import CrownBounds
-        from kerobust.bounds.interval import IntervalBounds
+        from kerobust.bounds.linear.crown import CrownBounds
+        from kerobust.bounds.linear.interval import IntervalBounds
 
         if self.bound == "ibp":
             return IntervalBounds(classifier, self.norm, jit=False)

@@ -12,7 +12,7 @@ import dataclasses
 
 from keras import ops
 
-from kerobust.bounds.output_margin import pair_distances
+from kerobust.bounds.lipschitz.output_margin import pair_distances
 from kerobust.training.certified import CertifiedTraining, verified_term
 
 
@@ -28,7 +28,7 @@ class LipschitzMarginTraining(CertifiedTraining):
         return 0.0 if self.kappa_end is None else self.kappa_end
 
     def bounds_for(self, classifier):
-        from kerobust.bounds.trainable_lipschitz import TrainableLipschitz
+        from kerobust.bounds.lipschitz.trainable_lipschitz import TrainableLipschitz
 
         return TrainableLipschitz(classifier)
 

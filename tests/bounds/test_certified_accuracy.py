@@ -41,8 +41,8 @@ def test_metric_in_evaluate_matches_the_evaluator_before_and_after_training(digi
 def test_local_methods_on_an_adversarial_model_match_the_bounds(digits, method):
     """On kerobust's AdversarialModel (which hands the metric its inputs) the metric is the share of points whose
     margin lower bound is positive; on a plain Keras model it says why it cannot run."""
-    from kerobust.bounds.crown import CrownBounds
-    from kerobust.bounds.interval import IntervalBounds
+    from kerobust.bounds.linear.crown import CrownBounds
+    from kerobust.bounds.linear.interval import IntervalBounds
     from kerobust.models import build_model
     from kerobust.training import AdversarialModel, build_training_method
 

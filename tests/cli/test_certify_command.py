@@ -25,7 +25,7 @@ def test_help_lists_every_method(capsys):
 
 
 def test_prints_certified_accuracy_and_writes_the_schema(saved_net, tmp_path, capsys, natural_digits_net, digits):
-    from kerobust.bounds.interval import IntervalBounds
+    from kerobust.bounds.linear.interval import IntervalBounds
 
     out = tmp_path / "cert.json"
     argv = ["certify", "--model", str(saved_net), "--data", "digits", "--method", "ibp,crown,lipschitz,smoothing",

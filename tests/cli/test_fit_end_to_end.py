@@ -227,7 +227,7 @@ def test_crown_ibp_training_reports_certified_accuracy(tmp_path, capsys):
     ends with a certified block in metrics.json whose numbers are the bounds of the saved model."""
     import keras
 
-    from kerobust.bounds.interval import IntervalBounds
+    from kerobust.bounds.linear.interval import IntervalBounds
     from kerobust.data import load_dataset
 
     run_dir = tmp_path / "crown_ibp"

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from kerobust.bounds.interval import IntervalBounds
+from kerobust.bounds.linear.interval import IntervalBounds
 from kerobust.evaluation.certification import lipschitz_margins
 from kerobust.export import export_saved_model
 

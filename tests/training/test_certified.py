@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from keras import ops
 
-from kerobust.bounds.crown import CrownBounds
-from kerobust.bounds.interval import IntervalBounds
+from kerobust.bounds.linear.crown import CrownBounds
+from kerobust.bounds.linear.interval import IntervalBounds
 from kerobust.errors import KerobustError
 from kerobust.models import build_model
 from kerobust.training import AdversarialModel, build_training_method

@@ -10,7 +10,7 @@ from kerobust.errors import KerobustError
 from kerobust.evaluation.certification import lipschitz_margins
 from kerobust.models import build_model
 from kerobust.training import AdversarialModel, build_training_method
-from kerobust.bounds.output_margin import pair_distances
+from kerobust.bounds.lipschitz.output_margin import pair_distances
 
 pytestmark = pytest.mark.smoke
 

@@ -67,8 +67,8 @@ def test_the_certified_objective_is_the_share_certified_on_the_validation_split(
     import keras
 
     model = keras.saving.load_model(tmp_path / "search" / "best" / "model.keras")
-    from kerobust.bounds.crown import CrownBounds
-    from kerobust.bounds.interval import IntervalBounds
+    from kerobust.bounds.linear.crown import CrownBounds
+    from kerobust.bounds.linear.interval import IntervalBounds
 
     x, y = digits.x_val, digits.y_val
     bounds = np.asarray(BoundEvaluator(model, "sound")(x))

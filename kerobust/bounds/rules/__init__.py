@@ -17,6 +17,7 @@ from kerobust.bounds.rules.local_response_norm import LocalResponseNormalization
 from kerobust.bounds.rules.merge import AddRule, ConcatenateRule
 from kerobust.bounds.rules.pooling import AveragePoolingRule, LpPoolingRule, MaxPoolingRule
 from kerobust.bounds.rules.scaling import ScalingRule
+from kerobust.bounds.rules.upsampling import UpSampling2DRule
 
 RULES = Registry([
     DenseRule(),
@@ -33,6 +34,7 @@ RULES = Registry([
     IdentityRule(),
     AddRule(),
     ConcatenateRule(),
+    UpSampling2DRule(),
 ])
 
 

@@ -4,10 +4,10 @@ line for a (leaky) ReLU, constant lines for any other non-decreasing h."""
 
 import keras
 
-from kerobust.bounds.activations import activation_name
-from kerobust.bounds.boxes import activate, monotone_box
-from kerobust.bounds.graph_nodes import ActivationNode, named_activation_node
-from kerobust.bounds.pass_through import standalone_activation_lipschitz
+from kerobust.bounds.lipschitz.activations import activation_name
+from kerobust.bounds.linear.boxes import activate, monotone_box
+from kerobust.bounds.linear.graph_nodes import ActivationNode, named_activation_node
+from kerobust.bounds.lipschitz.pass_through import standalone_activation_lipschitz
 from kerobust.bounds.rules.base import LayerRule
 
 PARAMETRISED = (keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.ELU)

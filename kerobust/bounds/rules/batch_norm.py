@@ -5,10 +5,10 @@ affine box and node (IBP, CROWN), and max |g| with the moving variance (trainabl
 import keras
 from keras import ops
 
-from kerobust.bounds.batch_norm import batch_norm_lipschitz, scale_of, thesis_batch_norm
-from kerobust.bounds.boxes import batch_norm_box
-from kerobust.bounds.folding import channels_last
-from kerobust.bounds.graph_nodes import AffineNode
+from kerobust.bounds.lipschitz.batch_norm import batch_norm_lipschitz, scale_of, thesis_batch_norm
+from kerobust.bounds.linear.boxes import batch_norm_box
+from kerobust.bounds.lipschitz.folding import channels_last
+from kerobust.bounds.linear.graph_nodes import AffineNode
 from kerobust.bounds.rules.base import LayerRule
 
 

@@ -2,8 +2,8 @@
 preconditioned norm (sound) and relaxed by CROWN as an affine node; IBP would need |A| of the operator, which is not
 formed, so it has no interval rule (CROWN bounds the tensor itself)."""
 
-from kerobust.bounds.conv_norm import conv_norm_lipschitz
-from kerobust.bounds.graph_nodes import AffineNode
+from kerobust.bounds.lipschitz.conv_norm import conv_norm_lipschitz
+from kerobust.bounds.linear.graph_nodes import AffineNode
 from kerobust.bounds.rules.base import LayerRule
 from kerobust.layers import ConvNorm
 

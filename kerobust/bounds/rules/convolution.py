@@ -4,9 +4,9 @@
 
 import keras
 
-from kerobust.bounds.activations import activation_name, lipschitz as activation_lipschitz
-from kerobust.bounds.convolution import conv_lipschitz, thesis_conv
-from kerobust.bounds.power_norms import conv_power_norm, power_vector_shape
+from kerobust.bounds.lipschitz.activations import activation_name, lipschitz as activation_lipschitz
+from kerobust.bounds.lipschitz.convolution import conv_lipschitz, thesis_conv
+from kerobust.bounds.lipschitz.power_norms import conv_power_norm, power_vector_shape
 from kerobust.bounds.rules.linear_layers import LinearLayerRule
 
 

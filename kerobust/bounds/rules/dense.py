@@ -7,9 +7,9 @@ import math
 import keras
 from keras import ops
 
-from kerobust.bounds.activations import activation_name, lipschitz as activation_lipschitz
-from kerobust.bounds.dense_block import dense_lipschitz, second_derivative_bound, thesis_dense_block
-from kerobust.bounds.power_norms import dense_power_norm
+from kerobust.bounds.lipschitz.activations import activation_name, lipschitz as activation_lipschitz
+from kerobust.bounds.lipschitz.dense_block import dense_lipschitz, second_derivative_bound, thesis_dense_block
+from kerobust.bounds.lipschitz.power_norms import dense_power_norm
 from kerobust.bounds.rules.linear_layers import LinearLayerRule
 
 

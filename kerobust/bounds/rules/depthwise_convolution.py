@@ -3,8 +3,8 @@
 
 import keras
 
-from kerobust.bounds.activations import activation_name, lipschitz as activation_lipschitz
-from kerobust.bounds.convolution import depthwise_lipschitz
+from kerobust.bounds.lipschitz.activations import activation_name, lipschitz as activation_lipschitz
+from kerobust.bounds.lipschitz.convolution import depthwise_lipschitz
 from kerobust.bounds.rules.linear_layers import LinearLayerRule
 from kerobust.norms.layer_norm import conv_input_size
 

@@ -2,8 +2,8 @@
 that is off at inference, ZeroPadding2D): Lipschitz constant 1, kappa unchanged, the box mapped as it is, an affine
 node (docs/bounds.md section 2.7)."""
 
-from kerobust.bounds.graph_nodes import AffineNode
-from kerobust.bounds.pass_through import IDENTITY_LAYERS
+from kerobust.bounds.linear.graph_nodes import AffineNode
+from kerobust.bounds.lipschitz.pass_through import IDENTITY_LAYERS
 from kerobust.bounds.rules.base import LayerRule
 
 

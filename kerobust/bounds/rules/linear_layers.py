@@ -2,10 +2,10 @@
 through the affine part, (W m + b, |W| r), then the activation (Gowal et al. 2018, eqs. (5)-(6)); CROWN sees two
 nodes, the affine part and the activation. Channels must be last."""
 
-from kerobust.bounds.activations import activation_name
-from kerobust.bounds.boxes import activate, affine_box, affine_map
-from kerobust.bounds.folding import channels_last
-from kerobust.bounds.graph_nodes import AffineNode, named_activation_node
+from kerobust.bounds.lipschitz.activations import activation_name
+from kerobust.bounds.linear.boxes import activate, affine_box, affine_map
+from kerobust.bounds.lipschitz.folding import channels_last
+from kerobust.bounds.linear.graph_nodes import AffineNode, named_activation_node
 from kerobust.bounds.rules.base import LayerRule
 
 

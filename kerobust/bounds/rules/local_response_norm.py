@@ -1,7 +1,7 @@
 """LocalResponseNormalization: the gradient-norm bound of docs/bounds.md section 2.6 (sound) and Peck's (2017)
 Theorem 5.9 (thesis). IBP and CROWN have no rule for it."""
 
-from kerobust.bounds.local_response_norm import lrn_lipschitz, thesis_lrn
+from kerobust.bounds.lipschitz.local_response_norm import lrn_lipschitz, thesis_lrn
 from kerobust.bounds.rules.base import LayerRule
 from kerobust.layers import LocalResponseNormalization
 

@@ -5,7 +5,7 @@ and a Concatenate (Lip <= the root of the sum of squares; boxes and coefficients
 import keras
 from keras import ops
 
-from kerobust.bounds.graph_nodes import ConcatNode, SumNode
+from kerobust.bounds.linear.graph_nodes import ConcatNode, SumNode
 from kerobust.bounds.rules.base import LayerRule
 
 

@@ -4,9 +4,9 @@ as it is; CROWN: an affine node). L_p pooling has no IBP or CROWN rule."""
 
 import keras
 
-from kerobust.bounds.boxes import monotone_box
-from kerobust.bounds.graph_nodes import AffineNode, MaxPoolNode, max_pool_window
-from kerobust.bounds.pooling import pooling_lipschitz, thesis_pooling
+from kerobust.bounds.linear.boxes import monotone_box
+from kerobust.bounds.linear.graph_nodes import AffineNode, MaxPoolNode, max_pool_window
+from kerobust.bounds.lipschitz.pooling import pooling_lipschitz, thesis_pooling
 from kerobust.bounds.rules.base import LayerRule
 from kerobust.layers import LpPooling2D
 

@@ -3,9 +3,9 @@ bounds in the units of the model's input), their boxes (IBP) and affine nodes (C
 
 import keras
 
-from kerobust.bounds.boxes import monotone_box
-from kerobust.bounds.graph_nodes import AffineNode
-from kerobust.bounds.pass_through import scaling_lipschitz
+from kerobust.bounds.linear.boxes import monotone_box
+from kerobust.bounds.linear.graph_nodes import AffineNode
+from kerobust.bounds.lipschitz.pass_through import scaling_lipschitz
 from kerobust.bounds.rules.base import LayerRule
 
 

@@ -1,5 +1,5 @@
-"""Batch norm folded into its neighbouring linear layer (`kerobust/bounds/folding.py`): a hand-computed case, the
-Jacobian of the whole network at random points as a floor, and the unfolded product as a ceiling."""
+"""Batch norm folded into its neighbouring linear layer (`kerobust/bounds/lipschitz/folding.py`): a hand-computed
+case, the Jacobian of the whole network at random points as a floor, and the unfolded product as a ceiling."""
 
 import keras
 import numpy as np
@@ -8,8 +8,8 @@ from keras import ops
 
 from kerobust import backend
 from kerobust.bounds import BoundEvaluator
-from kerobust.bounds import evaluator as evaluator_module
-from kerobust.bounds.folding import batch_norm_folds
+from kerobust.bounds.lipschitz import evaluator as evaluator_module
+from kerobust.bounds.lipschitz.folding import batch_norm_folds
 
 pytestmark = pytest.mark.smoke
 

@@ -20,9 +20,9 @@ import numpy as np
 from keras import ops
 
 from kerobust import backend
-from kerobust.bounds.folding import batch_norm_folds, inputs_of
-from kerobust.bounds.lipschitz_composition import compose_lipschitz
-from kerobust.bounds.output_margin import margin_bound
+from kerobust.bounds.lipschitz.folding import batch_norm_folds, inputs_of
+from kerobust.bounds.lipschitz.lipschitz_composition import compose_lipschitz
+from kerobust.bounds.lipschitz.output_margin import margin_bound
 from kerobust.bounds.rules import RULES, layer_lipschitz
 from kerobust.catalog import BOUND_MODES as MODES
 from kerobust.errors import KerobustError, unknown_name

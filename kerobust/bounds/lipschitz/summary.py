@@ -9,7 +9,7 @@ DEFAULT_EPS = (0.05, 0.1, 0.25, 0.5)
 
 def bounds_and_summary(evaluator, model, x, y, eps_values=DEFAULT_EPS):
     """The evaluator's per-sample bounds on `x`, and their `summary` with the model's decisions on (x, y)."""
-    from kerobust.bounds.attack_check import predictions
+    from kerobust.bounds.lipschitz.attack_check import predictions
 
     bounds = evaluator(x)
     return bounds, summary(bounds, y, predictions(model, x), eps_values, input_size(x))

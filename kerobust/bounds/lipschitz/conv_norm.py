@@ -15,9 +15,9 @@ Not available in thesis mode: Peck's (2017) thesis has no rule for a preconditio
 import numpy as np
 from keras import ops
 
-from kerobust.bounds.batch_norm import scale_of
-from kerobust.bounds.convolution import depthwise_lipschitz
-from kerobust.bounds.folding import scaled_kernel
+from kerobust.bounds.lipschitz.batch_norm import scale_of
+from kerobust.bounds.lipschitz.convolution import depthwise_lipschitz
+from kerobust.bounds.lipschitz.folding import scaled_kernel
 
 
 def preconditioned_norm(kernel, v, grid):

@@ -13,8 +13,8 @@ from keras import ops
 
 from kerobust import backend
 from kerobust.attacks.lp_geometry import NORMS
-from kerobust.bounds.bound_graph import BoundGraph
-from kerobust.bounds.boxes import input_box, margin_gaps, worst_margin
+from kerobust.bounds.linear.bound_graph import BoundGraph
+from kerobust.bounds.linear.boxes import input_box, margin_gaps, worst_margin
 from kerobust.bounds.rules import RULES
 from kerobust.errors import unknown_name
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from kerobust.bounds import BoundEvaluator
-from kerobust.bounds.attack_check import fgs_line_search, pgd_l2_search, violations
+from kerobust.bounds.lipschitz.attack_check import fgs_line_search, pgd_l2_search, violations
 
 
 @pytest.fixture(scope="module", params=["lenet5_lrn3", pytest.param("resnet20", marks=pytest.mark.slow), "basicnet"])

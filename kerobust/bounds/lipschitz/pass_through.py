@@ -11,7 +11,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from kerobust.bounds.activations import activation_name, lipschitz
+from kerobust.bounds.lipschitz.activations import activation_name, lipschitz
 
 IDENTITY_LAYERS = (
     keras.layers.InputLayer, keras.layers.Flatten, keras.layers.Reshape, keras.layers.Dropout,

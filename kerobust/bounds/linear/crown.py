@@ -20,10 +20,10 @@ from keras import ops
 
 from kerobust import backend
 from kerobust.attacks.lp_geometry import NORMS
-from kerobust.bounds.bound_graph import BoundGraph
-from kerobust.bounds.boxes import input_box, worst_margin
+from kerobust.bounds.linear.bound_graph import BoundGraph
+from kerobust.bounds.linear.boxes import input_box, worst_margin
 from kerobust.bounds.rules import RULES
-from kerobust.bounds.interval import batched, flat_box, interval_boxes, interval_margins
+from kerobust.bounds.linear.interval import batched, flat_box, interval_boxes, interval_margins
 from kerobust.errors import KerobustError, unknown_name
 
 INTERMEDIATE = ("crown", "ibp")

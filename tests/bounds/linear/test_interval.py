@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-from kerobust.bounds.interval import IntervalBounds
+from kerobust.bounds.linear.interval import IntervalBounds
 from kerobust.errors import KerobustError
 from tests.bounds.tiny_networks import dense_net, exact_worst_margin, zoo_net
 

@@ -20,8 +20,8 @@ normalised), so the loss's gradient is the norm's gradient at convergence.
 
 import keras
 
-from kerobust.bounds.evaluator import decision_head
-from kerobust.bounds.lipschitz_composition import compose_lipschitz
+from kerobust.bounds.lipschitz.evaluator import decision_head
+from kerobust.bounds.lipschitz.lipschitz_composition import compose_lipschitz
 from kerobust.bounds.rules import RULES, layer_lipschitz, refuse_randomised
 
 class TrainableLipschitz(keras.layers.Layer):

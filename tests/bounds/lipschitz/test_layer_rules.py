@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 from keras import ops
 
-from kerobust.bounds.activations import CONSTANTS
-from kerobust.bounds.batch_norm import thesis_batch_norm
-from kerobust.bounds.conv_norm import conv_norm_lipschitz, preconditioned_norm
-from kerobust.bounds.convolution import conv_lipschitz, thesis_conv
-from kerobust.bounds.dense_block import jacobian_norm, second_derivative_bound, thesis_dense_block
-from kerobust.bounds.local_response_norm import gradient_norms, lrn_lipschitz, thesis_lrn
-from kerobust.bounds.pooling import pooling_lipschitz, thesis_pooling
+from kerobust.bounds.lipschitz.activations import CONSTANTS
+from kerobust.bounds.lipschitz.batch_norm import thesis_batch_norm
+from kerobust.bounds.lipschitz.conv_norm import conv_norm_lipschitz, preconditioned_norm
+from kerobust.bounds.lipschitz.convolution import conv_lipschitz, thesis_conv
+from kerobust.bounds.lipschitz.dense_block import jacobian_norm, second_derivative_bound, thesis_dense_block
+from kerobust.bounds.lipschitz.local_response_norm import gradient_norms, lrn_lipschitz, thesis_lrn
+from kerobust.bounds.lipschitz.pooling import pooling_lipschitz, thesis_pooling
 from kerobust.bounds.rules import layer_lipschitz
 from kerobust.layers import ConvNorm, LocalResponseNormalization, LpPooling2D
 from kerobust.layers.conv_norm import apply_preconditioner, channel_preconditioner

@@ -13,7 +13,7 @@ Sound: kappa / prod_i A_i ||V_i||_2 (the spectral norms of the kernels), one fac
 import numpy as np
 from keras import ops
 
-from kerobust.bounds.activations import activation_name, derivative, lipschitz, thesis_constants
+from kerobust.bounds.lipschitz.activations import activation_name, derivative, lipschitz, thesis_constants
 
 
 def second_derivative_bound(layers):

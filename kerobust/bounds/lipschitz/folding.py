@@ -13,9 +13,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from kerobust.bounds.activations import CONSTANTS, LIPSCHITZ_ONLY, activation_name
-from kerobust.bounds.batch_norm import scale_of
-from kerobust.bounds.pass_through import ACTIVATION_LAYERS
+from kerobust.bounds.lipschitz.activations import CONSTANTS, LIPSCHITZ_ONLY, activation_name
+from kerobust.bounds.lipschitz.batch_norm import scale_of
+from kerobust.bounds.lipschitz.pass_through import ACTIVATION_LAYERS
 
 LINEAR_LAYERS = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)
 

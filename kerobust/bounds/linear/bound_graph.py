@@ -16,9 +16,9 @@ bound of a model being trained must read that model's own weights).
 
 import keras
 
-from kerobust.bounds.evaluator import decision_head
-from kerobust.bounds.folding import inputs_of
-from kerobust.bounds.graph_nodes import LOWER_SLOPES, AffineNode
+from kerobust.bounds.lipschitz.evaluator import decision_head
+from kerobust.bounds.lipschitz.folding import inputs_of
+from kerobust.bounds.linear.graph_nodes import LOWER_SLOPES, AffineNode
 from kerobust.bounds.rules import RULES
 from kerobust.errors import KerobustError
 

@@ -6,8 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from kerobust.bounds.crown import CrownBounds
-from kerobust.bounds.interval import IntervalBounds
+from kerobust.bounds.linear.crown import CrownBounds
+from kerobust.bounds.linear.interval import IntervalBounds
 from kerobust.errors import KerobustError
 from tests.bounds.tiny_networks import conv_net, dense_net, exact_worst_margin, zoo_net
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from kerobust.bounds import BoundEvaluator
-from kerobust.bounds.convolution import kernel_lipschitz
+from kerobust.bounds.lipschitz.convolution import kernel_lipschitz
 from kerobust.bounds.rules import layer_lipschitz
-from kerobust.bounds.trainable_lipschitz import TrainableLipschitz
+from kerobust.bounds.lipschitz.trainable_lipschitz import TrainableLipschitz
 from kerobust.errors import KerobustError
 from kerobust.layers import ConvNorm
 from kerobust.models import build_model

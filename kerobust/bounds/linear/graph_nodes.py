@@ -17,8 +17,8 @@ import keras
 from keras import ops
 
 from kerobust import backend
-from kerobust.bounds.boxes import MONOTONE, activate
-from kerobust.bounds.folding import channels_last
+from kerobust.bounds.linear.boxes import MONOTONE, activate
+from kerobust.bounds.lipschitz.folding import channels_last
 from kerobust.errors import KerobustError
 
 LOWER_SLOPES = ("adaptive", "zero", "one")

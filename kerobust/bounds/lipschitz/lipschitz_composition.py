@@ -6,7 +6,7 @@ Lip <= sqrt(Lip(a)^2 + Lip(b)^2). Used by the sound mode (`BoundEvaluator`, exac
 Lipschitz-margin training (`TrainableLipschitz`, differentiable estimates of the same constants).
 """
 
-from kerobust.bounds.folding import inputs_of
+from kerobust.bounds.lipschitz.folding import inputs_of
 from kerobust.bounds.rules import RULES
 from kerobust.errors import KerobustError
 

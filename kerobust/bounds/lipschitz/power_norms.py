@@ -7,7 +7,7 @@ each norm from below; the vectors are held fixed in the gradient (sigma = ||A v|
 import keras
 from keras import ops
 
-from kerobust.bounds.convolution import output_windows
+from kerobust.bounds.lipschitz.convolution import output_windows
 from kerobust.layers.conv_geometry import padded_size
 from kerobust.norms.layer_norm import conv_input_size
 
