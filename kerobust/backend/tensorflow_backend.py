@@ -58,29 +58,37 @@ def replicas_in_sync():
     return tf.distribute.get_strategy().num_replicas_in_sync
 
 
-def _onednn_enabled():
-    """Whether TensorFlow runs its CPU kernels through oneDNN (on by default on CPUs with AVX-512; off e.g. on AMD EPYC
-    with AVX2 only). TensorFlow's own kernels without it cannot run grouped convolutions: the forward pass fails once
-    grappler fuses it with its bias, and the filter gradient asks for the full kernel."""
-    try:
-        from tensorflow.python.util import _pywrap_util_port
+def _grouped_kernels_run():
+    """Whether TensorFlow's CPU kernels run a grouped convolution and its filter gradient, tried once on a tiny case
+    (they do through oneDNN, on by default on CPUs with AVX-512; not e.g. on AMD EPYC with AVX2 only, where the
+    filter gradient asks for the full kernel and grappler's fused conv + bias has no groups)."""
 
-        return bool(_pywrap_util_port.IsMklEnabled())
-    except (ImportError, AttributeError):
+    @tf.function
+    def probe(x, kernel, bias):
+        with tf.GradientTape() as tape:
+            tape.watch(kernel)
+            y = tf.nn.bias_add(tf.nn.convolution(x, kernel, padding="SAME"), bias)
+        return y, tape.gradient(tf.reduce_sum(y), kernel)
+
+    try:
+        with tf.device("/CPU:0"):
+            probe(tf.ones((1, 4, 4, 4)), tf.ones((3, 3, 2, 4)), tf.zeros((4,)))
+        return True
+    except (tf.errors.OpError, ValueError, TypeError):
         return False
 
 
 @functools.lru_cache(maxsize=None)
 def native_groups():
-    """Whether `tf.nn.convolution` runs grouped kernels here: with oneDNN or on a GPU."""
-    return _onednn_enabled() or has_gpu()
+    """Whether `tf.nn.convolution` runs grouped kernels here: on a GPU, or where the CPU kernels do (oneDNN)."""
+    return has_gpu() or _grouped_kernels_run()
 
 
 def grouped_conv(inputs, kernel, strides, padding, bias=None):
     """A grouped convolution without Keras's TensorFlow path, which sends every grouped convolution through an
     XLA-compiled function (a workaround for CPU kernels without groups) that makes RegNet training steps about 30x
     slower on CPU. With oneDNN or a GPU, `tf.nn.convolution` runs the groups natively; otherwise each group is its own
-    convolution, concatenated (`_onednn_enabled`).
+    convolution, concatenated (`native_groups`).
 
     The bias is added as a broadcast `tf.add`, not a `BiasAdd` (which Keras's `ops.add` makes of it), so that grappler
     does not fuse it into a `_FusedConv2D`, whose kernel has no groups without oneDNN."""
@@ -247,7 +255,7 @@ def loss_and_gradients(model, x_of, extra, y, sample_weight):
             tape.watch(extra)
         x = x_of(extra)
         y_pred = model(x, training=True)
-        loss = model._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
+        loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
         scaled = model.optimizer.scale_loss(loss)
     sources = list(model.trainable_variables) + ([extra] if extra is not None else [])
     grads = tape.gradient(scaled, sources)

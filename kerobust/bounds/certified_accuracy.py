@@ -19,6 +19,7 @@ from keras import ops
 from kerobust.bounds.lipschitz.evaluator import BoundEvaluator
 from kerobust.bounds.lipschitz.output_margin import margin_bound
 from kerobust.errors import KerobustError, unknown_name
+from kerobust.untracked import Untracked
 
 METHODS = ("lipschitz", "ibp", "crown-ibp", "crown")
 
@@ -42,7 +43,7 @@ class CertifiedAccuracy(keras.metrics.Metric):
         self.method, self.norm = method, norm
         self.certified = self.add_variable(shape=(), initializer="zeros", name="certified")
         self.count = self.add_variable(shape=(), initializer="zeros", name="count")
-        object.__setattr__(self, "inputs", None)  # set by AdversarialModel.compute_metrics for local methods
+        self.inputs = Untracked(None)  # the batch's inputs, for local methods (`see_inputs`)
         if method != "lipschitz":
             if keras.backend.backend() == "jax":  # Keras's JAX test step maps only the metric variables
                 raise KerobustError(f"CertifiedAccuracy(method={method!r}) reads the model's weights inside the step, "
@@ -53,15 +54,14 @@ class CertifiedAccuracy(keras.metrics.Metric):
 
             bounds = (IntervalBounds(model, norm, jit=False) if method == "ibp" else
                       CrownBounds(model, norm, intermediate="crown" if method == "crown" else "ibp", jit=False))
-            object.__setattr__(self, "_bounds", bounds)
+            self.bounds = Untracked(bounds)  # reads the model, does not own it
             self.lipschitz = self.head_kernel = None
             return
-        # Not tracked: the metric reads the model, it does not own it.
-        object.__setattr__(self, "_evaluator", BoundEvaluator(model, "sound", jit=False))
+        self.evaluator = Untracked(BoundEvaluator(model, "sound", jit=False))  # reads the model, does not own it
         self.lipschitz = self.add_variable(
-            shape=(), initializer=keras.initializers.Constant(self._evaluator.lipschitz), name="lipschitz"
+            shape=(), initializer=keras.initializers.Constant(self.evaluator.value.lipschitz), name="lipschitz"
         )
-        head = self._evaluator.head.layer
+        head = self.evaluator.value.head.layer
         # A copy of the head's kernel, refreshed with L (on JAX the step cannot read the model's variables).
         self.head_kernel = None if head is None else self.add_variable(
             shape=tuple(head.kernel.shape), initializer=keras.initializers.Constant(ops.convert_to_numpy(head.kernel)),
@@ -72,29 +72,34 @@ class CertifiedAccuracy(keras.metrics.Metric):
     def reads_inputs(self):
         return self.method != "lipschitz"
 
+    def see_inputs(self, x):
+        """Hands over the batch's inputs before `update_state` (`AdversarialModel.compute_metrics` does)."""
+        self.inputs = Untracked(x)
+
     def reset_state(self):
         super().reset_state()
         if self.reads_inputs:
             return
-        self.lipschitz.assign(self._evaluator.current_lipschitz())
+        self.lipschitz.assign(self.evaluator.value.current_lipschitz())
         if self.head_kernel is not None:
-            self.head_kernel.assign(ops.convert_to_numpy(self._evaluator.head.layer.kernel))  # a copy, not the buffer
+            kernel = self.evaluator.value.head.layer.kernel
+            self.head_kernel.assign(ops.convert_to_numpy(kernel))  # a copy, not the buffer
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")
         if self.reads_inputs:
-            if self.inputs is None:
+            if self.inputs.value is None:
                 raise KerobustError(f"CertifiedAccuracy(method={self.method!r}) bounds the ball around each input, "
                                     "which a Keras metric does not see: compile it on kerobust's AdversarialModel.")
             certified = ops.cast(ops.min(ops.where(
                 ops.one_hot(labels, y_pred.shape[-1]) > 0, float("inf"),
-                self._bounds.margin_bounds(self.inputs, labels, self.eps)), axis=-1) > 0, "float32")
+                self.bounds.value.margin_bounds(self.inputs.value, labels, self.eps)), axis=-1) > 0, "float32")
         else:
             certified = self._lipschitz_certified(labels, y_pred)
         self._count(certified, sample_weight)
 
     def _lipschitz_certified(self, labels, y_pred):
-        head = self._evaluator.head.layer
+        head = self.evaluator.value.head.layer
         logits = ops.convert_to_tensor(y_pred)
         if head is not None and getattr(head.activation, "__name__", "") == "softmax":
             logits = ops.log(ops.maximum(logits, 1e-30))  # log-softmax: the same gaps as the logits

@@ -11,7 +11,7 @@ import keras
 from kerobust.atomic_files import atomic_path, require_space, variables_bytes, write_errors_as_user_errors
 from kerobust.errors import KerobustError
 from kerobust.layers import ConvNorm
-from kerobust.layers.noise_injection import random_layers
+from kerobust.layers.noise_injection import all_layers, random_layers
 from kerobust.output_paths import WRITER_KEY, writer
 
 INSTALL_HINT = "pip install 'kerobust[onnx]'"
@@ -50,7 +50,7 @@ def onnx_compatible(model):
       captured by the traced function, tf2onnx makes them extra required graph inputs);
     * ConvNorm's large-grid filter by DFT matmuls instead of FFTs (tf2onnx has no IRFFT2D)."""
     normalizations, conv_norms = [], []
-    for layer in model._flatten_layers():
+    for layer in all_layers(model):
         if isinstance(layer, keras.layers.Normalization) and layer.mean is not None:
             normalizations.append((layer, layer.mean, layer.variance))
             layer.mean = keras.ops.convert_to_numpy(layer.mean)

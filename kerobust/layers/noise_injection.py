@@ -31,7 +31,15 @@ def is_random_at_inference(layer):
 def random_layers(model):
     """The names of `model`'s layers (nested ones included) that draw noise at inference: a model with any is a
     randomised defence, to attack with expectation over transformation."""
-    return [layer.name for layer in model._flatten_layers() if is_random_at_inference(layer)]
+    return [layer.name for layer in all_layers(model) if is_random_at_inference(layer)]
+
+
+def all_layers(model):
+    """Every layer of `model`, nested models' layers included, depth first (through the public `Model.layers`)."""
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from all_layers(layer)
 
 
 def _add_noise_state(layer, seed):

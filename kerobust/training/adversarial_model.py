@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from kerobust import backend
+from kerobust.untracked import Untracked
 
 
 class AdversarialModel(backend.AdversarialTrainStep, keras.Model):
@@ -40,22 +41,29 @@ class AdversarialModel(backend.AdversarialTrainStep, keras.Model):
         self.norm_decay_momenta = []
         if norm_decay is not None:
             targets = norm_decay.targets(classifier)
-            # Not tracked: the kernels are the classifier's variables, not the wrapper's own.
-            object.__setattr__(self, "norm_decay_kernels", [layer.kernel for layer, _ in targets])
+            # Untracked: the kernels are the classifier's variables, not the wrapper's own.
+            self.norm_decay_kernels = Untracked([layer.kernel for layer, _ in targets])
             self.norm_decay_fns = [fn for _, fn in targets]
             self.norm_decay_momenta = [
                 self.add_weight(shape=tuple(layer.kernel.shape), initializer="zeros", trainable=False,
                                 name=f"norm_decay_momentum_{i}")
                 for i, (layer, _) in enumerate(targets)
             ]
-        # Certified training's bound on the classifier. Not tracked: it reads the classifier's variables; a bound
-        # that is a Keras layer (Lipschitz-margin training's power-iteration vectors) is, for its own weights.
-        bound = method.bounds_for(classifier) if hasattr(method, "certified_loss") else None
-        if isinstance(bound, keras.layers.Layer):
-            self.certified_bound = bound
-        else:
-            object.__setattr__(self, "certified_bound", bound)
+        # Certified training's bound on the classifier: it reads the classifier's variables; a bound that is a Keras
+        # layer (Lipschitz-margin training's power-iteration vectors) is tracked, for its own weights.
+        self.certified_bound = method.bounds_for(classifier) if hasattr(method, "certified_loss") else None
+        self.input_metrics = Untracked([])  # compiled metrics that bound a ball around each input (`compile`)
+        # The optimizer step of the batch being trained, set by `adversarial_train_step` around the loss (the
+        # certified methods' eps ramp reads it); None outside it (then the optimizer's counter). Untracked: on
+        # TensorFlow the counter converts to the optimizer's own variable.
+        self.loss_step = Untracked(None)
         self.built = True
+
+    def compile(self, *args, metrics=None, weighted_metrics=None, **kwargs):
+        """Keras's `compile`; remembers the metrics that read the inputs (`CertifiedAccuracy` with a local method)."""
+        super().compile(*args, metrics=metrics, weighted_metrics=weighted_metrics, **kwargs)
+        given = keras.tree.flatten([metrics or [], weighted_metrics or []])
+        self.input_metrics = Untracked([m for m in given if getattr(m, "reads_inputs", False)])
 
     def call(self, inputs, training=False):
         outputs = self.classifier(inputs, training=training)
@@ -66,19 +74,15 @@ class AdversarialModel(backend.AdversarialTrainStep, keras.Model):
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         """Keras's metrics; those that bound a ball around each input (`CertifiedAccuracy` with a local method) get
         the inputs first."""
-        compiled = getattr(self, "_compile_metrics", None)
-        if compiled is not None:
-            for metric in keras.tree.flatten([compiled._user_metrics, compiled._user_weighted_metrics]):
-                if getattr(metric, "reads_inputs", False):
-                    object.__setattr__(metric, "inputs", x)
+        for metric in self.input_metrics.value:
+            metric.see_inputs(x)
         return super().compute_metrics(x, y, y_pred, sample_weight)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """Keras's loss, plus certified training's verified term while training."""
         loss = super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
         if training and self.certified_bound is not None:
-            step = getattr(self, "loss_step", None)  # set by the training step
-            step = self.optimizer.iterations if step is None else step
+            step = self.optimizer.iterations if self.loss_step.value is None else self.loss_step.value
             loss = loss + self.method.certified_loss(self.certified_bound, x, y, y_pred, sample_weight, step)
         return loss
 
@@ -87,7 +91,7 @@ class AdversarialModel(backend.AdversarialTrainStep, keras.Model):
         h <- gamma h + (1 - gamma) p and returns sum_i <sg(beta / N h_i), W_i> - sg(<beta / N h_i, W_i>) (sg: stop
         gradient), whose value is 0 and whose gradient with respect to W_i is beta / N h_i, added to the loss gradient
         before the optimizer step."""
-        kernels = [ops.convert_to_tensor(kernel) for kernel in self.norm_decay_kernels]
+        kernels = [ops.convert_to_tensor(kernel) for kernel in self.norm_decay_kernels.value]
         increments, momenta = self.norm_decay.step(
             [ops.stop_gradient(k) for k in kernels], [ops.convert_to_tensor(h) for h in self.norm_decay_momenta],
             self.norm_decay_fns,

@@ -16,6 +16,7 @@ needs no line here: it is a loss term of `AdversarialModel.call`.
 from keras import ops
 
 from kerobust import backend
+from kerobust.untracked import Untracked
 
 
 def training_seed(model):
@@ -32,10 +33,11 @@ def adversarial_train_step(model, data):
         return _replay_step(model, x, y, sample_weight)
     oracle = backend.training_oracle(model, model.method.loss_fn)
     x_train, y_train, sample_weight = model.method.training_batch(oracle, x, y, sample_weight, training_seed(model))
-    # Read here, where every backend's step sees the optimizer's state (JAX's loss function maps only the weights).
-    object.__setattr__(model, "loss_step", ops.convert_to_tensor(model.optimizer.iterations))
+    # Read here, where every backend's step sees the optimizer's state: Keras's JAX loss function maps only the
+    # weights, so `compute_loss` would read a stale counter there (`AdversarialModel.loss_step`).
+    model.loss_step = Untracked(ops.convert_to_tensor(model.optimizer.iterations))
     loss, y_pred, grads, _ = backend.loss_and_gradients(model, lambda _: x_train, None, y_train, sample_weight)
-    object.__setattr__(model, "loss_step", None)
+    model.loss_step = Untracked(None)
     backend.apply_gradients(model, grads)
     return _record(model, loss, x_train, y_train, y_pred, sample_weight)
 
@@ -60,10 +62,13 @@ def _replay_step(model, x, y, sample_weight):
 
 
 def _record(model, loss, x, y, y_pred, sample_weight):
-    """Updates the loss tracker (Keras's own, which `fit` reports as `loss`) and the compiled metrics. Under
-    `tf.distribute` each replica's loss is divided by the replica count (so that summed gradients average); the
-    tracker gets it undone, as in Keras's own `train_step`."""
+    """Updates the loss metric (the one `fit` reports as `loss`, found among `model.metrics` as Keras's guide to a
+    custom `train_step` does) and the compiled metrics. Under `tf.distribute` each replica's loss is divided by the
+    replica count (so that summed gradients average); the metric gets it undone, as in Keras's own `train_step`."""
     replicas = backend.replicas_in_sync()
     loss = loss if replicas == 1 else loss * ops.cast(replicas, loss.dtype)
-    model._loss_tracker.update_state(loss, sample_weight=ops.shape(x)[0])
+    for metric in model.metrics:
+        if metric.name == "loss":
+            metric.update_state(loss, sample_weight=ops.shape(x)[0])
+            break
     return model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)

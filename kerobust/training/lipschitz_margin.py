@@ -38,7 +38,7 @@ class LipschitzMarginTraining(CertifiedTraining):
         kappa = 1.0 + (self.final_kappa - 1.0) * done
         labels = ops.cast(ops.reshape(y, (-1,)), "int32")
         lipschitz = bounds.lipschitz(iterations=1)
-        head = bounds.head_layer
+        head = bounds.head.value
         distances = pair_distances(None if head is None else head.kernel, labels, y_pred)
         others = 1.0 - ops.one_hot(labels, y_pred.shape[-1], dtype=y_pred.dtype)
         worst = y_pred + self.eps * done * lipschitz * distances * others

@@ -166,7 +166,7 @@ def test_frozen_layers_are_left_out():
     net = _dense_net()
     net.get_layer("hidden").trainable = False
     trainer = AdversarialModel(net, build_training_method("natural", 0.0), norm_decay=NormDecay())
-    assert [k.path for k in trainer.norm_decay_kernels] == [net.get_layer("out").kernel.path]
+    assert [k.path for k in trainer.norm_decay_kernels.value] == [net.get_layer("out").kernel.path]
 
 
 @pytest.mark.smoke

@@ -23,6 +23,7 @@ import keras
 from kerobust.bounds.lipschitz.evaluator import decision_head
 from kerobust.bounds.lipschitz.lipschitz_composition import compose_lipschitz
 from kerobust.bounds.rules import RULES, layer_lipschitz, refuse_randomised
+from kerobust.untracked import Untracked
 
 class TrainableLipschitz(keras.layers.Layer):
     """`L = lipschitz(iterations)`: the estimate for the classifier's current weights, advancing every power-iteration
@@ -42,11 +43,11 @@ class TrainableLipschitz(keras.layers.Layer):
     def __init__(self, classifier, warm_iterations=50, **kwargs):
         super().__init__(name=kwargs.pop("name", "trainable_lipschitz"), **kwargs)
         head, layers = decision_head(classifier)
-        # Not tracked: the classifier's layers belong to the classifier.
-        object.__setattr__(self, "_graph", (classifier.inputs, head, layers))
-        object.__setattr__(self, "head_layer", head.layer)  # the Dense head, or None
+        # Untracked: the classifier's layers belong to the classifier.
+        self.graph = Untracked((classifier.inputs, head, layers))
+        self.head = Untracked(head.layer)  # the Dense head, or None
         self.vectors = []
-        object.__setattr__(self, "_vector_of", {})
+        self.vector_of = Untracked({})  # id(layer) -> index of its power-iteration vector
         for layer in layers:
             refuse_randomised(layer)
             rule = RULES.find(layer)
@@ -54,7 +55,7 @@ class TrainableLipschitz(keras.layers.Layer):
                 RULES.rule_for(layer, "trainable")  # refuses an unsupported configuration (channels first)
                 shape = rule.power_vector_shape(layer)
                 if shape is not None:
-                    self._vector_of[id(layer)] = len(self.vectors)
+                    self.vector_of.value[id(layer)] = len(self.vectors)
                     self.vectors.append(self.add_weight(shape=shape, trainable=False, name=f"power_vector_{layer.name}",
                                                         initializer=keras.initializers.RandomNormal(seed=0)))
             elif layer.trainable_weights:
@@ -65,12 +66,12 @@ class TrainableLipschitz(keras.layers.Layer):
 
     def lipschitz(self, iterations=1):
         """The composed estimate (a scalar tensor, differentiable in the kernels)."""
-        inputs, head, layers = self._graph
+        inputs, head, layers = self.graph.value
 
         def constant(layer):
             rule = RULES.find(layer)
             if rule is not None and rule.supports("trainable"):
-                index = self._vector_of.get(id(layer))
+                index = self.vector_of.value.get(id(layer))
                 return rule.trainable_lipschitz(layer, None if index is None else self.vectors[index], iterations)
             return layer_lipschitz(layer)
 
