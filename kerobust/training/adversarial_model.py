@@ -1,5 +1,7 @@
 """The Keras model wrapper whose `train_step` performs adversarial training."""
 
+import warnings
+
 import keras
 from keras import ops
 
@@ -64,6 +66,13 @@ class AdversarialModel(backend.AdversarialTrainStep, keras.Model):
         super().compile(*args, metrics=metrics, weighted_metrics=weighted_metrics, **kwargs)
         given = keras.tree.flatten([metrics or [], weighted_metrics or []])
         self.input_metrics = Untracked([m for m in given if getattr(m, "reads_inputs", False)])
+
+    def save(self, filepath, overwrite=True, **kwargs):
+        """Saves the classifier, which is what the wrapper trains: the wrapper itself holds only training state
+        (the optimizer, a free-training perturbation, norm-decay averages), which resumable checkpoints keep."""
+        warnings.warn(f"AdversarialModel.save saves its classifier {self.classifier.name!r} (the model it trains) to "
+                      f"{filepath}; the training state goes to kerobust's resumable checkpoints.", stacklevel=2)
+        self.classifier.save(filepath, overwrite=overwrite, **kwargs)
 
     def call(self, inputs, training=False):
         outputs = self.classifier(inputs, training=training)

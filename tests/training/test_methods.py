@@ -144,3 +144,18 @@ def test_pni_batch_is_clean_plus_pgd_on_the_predicted_labels(digits, tiny_digits
     np.testing.assert_array_equal(x_train[:48], x)
     np.testing.assert_allclose(x_train[48:], expected_adv, atol=1e-6)
     np.testing.assert_array_equal(y_train, np.concatenate([y, y]))
+
+
+@pytest.mark.smoke
+def test_saving_the_wrapper_saves_its_classifier_and_says_so(tmp_path):
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,))
+    classifier = keras.Model(inputs, keras.layers.Dense(3)(inputs), name="net")
+    trainer = AdversarialModel(classifier, build_training_method("free", eps=0.1), batch_size=8)
+    path = tmp_path / "trainer.keras"
+    with pytest.warns(UserWarning, match="AdversarialModel.save saves its classifier 'net'"):
+        trainer.save(path)
+    reloaded = keras.saving.load_model(path)
+    x = np.random.default_rng(0).normal(size=(5, 4)).astype("float32")
+    np.testing.assert_array_equal(np.asarray(reloaded(x)), np.asarray(classifier(x)))
+    assert reloaded.name == "net" and not any("perturbation" in w.path for w in reloaded.weights)
