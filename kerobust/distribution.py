@@ -8,9 +8,10 @@ one device with the same global batch (tested). On JAX, `keras.distribution.Data
 over the devices (the GPUs, or the CPU split into host devices) and compiles one step for all of them, so a step
 equals the one-device step, random starts included (tested).
 
-Evaluation (`kerobust eval`, `certify`, `bound`) shards its points the same way inside `sharding_points`: each
-compiled per-point function (an attack, the predictions, a bound) splits its batch over the replicas, by
-`strategy.run` on TensorFlow and by a batch-sharded input on JAX (`kerobust.backend.shard_points`).
+Evaluation (`kerobust eval`, `certify`, `bound`) shards its points the same way inside
+`kerobust.sharding.sharding_points`: each compiled per-point function (an attack, the predictions, a bound) splits its
+batch over the replicas, by `strategy.run` on TensorFlow and by a batch-sharded input on JAX
+(`kerobust.backend.shard_points`).
 """
 
 import contextlib
@@ -22,7 +23,7 @@ from kerobust.catalog import STRATEGIES
 from kerobust.errors import KerobustError, require, unknown_name
 
 
-_SHARDING = None  # the Distribution whose replicas share each batch of points, inside `sharding_points`
+
 
 
 @dataclasses.dataclass
@@ -75,25 +76,6 @@ class Distribution:
     def record(self):
         """metrics.json's `distribution` block."""
         return {"strategy": self.strategy_name, "replicas": self.replicas}
-
-
-@contextlib.contextmanager
-def sharding_points(distribution):
-    """Within: kerobust's compiled per-point functions split each batch over `distribution`'s replicas (and models
-    built here get the strategy's mirrored variables on TensorFlow); outside, or with one replica, nothing changes."""
-    global _SHARDING
-    previous = _SHARDING
-    _SHARDING = distribution if distribution.replicas > 1 else None
-    try:
-        with distribution.scope():
-            yield
-    finally:
-        _SHARDING = previous
-
-
-def point_sharding():
-    """The `Distribution` of the enclosing `sharding_points` (None outside one, or with one replica)."""
-    return _SHARDING
 
 
 def check_evaluation_distribution(name, replicas):

@@ -16,7 +16,8 @@ import sys
 
 import numpy as np
 
-from kerobust.distribution import make_distribution, sharding_points
+from kerobust.distribution import make_distribution
+from kerobust.sharding import sharding_points
 
 MODE = sys.argv[1] if len(sys.argv) > 1 else "mirrored"
 DISTRIBUTION = make_distribution(MODE, 2)

@@ -1,4 +1,4 @@
-"""A classifier's inference-mode outputs as NumPy, on one device or, inside `kerobust.distribution.sharding_points`,
+"""A classifier's inference-mode outputs as NumPy, on one device or, inside `kerobust.sharding.sharding_points`,
 over the devices (a compiled call whose batch is split over them)."""
 
 import weakref
@@ -7,7 +7,7 @@ import keras
 import numpy as np
 
 from kerobust import backend
-from kerobust.distribution import point_sharding
+from kerobust.sharding import point_sharding
 
 # model -> its compiled, sharded inference call
 _SHARDED_PREDICTIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -15,7 +15,7 @@ _SHARDED_PREDICTIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 def predict(model, x):
     """The model's outputs in inference mode, as NumPy; over the devices inside
-    `kerobust.distribution.sharding_points`."""
+    `kerobust.sharding.sharding_points`."""
     if point_sharding() is None:
         return keras.ops.convert_to_numpy(model(x, training=False))
     if model not in _SHARDED_PREDICTIONS:

@@ -1,15 +1,18 @@
-"""Backend-specific plumbing: the only package in kerobust that imports tensorflow or jax.
+"""Backend-specific plumbing: the code that differs between TensorFlow and JAX.
 
-Everything else is written with `keras.ops` and reaches the backend through these names:
+Everything else is written with `keras.ops` and reaches the backend through these names. Outside this package,
+TensorFlow is imported only for services Keras does not wrap, deferred into the function that uses them:
+`tf.summary` (callbacks/dashboard.py, callbacks/hparams.py), SavedModel signatures (export/saved_model.py),
+`tf.distribute` (distribution.py) and tensorflow_datasets (data/tfds_source.py); `tests/test_framework_imports.py`
+keeps it so.
 
 * `uniform(shape, seed, minval, maxval)` and `normal(shape, seed)`: stateless random numbers from an int32 seed
   pair, usable inside compiled functions on every backend.
 * `compile_attack(model, perturb, loss_fn, per_point=True)`: compiles `perturb(oracle, x, y, seed)` for `model`, where
   the `Oracle`'s `gradient(x, y)` is the input gradient of `loss_fn(y, model(x, training=False))` (summed over the
   batch) and `logits(x)` is `model(x, training=False)`.
-* `AdversarialTrainStep`: the `train_step` signature of `kerobust.training.AdversarialModel` on this backend, around
-  `kerobust.training.adversarial_step`, which is written once above three primitives:
-  `training_oracle(model, loss_fn)`, the `Oracle` of the model's current weights in inference mode, and
+* the three primitives of the adversarial training step (`kerobust.training.adversarial_step`, written once):
+  `training_oracle(model, loss_fn)`, the `Oracle` of the model's current weights in inference mode,
   `loss_and_gradients(model, x_of, extra, y, sample_weight)`, the training loss and its gradients, and
   `apply_gradients(model, grads)`, the optimizer step.
 * `grouped_conv(inputs, kernel, strides, padding, bias=None)`: a channels-last convolution whose kernel may hold fewer
@@ -18,7 +21,7 @@ Everything else is written with `keras.ops` and reaches the backend through thes
   (`irfft2(rfft2(z) * v)`), the core of ConvNorm.
 * `compile_function(fn, xla, per_point)`: `fn` of tensors compiled as a graph, with XLA if `xla` (the bound
   evaluators); its first `per_point` arguments are sharded over the devices inside
-  `kerobust.distribution.sharding_points`, as are `compile_attack`'s and `compile_predict(model)`'s (the model's
+  `kerobust.sharding.sharding_points`, as are `compile_attack`'s and `compile_predict(model)`'s (the model's
   inference-mode outputs), by `shard_points(fn, per_point, seed_index)`.
 * `supports_float64()`: whether float64 computations really run in float64 (JAX needs `JAX_ENABLE_X64=1`).
 * `gradient(fn, x)`: the gradient of a scalar function of one tensor (norm decay's subgradients).
@@ -37,7 +40,6 @@ _BACKEND = keras.backend.backend()
 
 if _BACKEND == "tensorflow":
     from kerobust.backend.tensorflow_backend import (  # noqa: F401
-        AdversarialTrainStep,
         apply_gradients,
         circular_top_singular_value,
         clip_circular_spectrum,
@@ -58,7 +60,6 @@ if _BACKEND == "tensorflow":
     )
 elif _BACKEND == "jax":
     from kerobust.backend.jax_backend import (  # type: ignore[assignment]  # noqa: F401
-        AdversarialTrainStep,
         apply_gradients,
         circular_top_singular_value,
         clip_circular_spectrum,
@@ -102,10 +103,3 @@ def use_xla(setting="auto"):
     if setting == "off":
         return False
     return has_gpu()
-
-
-def seed_pair(base, counter):
-    """An int32 seed pair `[base, counter]` for the stateless random functions."""
-    base = keras.ops.cast(keras.ops.convert_to_tensor(base), "int32")
-    counter = keras.ops.cast(keras.ops.convert_to_tensor(counter), "int32")
-    return keras.ops.stack([base, counter])

@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import keras
 
 from kerobust.backend.oracle import Oracle
+from kerobust.sharding import point_sharding
 
 
 def _key(seed):
@@ -98,19 +99,17 @@ def clip_circular_spectrum(kernel, size, limit):
 
 def compile_function(fn, xla=True, per_point=None):
     """`fn` compiled with `jax.jit` (always XLA; the model's weights enter as constants); with `per_point` k, its
-    first k arguments hold one row per point and are sharded inside `kerobust.distribution.sharding_points`."""
+    first k arguments hold one row per point and are sharded inside `kerobust.sharding.sharding_points`."""
     compiled = jax.jit(fn)
     return compiled if per_point is None else shard_points(compiled, per_point)
 
 
 def shard_points(fn, per_point, seed_index=None):
     """`fn(*args)` whose first `per_point` arguments hold one row per point (and whose outputs do too), called inside
-    `kerobust.distribution.sharding_points` with those arguments split over the devices of Keras's `DataParallel`
+    `kerobust.sharding.sharding_points` with those arguments split over the devices of Keras's `DataParallel`
     distribution (padded to a multiple of the device count by repeating the last row, the outputs cropped back).
     `jax.jit` then runs one program over the whole batch, so the results equal one device's when no padding is
     needed, random numbers included; the seed stays as it is (`seed_index` is for TensorFlow's per-replica runs)."""
-    from kerobust.distribution import point_sharding
-
     def run(*args):
         distribution = point_sharding()
         if distribution is None:
@@ -158,7 +157,7 @@ def compile_attack(model, perturb, loss_fn, xla=True, per_point=True):
 
 def compile_predict(model):
     """`model(x, training=False)` by `stateless_call` under `jax.jit`, sharded inside
-    `kerobust.distribution.sharding_points`."""
+    `kerobust.sharding.sharding_points`."""
 
     @jax.jit
     def logits(trainable, non_trainable, x):
@@ -211,18 +210,3 @@ def apply_gradients(model, grads):
         variable.assign(value)
     for variable, value in zip(optimizer.variables, optimizer_values):
         variable.assign(value)
-
-
-class AdversarialTrainStep:
-    """Stateless `train_step` of `AdversarialModel` on JAX: `kerobust.training.adversarial_step` inside a
-    `keras.StatelessScope` holding the step's state, whose final values are the new state."""
-
-    def train_step(self, state, data):
-        from kerobust.training.adversarial_step import adversarial_train_step
-
-        groups = (self.trainable_variables, self.non_trainable_variables, self.optimizer.variables,
-                  self.metrics_variables)
-        mapping = [(v, value) for variables, values in zip(groups, state) for v, value in zip(variables, values)]
-        with keras.StatelessScope(state_mapping=mapping) as scope:
-            logs = adversarial_train_step(self, data)
-        return logs, tuple([scope.get_current_value(v) for v in variables] for variables in groups)

@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerobust.backend.oracle import Oracle
+from kerobust.sharding import point_sharding
 
 
 class _QuietRetracing(logging.Filter):
@@ -158,7 +159,7 @@ def clip_circular_spectrum(kernel, size, limit):
 
 def compile_function(fn, xla=True, per_point=None):
     """`fn` as a TensorFlow graph, compiled with XLA if `xla`; with `per_point` k, its first k arguments hold one row
-    per point and it shards them inside `kerobust.distribution.sharding_points` (`shard_points`)."""
+    per point and it shards them inside `kerobust.sharding.sharding_points` (`shard_points`)."""
     compiled = tf.function(fn, jit_compile=xla, reduce_retracing=True)
     return compiled if per_point is None else shard_points(compiled, per_point)
 
@@ -176,12 +177,10 @@ def _pad_rows(array, rows):
 
 def shard_points(fn, per_point, seed_index=None):
     """`fn(*args)` whose first `per_point` arguments hold one row per point (and whose outputs do too), run inside
-    `kerobust.distribution.sharding_points` by `strategy.run` on equal shards of the rows, one per replica (the
+    `kerobust.sharding.sharding_points` by `strategy.run` on equal shards of the rows, one per replica (the
     batch padded by repeating its last row, the outputs cropped back); the other arguments go to every replica.
     The int32 seed pair at `seed_index` moves by `SEED_STRIDE` per replica, so the shards draw distinct noise
     (replica 0 draws what one device would for its rows). Outside `sharding_points`, `fn` as it is."""
-    from kerobust.distribution import point_sharding
-
     compiled = {}  # strategy -> the tf.function that runs `on_replica` on each replica
 
     def on_replica(shards, shared):
@@ -236,7 +235,7 @@ def compile_attack(model, perturb, loss_fn, xla=None, per_point=True):
 
 
 def compile_predict(model):
-    """`model(x, training=False)` as a graph, sharded inside `kerobust.distribution.sharding_points`."""
+    """`model(x, training=False)` as a graph, sharded inside `kerobust.sharding.sharding_points`."""
     return shard_points(tf.function(lambda x: model(x, training=False), reduce_retracing=True), 1)
 
 
@@ -267,12 +266,3 @@ def loss_and_gradients(model, x_of, extra, y, sample_weight):
 def apply_gradients(model, grads):
     """One optimizer step of `model`'s trainable variables (grads of the scaled loss)."""
     model.optimizer.apply(grads, model.trainable_variables)
-
-
-class AdversarialTrainStep:
-    """`train_step` of `AdversarialModel` on TensorFlow: `kerobust.training.adversarial_step`, as it is."""
-
-    def train_step(self, data):
-        from kerobust.training.adversarial_step import adversarial_train_step
-
-        return adversarial_train_step(self, data)

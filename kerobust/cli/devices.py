@@ -1,5 +1,5 @@
 """`--distribute` and `--replicas` of `kerobust eval`, `certify` and `bound`: each batch of points split over this
-machine's devices (`kerobust.distribution.sharding_points`)."""
+machine's devices (`kerobust.sharding.sharding_points`)."""
 
 import contextlib
 
@@ -27,7 +27,8 @@ def check_distribution_flags(args):
 def sharded(args, replicas):
     """Yields the `Distribution` of the flags, inside its `sharding_points`: load the model and evaluate in it. It
     is made before TensorFlow's runtime or JAX starts (the CPU split needs that)."""
-    from kerobust.distribution import make_distribution, sharding_points
+    from kerobust.distribution import make_distribution
+    from kerobust.sharding import sharding_points
 
     distribution = make_distribution(args.distribute, replicas)
     if distribution.replicas > 1:

@@ -5,17 +5,17 @@ import warnings
 import keras
 from keras import ops
 
-from kerobust import backend
+from kerobust.training.train_step import AdversarialTrainStep
 from kerobust.untracked import Untracked
 
 
-class AdversarialModel(backend.AdversarialTrainStep, keras.Model):
+class AdversarialModel(AdversarialTrainStep, keras.Model):  # type: ignore[valid-type, misc]  # chosen by backend
     """Wraps a classifier so that `fit` trains it with a `TrainingMethod` (natural, fgsm, pgd, free, ...).
 
     Calls, `evaluate` and `predict` go to the classifier unchanged; only `train_step` differs (see
-    `kerobust.backend`). Works with every `model.fit` callback. Save the `classifier`, not the wrapper; the wrapper's
-    weights (classifier, free-training perturbation) and optimizer state go to resumable checkpoints. Certified training
-    methods (IBP, CROWN-IBP, Lipschitz-margin) add their verified loss in `compute_loss`.
+    `kerobust.training.train_step`). Works with every `model.fit` callback. `save` saves the classifier; the wrapper's
+    weights (classifier, free-training perturbation) and optimizer state go to resumable checkpoints. Certified
+    training methods (IBP, CROWN-IBP, Lipschitz-margin) add their verified loss in `compute_loss`.
 
     Args:
         classifier: a built Keras model mapping [0, 1] images to logits.

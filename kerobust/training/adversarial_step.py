@@ -16,12 +16,13 @@ needs no line here: it is a loss term of `AdversarialModel.call`.
 from keras import ops
 
 from kerobust import backend
+from kerobust.seeds import seed_pair
 from kerobust.untracked import Untracked
 
 
 def training_seed(model):
     """The attack's int32 seed pair for this step: the method's seed and the optimizer's step counter."""
-    return backend.seed_pair(model.method.seed, model.optimizer.iterations)
+    return seed_pair(model.method.seed, model.optimizer.iterations)
 
 
 def adversarial_train_step(model, data):
