@@ -126,8 +126,8 @@ def attacks(profile, dataset, eot_samples=1):
     from kerobust.attacks import FGSM, PGD
 
     step = dataset.threat_model.evaluation_step(profile.eps, "linf")
-    return [PGD(eps=profile.eps, num_steps=profile.eval_steps, step_size=step, eot_samples=eot_samples),
-            PGD(eps=profile.l2_eps, norm="l2", num_steps=profile.eval_steps, eot_samples=eot_samples),
+    return [PGD(eps=profile.eps, steps=profile.eval_steps, step_size=step, eot_samples=eot_samples),
+            PGD(eps=profile.l2_eps, norm="l2", steps=profile.eval_steps, eot_samples=eot_samples),
             FGSM(eps=profile.eps, eot_samples=eot_samples)]
 
 

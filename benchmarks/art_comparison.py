@@ -122,8 +122,8 @@ def attacks(model, classifiers, norm, eps, batch_size):
 
     rows = []
     for name, our_attack, art_attack in (
-        (f"PGD-{PGD_STEPS}", PGD(eps=eps, norm=norm, num_steps=PGD_STEPS, step_size=2.5 * eps / PGD_STEPS), art_pgd),
-        (f"APGD-CE-{APGD_STEPS}", APGD(eps=eps, norm=norm, num_steps=APGD_STEPS), art_apgd),
+        (f"PGD-{PGD_STEPS}", PGD(eps=eps, norm=norm, steps=PGD_STEPS, step_size=2.5 * eps / PGD_STEPS), art_pgd),
+        (f"APGD-CE-{APGD_STEPS}", APGD(eps=eps, norm=norm, steps=APGD_STEPS), art_apgd),
     ):
         calls = {"kerobust": ours(our_attack)}
         calls.update({lib: theirs(art_attack(classifier)) for lib, classifier in classifiers.items()})

@@ -108,7 +108,7 @@ def kerobust_attacks_on(weights, logits, dataset, k, seed):
     difference = float(np.max(np.abs(np.asarray(model(dataset.x_test)) - logits)))
     assert difference < 1e-3 * max(1.0, float(np.max(np.abs(logits)))), f"the loaded network differs by {difference}"
     result = evaluate_robustness(model, dataset.x_test, dataset.y_test, [
-        FGSM(eps=EPS), PGD(eps=EPS, num_steps=PGD_STEPS, step_size=PGD_STEP)], seed=seed, progress=False)
+        FGSM(eps=EPS), PGD(eps=EPS, steps=PGD_STEPS, step_size=PGD_STEP)], seed=seed, progress=False)
     return {"clean": result.clean_top1, "fgsm": result.attacks[0].top1, "pgd20": result.attacks[1].top1,
             "train_seconds": 0.0, "max_logit_difference": difference}
 

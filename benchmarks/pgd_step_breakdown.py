@@ -36,7 +36,7 @@ def keras_parts(k, x, y, batches):
 
     keras.utils.set_random_seed(0)
     classifier = build_model("wrn", x.shape[1:], 10, (0.5,) * 3, (0.25,) * 3, k=k, norm="bn")
-    attack = PGD(eps=EPS, num_steps=STEPS, step_size=ALPHA)
+    attack = PGD(eps=EPS, steps=STEPS, step_size=ALPHA)
     attack_s = _timed(lambda: np.asarray(attack(classifier, x, y)), batches)
     return {"attack": attack_s, "update": keras_seconds_per_step(k, "natural", x, y, batches),
             "step": keras_seconds_per_step(k, "pgd", x, y, batches)}

@@ -44,8 +44,8 @@ full = len(digits.x_train) - len(digits.x_train) % 64  # full batches: data-para
 model.fit(digits.x_train[:full], digits.y_train[:full], batch_size=64, epochs=4, verbose=0)
 
 fgsm = FGSM(eps=0.1)
-pgd = PGD(eps=0.1, num_steps=5, random_start=False)
-pgd_random = PGD(eps=0.1, num_steps=5)
+pgd = PGD(eps=0.1, steps=5, random_start=False)
+pgd_random = PGD(eps=0.1, steps=5)
 ibp = IntervalBounds(model)
 crown = CrownBounds(model)
 sound = BoundEvaluator(model, "sound")

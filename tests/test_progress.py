@@ -22,7 +22,7 @@ def test_evaluation_progress_in_a_log_has_no_escape_codes(natural_digits_net, di
     from kerobust.attacks import PGD
     from kerobust.evaluation import evaluate_robustness
 
-    evaluate_robustness(natural_digits_net, digits.x_test[:64], digits.y_test[:64], [PGD(eps=0.1, num_steps=2)],
+    evaluate_robustness(natural_digits_net, digits.x_test[:64], digits.y_test[:64], [PGD(eps=0.1, steps=2)],
                         batch_size=32, progress=True)
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\b" not in out and "2/2 batch" in out and "clean:" in out

@@ -35,30 +35,29 @@ class APGD(Attack):
     """APGD-CE (`targets=0`, cross-entropy) or APGD-T (`targets=k`, targeted DLR loss against each of the k classes
     with the highest clean logits, keeping per point the first run that changes the decision).
 
-    Returns, per point, the first adversarial iterate found, or else the iterate of highest loss. Costs `num_steps`
-    gradients and `num_steps + 1` forward passes per run (times `targets` for APGD-T).
+    Returns, per point, the first adversarial iterate found, or else the iterate of highest loss. Costs `steps`
+    gradients and `steps + 1` forward passes per run (times `targets` for APGD-T).
     """
 
-    num_steps: int = 100
+    steps: int = 100  # type: ignore[assignment]  # a field here, a property of one step in `Attack`
     targets: int = 0
     rho: float = 0.75
     momentum: float = 0.75
     random_start: bool = True
+    num_steps: dataclasses.InitVar[int | None] = None  # deprecated: `steps`
 
-    def __post_init__(self):
+    def __post_init__(self, num_steps=None):
         super().__post_init__()
-        if int(self.num_steps) < 1:
-            raise KerobustError(f"APGD needs steps >= 1, got {self.num_steps!r}.")
+        self._renamed("num_steps", "steps", num_steps)
+        if int(self.steps) < 1:
+            raise KerobustError(f"APGD needs steps >= 1, got {self.steps!r}.")
+        object.__setattr__(self, "steps", int(self.steps))
         if int(self.targets) < 0:
             raise KerobustError(f"APGD targets must be >= 0, got {self.targets!r}.")
 
     @property
     def name(self):
         return "APGD-T" if self.targets else "APGD-CE"
-
-    @property
-    def steps(self):
-        return int(self.num_steps)
 
     @property
     def alpha(self):
@@ -136,4 +135,4 @@ class APGD(Attack):
 
 def apgd(model, x, y, eps, steps=100, norm="linf", targets=0, seed=0, **kwargs):
     """APGD-CE (or APGD-T with `targets=k`) adversarial examples for one batch; see `APGD`."""
-    return APGD(eps=eps, norm=norm, num_steps=steps, targets=targets, **kwargs)(model, x, y, seed)
+    return APGD(eps=eps, norm=norm, steps=steps, targets=targets, **kwargs)(model, x, y, seed)

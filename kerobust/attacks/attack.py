@@ -1,5 +1,6 @@
 """Base class of kerobust's attacks: a frozen description plus a backend-neutral `perturb` rule."""
 
+import warnings
 import dataclasses
 import weakref
 
@@ -50,6 +51,13 @@ class Attack:
     @property
     def steps(self):
         return 1
+
+    def _renamed(self, old, new, value):
+        """Takes `value` given under the deprecated keyword `old` as field `new` (kept for one release)."""
+        if value is not None:
+            warnings.warn(f"{type(self).__name__}({old}=...) is deprecated; use {new}=...", DeprecationWarning,
+                          stacklevel=4)
+            object.__setattr__(self, new, value)  # a frozen dataclass sets its fields this way
 
     @property
     def alpha(self):

@@ -13,7 +13,7 @@ from kerobust.errors import KerobustError
 
 @dataclasses.dataclass(frozen=True)
 class PGD(Attack):
-    """`num_steps` steepest-ascent steps of `step_size`, each projected onto the eps-ball and the input box.
+    """`steps` steepest-ascent steps of `step_size`, each projected onto the eps-ball and the input box.
 
     The loop is `keras.ops.fori_loop` (one while-loop in the compiled graph). Untargeted (`targets=0`), it
     maximises `loss` and returns the last iterate (Madry et al.). With `targets=k` it runs one attack on the targeted
@@ -22,25 +22,28 @@ class PGD(Attack):
     in the ball. `restarts=r` reruns each attack from r random starts, keeping per point the first that succeeds.
     With `targeted=True` the labels passed in are target classes and PGD descends `loss` towards them (Kurakin et
     al. 2017, "Adversarial Machine Learning at Scale", sec. 2); success then means reaching the target.
-    `step_size` defaults to `2.5 * eps / num_steps`.
+    `step_size` defaults to `2.5 * eps / steps`.
 
     Reference: Madry et al. 2018, "Towards Deep Learning Models Resistant to Adversarial Attacks", eq. (2);
     targeted restarts as in Croce & Hein 2020 (APGD-T) and Gowal et al. 2019 (MultiTargeted).
     """
 
-    num_steps: int = 10
+    steps: int = 10  # type: ignore[assignment]  # a field here, a property of one step in `Attack`
     step_size: float | None = None
     random_start: bool = True
     targets: int = 0
     restarts: int = 1
     targeted: bool = False
+    num_steps: dataclasses.InitVar[int | None] = None  # deprecated: `steps`
 
     name = "PGD"
 
-    def __post_init__(self):
+    def __post_init__(self, num_steps=None):
         super().__post_init__()
-        if int(self.num_steps) < 1:
-            raise KerobustError(f"PGD needs steps >= 1, got {self.num_steps!r}.")
+        self._renamed("num_steps", "steps", num_steps)
+        if int(self.steps) < 1:
+            raise KerobustError(f"PGD needs steps >= 1, got {self.steps!r}.")
+        object.__setattr__(self, "steps", int(self.steps))
         if self.step_size is not None and not self.step_size > 0:
             raise KerobustError(f"PGD step size must be > 0, got {self.step_size!r}.")
         if int(self.targets) < 0:
@@ -55,10 +58,6 @@ class PGD(Attack):
             return losses.targeted_margin(from_logits=from_logits)
         loss = super().loss_fn(from_logits=from_logits)
         return losses.negated(loss) if self.targeted else loss
-
-    @property
-    def steps(self):
-        return int(self.num_steps)
 
     @property
     def alpha(self):
@@ -91,7 +90,7 @@ def pgd(model, x, y, eps, steps=10, step_size=None, norm="linf", random_start=Tr
         **kwargs):
     """PGD adversarial examples for one batch; see `PGD`."""
     attack = PGD(
-        eps=eps, norm=norm, num_steps=steps, step_size=step_size, random_start=random_start, targets=targets,
+        eps=eps, norm=norm, steps=steps, step_size=step_size, random_start=random_start, targets=targets,
         restarts=restarts, **kwargs
     )
     return attack(model, x, y, seed)

@@ -6,7 +6,7 @@ the loss), Algorithm 2 (l-inf: a random h x h window of each channel set to -eps
 with vertical stripes), Algorithm 3 and eq. (2) (l2: a normalised pseudo-Gaussian bump of two opposite halves added
 in a window W1, whose budget takes the mass of a second window W2 and any unused budget), and section 4's schedule
 for the window side h = round(sqrt(p * w * w)), with p = p_init halved after 10, 50, 200, 500, 1000, 2000, 4000,
-6000 and 8000 of 10,000 iterations (rescaled to `num_queries`).
+6000 and 8000 of 10,000 iterations (rescaled to `queries`).
 """
 
 import dataclasses
@@ -26,19 +26,19 @@ HALVINGS = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)  # iterations of a 1
 _SEED_STRIDE = 65536  # iteration k draws from seed + [0, (k + 1) * stride]: distinct for batch indices below it
 
 
-def window_fraction(iteration, num_queries, p_init):
+def window_fraction(iteration, queries, p_init):
     """The fraction p of the pixels a square covers at `iteration` (0-based: the number of candidates queried so
-    far), from the paper's schedule for 10,000 queries rescaled to `num_queries`."""
-    scaled = int(iteration) * 10000 // int(num_queries)
+    far), from the paper's schedule for 10,000 queries rescaled to `queries`."""
+    scaled = int(iteration) * 10000 // int(queries)
     return p_init / 2 ** sum(scaled > t for t in HALVINGS)
 
 
-def window_sides(num_queries, p_init, height, width):
-    """The square's side at each iteration 0 .. num_queries - 2 (one entry when there are none):
+def window_sides(queries, p_init, height, width):
+    """The square's side at each iteration 0 .. queries - 2 (one entry when there are none):
     round(sqrt(p * height * width)) clipped to [1, min(height, width) - 1], as an int32 array."""
     sides = [
-        round(math.sqrt(window_fraction(k, num_queries, p_init) * height * width))
-        for k in range(max(int(num_queries) - 1, 1))
+        round(math.sqrt(window_fraction(k, queries, p_init) * height * width))
+        for k in range(max(int(queries) - 1, 1))
     ]
     return np.clip(np.asarray(sides), 1, min(height, width) - 1).astype("int32")
 
@@ -63,7 +63,7 @@ def l2_bump(side):
 
 @dataclasses.dataclass(frozen=True)
 class Square(Attack):
-    """The Square Attack: `num_queries` forward passes of random search, using only the model's outputs.
+    """The Square Attack: `queries` forward passes of random search, using only the model's outputs.
 
     Starting from vertical stripes of +-eps (l-inf) or a grid of signed bumps of norm eps (l2), each iteration
     changes one random square window per point (the same side h for the whole batch, from the schedule in
@@ -72,19 +72,21 @@ class Square(Attack):
     is. Candidates are clipped to the input box. Returns, per point, the best point found. Needs channels-last image
     batches (N, H, W, C) with H, W >= 2.
 
-    Costs `num_queries` forward passes (one for the initialisation, one per iteration) and no gradients.
+    Costs `queries` forward passes (one for the initialisation, one per iteration) and no gradients.
     """
 
     loss: str = "margin"
-    num_queries: int = 5000
+    queries: int = 5000
     p_init: float = 0.8
+    num_queries: dataclasses.InitVar[int | None] = None  # deprecated: `queries`
 
     name = "Square"
 
-    def __post_init__(self):
+    def __post_init__(self, num_queries=None):
         super().__post_init__()
-        if int(self.num_queries) < 1:
-            raise KerobustError(f"Square needs num_queries >= 1, got {self.num_queries!r}.")
+        self._renamed("num_queries", "queries", num_queries)
+        if int(self.queries) < 1:
+            raise KerobustError(f"Square needs queries >= 1, got {self.queries!r}.")
         if not 0.0 < self.p_init <= 1.0:
             raise KerobustError(f"Square needs 0 < p_init <= 1, got {self.p_init!r}.")
         if self.loss != "margin":
@@ -100,7 +102,7 @@ class Square(Attack):
 
     @property
     def steps(self):
-        return int(self.num_queries)
+        return int(self.queries)
 
     def __call__(self, model, x, y, seed=0):
         _check_images(np.shape(x))  # before compiling, so that the error is not wrapped by the tracer
@@ -243,4 +245,4 @@ def _channel_norm(v):
 
 def square(model, x, y, eps, queries=5000, norm="linf", p_init=0.8, seed=0, **kwargs):
     """Square Attack adversarial examples for one batch; see `Square`."""
-    return Square(eps=eps, norm=norm, num_queries=queries, p_init=p_init, **kwargs)(model, x, y, seed)
+    return Square(eps=eps, norm=norm, queries=queries, p_init=p_init, **kwargs)(model, x, y, seed)

@@ -90,7 +90,7 @@ def autoattack(eps, norm="linf", square_queries=5000, eot_samples=1, targets=9):
         APGD(eps=eps, norm=norm, targets=targets, eot_samples=eot_samples),
     ]
     if square_queries:
-        members.append(Square(eps=eps, norm=norm, num_queries=square_queries))
+        members.append(Square(eps=eps, norm=norm, queries=square_queries))
     return AttackSuite(name="autoattack", members=tuple(members))
 
 

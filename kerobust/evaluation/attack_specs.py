@@ -38,14 +38,14 @@ def build_attacks(specs, eps, options):
         if name == "fgsm":
             built.append(FGSM(eps=eps, norm=options.norm, eot_samples=options.eot_samples))
         elif name == "pgd":
-            built.append(PGD(eps=eps, norm=options.norm, num_steps=steps, step_size=options.step_size,
+            built.append(PGD(eps=eps, norm=options.norm, steps=steps, step_size=options.step_size,
                              restarts=options.restarts, eot_samples=options.eot_samples))
         elif name in ("apgd-ce", "apgd-t"):
             targets = options.targets if name == "apgd-t" else 0
-            built.append(APGD(eps=eps, norm=options.norm, num_steps=steps, targets=targets,
+            built.append(APGD(eps=eps, norm=options.norm, steps=steps, targets=targets,
                               eot_samples=options.eot_samples))
         elif name == "square":
-            built.append(Square(eps=eps, norm=options.norm, num_queries=steps))
+            built.append(Square(eps=eps, norm=options.norm, queries=steps))
         else:
             built.append(build_suite(name, eps, norm=options.norm, square_queries=options.square_queries,
                                      eot_samples=options.eot_samples, targets=options.targets))

@@ -61,13 +61,13 @@ class ProbeAttacks:
     def attacks(self):
         found = {
             "fgsm": FGSM(eps=self.eps, norm=self.norm),
-            "pgd10": PGD(eps=self.eps, norm=self.norm, num_steps=10),
-            "pgd50": PGD(eps=self.eps, norm=self.norm, num_steps=50),
-            "pgd10_double_eps": PGD(eps=2 * self.eps, norm=self.norm, num_steps=10),
-            "pgd20_whole_box": PGD(eps=whole_box_eps(self.norm, self.input_shape), norm=self.norm, num_steps=20),
+            "pgd10": PGD(eps=self.eps, norm=self.norm, steps=10),
+            "pgd50": PGD(eps=self.eps, norm=self.norm, steps=50),
+            "pgd10_double_eps": PGD(eps=2 * self.eps, norm=self.norm, steps=10),
+            "pgd20_whole_box": PGD(eps=whole_box_eps(self.norm, self.input_shape), norm=self.norm, steps=20),
         }
         if self.square_queries:
-            found["square"] = Square(eps=self.eps, norm=self.norm, num_queries=self.square_queries)
+            found["square"] = Square(eps=self.eps, norm=self.norm, queries=self.square_queries)
         return found
 
 

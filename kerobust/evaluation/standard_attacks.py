@@ -20,5 +20,5 @@ def standard_attacks(threat_model, eps=None, steps=None, step_size=None, norm="l
     if step_size is None:
         step_size = threat_model.evaluation_step(eps, norm)
     attacks = [FGSM(eps=eps, norm=norm)]
-    attacks += [PGD(eps=eps, norm=norm, num_steps=s, step_size=step_size) for s in steps]
+    attacks += [PGD(eps=eps, norm=norm, steps=s, step_size=step_size) for s in steps]
     return attacks

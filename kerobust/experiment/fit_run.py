@@ -253,7 +253,7 @@ def _callbacks(config, dataset, run_dir, checkpoint, early):
         callbacks.append(SingularValueClipping(config.svc, every=config.svc_every, operator=config.svc_operator))
     pgd = None
     if config.val_points:
-        pgd = PGD(eps=config.eval_eps, norm=config.threat_norm, num_steps=config.eval_steps[0],
+        pgd = PGD(eps=config.eval_eps, norm=config.threat_norm, steps=config.eval_steps[0],
                   step_size=config.eval_step_size)
         attacks = [pgd, FGSM(eps=config.eval_eps, norm=config.threat_norm)]
         callbacks.append(RobustValidation(dataset.x_val, dataset.y_val, attacks, max_points=config.val_points))

@@ -69,7 +69,7 @@ def _build(name, eps, steps, step_size, replays, norm, seed, l2_eps, warmup_step
         return AttackTraining(seed=seed, attack=FGSM(eps=eps, norm=norm, random_start=True, step_size=step))
     if name in ("pgd", "pni"):
         method = AttackTraining if name == "pgd" else CleanAndAdversarialTraining
-        return method(seed=seed, attack=PGD(eps=eps, norm=norm, num_steps=steps, step_size=step_size))
+        return method(seed=seed, attack=PGD(eps=eps, norm=norm, steps=steps, step_size=step_size))
     if name == "free":
         return FreeTraining(seed=seed, eps=eps, replays=replays, norm=norm, step_size=step_size,
                             warmup_steps=warmup_steps, box=free_box)
@@ -78,7 +78,7 @@ def _build(name, eps, steps, step_size, replays, norm, seed, l2_eps, warmup_step
             raise KerobustError(f"{name} needs an l2 radius > 0 (--l2-eps), got {l2_eps}.")
         return MixedNormTraining(
             seed=seed, selection=name.split("-")[1],
-            linf_attack=PGD(eps=eps, norm="linf", num_steps=steps, step_size=step_size),
-            l2_attack=PGD(eps=l2_eps, norm="l2", num_steps=steps),
+            linf_attack=PGD(eps=eps, norm="linf", steps=steps, step_size=step_size),
+            l2_attack=PGD(eps=l2_eps, norm="l2", steps=steps),
         )
     raise unknown_name("training method", name, TRAINING_METHODS)

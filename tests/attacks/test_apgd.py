@@ -22,7 +22,7 @@ def test_checkpoints_follow_the_papers_schedule():
 @pytest.mark.parametrize("norm,eps", [("linf", 0.05), ("l2", 0.5)])
 def test_apgd_t_reaches_the_exact_robust_accuracy_of_a_linear_model(linear_digits, digits, norm, eps):
     model, weights, bias = linear_digits
-    attack = APGD(eps=eps, norm=norm, num_steps=30, targets=9, clip_min=None, clip_max=None)
+    attack = APGD(eps=eps, norm=norm, steps=30, targets=9, clip_min=None, clip_max=None)
     result = evaluate_robustness(model, digits.x_test, digits.y_test, [attack], progress=False)
     exact = exact_robust_accuracy(weights, bias, digits.x_test, digits.y_test, eps, norm)
     assert abs(result.attacks[0].top1 - exact) <= 0.005, (result.attacks[0].top1, exact)
@@ -33,7 +33,7 @@ def test_apgd_t_reaches_the_exact_robust_accuracy_of_a_linear_model(linear_digit
 def test_iterates_stay_in_the_ball_and_the_box(linear_digits, digits, norm, eps):
     model, _, _ = linear_digits
     x, y = digits.x_test[:64], digits.y_test[:64]
-    x_adv = np.asarray(APGD(eps=eps, norm=norm, num_steps=10)(model, x, y))
+    x_adv = np.asarray(APGD(eps=eps, norm=norm, steps=10)(model, x, y))
     delta = (x_adv - x).reshape(len(x), -1)
     size = np.abs(delta).max(axis=1) if norm == "linf" else np.linalg.norm(delta, axis=1)
     assert size.max() <= eps * (1 + 1e-5) and x_adv.min() >= 0.0 and x_adv.max() <= 1.0
@@ -42,7 +42,7 @@ def test_iterates_stay_in_the_ball_and_the_box(linear_digits, digits, norm, eps)
 @pytest.mark.slow_on_jax
 def test_apgd_ce_finds_at_least_as_many_adversarial_points_as_pgd20(natural_digits_net, digits):
     eps = 0.05
-    attacks = [PGD(eps=eps, num_steps=20, step_size=eps / 4), APGD(eps=eps, num_steps=20)]
+    attacks = [PGD(eps=eps, steps=20, step_size=eps / 4), APGD(eps=eps, steps=20)]
     result = evaluate_robustness(natural_digits_net, digits.x_test, digits.y_test, attacks, progress=False)
     pgd_accuracy, apgd_accuracy = (a.top1 for a in result.attacks)
     assert result.clean_top1 > 0.9 and pgd_accuracy < result.clean_top1  # the radius matters
@@ -53,4 +53,4 @@ def test_bad_arguments_are_clear_errors():
     from kerobust.errors import KerobustError
 
     with pytest.raises(KerobustError, match="steps >= 1"):
-        APGD(eps=0.1, num_steps=0)
+        APGD(eps=0.1, steps=0)

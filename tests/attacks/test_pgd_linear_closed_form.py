@@ -37,7 +37,7 @@ def test_pgd_reaches_the_exact_robust_accuracy(linear_digits, digits, norm, radi
     measured = []
     for eps in radii:
         attack = PGD(
-            eps=eps, norm=norm, num_steps=50, step_size=max(eps, 1e-3) / 10, targets=9, clip_min=None, clip_max=None
+            eps=eps, norm=norm, steps=50, step_size=max(eps, 1e-3) / 10, targets=9, clip_min=None, clip_max=None
         )
         result = evaluate_robustness(model, digits.x_test, digits.y_test, [attack], progress=False)
         exact = exact_robust_accuracy(weights, bias, digits.x_test, digits.y_test, eps, norm)

@@ -21,7 +21,7 @@ def test_restarts_fool_every_point_a_single_run_fools_and_more(natural_digits_ne
     # A weak attack, so that the random start matters, on the whole test split: on 128 points 4 restarts once fooled
     # no point more than the single run (7 against 7, JAX backend).
     x, y = digits.x_test, digits.y_test
-    weak = dict(eps=0.05, num_steps=1, step_size=0.01)
+    weak = dict(eps=0.05, steps=1, step_size=0.01)
     single = _predict(natural_digits_net, PGD(**weak)(natural_digits_net, x, y, seed=4)) != y
     restarted = _predict(natural_digits_net, PGD(**weak, restarts=8)(natural_digits_net, x, y, seed=4)) != y
     assert np.all(restarted[single])  # the first restart is the single run
@@ -32,8 +32,8 @@ def test_restarts_fool_every_point_a_single_run_fools_and_more(natural_digits_ne
 def test_targeted_pgd_reaches_the_given_class(natural_digits_net, digits):
     x, y = digits.x_test[:128], digits.y_test[:128]
     target = (y + 1) % 10
-    x_adv = np.asarray(PGD(eps=0.2, num_steps=20, targeted=True)(natural_digits_net, x, target))
-    untargeted = np.asarray(PGD(eps=0.2, num_steps=20)(natural_digits_net, x, y))
+    x_adv = np.asarray(PGD(eps=0.2, steps=20, targeted=True)(natural_digits_net, x, target))
+    untargeted = np.asarray(PGD(eps=0.2, steps=20)(natural_digits_net, x, y))
     reached = (_predict(natural_digits_net, x_adv) == target).mean()
     # 0.68, 0.08 (TF)
     assert reached > 0.5 and reached > (_predict(natural_digits_net, untargeted) == target).mean() + 0.3
@@ -46,8 +46,8 @@ def test_targeted_pgd_reaches_the_given_class(natural_digits_net, digits):
 @pytest.mark.slow_on_jax
 def test_eot_on_a_deterministic_model_changes_nothing(natural_digits_net, digits):
     x, y = digits.x_test[:64], digits.y_test[:64]
-    plain = np.asarray(PGD(eps=0.1, num_steps=5)(natural_digits_net, x, y, seed=1))
-    averaged = np.asarray(PGD(eps=0.1, num_steps=5, eot_samples=3)(natural_digits_net, x, y, seed=1))
+    plain = np.asarray(PGD(eps=0.1, steps=5)(natural_digits_net, x, y, seed=1))
+    averaged = np.asarray(PGD(eps=0.1, steps=5, eot_samples=3)(natural_digits_net, x, y, seed=1))
     np.testing.assert_allclose(averaged, plain, atol=1e-6)
 
 
@@ -85,6 +85,6 @@ def test_eot_pgd_lowers_the_accuracy_of_a_noise_injected_model(noisy_digits_net,
     def expected_accuracy(x_adv):
         return np.mean([(_predict(noisy_digits_net, x_adv) == y).mean() for _ in range(20)])
 
-    plain = expected_accuracy(PGD(eps=0.1, num_steps=10)(noisy_digits_net, x, y, seed=0))
-    eot = expected_accuracy(PGD(eps=0.1, num_steps=10, eot_samples=10)(noisy_digits_net, x, y, seed=0))
+    plain = expected_accuracy(PGD(eps=0.1, steps=10)(noisy_digits_net, x, y, seed=0))
+    eot = expected_accuracy(PGD(eps=0.1, steps=10, eot_samples=10)(noisy_digits_net, x, y, seed=0))
     assert eot < plain - 0.02, (eot, plain)

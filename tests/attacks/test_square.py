@@ -65,7 +65,7 @@ def test_l2_bump_follows_equation_2():
 def test_perturbation_stays_in_the_ball_and_the_box(linear_digits, digits, norm, eps):
     model, _, _ = linear_digits
     x, y = digits.x_test[:64], digits.y_test[:64]
-    x_adv = np.asarray(Square(eps=eps, norm=norm, num_queries=60)(model, x, y, seed=3))
+    x_adv = np.asarray(Square(eps=eps, norm=norm, queries=60)(model, x, y, seed=3))
     delta = (x_adv - x).reshape(len(x), -1)
     size = np.abs(delta).max(axis=1) if norm == "linf" else np.linalg.norm(delta, axis=1)
     assert size.max() <= eps + 1e-6 and x_adv.min() >= 0.0 and x_adv.max() <= 1.0
@@ -74,7 +74,7 @@ def test_perturbation_stays_in_the_ball_and_the_box(linear_digits, digits, norm,
         low, high = np.clip(x - eps, 0, 1), np.clip(x + eps, 0, 1)
         assert np.all(np.minimum(np.abs(x_adv - low), np.abs(x_adv - high)) <= 1e-6)
     else:  # Algorithm 3 keeps the perturbation on the sphere (inside it only where the box clips)
-        x_open = np.asarray(Square(eps=eps, norm=norm, num_queries=60, clip_min=None, clip_max=None)(model, x, y))
+        x_open = np.asarray(Square(eps=eps, norm=norm, queries=60, clip_min=None, clip_max=None)(model, x, y))
         np.testing.assert_allclose(np.linalg.norm((x_open - x).reshape(len(x), -1), axis=1), eps, rtol=1e-5)
 
 
@@ -93,9 +93,9 @@ def test_a_model_with_zero_gradients_is_attacked_by_square_but_not_by_pgd(linear
     model = keras.Model(inputs, linear(_ZeroGradientRound()(inputs)))
     x, y = digits.x_test[:128], digits.y_test[:128]
     eps = 0.2
-    assert np.array_equal(np.asarray(PGD(eps=eps, num_steps=3, random_start=False)(model, x, y)), x)  # no gradient
-    pgd_accuracy = _accuracy(model, np.asarray(PGD(eps=eps, num_steps=20)(model, x, y)), y)
-    square_accuracy = _accuracy(model, np.asarray(Square(eps=eps, num_queries=300)(model, x, y)), y)
+    assert np.array_equal(np.asarray(PGD(eps=eps, steps=3, random_start=False)(model, x, y)), x)  # no gradient
+    pgd_accuracy = _accuracy(model, np.asarray(PGD(eps=eps, steps=20)(model, x, y)), y)
+    square_accuracy = _accuracy(model, np.asarray(Square(eps=eps, queries=300)(model, x, y)), y)
     assert _accuracy(model, x, y) > 0.9 and pgd_accuracy > 0.85
     assert square_accuracy < 0.3, (square_accuracy, pgd_accuracy)
 
@@ -117,17 +117,17 @@ def _counting_oracle(model):
 
 
 @pytest.mark.parametrize("norm", ["linf", "l2"])
-def test_it_costs_num_queries_forward_passes_and_no_gradient(linear_digits, digits, norm):
+def test_it_costs_queries_forward_passes_and_no_gradient(linear_digits, digits, norm):
     model, _, _ = linear_digits
     x, y = digits.x_test[:32], digits.y_test[:32]
     correct = np.argmax(ops.convert_to_numpy(model(x)), axis=-1) == y
     x, y = ops.convert_to_tensor(x[correct]), ops.convert_to_tensor(y[correct])
     seed = ops.convert_to_tensor(np.array([0, 0], "int32"))
     oracle, calls = _counting_oracle(model)
-    Square(eps=0.0, norm=norm, num_queries=25).perturb(oracle, x, y, seed)  # eps 0: nobody is ever fooled
+    Square(eps=0.0, norm=norm, queries=25).perturb(oracle, x, y, seed)  # eps 0: nobody is ever fooled
     assert calls["forward"] == 25
     oracle, calls = _counting_oracle(model)
-    x_adv = Square(eps=1.0, norm="linf", num_queries=25).perturb(oracle, x, y, seed)  # all fooled in a few steps
+    x_adv = Square(eps=1.0, norm="linf", queries=25).perturb(oracle, x, y, seed)  # all fooled in a few steps
     assert calls["forward"] < 25 and np.all(_margins(model, np.asarray(x_adv), np.asarray(y)) < 0)  # then it stops
 
 
@@ -137,16 +137,16 @@ def test_it_costs_num_queries_forward_passes_and_no_gradient(linear_digits, digi
 def test_the_margin_loss_never_increases_with_more_queries(linear_digits, digits, norm, eps):
     model, _, _ = linear_digits
     x, y = digits.x_test[:64], digits.y_test[:64]
-    # p_init = 0.01 gives 1 x 1 windows at every iteration whatever num_queries is, so with one seed a longer run
+    # p_init = 0.01 gives 1 x 1 windows at every iteration whatever queries is, so with one seed a longer run
     # repeats a shorter one's iterations and then continues; random search only accepts decreases.
-    runs = [_margins(model, np.asarray(Square(eps=eps, norm=norm, num_queries=q, p_init=0.01)(model, x, y)), y)
+    runs = [_margins(model, np.asarray(Square(eps=eps, norm=norm, queries=q, p_init=0.01)(model, x, y)), y)
             for q in (1, 10, 200)]
     for shorter, longer in zip(runs, runs[1:]):
         assert np.all(longer <= shorter + 1e-5)
     assert runs[-1].mean() < runs[1].mean() - 0.1  # and the search does make progress
     # With the default schedule runs of different lengths share only the initialisation (and never rise above it).
     start = runs[0]
-    default = _margins(model, np.asarray(Square(eps=eps, norm=norm, num_queries=100)(model, x, y)), y)
+    default = _margins(model, np.asarray(Square(eps=eps, norm=norm, queries=100)(model, x, y)), y)
     assert np.all(default <= start + 1e-5) and default.mean() < start.mean()
 
 
@@ -155,7 +155,7 @@ def test_the_margin_loss_never_increases_with_more_queries(linear_digits, digits
 def test_points_stop_changing_once_misclassified(linear_digits, digits):
     model, _, _ = linear_digits
     x, y = digits.x_test[:128], digits.y_test[:128]
-    attack = lambda q: np.asarray(Square(eps=0.25, num_queries=q, p_init=0.01)(model, x, y, seed=1))  # noqa: E731
+    attack = lambda q: np.asarray(Square(eps=0.25, queries=q, p_init=0.01)(model, x, y, seed=1))  # noqa: E731
     x_short, x_long = attack(10), attack(40)  # the long run repeats the short one's 9 iterations, then goes on
     fooled = _margins(model, x_short, y) < 0
     assert 0 < fooled.sum() < len(x) - 10
@@ -169,7 +169,7 @@ def test_square_lowers_the_accuracy_of_a_naturally_trained_network(natural_digit
     clean = _accuracy(model, x, y)
     start_only = _accuracy(model, np.asarray(square(model, x, y, eps=0.2, queries=1)), y)
     searched = _accuracy(model, np.asarray(square(model, x, y, eps=0.2, queries=300)), y)
-    pgd_accuracy = _accuracy(model, np.asarray(PGD(eps=0.2, num_steps=20)(model, x, y)), y)
+    pgd_accuracy = _accuracy(model, np.asarray(PGD(eps=0.2, steps=20)(model, x, y)), y)
     assert clean > 0.9 and start_only > 0.6  # the stripes alone do not fool the network
     assert searched < 0.15 and searched <= pgd_accuracy + 0.1, (searched, pgd_accuracy)
 
@@ -178,16 +178,16 @@ def test_probability_outputs_are_attacked_through_log_probabilities(natural_digi
     inputs = keras.Input(digits.input_shape)
     probabilities = keras.Model(inputs, keras.layers.Softmax()(natural_digits_net(inputs)))
     x, y = digits.x_test[:128], digits.y_test[:128]
-    on_logits = np.asarray(Square(eps=0.2, num_queries=100)(natural_digits_net, x, y, seed=5))
-    on_probabilities = np.asarray(Square(eps=0.2, num_queries=100)(probabilities, x, y, seed=5))
+    on_logits = np.asarray(Square(eps=0.2, queries=100)(natural_digits_net, x, y, seed=5))
+    on_probabilities = np.asarray(Square(eps=0.2, queries=100)(probabilities, x, y, seed=5))
     # The margin of log-softmax equals the margin of the logits, so both runs accept the same candidates.
     assert np.mean(np.all(np.abs(on_logits - on_probabilities) < 1e-6, axis=(1, 2, 3))) > 0.95
 
 
 @pytest.mark.smoke
 def test_bad_arguments_are_clear_errors(digits):
-    with pytest.raises(KerobustError, match="num_queries >= 1"):
-        Square(eps=0.1, num_queries=0)
+    with pytest.raises(KerobustError, match="queries >= 1"):
+        Square(eps=0.1, queries=0)
     for p_init in (0.0, 1.5):
         with pytest.raises(KerobustError, match="p_init"):
             Square(eps=0.1, p_init=p_init)
@@ -201,9 +201,9 @@ def test_bad_arguments_are_clear_errors(digits):
         Square(eps=0.1, eot_samples=4)
     flat = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10)])
     with pytest.raises(KerobustError, match="image batches"):
-        Square(eps=0.1, num_queries=2)(flat, digits.x_test[:4].reshape(4, 64), digits.y_test[:4])
+        Square(eps=0.1, queries=2)(flat, digits.x_test[:4].reshape(4, 64), digits.y_test[:4])
 
 
 def test_describe_and_steps():
-    attack = Square(eps=0.05, num_queries=1000)
+    attack = Square(eps=0.05, queries=1000)
     assert attack.steps == 1000 and attack.describe() == "Square-1000 linf eps=0.05"

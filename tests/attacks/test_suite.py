@@ -1,9 +1,11 @@
 """Attack suites (AutoAttack semantics): a point is robust only if every member fails on it."""
 
+import re
+
 import numpy as np
 import pytest
 
-from kerobust.attacks import APGD, PGD, AttackSuite, autoattack
+from kerobust.attacks import APGD, PGD, AttackSuite, Square, autoattack
 from kerobust.attacks.suite import attack_rows
 from kerobust.errors import KerobustError
 from kerobust.evaluation import evaluate_robustness
@@ -29,7 +31,7 @@ def test_autoattack_is_at_least_as_strong_as_each_member(natural_digits_net, dig
 @pytest.mark.slow_on_jax
 def test_calling_a_suite_returns_examples_that_fool_where_any_member_does(natural_digits_net, digits):
     x, y = digits.x_test[:100], digits.y_test[:100]
-    suite = AttackSuite("pair", (PGD(eps=0.05, num_steps=5), APGD(eps=0.05, num_steps=10)))
+    suite = AttackSuite("pair", (PGD(eps=0.05, steps=5), APGD(eps=0.05, steps=10)))
     x_adv = suite(natural_digits_net, x, y, seed=np.array([0, 0], "int32"))
     fooled = np.asarray(natural_digits_net(x_adv)).argmax(1) != y
     result = evaluate_robustness(natural_digits_net, x, y, [suite], progress=False)
@@ -46,7 +48,7 @@ def test_attack_rows_touches_only_the_selected_rows(natural_digits_net, digits):
     x, y = digits.x_test[:20], digits.y_test[:20]
     rows = np.zeros(20, bool)
     rows[[1, 4, 5, 17, 18]] = True
-    x_adv = attack_rows(PGD(eps=0.1, num_steps=3), natural_digits_net, x, y, rows, seed=0)
+    x_adv = attack_rows(PGD(eps=0.1, steps=3), natural_digits_net, x, y, rows, seed=0)
     changed = np.abs(x_adv - x).reshape(20, -1).max(axis=1) > 0
     np.testing.assert_array_equal(changed, rows)
 
@@ -56,3 +58,15 @@ def test_members_must_share_the_threat_model():
         AttackSuite("mixed", (PGD(eps=0.1), PGD(eps=0.2)))
     with pytest.raises(KerobustError, match="no attacks"):
         AttackSuite("empty", ())
+
+
+@pytest.mark.smoke
+@pytest.mark.parametrize("make, old, new", [
+    (lambda **k: PGD(eps=0.1, **k), "num_steps", "steps"),
+    (lambda **k: APGD(eps=0.1, **k), "num_steps", "steps"),
+    (lambda **k: Square(eps=0.1, **k), "num_queries", "queries"),
+])
+def test_the_old_keywords_still_work_for_one_release_and_say_so(make, old, new):
+    with pytest.warns(DeprecationWarning, match=re.escape(f"({old}=...) is deprecated; use {new}=...")):
+        attack = make(**{old: 7})
+    assert attack == make(**{new: 7}) and getattr(attack, new) == 7 and attack.steps == 7

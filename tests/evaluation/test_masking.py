@@ -25,7 +25,7 @@ def _rounding(model, input_shape):
 def test_a_model_that_rounds_its_input_triggers_the_warnings(natural_digits_net, digits):
     masked = _rounding(natural_digits_net, digits.input_shape)
     x, y = digits.x_test[:200], digits.y_test[:200]
-    result = evaluate_robustness(masked, x, y, [FGSM(eps=0.1), PGD(eps=0.1, num_steps=10)], progress=False)
+    result = evaluate_robustness(masked, x, y, [FGSM(eps=0.1), PGD(eps=0.1, steps=10)], progress=False)
     found = _checks(diagnose(masked, x, y, result, "linf", 0.1, points=200))
     assert {"zero_gradients", "black_box_beats_white_box", "large_eps_accuracy"} <= found, found
     assert found == _checks(result.to_json()["masking_warnings"])
@@ -33,7 +33,7 @@ def test_a_model_that_rounds_its_input_triggers_the_warnings(natural_digits_net,
 
 def test_an_honest_natural_model_triggers_none(natural_digits_net, digits):
     x, y = digits.x_test, digits.y_test
-    result = evaluate_robustness(natural_digits_net, x, y, [FGSM(eps=0.1), PGD(eps=0.1, num_steps=20)], progress=False)
+    result = evaluate_robustness(natural_digits_net, x, y, [FGSM(eps=0.1), PGD(eps=0.1, steps=20)], progress=False)
     assert diagnose(natural_digits_net, x, y, result, "linf", 0.1) == []
     assert diagnose(natural_digits_net, x, y, result, "l2", 1.0) == []
 
@@ -48,7 +48,7 @@ def test_an_honest_adversarially_trained_model_triggers_none(digits):
     trainer.compile(keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     trainer.fit(digits.x_train, digits.y_train, batch_size=64, epochs=12, verbose=0)
     x, y = digits.x_test, digits.y_test
-    result = evaluate_robustness(classifier, x, y, [FGSM(eps=0.2), PGD(eps=0.2, num_steps=20)], progress=False)
+    result = evaluate_robustness(classifier, x, y, [FGSM(eps=0.2), PGD(eps=0.2, steps=20)], progress=False)
     assert result.attacks[1].top1 > 0.3  # it is robust, so the checks have something to look at
     # The probe on the whole test split: on 256 points one CPU's trajectory had Square-300 2.3 points below PGD-50,
     # just over the 2-point tolerance, a sampling gap of about 1.5 standard errors.

@@ -23,7 +23,7 @@ def test_clean_accuracy_and_zero_radius_attacks_equal_numpy_accuracy(linear_digi
     logits = digits.x_test.reshape(len(digits.x_test), -1) @ weights + bias
     expected = (logits.argmax(1) == digits.y_test).mean()
     result = evaluate_robustness(
-        model, digits.x_test, digits.y_test, [FGSM(eps=0.0), PGD(eps=0.0, num_steps=3)], batch_size=100, progress=False
+        model, digits.x_test, digits.y_test, [FGSM(eps=0.0), PGD(eps=0.0, steps=3)], batch_size=100, progress=False
     )
     assert result.clean_top1 == pytest.approx(expected)
     assert [a.top1 for a in result.attacks] == [pytest.approx(expected)] * 2
@@ -33,7 +33,7 @@ def test_clean_accuracy_and_zero_radius_attacks_equal_numpy_accuracy(linear_digi
 @pytest.mark.slow_on_jax
 def test_attacks_lower_accuracy_and_results_are_reproducible(linear_digits, digits):
     model, _, _ = linear_digits
-    attacks = [FGSM(eps=0.1), PGD(eps=0.1, num_steps=10)]
+    attacks = [FGSM(eps=0.1), PGD(eps=0.1, steps=10)]
     first = evaluate_robustness(model, digits.x_test, digits.y_test, attacks, seed=3, progress=False)
     again = evaluate_robustness(model, digits.x_test, digits.y_test, attacks, seed=3, progress=False)
     assert first.to_json() == again.to_json()
@@ -43,7 +43,7 @@ def test_attacks_lower_accuracy_and_results_are_reproducible(linear_digits, digi
 def test_table_layout_and_metrics_json(linear_digits, digits, tmp_path):
     model, _, _ = linear_digits
     result = evaluate_robustness(model, digits.x_test[:50], digits.y_test[:50],
-                                 [FGSM(eps=0.1), PGD(eps=0.1, num_steps=5)], progress=False)
+                                 [FGSM(eps=0.1), PGD(eps=0.1, steps=5)], progress=False)
     table = format_table({"linear": result, "again": result}).splitlines()
     assert [c.strip() for c in table[0].split("|")[1:-1]] == ["Top-N", "Attack", "eps", "steps", "linear", "again"]
     assert table[2].startswith("| Precision@1 | Clean") and table[6].startswith("| Precision@5 | Clean")
@@ -66,7 +66,7 @@ def test_table_layout_and_metrics_json(linear_digits, digits, tmp_path):
 def test_worst_case_counts_points_robust_to_every_attack(linear_digits, digits):
     model, _, _ = linear_digits
     x, y = digits.x_test[:120], digits.y_test[:120]
-    attacks = [FGSM(eps=0.05), PGD(eps=0.05, num_steps=5, loss="margin"), PGD(eps=0.1, num_steps=5)]
+    attacks = [FGSM(eps=0.05), PGD(eps=0.05, steps=5, loss="margin"), PGD(eps=0.1, steps=5)]
     result = evaluate_robustness(model, x, y, attacks, batch_size=50, progress=False)
     per_point = []
     for b, start in enumerate(range(0, len(x), 50)):  # the same seeds as the evaluation: (0, batch index)

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.smoke
 @pytest.fixture(scope="module")
 def sweep(linear_digits, digits):
     model, _, _ = linear_digits
-    attacks = [a for eps in (0.02, 0.05, 0.1) for a in (FGSM(eps=eps), PGD(eps=eps, num_steps=5))]
+    attacks = [a for eps in (0.02, 0.05, 0.1) for a in (FGSM(eps=eps), PGD(eps=eps, steps=5))]
     return evaluate_robustness(model, digits.x_test[:100], digits.y_test[:100], attacks, progress=False)
 
 
@@ -50,10 +50,10 @@ def test_attack_lists_parse_and_build():
                                                       square_queries=100))
     fgsm, pgd, apgd_ce, apgd_t, square, suite = attacks
     assert fgsm == FGSM(eps=0.1, eot_samples=3)
-    assert pgd == PGD(eps=0.1, num_steps=20, step_size=0.02, restarts=2, eot_samples=3)
-    assert apgd_ce == APGD(eps=0.1, num_steps=100, eot_samples=3)
-    assert apgd_t.targets == 9 and apgd_t.steps == 50 and square == Square(eps=0.1, num_queries=300)
-    assert isinstance(suite, AttackSuite) and suite.members[-1].num_queries == 100
+    assert pgd == PGD(eps=0.1, steps=20, step_size=0.02, restarts=2, eot_samples=3)
+    assert apgd_ce == APGD(eps=0.1, steps=100, eot_samples=3)
+    assert apgd_t.targets == 9 and apgd_t.steps == 50 and square == Square(eps=0.1, queries=300)
+    assert isinstance(suite, AttackSuite) and suite.members[-1].queries == 100
 
 
 @pytest.mark.parametrize("text, message", [

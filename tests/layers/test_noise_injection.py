@@ -103,7 +103,7 @@ def test_an_attack_leaves_the_next_call_a_fresh_noise_draw():
     model = classifier_around(GaussianNoiseInjection(0.1, seed=2), (5,))
     x = np.random.default_rng(5).uniform(size=(4, 5)).astype("float32")
     state = np.asarray(model.layers[1].noise_state)
-    PGD(eps=0.1, num_steps=2, step_size=0.05)(model, x, np.zeros(4, "int64"))
+    PGD(eps=0.1, steps=2, step_size=0.05)(model, x, np.zeros(4, "int64"))
     assert np.asarray(model.layers[1].noise_state)[1] > state[1]
 
 

@@ -132,7 +132,7 @@ def test_pni_batch_is_clean_plus_pgd_on_the_predicted_labels(digits, tiny_digits
     x, y, _, _ = tiny_digits
     x, y = x[:48], y[:48]
     classifier, _ = _trainer(digits, build_training_method("natural", eps=0.1))
-    attack = PGD(eps=0.1, num_steps=3, step_size=0.05, random_start=False)
+    attack = PGD(eps=0.1, steps=3, step_size=0.05, random_start=False)
     method = CleanAndAdversarialTraining(attack=attack)
     batch = compile_attack(classifier, lambda oracle, x, y, seed: method.training_batch(oracle, x, y, None, seed)[:2],
                            cross_entropy())

@@ -114,4 +114,4 @@ def test_bad_mixes_are_refused():
     with pytest.raises(KerobustError, match="unknown mix"):
         build_training_method("pgd", eps=0.1, mix="rows")
     assert isinstance(build_training_method("mat-max", eps=0.1, l2_eps=1.0), MixedNormTraining)
-    assert build_training_method("mat-rand", eps=0.1, l2_eps=1.0).l2_attack == PGD(eps=1.0, norm="l2", num_steps=10)
+    assert build_training_method("mat-rand", eps=0.1, l2_eps=1.0).l2_attack == PGD(eps=1.0, norm="l2", steps=10)

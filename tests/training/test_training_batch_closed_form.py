@@ -58,7 +58,7 @@ def _corner():
 
 @pytest.mark.parametrize("method", [
     AttackTraining(seed=0, attack=FGSM(eps=EPS, random_start=False)),
-    AttackTraining(seed=0, attack=PGD(eps=EPS, num_steps=3, step_size=2.5 * EPS)),  # random start, then the corner
+    AttackTraining(seed=0, attack=PGD(eps=EPS, steps=3, step_size=2.5 * EPS)),  # random start, then the corner
     build_training_method("pgd", eps=EPS, steps=3, step_size=2.5 * EPS),
 ], ids=["fgsm", "pgd", "pgd-registry"])
 def test_attack_training_steps_on_the_steepest_ascent_corner(method):

@@ -64,7 +64,7 @@ def pgd_l2_search(model, x, radii=None, steps=20, seed=0):
     labels = predictions(model, x)
     best = np.full(len(x), np.inf)
     for radius in radii:
-        attack = PGD(eps=float(radius), norm="l2", num_steps=steps)  # step 2.5 eps / steps
+        attack = PGD(eps=float(radius), norm="l2", steps=steps)  # step 2.5 eps / steps
         x_adv = np.asarray(attack(model, x, labels, seed=seed))
         flipped = predictions(model, x_adv) != labels
         norms = np.linalg.norm((x_adv - x).reshape(len(x), -1), axis=1)
