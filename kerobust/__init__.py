@@ -6,6 +6,8 @@
 is, otherwise right after the program's own `import keras`. That keeps `kerobust --help` fast.
 """
 
+from __future__ import annotations
+
 import importlib
 import importlib.abc
 import sys
@@ -20,7 +22,7 @@ SERIALISABLE_MODULES = (
 )
 
 
-def register_all():
+def register_all() -> None:
     """Imports every module holding `@keras.saving.register_keras_serializable(package="kerobust")` classes."""
     for name in SERIALISABLE_MODULES:
         importlib.import_module(name)

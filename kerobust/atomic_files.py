@@ -1,18 +1,27 @@
 """Writes that never leave a half-written file: write beside the target, then rename over it."""
 
+from __future__ import annotations
+
 import contextlib
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from kerobust.errors import KerobustError
+
+if TYPE_CHECKING:
+    import keras
+
+    from kerobust.types import Array
 
 SPACE_MARGIN = 8 * 2**20  # bytes kept free beyond an estimate (file-format overhead, logs written meanwhile)
 
 
 @contextlib.contextmanager
-def atomic_path(path):
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[str]:
     """Yields a temporary path next to `path`; on success it replaces `path`.
 
     A file is replaced in one atomic rename. An existing folder is first moved aside and then replaced: two renames,
@@ -34,19 +43,19 @@ def atomic_path(path):
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def write_text(path, text):
+def write_text(path: str | os.PathLike[str], text: str) -> None:
     """Atomically writes `text` to `path`."""
     with atomic_path(path) as temporary:
         with open(temporary, "w", encoding="utf-8") as handle:
             handle.write(text)
 
 
-def write_json(path, value):
+def write_json(path: str | os.PathLike[str], value: Any) -> None:
     """Atomically writes `value` to `path` as indented JSON."""
     write_text(path, json.dumps(value, indent=2) + "\n")
 
 
-def variables_bytes(variables):
+def variables_bytes(variables: Iterable[keras.Variable | Array]) -> int:
     """Bytes that `variables` (Keras variables or arrays) take as stored numbers."""
     total = 0
     for variable in variables:
@@ -57,7 +66,7 @@ def variables_bytes(variables):
     return total
 
 
-def existing_ancestor(path):
+def existing_ancestor(path: str) -> str:
     """`path` itself if it exists, else its nearest existing parent folder."""
     existing = os.path.abspath(path)
     while not os.path.exists(existing):
@@ -65,7 +74,7 @@ def existing_ancestor(path):
     return existing
 
 
-def require_space(folder, needed, what):
+def require_space(folder: str, needed: int, what: str) -> None:
     """A one-line error unless the file system of `folder` has `needed` bytes (plus a margin) free.
 
     Checked before a write, because HDF5 (Keras's weight files) crashes the process when a disk fills mid-write."""
@@ -78,7 +87,7 @@ def require_space(folder, needed, what):
 
 
 @contextlib.contextmanager
-def write_errors_as_user_errors(what, kept=""):
+def write_errors_as_user_errors(what: str, kept: str = "") -> Iterator[None]:
     """Turns an OSError while writing `what` (a full disk, a folder removed meanwhile) into one `KerobustError`
     line; `kept` says what is still usable."""
     try:

@@ -5,6 +5,8 @@ Each item is a name with an optional step (or query) count after a dash; `autoat
 `kerobust.attacks.suite`. `kerobust.evaluation.attack_specs` builds the attacks.
 """
 
+from __future__ import annotations
+
 import re
 
 from kerobust.catalog import ATTACK_STEPS, ATTACK_SUITES
@@ -13,7 +15,7 @@ from kerobust.errors import KerobustError, unknown_name
 ATTACK_NAMES = tuple(ATTACK_STEPS) + ATTACK_SUITES
 
 
-def parse_attack_list(text):
+def parse_attack_list(text: str) -> list[tuple[str, int | None]]:
     """`[(name, steps or None)]` from `"fgsm,pgd-20,apgd-t"`; one-line errors for unknown names or bad counts."""
     specs = []
     for item in str(text).replace(" ", "").lower().split(","):

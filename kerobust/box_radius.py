@@ -2,19 +2,21 @@
 whole box makes every point non-robust, so such a radius is a mistake (l-inf: 1 or more; l2: the box's diameter
 sqrt(d) or more)."""
 
+from __future__ import annotations
+
 import math
 
 from kerobust.errors import KerobustError
 
 
-def covering_radius(norm, input_size=None):
+def covering_radius(norm: str, input_size: int | None = None) -> float | None:
     """The smallest radius whose ball around any point holds the whole box (None for l2 without the input size)."""
     if norm == "linf":
         return 1.0
     return math.sqrt(input_size) if input_size else None
 
 
-def check_radius(what, eps, norm, input_size=None):
+def check_radius(what: str, eps: float | None, norm: str, input_size: int | None = None) -> None:
     """A one-line error for `eps` (named `what`) at or beyond `covering_radius`."""
     limit = covering_radius(norm, input_size)
     if eps is None or limit is None or eps < limit:

@@ -2,6 +2,10 @@
 imported, so a misspelt name is answered at once. The modules that build what a name means import their list from
 here (an architecture registered under a name missing here is refused at import)."""
 
+from __future__ import annotations
+
+from collections.abc import Collection
+
 from kerobust.errors import unknown_name
 
 ARCHITECTURES = ("basicnet", "certcnn", "cifar_nin", "lenet5", "lenet5_lrn1", "lenet5_lrn2", "lenet5_lrn3",
@@ -28,14 +32,14 @@ CERTIFY_METHODS = ("ibp", "crown-ibp", "crown", "lipschitz", "smoothing")
 BOUND_MODES = ("thesis", "sound")
 
 
-def check_name(kind, name, valid):
+def check_name(kind: str, name: str, valid: Collection[str]) -> str:
     """`name` when it is one of `valid`, else the one-line error naming the nearest valid name."""
     if name not in valid:
         raise unknown_name(kind, name, valid)
     return name
 
 
-def check_dataset_name(name):
+def check_dataset_name(name: str) -> None:
     """A one-line error unless `name` is a dataset kerobust loads (`npz:PATH` included)."""
     if not (name in DATASETS or str(name).startswith("npz:")):
         raise unknown_name("dataset", name, DATASETS)

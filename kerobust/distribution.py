@@ -14,13 +14,19 @@ batch over the replicas, by `strategy.run` on TensorFlow and by a batch-sharded 
 (`kerobust.backend.shard_points`).
 """
 
+from __future__ import annotations
+
 import contextlib
 import dataclasses
 import json
 import os
+from typing import TYPE_CHECKING, Any
 
 from kerobust.catalog import STRATEGIES
 from kerobust.errors import KerobustError, require, unknown_name
+
+if TYPE_CHECKING:
+    from kerobust.types import Array
 
 
 
@@ -32,27 +38,27 @@ class Distribution:
 
     strategy_name: str
     replicas: int
-    strategy: object = None
+    strategy: Any = None  # the `tf.distribute.Strategy` (None: one device, or `data-parallel`)
     is_chief: bool = True  # only the chief writes the run folder, checkpoints and exports
     task: str = "chief"  # "worker 1" for a multi-worker task
 
-    def scope(self):
+    def scope(self) -> contextlib.AbstractContextManager[object]:
         """The `tf.distribute` strategy's scope (none for `data-parallel`, which Keras holds as its global
         distribution)."""
         return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
 
     @property
-    def shards_by_compiler(self):
+    def shards_by_compiler(self) -> bool:
         """True for `data-parallel`: one program over the global batch (each replica's shard is the compiler's
         business, and every batch must split evenly); False for `tf.distribute`, which runs the step per shard."""
         return self.strategy_name == "data-parallel"
 
-    def shard_batch(self, batch_size):
+    def shard_batch(self, batch_size: int) -> int:
         """The batch one copy of the training step sees: the shard under `tf.distribute`, the global batch under
         `data-parallel`."""
         return batch_size if self.shards_by_compiler else -(-batch_size // self.replicas)
 
-    def even(self, *arrays):
+    def even(self, *arrays: Array) -> tuple[Array, ...]:
         """`arrays` cut to a multiple of the replica count under `data-parallel` (at most `replicas - 1` rows), as
         every batch must split evenly over the devices; unchanged otherwise."""
         if not self.shards_by_compiler:
@@ -60,7 +66,7 @@ class Distribution:
         rows = len(arrays[0]) - len(arrays[0]) % self.replicas
         return tuple(a[:rows] for a in arrays)
 
-    def agree(self, value, what):
+    def agree(self, value: int, what: str) -> None:
         """Checks that every multi-worker task holds the same integer `value` (e.g. the epoch it resumes from): a
         task that differs would wait forever in the first collective, so every task stops with one line instead."""
         if self.strategy_name != "multi-worker":
@@ -73,19 +79,19 @@ class Distribution:
         require(len(values) == 1, f"the multi-worker tasks disagree on {what} ({self.task}: {value}; all: {values}); "
                                   "every task must read the same --run-dir on a shared filesystem.")
 
-    def record(self):
+    def record(self) -> dict[str, str | int]:
         """metrics.json's `distribution` block."""
         return {"strategy": self.strategy_name, "replicas": self.replicas}
 
 
-def check_evaluation_distribution(name, replicas):
+def check_evaluation_distribution(name: str | None, replicas: int | None) -> None:
     """`check_distribution` for `kerobust eval`, `certify` and `bound`, which shard over this machine's devices."""
     require(name != "multi-worker", "evaluation shards its points over this machine's devices: --distribute mirrored "
                                     "(TensorFlow) or data-parallel (JAX); multi-worker is for fit.")
     check_distribution(name, replicas)
 
 
-def configured_backend():
+def configured_backend() -> str:
     """The Keras backend that `import keras` will choose (`KERAS_BACKEND`, else `keras.json`'s, else TensorFlow),
     read without importing Keras."""
     import json
@@ -100,7 +106,7 @@ def configured_backend():
         return "tensorflow"
 
 
-def check_distribution(name, replicas):
+def check_distribution(name: str | None, replicas: int | None) -> None:
     """A clear error for a strategy or replica count that cannot work, before any framework starts."""
     require(replicas is None or replicas >= 1, f"replicas must be >= 1, got {replicas}.")
     if name is None:
@@ -119,7 +125,7 @@ def check_distribution(name, replicas):
         check_tf_config(os.environ.get("TF_CONFIG"))
 
 
-def check_tf_config(tf_config):
+def check_tf_config(tf_config: str | None) -> None:
     """A clear error for a missing or malformed `TF_CONFIG` JSON, before TensorFlow reads it.
 
     `TF_CONFIG` is `{"cluster": {"worker": ["host:port", ...]}, "task": {"type": "worker", "index": i}}`, the same on
@@ -129,7 +135,7 @@ def check_tf_config(tf_config):
                '"task": {"type": "worker", "index": 0}}\'')
     require(tf_config, f"--distribute multi-worker needs the TF_CONFIG environment variable, {example}.")
     try:
-        parsed = json.loads(tf_config)
+        parsed = json.loads(tf_config)  # type: ignore[arg-type]  # not None: `require` above refuses a missing one
         cluster, task = parsed["cluster"], parsed["task"]
         task_type, index = task["type"], task["index"]
         jobs = {job: list(addresses) for job, addresses in cluster.items()}
@@ -142,7 +148,7 @@ def check_tf_config(tf_config):
             f"one of the {len(jobs[task_type])} {task_type} addresses.")
 
 
-def split_cpu(replicas):
+def split_cpu(replicas: int) -> None:
     """Splits the CPU into `replicas` logical devices; only possible before TensorFlow has started its runtime."""
     import tensorflow as tf
 
@@ -157,7 +163,7 @@ def split_cpu(replicas):
                             "process (run the fit in a fresh process).") from None
 
 
-def make_distribution(name, replicas=None):
+def make_distribution(name: str | None, replicas: int | None = None) -> Distribution:
     """The `Distribution` for `--distribute name --replicas N` (no strategy for `name` None).
 
     `mirrored`: over the first `replicas` local GPUs (default all); without GPUs, over `replicas` (default 2) logical

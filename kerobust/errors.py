@@ -1,13 +1,18 @@
 """User-facing errors: one clear line that names the bad value and what would be accepted."""
 
+from __future__ import annotations
+
 import difflib
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Literal
 
 
 class KerobustError(ValueError):
     """Bad input from the user (flag, config, dataset, file). The CLI prints it in one line and exits 2."""
 
 
-def unknown_name(kind, name, valid):
+def unknown_name(kind: str, name: object, valid: Iterable[str]) -> KerobustError:
     """Builds the error for an unknown name, suggesting the nearest valid one.
 
     Args:
@@ -24,7 +29,7 @@ def unknown_name(kind, name, valid):
     return KerobustError(f"unknown {kind} {name!r}.{hint} Valid: {', '.join(valid)}.")
 
 
-def require(condition, message):
+def require(condition: object, message: str | None) -> None:
     """Raises `KerobustError(message)` unless `condition` holds."""
     if not condition:
         raise KerobustError(message)
@@ -37,13 +42,14 @@ class memory_errors_as_user_errors:
     """Turns a framework's out-of-memory error (TensorFlow's ResourceExhaustedError, JAX's RESOURCE_EXHAUSTED, Python's
     MemoryError) inside the block into one `KerobustError` line naming `what` and `hint`."""
 
-    def __init__(self, what, hint):
+    def __init__(self, what: str, hint: str) -> None:
         self.what, self.hint = what, hint
 
-    def __enter__(self):
+    def __enter__(self) -> memory_errors_as_user_errors:
         return self
 
-    def __exit__(self, kind, error, traceback):
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> Literal[False]:
         if error is None:
             return False
         if type(error).__name__ in OUT_OF_MEMORY or "RESOURCE_EXHAUSTED" in str(error)[:200]:

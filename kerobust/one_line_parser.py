@@ -1,14 +1,19 @@
 """An `argparse` parser whose errors are one line, as every kerobust command and study script answers bad input."""
 
+from __future__ import annotations
+
 import argparse
 import difflib
 import sys
+from typing import NoReturn
 
 
 class OneLineParser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line (with the nearest valid flag for a misspelt one), exit 2."""
 
-    def error(self, message):
+    commands: dict[str, OneLineParser]  # the sub-command parsers, by name (set by `kerobust.cli.main`)
+
+    def error(self, message: str) -> NoReturn:
         if "unrecognized arguments" in message:
             flags = self._all_flags()
             for word in message.split(":", 1)[1].split():

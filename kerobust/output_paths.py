@@ -7,25 +7,32 @@ folders an `assets.extra/kerobust.json` marker. A command may replace a file tha
 (`kerobust eval` its own JSON and plot); anything else needs `--overwrite`, and an input is never replaced.
 """
 
+from __future__ import annotations
+
 import contextlib
 import contextvars
 import json
 import os
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from kerobust.errors import KerobustError, require
+
+if TYPE_CHECKING:
+    import argparse
 
 WRITER_KEY = "written_by"
 SAVED_MODEL_MARKER = os.path.join("assets.extra", "kerobust.json")
 _WRITER = contextvars.ContextVar("kerobust_writer", default="kerobust")
 
 
-def writer():
+def writer() -> str:
     """The label that files written now carry: `kerobust <command>` inside a CLI command, else `kerobust`."""
     return _WRITER.get()
 
 
 @contextlib.contextmanager
-def writing_as(command):
+def writing_as(command: str) -> Iterator[None]:
     """Within the block, files are stamped as written by `kerobust <command>`."""
     token = _WRITER.set(f"kerobust {command}")
     try:
@@ -34,12 +41,12 @@ def writing_as(command):
         _WRITER.reset(token)
 
 
-def stamped(payload):
+def stamped(payload: Mapping[str, Any]) -> dict[str, Any]:
     """`payload` (a JSON object) with the writer's stamp first."""
     return {WRITER_KEY: writer(), **{k: v for k, v in payload.items() if k != WRITER_KEY}}
 
 
-def read_json_object(path):
+def read_json_object(path: str) -> dict[str, Any] | None:
     """The JSON object (dict) in `path`, or None for a missing, unreadable, damaged or non-object file."""
     try:
         with open(path, encoding="utf-8") as handle:
@@ -77,7 +84,7 @@ def _saved_model_writer(path):
     return _json_writer(os.path.join(path, SAVED_MODEL_MARKER))
 
 
-def written_by(path):
+def written_by(path: str) -> str | None:
     """The label of the kerobust command that wrote `path` (a file or a SavedModel folder), or None."""
     if os.path.isdir(path):
         return _saved_model_writer(path)
@@ -99,7 +106,7 @@ def _same_file(first, second):
         return os.path.realpath(first) == os.path.realpath(second)
 
 
-def require_writable(path, flag):
+def require_writable(path: str, flag: str) -> None:
     """A one-line error unless `path`'s folder exists (or can be made) and is a writable folder."""
     from kerobust.atomic_files import existing_ancestor
 
@@ -108,7 +115,8 @@ def require_writable(path, flag):
     require(os.access(existing, os.W_OK), f"cannot write {flag} {path!r}: folder {existing!r} is not writable.")
 
 
-def check_outputs(outputs, inputs=None, overwrite=False, folders=()):
+def check_outputs(outputs: Mapping[str, str | None], inputs: Mapping[str, str | Sequence[str] | None] | None = None,
+                  overwrite: bool = False, folders: Collection[str] = ()) -> None:
     """Refuses, in one line and before any work, outputs that would destroy something.
 
     Args:
@@ -119,7 +127,7 @@ def check_outputs(outputs, inputs=None, overwrite=False, folders=()):
     """
     inputs = inputs or {}
     chosen = {flag: path for flag, path in outputs.items() if path}
-    seen = {}
+    seen: dict[str, str] = {}
     for flag, path in chosen.items():
         for other_flag, other in seen.items():
             require(os.path.realpath(path) != os.path.realpath(other),
@@ -148,13 +156,13 @@ def check_outputs(outputs, inputs=None, overwrite=False, folders=()):
                                 "another path.")
 
 
-def add_overwrite_argument(parser):
+def add_overwrite_argument(parser: argparse.ArgumentParser) -> None:
     """The `--overwrite` flag of every command that writes files the user names."""
     parser.add_argument("--overwrite", action="store_true",
                         help="replace output files that exist and were not written by this command (never an input)")
 
 
-def mark_saved_model(folder):
+def mark_saved_model(folder: str) -> None:
     """Stamps a SavedModel folder as written by the current command."""
     marker = os.path.join(folder, SAVED_MODEL_MARKER)
     os.makedirs(os.path.dirname(marker), exist_ok=True)

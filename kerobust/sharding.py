@@ -3,14 +3,21 @@
 backend's compiled per-point functions when they run. Outside such a block, or with one replica, nothing is sharded.
 """
 
+from __future__ import annotations
+
 import contextlib
 import contextvars
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-_CURRENT: contextvars.ContextVar = contextvars.ContextVar("kerobust_point_sharding", default=None)
+if TYPE_CHECKING:
+    from kerobust.distribution import Distribution
+
+_CURRENT: contextvars.ContextVar[Distribution | None] = contextvars.ContextVar("kerobust_point_sharding", default=None)
 
 
 @contextlib.contextmanager
-def sharding_points(distribution):
+def sharding_points(distribution: Distribution) -> Iterator[None]:
     """Within: kerobust's compiled per-point functions split each batch over `distribution`'s replicas (and models
     built here get the strategy's mirrored variables on TensorFlow); outside, or with one replica, nothing changes."""
     token = _CURRENT.set(distribution if distribution.replicas > 1 else None)
@@ -21,6 +28,6 @@ def sharding_points(distribution):
         _CURRENT.reset(token)
 
 
-def point_sharding():
+def point_sharding() -> Distribution | None:
     """The `Distribution` of the enclosing `sharding_points` (None outside one, or with one replica)."""
     return _CURRENT.get()

@@ -1,4 +1,5 @@
-"""No import cycle among kerobust's modules, counting the imports deferred into functions as well."""
+"""No import cycle among kerobust's modules, counting the imports deferred into functions as well (those under
+`if TYPE_CHECKING:` only serve type hints and never run)."""
 
 import ast
 import pathlib
@@ -13,13 +14,27 @@ def module_name(path):
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def runtime_nodes(tree):
+    """Every node of `tree` except those inside an `if TYPE_CHECKING:` block."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            test = child.test if isinstance(child, ast.If) else None
+            if test is not None and "TYPE_CHECKING" in ast.unparse(test):
+                stack.extend(child.orelse)
+                continue
+            stack.append(child)
+
+
 def imports_of(modules):
-    """{module: the kerobust modules it imports anywhere in its body}; `from package import submodule` counts as the
-    submodule."""
+    """{module: the kerobust modules it imports anywhere in its body at run time}; `from package import submodule`
+    counts as the submodule."""
     graph = {}
     for name, path in modules.items():
         found = set()
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in runtime_nodes(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):
                 found.update(alias.name for alias in node.names)
             elif isinstance(node, ast.ImportFrom) and node.module:
@@ -60,6 +75,11 @@ def cycles(graph):
         if node not in index:
             visit(node)
     return found
+
+
+def test_type_checking_imports_do_not_count():
+    tree = ast.parse("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import a\nelse:\n    import b\n")
+    assert {alias.name for node in runtime_nodes(tree) if isinstance(node, ast.Import) for alias in node.names} == {"b"}
 
 
 def test_the_cycle_finder_finds_a_cycle():

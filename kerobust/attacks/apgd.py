@@ -7,9 +7,13 @@ the last checkpoint raised the loss) or condition 2 (step and best loss unchange
 restarting from the best point)) and section 4 (APGD-T: the targeted DLR loss against each of the top-k classes).
 """
 
+from __future__ import annotations
+
 import dataclasses
 import math
+from typing import Any
 
+import keras
 import numpy as np
 from keras import ops
 
@@ -18,10 +22,12 @@ import kerobust.attacks.lp_geometry as geo
 from kerobust.attacks.attack import Attack
 from kerobust.attacks.lp_geometry import per_sample
 from kerobust.attacks.restarts import restarted
+from kerobust.backend.oracle import Oracle
 from kerobust.errors import KerobustError
+from kerobust.types import ArrayLike, LossFn, Seed, Tensor
 
 
-def checkpoints(num_steps):
+def checkpoints(num_steps: int) -> list[int]:
     """The iterations w_1 < w_2 < ... <= num_steps at which APGD may halve its step (Croce & Hein 2020, sec. 3.2)."""
     p = [0.0, 0.22]
     while p[-1] < 1.0:
@@ -46,7 +52,7 @@ class APGD(Attack):
     random_start: bool = True
     num_steps: dataclasses.InitVar[int | None] = None  # deprecated: `steps`
 
-    def __post_init__(self, num_steps=None):
+    def __post_init__(self, num_steps: int | None = None) -> None:
         super().__post_init__()
         self._renamed("num_steps", "steps", num_steps)
         if int(self.steps) < 1:
@@ -56,20 +62,20 @@ class APGD(Attack):
             raise KerobustError(f"APGD targets must be >= 0, got {self.targets!r}.")
 
     @property
-    def name(self):
+    def name(self) -> str:  # type: ignore[override]  # read-only here, a plain class attribute in `Attack`
         return "APGD-T" if self.targets else "APGD-CE"
 
     @property
-    def alpha(self):
+    def alpha(self) -> float:
         """The initial step size, 2 eps."""
         return 2.0 * self.eps
 
-    def loss_fn(self, from_logits=True):
+    def loss_fn(self, from_logits: bool = True) -> LossFn:
         if self.targets:
             return losses.targeted_dlr(from_logits=from_logits)
         return super().loss_fn(from_logits=from_logits)
 
-    def perturb(self, oracle, x, y, seed):
+    def perturb(self, oracle: Oracle, x: Tensor, y: Tensor, seed: Tensor) -> Tensor:
         labels = ops.cast(y, "int32")
         if not self.targets:
             return self._run(oracle, x, y, labels, seed)
@@ -133,6 +139,7 @@ class APGD(Attack):
         return ops.stop_gradient(ops.where(per_sample(found, x), best_adv, x_max))
 
 
-def apgd(model, x, y, eps, steps=100, norm="linf", targets=0, seed=0, **kwargs):
+def apgd(model: keras.Model, x: ArrayLike, y: ArrayLike, eps: float, steps: int = 100, norm: str = "linf",
+         targets: int = 0, seed: Seed = 0, **kwargs: Any) -> Tensor:
     """APGD-CE (or APGD-T with `targets=k`) adversarial examples for one batch; see `APGD`."""
     return APGD(eps=eps, norm=norm, steps=steps, targets=targets, **kwargs)(model, x, y, seed)

@@ -1,17 +1,22 @@
 """Base class of kerobust's attacks: a frozen description plus a backend-neutral `perturb` rule."""
 
+from __future__ import annotations
+
 import warnings
 import dataclasses
 import weakref
 
+import keras
 import numpy as np
 from keras import ops
 
 from kerobust import backend
 import kerobust.attacks.losses as losses
 from kerobust.attacks.lp_geometry import check_norm
+from kerobust.backend.oracle import Oracle
 from kerobust.errors import KerobustError, unknown_name
 from kerobust.layers.noise_injection import advance_noise_states
+from kerobust.types import ArrayLike, LossFn, Seed, Tensor
 
 _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -39,7 +44,7 @@ class Attack:
 
     name = "attack"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         check_norm(self.norm)
         if not np.isfinite(self.eps) or self.eps < 0:
             raise KerobustError(f"eps must be a finite number >= 0, got {self.eps!r}.")
@@ -49,10 +54,10 @@ class Attack:
             raise KerobustError(f"eot_samples must be >= 1, got {self.eot_samples!r}.")
 
     @property
-    def steps(self):
+    def steps(self) -> int:
         return 1
 
-    def _renamed(self, old, new, value):
+    def _renamed(self, old: str, new: str, value: object) -> None:
         """Takes `value` given under the deprecated keyword `old` as field `new` (kept for one release)."""
         if value is not None:
             warnings.warn(f"{type(self).__name__}({old}=...) is deprecated; use {new}=...", DeprecationWarning,
@@ -60,18 +65,18 @@ class Attack:
             object.__setattr__(self, new, value)  # a frozen dataclass sets its fields this way
 
     @property
-    def alpha(self):
+    def alpha(self) -> float:
         """The step size (a single step of eps unless a subclass says otherwise)."""
         return self.eps
 
-    def loss_fn(self, from_logits=True):
+    def loss_fn(self, from_logits: bool = True) -> LossFn:
         """The summed attack loss for a model whose outputs are logits (or probabilities)."""
         return losses.LOSSES[self.loss](from_logits=from_logits)
 
-    def perturb(self, oracle, x, y, seed):
+    def perturb(self, oracle: Oracle, x: Tensor, y: Tensor, seed: Tensor) -> Tensor:
         raise NotImplementedError
 
-    def gradient(self, oracle, x, y, step=0):
+    def gradient(self, oracle: Oracle, x: Tensor, y: Tensor, step: int | Tensor = 0) -> Tensor:
         """The input gradient at iteration `step` (counted across restarts and targets, so that each sees its own
         draws), averaged over `eot_samples` fresh noise draws (EOT)."""
         samples = int(self.eot_samples)
@@ -80,7 +85,7 @@ class Attack:
             total = total + oracle.gradient(x, y, draw=step * samples + 1 + i)
         return total if samples == 1 else total / samples
 
-    def __call__(self, model, x, y, seed=0):
+    def __call__(self, model: keras.Model, x: ArrayLike, y: ArrayLike, seed: Seed = 0) -> Tensor:
         """Adversarial examples for one batch `(x, y)` against `model` (inference mode)."""
         per_model = _COMPILED.setdefault(model, {})
         if self not in per_model:
@@ -93,15 +98,15 @@ class Attack:
         advance_noise_states(model)  # randomised models: the next call draws noise the attack did not see
         return x_adv
 
-    def describe(self):
+    def describe(self) -> str:
         """A short label such as `PGD-20 linf eps=0.2`, with ` x9 targets`, ` x5 restarts`, ` EOT-10` where they
         apply."""
         steps = f"-{self.steps}" if self.steps > 1 else ""
         label = f"{self.name}{steps} {self.norm} eps={self.eps:g}"
         if getattr(self, "targets", 0):
-            label += f" x{self.targets} targets"
+            label += f" x{self.targets} targets"  # type: ignore[attr-defined]  # a field of the subclasses with targets
         if getattr(self, "restarts", 1) > 1:
-            label += f" x{self.restarts} restarts"
+            label += f" x{self.restarts} restarts"  # type: ignore[attr-defined]  # a field of the subclasses with restarts
         if self.eot_samples > 1:
             label += f" EOT-{self.eot_samples}"
         return label + (" targeted" if getattr(self, "targeted", False) else "")

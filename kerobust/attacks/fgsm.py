@@ -1,11 +1,17 @@
 """Fast gradient sign method, with an optional random start."""
 
-import dataclasses
+from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
+import keras
 from keras import ops
 
 import kerobust.attacks.lp_geometry as geo
 from kerobust.attacks.attack import Attack
+from kerobust.backend.oracle import Oracle
+from kerobust.types import ArrayLike, Seed, Tensor
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,11 +30,11 @@ class FGSM(Attack):
     name = "FGSM"
 
     @property
-    def alpha(self):
+    def alpha(self) -> float:
         """The step size actually used."""
         return self.eps if self.step_size is None else self.step_size
 
-    def perturb(self, oracle, x, y, seed):
+    def perturb(self, oracle: Oracle, x: Tensor, y: Tensor, seed: Tensor) -> Tensor:
         x_start = x
         if self.random_start:
             x_start = geo.clip_to_box(x + geo.random_start(x, self.eps, self.norm, seed), self.clip_min, self.clip_max)
@@ -37,6 +43,7 @@ class FGSM(Attack):
         return ops.stop_gradient(geo.clip_to_box(x_adv, self.clip_min, self.clip_max))
 
 
-def fgsm(model, x, y, eps, norm="linf", random_start=False, step_size=None, seed=0, **kwargs):
+def fgsm(model: keras.Model, x: ArrayLike, y: ArrayLike, eps: float, norm: str = "linf", random_start: bool = False,
+         step_size: float | None = None, seed: Seed = 0, **kwargs: Any) -> Tensor:
     """FGSM adversarial examples for one batch; see `FGSM`."""
     return FGSM(eps=eps, norm=norm, random_start=random_start, step_size=step_size, **kwargs)(model, x, y, seed)

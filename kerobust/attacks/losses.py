@@ -3,11 +3,15 @@
 Every loss is `loss(y, outputs, per_sample=False)`: the batch sum, or with `per_sample=True` one value per sample.
 """
 
+from __future__ import annotations
+
 import keras
 from keras import ops
 
+from kerobust.types import LossFn
 
-def outputs_are_logits(model):
+
+def outputs_are_logits(model: keras.layers.Layer) -> bool:
     """True unless the model's last layer ends in a softmax (then its outputs are probabilities)."""
     last = model.layers[-1] if getattr(model, "layers", None) else model
     activation = getattr(last, "activation", None)
@@ -16,7 +20,7 @@ def outputs_are_logits(model):
     return activation is not keras.activations.softmax
 
 
-def cross_entropy(from_logits=True):
+def cross_entropy(from_logits: bool = True) -> LossFn:
     """Summed sparse categorical cross-entropy `loss(y, outputs)`.
 
     Labels may be integer class ids (shape [batch]) or one-hot rows.
@@ -33,7 +37,7 @@ def cross_entropy(from_logits=True):
     return loss
 
 
-def margin(from_logits=True):
+def margin(from_logits: bool = True) -> LossFn:
     """Summed Carlini-Wagner margin `max_{j != y} z_j - z_y` (on log-probabilities when outputs are probabilities).
 
     Reference: Carlini & Wagner 2017, "Towards Evaluating the Robustness of Neural Networks", eq. (f6).
@@ -54,7 +58,7 @@ def margin(from_logits=True):
 LOSSES = {"ce": cross_entropy, "margin": margin}
 
 
-def negated(loss):
+def negated(loss: LossFn) -> LossFn:
     """`-loss`: ascending it descends `loss` (targeted attacks move towards the given labels)."""
 
     def wrapped(y, outputs, per_sample=False):
@@ -63,7 +67,7 @@ def negated(loss):
     return wrapped
 
 
-def targeted_margin(from_logits=True):
+def targeted_margin(from_logits: bool = True) -> LossFn:
     """Summed targeted margin `z_t - z_y` for labels given as pairs `[y, t]` (shape [batch, 2]).
 
     Reference: Carlini & Wagner 2017, eq. (f6) with a fixed target; the targeted attacks of Croce & Hein 2020
@@ -79,7 +83,7 @@ def targeted_margin(from_logits=True):
     return loss
 
 
-def targeted_dlr(from_logits=True):
+def targeted_dlr(from_logits: bool = True) -> LossFn:
     """Summed targeted difference-of-logits ratio `-(z_y - z_t) / (z_pi1 - (z_pi3 + z_pi4) / 2)` for pairs `[y, t]`,
     with z sorted decreasingly as z_pi1 >= z_pi2 >= ... (needs at least 4 classes). Invariant to shifts and scalings
     of the logits.

@@ -1,14 +1,20 @@
 """Projected gradient descent (ascent on the loss) in l-inf or l2."""
 
-import dataclasses
+from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
+import keras
 from keras import ops
 
 import kerobust.attacks.losses as losses
 import kerobust.attacks.lp_geometry as geo
 from kerobust.attacks.attack import Attack
 from kerobust.attacks.restarts import restarted
+from kerobust.backend.oracle import Oracle
 from kerobust.errors import KerobustError
+from kerobust.types import ArrayLike, LossFn, Seed, Tensor
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,7 +44,7 @@ class PGD(Attack):
 
     name = "PGD"
 
-    def __post_init__(self, num_steps=None):
+    def __post_init__(self, num_steps: int | None = None) -> None:
         super().__post_init__()
         self._renamed("num_steps", "steps", num_steps)
         if int(self.steps) < 1:
@@ -53,18 +59,18 @@ class PGD(Attack):
         if self.targeted and self.targets:
             raise KerobustError("PGD takes either targeted=True (given target labels) or targets=k (top-k classes).")
 
-    def loss_fn(self, from_logits=True):
+    def loss_fn(self, from_logits: bool = True) -> LossFn:
         if self.targets:
             return losses.targeted_margin(from_logits=from_logits)
         loss = super().loss_fn(from_logits=from_logits)
         return losses.negated(loss) if self.targeted else loss
 
     @property
-    def alpha(self):
+    def alpha(self) -> float:
         """The step size actually used."""
         return 2.5 * self.eps / self.steps if self.step_size is None else self.step_size
 
-    def perturb(self, oracle, x, y, seed):
+    def perturb(self, oracle: Oracle, x: Tensor, y: Tensor, seed: Tensor) -> Tensor:
         if not self.targets and self.restarts == 1:
             return self._ascend(oracle, x, y, seed)
         run = lambda labels, offset: self._ascend(oracle, x, labels, seed + offset, offset)  # noqa: E731
@@ -86,8 +92,9 @@ class PGD(Attack):
         return ops.stop_gradient(ops.fori_loop(0, self.steps, step, x_adv))
 
 
-def pgd(model, x, y, eps, steps=10, step_size=None, norm="linf", random_start=True, targets=0, restarts=1, seed=0,
-        **kwargs):
+def pgd(model: keras.Model, x: ArrayLike, y: ArrayLike, eps: float, steps: int = 10, step_size: float | None = None,
+        norm: str = "linf", random_start: bool = True, targets: int = 0, restarts: int = 1, seed: Seed = 0,
+        **kwargs: Any) -> Tensor:
     """PGD adversarial examples for one batch; see `PGD`."""
     attack = PGD(
         eps=eps, norm=norm, steps=steps, step_size=step_size, random_start=random_start, targets=targets,

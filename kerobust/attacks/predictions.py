@@ -1,6 +1,8 @@
 """A classifier's inference-mode outputs as NumPy, on one device or, inside `kerobust.sharding.sharding_points`,
 over the devices (a compiled call whose batch is split over them)."""
 
+from __future__ import annotations
+
 import weakref
 
 import keras
@@ -8,12 +10,13 @@ import numpy as np
 
 from kerobust import backend
 from kerobust.sharding import point_sharding
+from kerobust.types import Array, ArrayLike
 
 # model -> its compiled, sharded inference call
 _SHARDED_PREDICTIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def predict(model, x):
+def predict(model: keras.Model, x: ArrayLike) -> Array:
     """The model's outputs in inference mode, as NumPy; over the devices inside
     `kerobust.sharding.sharding_points`."""
     if point_sharding() is None:
@@ -23,7 +26,7 @@ def predict(model, x):
     return keras.ops.convert_to_numpy(_SHARDED_PREDICTIONS[model](np.asarray(x)))
 
 
-def predict_batches(model, x, batch_size=256):
+def predict_batches(model: keras.Model, x: Array, batch_size: int = 256) -> Array:
     """`predict` over batches of `batch_size` points, concatenated."""
     parts = [predict(model, x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
     return np.concatenate(parts) if parts else np.zeros((0,) + tuple(model.output_shape[1:]), "float32")

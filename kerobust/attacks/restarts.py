@@ -5,12 +5,19 @@ per likely target class (Gowal et al. 2019, "An Alternative Surrogate Loss for P
 MultiTargeted; Croce & Hein 2020, sec. 4, APGD-T over the top-9 classes).
 """
 
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
 from keras import ops
 
 from kerobust.attacks.lp_geometry import per_sample
+from kerobust.backend.oracle import Oracle
+from kerobust.types import Tensor
 
 
-def first_success(oracle, x, labels, candidates, targeted=False):
+def first_success(oracle: Oracle, x: Tensor, labels: Tensor, candidates: Iterable[Tensor],
+                  targeted: bool = False) -> Tensor:
     """Per point, the first of the `candidates` (adversarial batches, built lazily in order) that succeeds: changes
     the decision away from `labels`, or with `targeted` reaches them. Points where none succeeds keep the first."""
     labels = ops.cast(labels, "int32")
@@ -26,7 +33,7 @@ def first_success(oracle, x, labels, candidates, targeted=False):
     return best
 
 
-def likely_targets(oracle, x, y, targets):
+def likely_targets(oracle: Oracle, x: Tensor, y: Tensor, targets: int) -> list[Tensor]:
     """Label pairs `[y, t]` (shape [batch, 2]) for each of the `targets` classes with the highest clean logits other
     than the label (at most classes - 1 of them)."""
     y = ops.cast(y, "int32")
@@ -37,7 +44,8 @@ def likely_targets(oracle, x, y, targets):
             for rank in range(min(int(targets), classes - 1))]
 
 
-def restarted(oracle, x, y, run, restarts=1, targets=0, targeted=False):
+def restarted(oracle: Oracle, x: Tensor, y: Tensor, run: Callable[[Tensor, int], Tensor], restarts: int = 1,
+              targets: int = 0, targeted: bool = False) -> Tensor:
     """Runs `run(labels, seed_offset)` `restarts` times, against each likely target when `targets > 0` (then
     `labels` are `[y, t]` pairs), and keeps per point the first run that succeeds."""
     if targets:

@@ -9,9 +9,13 @@ for the window side h = round(sqrt(p * w * w)), with p = p_init halved after 10,
 6000 and 8000 of 10,000 iterations (rescaled to `queries`).
 """
 
+from __future__ import annotations
+
 import dataclasses
 import math
+from typing import Any
 
+import keras
 import numpy as np
 from keras import ops
 
@@ -20,20 +24,22 @@ import kerobust.attacks.losses as losses
 import kerobust.attacks.lp_geometry as geo
 from kerobust.attacks.attack import Attack
 from kerobust.attacks.lp_geometry import per_sample
+from kerobust.backend.oracle import Oracle
 from kerobust.errors import KerobustError
+from kerobust.types import Array, ArrayLike, LossFn, Seed, Tensor
 
 HALVINGS = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)  # iterations of a 10,000-query run where p halves
 _SEED_STRIDE = 65536  # iteration k draws from seed + [0, (k + 1) * stride]: distinct for batch indices below it
 
 
-def window_fraction(iteration, queries, p_init):
+def window_fraction(iteration: int, queries: int, p_init: float) -> float:
     """The fraction p of the pixels a square covers at `iteration` (0-based: the number of candidates queried so
     far), from the paper's schedule for 10,000 queries rescaled to `queries`."""
     scaled = int(iteration) * 10000 // int(queries)
     return p_init / 2 ** sum(scaled > t for t in HALVINGS)
 
 
-def window_sides(queries, p_init, height, width):
+def window_sides(queries: int, p_init: float, height: int, width: int) -> Array:
     """The square's side at each iteration 0 .. queries - 2 (one entry when there are none):
     round(sqrt(p * height * width)) clipped to [1, min(height, width) - 1], as an int32 array."""
     sides = [
@@ -43,7 +49,7 @@ def window_sides(queries, p_init, height, width):
     return np.clip(np.asarray(sides), 1, min(height, width) - 1).astype("int32")
 
 
-def l2_bump(side):
+def l2_bump(side: int) -> Array:
     """The l2 update of eq. (2) on a `side` x `side` window, normalised to unit l2 norm.
 
     The top floor(side / 2) rows hold a positive and the other rows a negative pseudo-Gaussian bump: in a half of
@@ -82,7 +88,7 @@ class Square(Attack):
 
     name = "Square"
 
-    def __post_init__(self, num_queries=None):
+    def __post_init__(self, num_queries: int | None = None) -> None:
         super().__post_init__()
         self._renamed("num_queries", "queries", num_queries)
         if int(self.queries) < 1:
@@ -96,19 +102,19 @@ class Square(Attack):
                 "Square queries only the model's outputs: eot_samples (gradient averaging) does not apply."
             )
 
-    def loss_fn(self, from_logits=True):
+    def loss_fn(self, from_logits: bool = True) -> LossFn:
         # z_y - max_{j != y} z_j: Square minimises it; a point is misclassified once it is negative.
         return losses.negated(losses.margin(from_logits=from_logits))
 
     @property
-    def steps(self):
+    def steps(self) -> int:
         return int(self.queries)
 
-    def __call__(self, model, x, y, seed=0):
+    def __call__(self, model: keras.Model, x: ArrayLike, y: ArrayLike, seed: Seed = 0) -> Tensor:
         _check_images(np.shape(x))  # before compiling, so that the error is not wrapped by the tracer
         return super().__call__(model, x, y, seed)
 
-    def perturb(self, oracle, x, y, seed):
+    def perturb(self, oracle: Oracle, x: Tensor, y: Tensor, seed: Tensor) -> Tensor:
         _check_images(tuple(x.shape))
         seed = ops.cast(seed, "int32")
         if self.norm == "linf":
@@ -243,6 +249,7 @@ def _channel_norm(v):
     return ops.sqrt(ops.sum(ops.square(v), axis=(1, 2), keepdims=True))
 
 
-def square(model, x, y, eps, queries=5000, norm="linf", p_init=0.8, seed=0, **kwargs):
+def square(model: keras.Model, x: ArrayLike, y: ArrayLike, eps: float, queries: int = 5000, norm: str = "linf",
+           p_init: float = 0.8, seed: Seed = 0, **kwargs: Any) -> Tensor:
     """Square Attack adversarial examples for one batch; see `Square`."""
     return Square(eps=eps, norm=norm, queries=queries, p_init=p_init, **kwargs)(model, x, y, seed)

@@ -6,14 +6,20 @@ that all earlier ones failed on). kerobust's `autoattack` suite is APGD-CE, APGD
 not implemented, so it can be slightly weaker than the reference AutoAttack.
 """
 
-import dataclasses
+from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
+import keras
 import numpy as np
 
 from kerobust.attacks.apgd import APGD
+from kerobust.attacks.attack import Attack
 from kerobust.attacks.predictions import predict
 from kerobust.attacks.square import Square
 from kerobust.errors import KerobustError, unknown_name
+from kerobust.types import Array, ArrayLike, Seed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,9 +27,9 @@ class AttackSuite:
     """An ensemble of attacks sharing one threat model (norm and eps), run in order on the points still robust."""
 
     name: str
-    members: tuple
+    members: tuple[Attack, ...]
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not self.members:
             raise KerobustError(f"attack suite {self.name!r} has no attacks.")
         threat = {(a.norm, float(a.eps)) for a in self.members}
@@ -32,25 +38,25 @@ class AttackSuite:
                                 f"got {sorted(threat)}.")
 
     @property
-    def norm(self):
+    def norm(self) -> str:
         return self.members[0].norm
 
     @property
-    def eps(self):
+    def eps(self) -> float:
         return self.members[0].eps
 
     @property
-    def steps(self):
+    def steps(self) -> int:
         return sum(a.steps * max(getattr(a, "targets", 0), 1) for a in self.members)
 
     @property
-    def alpha(self):
+    def alpha(self) -> None:
         return None
 
-    def describe(self):
+    def describe(self) -> str:
         return f"{self.name} ({', '.join(a.describe().split()[0] for a in self.members)}) {self.norm} eps={self.eps:g}"
 
-    def __call__(self, model, x, y, seed=0):
+    def __call__(self, model: keras.Model, x: ArrayLike, y: ArrayLike, seed: Seed = 0) -> Array:
         """Per point, the first member's adversarial example that changes the decision (else the last member's);
         points the model already misclassifies are returned unchanged."""
         x = np.asarray(x, dtype="float32")
@@ -66,7 +72,7 @@ class AttackSuite:
         return x_adv
 
 
-def attack_rows(attack, model, x, y, rows, seed):
+def attack_rows(attack: Attack, model: keras.Model, x: Array, y: ArrayLike, rows: Array, seed: Seed) -> Array:
     """`attack` run on the rows of the batch selected by the boolean mask `rows` (the other rows are returned
     unchanged). The selection is padded to a power of two (by repeating a row), so compiled attacks see few shapes."""
     index = np.flatnonzero(rows)
@@ -80,12 +86,13 @@ def attack_rows(attack, model, x, y, rows, seed):
     return x_adv
 
 
-def autoattack(eps, norm="linf", square_queries=5000, eot_samples=1, targets=9):
+def autoattack(eps: float, norm: str = "linf", square_queries: int = 5000, eot_samples: int = 1,
+               targets: int = 9) -> AttackSuite:
     """The `autoattack` suite: APGD-CE, APGD-T (`targets` classes), Square (`square_queries`; 0 leaves it out).
 
     For randomised models pass `eot_samples` (the reference's "rand" version uses EOT-20 and drops Square and FAB).
     """
-    members = [
+    members: list[Attack] = [
         APGD(eps=eps, norm=norm, eot_samples=eot_samples),
         APGD(eps=eps, norm=norm, targets=targets, eot_samples=eot_samples),
     ]
@@ -97,7 +104,7 @@ def autoattack(eps, norm="linf", square_queries=5000, eot_samples=1, targets=9):
 SUITES = {"autoattack": autoattack}
 
 
-def build_suite(name, eps, norm="linf", **options):
+def build_suite(name: str, eps: float, norm: str = "linf", **options: Any) -> AttackSuite:
     """A suite by name (see `SUITES`)."""
     if name not in SUITES:
         raise unknown_name("attack suite", name, SUITES)

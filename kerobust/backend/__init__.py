@@ -32,6 +32,8 @@ keeps it so.
 * `use_xla(setting)`: whether "auto" / "on" / "off" means XLA compilation for `Model.compile` and attacks.
 """
 
+from __future__ import annotations
+
 import keras
 
 from kerobust.catalog import JIT_SETTINGS
@@ -84,12 +86,12 @@ else:  # pragma: no cover - depends on the environment
     )
 
 
-def name():
+def name() -> str:
     """The active Keras backend's name."""
     return _BACKEND
 
 
-def use_xla(setting="auto"):
+def use_xla(setting: str = "auto") -> bool:
     """Whether to compile with XLA.
 
     "auto": always on JAX (jax.jit is XLA); on TensorFlow only with a GPU, because on CPU TensorFlow's XLA runs

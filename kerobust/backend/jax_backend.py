@@ -1,11 +1,16 @@
 """JAX implementation of kerobust's backend plumbing (`jax.grad` over `stateless_call`, `jax.jit`)."""
 
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
 import jax
 import jax.numpy as jnp
 import keras
 
 from kerobust.backend.oracle import Oracle
 from kerobust.sharding import point_sharding
+from kerobust.types import ArrayLike, LossFn, Tensor
 
 
 def _key(seed):
@@ -13,12 +18,13 @@ def _key(seed):
     return jax.random.fold_in(jax.random.fold_in(key, seed[0]), seed[1])
 
 
-def uniform(shape, seed, minval=0.0, maxval=1.0, dtype="float32"):
+def uniform(shape: Sequence[int | Tensor], seed: Tensor, minval: float = 0.0, maxval: float = 1.0,
+            dtype: str = "float32") -> Tensor:
     """Stateless uniform noise from an int32 seed pair."""
     return jax.random.uniform(_key(seed), tuple(shape), dtype=dtype, minval=minval, maxval=maxval)
 
 
-def normal(shape, seed, dtype="float32"):
+def normal(shape: Sequence[int | Tensor], seed: Tensor, dtype: str = "float32") -> Tensor:
     """Stateless standard normal noise from an int32 seed pair."""
     return jax.random.normal(_key(seed), tuple(shape), dtype=dtype)
 
@@ -55,18 +61,19 @@ def _oracle(model, trainable, non_trainable, loss_fn):
     )
 
 
-def replicas_in_sync():
+def replicas_in_sync() -> int:
     """1: `keras.distribution` on JAX shards global arrays and does not split the loss per replica."""
     return 1
 
 
-def grouped_conv(inputs, kernel, strides, padding, bias=None):
+def grouped_conv(inputs: Tensor, kernel: Tensor, strides: int | Sequence[int], padding: str,
+                 bias: Tensor | None = None) -> Tensor:
     """`keras.ops.conv` (grouped through `feature_group_count`), plus `bias` per output channel."""
     outputs = keras.ops.conv(inputs, kernel, strides=strides, padding=padding)
     return outputs if bias is None else outputs + keras.ops.cast(bias, outputs.dtype)
 
 
-def spectral_filter(z, v):
+def spectral_filter(z: Tensor, v: Tensor) -> Tensor:
     """Filters each channel of `z` (N, H, W, C) circularly by the real half-spectrum `v` (C, H, W // 2 + 1):
     irfft2(rfft2(z) * v) over H and W."""
     height, width = z.shape[1], z.shape[2]
@@ -74,7 +81,7 @@ def spectral_filter(z, v):
     return jnp.fft.irfft2(spectrum * jnp.transpose(v, (1, 2, 0)), s=(height, width), axes=(1, 2)).astype(z.dtype)
 
 
-def gradient(fn, x):
+def gradient(fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
     """The gradient of the scalar `fn(x)` with respect to the array `x`."""
     return jax.grad(fn)(jnp.asarray(x))
 
@@ -84,12 +91,12 @@ def _circular_blocks(kernel, size):
     return jnp.fft.rfft2(jnp.asarray(kernel, jnp.float32), s=tuple(size), axes=(0, 1))
 
 
-def circular_top_singular_value(kernel, size):
+def circular_top_singular_value(kernel: Tensor, size: Sequence[int]) -> Tensor:
     """The largest singular value of the stride-1 circular convolution of `kernel` (kh, kw, Cin, Cout) on `size`."""
     return jnp.max(jnp.linalg.svd(_circular_blocks(kernel, size), compute_uv=False))
 
 
-def clip_circular_spectrum(kernel, size, limit):
+def clip_circular_spectrum(kernel: Tensor, size: Sequence[int], limit: float) -> Tensor:
     """Clips every per-frequency singular value to `limit`; the inverse transform cropped to (kh, kw)."""
     kh, kw = kernel.shape[0], kernel.shape[1]
     left, singular, right = jnp.linalg.svd(_circular_blocks(kernel, size), full_matrices=False)
@@ -97,14 +104,14 @@ def clip_circular_spectrum(kernel, size, limit):
     return jnp.fft.irfft2(blocks, s=tuple(size), axes=(0, 1))[:kh, :kw].astype(jnp.float32)
 
 
-def compile_function(fn, xla=True, per_point=None):
+def compile_function(fn: Callable[..., Any], xla: bool = True, per_point: int | None = None) -> Callable[..., Any]:
     """`fn` compiled with `jax.jit` (always XLA; the model's weights enter as constants); with `per_point` k, its
     first k arguments hold one row per point and are sharded inside `kerobust.sharding.sharding_points`."""
     compiled = jax.jit(fn)
     return compiled if per_point is None else shard_points(compiled, per_point)
 
 
-def shard_points(fn, per_point, seed_index=None):
+def shard_points(fn: Callable[..., Any], per_point: int, seed_index: int | None = None) -> Callable[..., Any]:
     """`fn(*args)` whose first `per_point` arguments hold one row per point (and whose outputs do too), called inside
     `kerobust.sharding.sharding_points` with those arguments split over the devices of Keras's `DataParallel`
     distribution (padded to a multiple of the device count by repeating the last row, the outputs cropped back).
@@ -129,17 +136,18 @@ def shard_points(fn, per_point, seed_index=None):
     return run
 
 
-def supports_float64():
+def supports_float64() -> bool:
     """Whether JAX runs in 64-bit mode (otherwise it silently computes float64 arrays in float32)."""
-    return bool(jax.config.jax_enable_x64)
+    return bool(jax.config.jax_enable_x64)  # type: ignore[attr-defined]  # a flag read as an attribute, untyped
 
 
-def has_gpu():
+def has_gpu() -> bool:
     """Whether JAX's default backend is a GPU."""
     return jax.default_backend() == "gpu"
 
 
-def compile_attack(model, perturb, loss_fn, xla=True, per_point=True):
+def compile_attack(model: keras.Model, perturb: Callable[[Oracle, Tensor, Tensor, Tensor], Any], loss_fn: LossFn,
+                   xla: bool | None = True, per_point: bool = True) -> Callable[[ArrayLike, ArrayLike, ArrayLike], Any]:
     """Compiles `perturb(oracle, x, y, seed)` for `model` with `jax.jit`; returns `run(x, y, seed)`, sharded inside
     `sharding_points` when `per_point` (as on TensorFlow)."""
 
@@ -155,7 +163,7 @@ def compile_attack(model, perturb, loss_fn, xla=True, per_point=True):
     return shard_points(run, 2, seed_index=2) if per_point else run
 
 
-def compile_predict(model):
+def compile_predict(model: keras.Model) -> Callable[[ArrayLike], Tensor]:
     """`model(x, training=False)` by `stateless_call` under `jax.jit`, sharded inside
     `kerobust.sharding.sharding_points`."""
 
@@ -171,12 +179,13 @@ def _values(variables):
     return [v.value for v in variables]  # inside a StatelessScope: the scope's current values
 
 
-def training_oracle(model, loss_fn):
+def training_oracle(model: keras.Model, loss_fn: LossFn) -> Oracle:
     """The `Oracle` of `model` with its current weights (inside the step's StatelessScope), in inference mode."""
     return _oracle(model, _values(model.trainable_variables), _values(model.non_trainable_variables), loss_fn)
 
 
-def loss_and_gradients(model, x_of, extra, y, sample_weight):
+def loss_and_gradients(model: keras.Model, x_of: Callable[[Tensor | None], Tensor], extra: Tensor | None, y: Tensor,
+                       sample_weight: Tensor | None) -> tuple[Tensor, Tensor, list[Tensor], Tensor | None]:
     """`(loss, y_pred, weight_grads, extra_grad)` of `model`'s training loss on `x_of(extra)` (training mode), by
     `jax.value_and_grad` over `compute_loss_and_updates`; the forward pass's variable updates (batch-norm statistics,
     norm decay's moving averages, noise states) are assigned back, so the enclosing StatelessScope collects them."""
@@ -199,7 +208,7 @@ def loss_and_gradients(model, x_of, extra, y, sample_weight):
     return loss, y_pred, grads, extra_grad
 
 
-def apply_gradients(model, grads):
+def apply_gradients(model: keras.Model, grads: Sequence[Tensor]) -> None:
     """One optimizer step by `optimizer.stateless_apply` (loss scaling's own stateless path), its results assigned in
     the enclosing StatelessScope."""
     optimizer = model.optimizer

@@ -11,6 +11,8 @@ Keras 3 (checked on 3.15) breaks `fit` under that strategy (keras-team/keras#205
 `apply()` installs both (idempotent); `kerobust.distribution` calls it before it builds the strategy.
 """
 
+from __future__ import annotations
+
 import functools
 
 import tensorflow as tf
@@ -46,7 +48,7 @@ def _reduce_per_replica(original, values, strategy, reduction):
     return original(values, strategy, reduction)
 
 
-def apply():
+def apply() -> None:
     """Patches Keras's TensorFlow trainer in this process (once)."""
     if _APPLIED:
         return

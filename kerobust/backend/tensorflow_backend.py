@@ -1,20 +1,25 @@
 """TensorFlow implementation of kerobust's backend plumbing (GradientTape, `tf.function(jit_compile=True)`)."""
 
+from __future__ import annotations
+
 import functools
 import logging
+from typing import Any, Callable, Sequence
 
+import keras
 import numpy as np
 import tensorflow as tf
 
 from kerobust.backend.oracle import Oracle
 from kerobust.sharding import point_sharding
+from kerobust.types import ArrayLike, LossFn, Tensor
 
 
 class _QuietRetracing(logging.Filter):
     """Drops TensorFlow's retracing warning: kerobust compiles one function per attack and model on purpose (an
     evaluation with several attacks and the masking probe compiles a dozen), which TensorFlow mistakes for retracing."""
 
-    def filter(self, record):
+    def filter(self, record: logging.LogRecord) -> bool:
         return "triggered tf.function retracing" not in record.getMessage()
 
 
@@ -27,13 +32,14 @@ def _dynamic_shape(shape):
     return tf.stack([tf.cast(d, tf.int32) for d in shape])
 
 
-def uniform(shape, seed, minval=0.0, maxval=1.0, dtype="float32"):
+def uniform(shape: Sequence[int | Tensor], seed: Tensor, minval: float = 0.0, maxval: float = 1.0,
+            dtype: str = "float32") -> Tensor:
     """Stateless uniform noise from an int32 seed pair; `shape` may hold dynamic dimensions."""
     shape = _dynamic_shape(shape)
     return tf.random.stateless_uniform(shape, seed=seed, minval=minval, maxval=maxval, dtype=dtype)
 
 
-def normal(shape, seed, dtype="float32"):
+def normal(shape: Sequence[int | Tensor], seed: Tensor, dtype: str = "float32") -> Tensor:
     """Stateless standard normal noise from an int32 seed pair; `shape` may hold dynamic dimensions."""
     shape = _dynamic_shape(shape)
     return tf.random.stateless_normal(shape, seed=seed, dtype=dtype)
@@ -54,7 +60,7 @@ def _oracle(model, loss_fn, training=False):
     )
 
 
-def replicas_in_sync():
+def replicas_in_sync() -> int:
     """The replica count of the `tf.distribute` strategy in force (1 outside one)."""
     return tf.distribute.get_strategy().num_replicas_in_sync
 
@@ -71,8 +77,8 @@ def _grouped_kernels_run():
             y = tf.nn.bias_add(tf.nn.convolution(x, kernel, padding="SAME"), bias)
         return y, tape.gradient(tf.reduce_sum(y), kernel)
 
-    try:
-        with tf.device("/CPU:0"):
+    try:  # eagerly, also when first asked while a graph is traced (inside it, the probe would only be traced)
+        with tf.init_scope(), tf.device("/CPU:0"):
             probe(tf.ones((1, 4, 4, 4)), tf.ones((3, 3, 2, 4)), tf.zeros((4,)))
         return True
     except (tf.errors.OpError, ValueError, TypeError):
@@ -80,12 +86,13 @@ def _grouped_kernels_run():
 
 
 @functools.lru_cache(maxsize=None)
-def native_groups():
+def native_groups() -> bool:
     """Whether `tf.nn.convolution` runs grouped kernels here: on a GPU, or where the CPU kernels do (oneDNN)."""
     return has_gpu() or _grouped_kernels_run()
 
 
-def grouped_conv(inputs, kernel, strides, padding, bias=None):
+def grouped_conv(inputs: Tensor, kernel: Tensor, strides: int | Sequence[int], padding: str,
+                 bias: Tensor | None = None) -> Tensor:
     """A grouped convolution without Keras's TensorFlow path, which sends every grouped convolution through an
     XLA-compiled function (a workaround for CPU kernels without groups) that makes RegNet training steps about 30x
     slower on CPU. With oneDNN or a GPU, `tf.nn.convolution` runs the groups natively; otherwise each group is its own
@@ -104,7 +111,7 @@ def grouped_conv(inputs, kernel, strides, padding, bias=None):
     return tf.add(outputs, tf.reshape(tf.cast(bias, outputs.dtype), (1, 1, 1, -1)))
 
 
-def spectral_filter(z, v):
+def spectral_filter(z: Tensor, v: Tensor) -> Tensor:
     """Filters each channel of `z` (N, H, W, C) circularly by the real half-spectrum `v` (C, H, W // 2 + 1):
     irfft2(rfft2(z) * v) over H and W (real FFTs; about 30 % faster than complex ones on CPU)."""
     height, width = z.shape[1], z.shape[2]
@@ -113,7 +120,7 @@ def spectral_filter(z, v):
     return tf.transpose(filtered, (0, 2, 3, 1))
 
 
-def gradient(fn, x):
+def gradient(fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
     """The gradient of the scalar `fn(x)` with respect to the tensor `x`."""
     x = tf.convert_to_tensor(x)
     with tf.GradientTape() as tape:
@@ -137,12 +144,12 @@ def _real_form(blocks):
     return tf.concat([tf.concat([real, -imag], axis=-1), tf.concat([imag, real], axis=-1)], axis=-2)
 
 
-def circular_top_singular_value(kernel, size):
+def circular_top_singular_value(kernel: Tensor, size: Sequence[int]) -> Tensor:
     """The largest singular value of the stride-1 circular convolution of `kernel` (kh, kw, Cin, Cout) on `size`."""
     return tf.reduce_max(tf.linalg.svd(_real_form(_circular_blocks(kernel, size)), compute_uv=False))
 
 
-def clip_circular_spectrum(kernel, size, limit):
+def clip_circular_spectrum(kernel: Tensor, size: Sequence[int], limit: float) -> Tensor:
     """Clips to `limit` every singular value of the per-frequency matrices of `kernel` (kh, kw, Cin, Cout) on a
     `size` (H, W) input and returns the inverse transform cropped back to (kh, kw).
 
@@ -157,7 +164,7 @@ def clip_circular_spectrum(kernel, size, limit):
     return tf.transpose(spatial[:, :, :kh, :kw], (2, 3, 0, 1))
 
 
-def compile_function(fn, xla=True, per_point=None):
+def compile_function(fn: Callable[..., Any], xla: bool = True, per_point: int | None = None) -> Callable[..., Any]:
     """`fn` as a TensorFlow graph, compiled with XLA if `xla`; with `per_point` k, its first k arguments hold one row
     per point and it shards them inside `kerobust.sharding.sharding_points` (`shard_points`)."""
     compiled = tf.function(fn, jit_compile=xla, reduce_retracing=True)
@@ -175,7 +182,7 @@ def _pad_rows(array, rows):
     return np.concatenate([array, np.repeat(array[-1:], rows - len(array), axis=0)])
 
 
-def shard_points(fn, per_point, seed_index=None):
+def shard_points(fn: Callable[..., Any], per_point: int, seed_index: int | None = None) -> Callable[..., Any]:
     """`fn(*args)` whose first `per_point` arguments hold one row per point (and whose outputs do too), run inside
     `kerobust.sharding.sharding_points` by `strategy.run` on equal shards of the rows, one per replica (the
     batch padded by repeating its last row, the outputs cropped back); the other arguments go to every replica.
@@ -211,17 +218,18 @@ def shard_points(fn, per_point, seed_index=None):
     return run
 
 
-def supports_float64():
+def supports_float64() -> bool:
     """TensorFlow computes in float64 when asked."""
     return True
 
 
-def has_gpu():
+def has_gpu() -> bool:
     """Whether TensorFlow sees a GPU."""
     return bool(tf.config.list_physical_devices("GPU"))
 
 
-def compile_attack(model, perturb, loss_fn, xla=None, per_point=True):
+def compile_attack(model: keras.Model, perturb: Callable[[Oracle, Tensor, Tensor, Tensor], Any], loss_fn: LossFn,
+                   xla: bool | None = None, per_point: bool = True) -> Callable[[ArrayLike, ArrayLike, ArrayLike], Any]:
     """Compiles `perturb(oracle, x, y, seed)` for `model` as a graph (XLA if `xla`, default: with a GPU);
     returns `run(x, y, seed)`, sharded over the devices inside `sharding_points` when `per_point` (every row of x is
     its own point: not so for a power iteration's one vector)."""
@@ -234,17 +242,18 @@ def compile_attack(model, perturb, loss_fn, xla=None, per_point=True):
     return shard_points(run, 2, seed_index=2) if per_point else run
 
 
-def compile_predict(model):
+def compile_predict(model: keras.Model) -> Callable[[ArrayLike], Tensor]:
     """`model(x, training=False)` as a graph, sharded inside `kerobust.sharding.sharding_points`."""
     return shard_points(tf.function(lambda x: model(x, training=False), reduce_retracing=True), 1)
 
 
-def training_oracle(model, loss_fn):
+def training_oracle(model: keras.Model, loss_fn: LossFn) -> Oracle:
     """The `Oracle` of `model` with its current weights, in inference mode (the attack inside a training step)."""
     return _oracle(model, loss_fn, training=False)
 
 
-def loss_and_gradients(model, x_of, extra, y, sample_weight):
+def loss_and_gradients(model: keras.Model, x_of: Callable[[Tensor | None], Tensor], extra: Tensor | None, y: Tensor,
+                       sample_weight: Tensor | None) -> tuple[Tensor, Tensor, list[Tensor], Tensor | None]:
     """`(loss, y_pred, weight_grads, extra_grad)` of `model`'s training loss on `x_of(extra)` (training mode).
 
     The gradients are of the optimizer's scaled loss (`optimizer.apply` unscales them); `extra_grad` is None when
@@ -263,6 +272,6 @@ def loss_and_gradients(model, x_of, extra, y, sample_weight):
     return loss, y_pred, grads[:-1], grads[-1]
 
 
-def apply_gradients(model, grads):
+def apply_gradients(model: keras.Model, grads: Sequence[Tensor]) -> None:
     """One optimizer step of `model`'s trainable variables (grads of the scaled loss)."""
     model.optimizer.apply(grads, model.trainable_variables)

@@ -13,12 +13,17 @@ resets it: before every `evaluate` after the first and at the start of every `fi
 weights (an estimate).
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import keras
 from keras import ops
 
 from kerobust.bounds.lipschitz.evaluator import BoundEvaluator
 from kerobust.bounds.lipschitz.output_margin import margin_bound
 from kerobust.errors import KerobustError, unknown_name
+from kerobust.types import Tensor
 from kerobust.untracked import Untracked
 
 METHODS = ("lipschitz", "ibp", "crown-ibp", "crown")
@@ -34,7 +39,8 @@ class CertifiedAccuracy(keras.metrics.Metric):
         norm: the threat norm of the local methods ("linf" or "l2").
     """
 
-    def __init__(self, model, eps, method="lipschitz", norm="l2", name=None, **kwargs):
+    def __init__(self, model: keras.Model, eps: float, method: str = "lipschitz", norm: str = "l2",
+                 name: str | None = None, **kwargs: Any):
         if method not in METHODS:
             raise unknown_name("certified accuracy method", method, METHODS)
         suffix = "" if method == "lipschitz" else f"_{method}_{norm}"
@@ -69,23 +75,24 @@ class CertifiedAccuracy(keras.metrics.Metric):
         )
 
     @property
-    def reads_inputs(self):
+    def reads_inputs(self) -> bool:
         return self.method != "lipschitz"
 
-    def see_inputs(self, x):
+    def see_inputs(self, x: Tensor) -> None:
         """Hands over the batch's inputs before `update_state` (`AdversarialModel.compute_metrics` does)."""
         self.inputs = Untracked(x)
 
-    def reset_state(self):
+    def reset_state(self) -> None:
         super().reset_state()
         if self.reads_inputs:
             return
-        self.lipschitz.assign(self.evaluator.value.current_lipschitz())
+        # Lipschitz mode: `lipschitz` is a variable, and `head_kernel` is one only when the head is a Dense layer.
+        self.lipschitz.assign(self.evaluator.value.current_lipschitz())  # type: ignore[union-attr]
         if self.head_kernel is not None:
-            kernel = self.evaluator.value.head.layer.kernel
+            kernel = self.evaluator.value.head.layer.kernel  # type: ignore[union-attr]
             self.head_kernel.assign(ops.convert_to_numpy(kernel))  # a copy, not the buffer
 
-    def update_state(self, y_true, y_pred, sample_weight=None):
+    def update_state(self, y_true: Tensor, y_pred: Tensor, sample_weight: Tensor | None = None) -> None:
         labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")
         if self.reads_inputs:
             if self.inputs.value is None:
@@ -113,9 +120,9 @@ class CertifiedAccuracy(keras.metrics.Metric):
         self.certified.assign(self.certified + ops.sum(certified * weight))
         self.count.assign(self.count + ops.sum(weight))
 
-    def result(self):
+    def result(self) -> Tensor:
         return self.certified / ops.maximum(self.count, 1.0)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         """Name and eps only: the metric needs its model, so compile a reloaded model with it anew."""
         return {"name": self.name, "eps": self.eps, "method": self.method, "norm": self.norm}

@@ -7,15 +7,20 @@ radius sigma Phi^-1(p_A) when p_A > 1/2, else CERTIFY abstains. The certificate 
 probability at least 1 - alpha over the noise. Inputs are not clipped to [0, 1], as in the paper.
 """
 
-import dataclasses
+from __future__ import annotations
 
+import dataclasses
+from typing import Callable
+
+import keras
 import numpy as np
 from scipy.stats import beta, norm
 
 from kerobust.attacks.predictions import predict
+from kerobust.types import Array, ArrayLike
 
 
-def clopper_pearson_lower(successes, trials, alpha):
+def clopper_pearson_lower(successes: ArrayLike, trials: ArrayLike, alpha: float) -> Array:
     """One-sided lower confidence bound at level 1 - alpha of a binomial proportion (exact, Clopper-Pearson)."""
     successes = np.asarray(successes)
     return np.where(successes > 0, beta.ppf(alpha, np.maximum(successes, 1), trials - successes + 1), 0.0)
@@ -31,8 +36,9 @@ class SmoothingCertificate:
     radius: np.ndarray
 
 
-def certify_smoothed(model, x, sigma, samples=1000, selection_samples=100, alpha=0.001, batch_size=1000, seed=0,
-                     progress=None):
+def certify_smoothed(model: keras.Model, x: ArrayLike, sigma: float, samples: int = 1000, selection_samples: int = 100,
+                     alpha: float = 0.001, batch_size: int = 1000, seed: int = 0,
+                     progress: Callable[[int], None] | None = None) -> SmoothingCertificate:
     """Cohen et al.'s CERTIFY for every point of `x` (numpy), with a Keras classifier `model` as the base f."""
     rng = np.random.default_rng(seed)
     x = np.asarray(x, "float32")

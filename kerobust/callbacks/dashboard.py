@@ -16,7 +16,10 @@ Every `every` epochs and at the last (costlier):
 The callback times itself (`seconds`), so its overhead is measured in every run.
 """
 
+from __future__ import annotations
+
 import time
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
@@ -24,6 +27,11 @@ import numpy as np
 from kerobust.callbacks.classifier_of import classifier_of
 from kerobust.callbacks.example_grid import example_grid_png
 from kerobust.errors import KerobustError
+from kerobust.types import ArrayLike
+
+if TYPE_CHECKING:
+    from kerobust.attacks import Attack
+    from kerobust.evaluation.certifiers import Certifier
 
 SKIPPED_LOG_KEYS = ("val_accuracy", "val_loss", "val_clean_accuracy", "val_robust_accuracy")
 
@@ -39,7 +47,8 @@ class RobustnessDashboard(keras.callbacks.Callback):
         every: epochs between the costly summaries (they also run at the last epoch).
     """
 
-    def __init__(self, log_dir, x_val, y_val, attack, eps, threat_norm, every=1, points=256, examples=8):
+    def __init__(self, log_dir: str, x_val: ArrayLike, y_val: ArrayLike, attack: Attack | None, eps: float,
+                 threat_norm: str, every: int = 1, points: int = 256, examples: int = 8):
         super().__init__()
         if every < 1:
             raise KerobustError(f"dashboard every must be >= 1 epoch, got {every}.")
@@ -48,27 +57,27 @@ class RobustnessDashboard(keras.callbacks.Callback):
         self.examples = examples
         self.attack, self.eps, self.threat_norm, self.every = attack, float(eps), threat_norm, int(every)
         self.seconds = 0.0
-        self.writer = None
-        self.certifiers = None  # the methods that apply, found on first use
-        self.notes = []
+        self.writer: Any = None  # TensorFlow's summary file writer (a type of no stubs), opened by on_train_begin
+        self.certifiers: list[Certifier] | None = None  # the methods that apply, found on first use
+        self.notes: list[str] = []
 
-    def get_state(self):
+    def get_state(self) -> dict[str, float]:
         """What a resumed run continues from (`ResumableCheckpoint.track`): the time spent so far."""
         return {"seconds": self.seconds}
 
-    def set_state(self, state):
+    def set_state(self, state: dict[str, Any]) -> None:
         self.seconds = float(state.get("seconds", 0.0))
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         import tensorflow as tf
 
         self.writer = tf.summary.create_file_writer(self.log_dir)
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if self.writer is not None:
             self.writer.close()
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         import tensorflow as tf
 
         started = time.perf_counter()

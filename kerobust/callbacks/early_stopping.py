@@ -1,9 +1,12 @@
 """Early stopping on robust validation accuracy, keeping the best epoch's weights across killed and resumed runs."""
 
+from __future__ import annotations
+
 import hashlib
 import json
 import math
 import os
+from typing import Any
 
 import keras
 
@@ -62,7 +65,8 @@ class RobustEarlyStopping(keras.callbacks.Callback):
         restore_best: load the best weights at `on_train_end`. Runs that skip `fit` call `restore(model)` instead.
     """
 
-    def __init__(self, directory, monitor="val_robust_accuracy", patience=None, min_delta=0.0, restore_best=True):
+    def __init__(self, directory: str, monitor: str = "val_robust_accuracy", patience: int | None = None,
+                 min_delta: float = 0.0, restore_best: bool = True):
         super().__init__()
         if patience is not None and (int(patience) != patience or patience < 1):
             raise KerobustError(f"early-stopping patience must be a whole number >= 1, got {patience!r}.")
@@ -73,19 +77,19 @@ class RobustEarlyStopping(keras.callbacks.Callback):
         self.patience = patience
         self.min_delta = float(min_delta)
         self.restore_best = restore_best
-        self.best_epoch = None
-        self.best_value = None
+        self.best_epoch: int | None = None
+        self.best_value: float | None = None
         self.last_epoch = 0
-        self._digest = None
+        self._digest: str | None = None
         self._load()
 
     @property
-    def wait(self):
+    def wait(self) -> int:
         """Epochs since the best one, as of the last epoch seen."""
         return max(0, self.last_epoch - (self.best_epoch or 0))
 
     @property
-    def stopped(self):
+    def stopped(self) -> bool:
         """Whether patience ran out by the last epoch seen: a resumed command should then skip `fit` (which would
         train one more epoch before stopping again) and only `restore()`."""
         return self.patience is not None and self.last_epoch > 0 and self.wait >= self.patience
@@ -131,7 +135,7 @@ class RobustEarlyStopping(keras.callbacks.Callback):
             raise ValueError("RobustEarlyStopping has no model yet: pass one to restore(model).")
         return classifier_of(self.model)  # on JAX, reading self.model syncs the variables
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs or {}
         if self.monitor not in logs:
             raise KerobustError(
@@ -155,11 +159,11 @@ class RobustEarlyStopping(keras.callbacks.Callback):
         if self.stopped:
             self.model.stop_training = True
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if self.restore_best:
             self.restore()
 
-    def restore(self, model=None):
+    def restore(self, model: keras.Model | None = None) -> int | None:
         """Loads the best weights into `model` (default: the fitted model's classifier).
 
         Also for a resumed run that had already finished and skips `fit`. Returns the best epoch (counted from 1), or

@@ -1,12 +1,17 @@
 """A picture of adversarial examples for the dashboard: clean images, their adversarial versions and the
 perturbations (amplified), with true and predicted labels, rendered by matplotlib into PNG bytes."""
 
+from __future__ import annotations
+
 import io
 
 import numpy as np
 
+from kerobust.types import Array, ArrayLike
 
-def example_grid_png(clean, adversarial, labels, clean_predictions, adversarial_predictions, title=""):
+
+def example_grid_png(clean: ArrayLike, adversarial: ArrayLike, labels: Array, clean_predictions: Array,
+                     adversarial_predictions: Array, title: str = "") -> bytes:
     """PNG bytes of a 3-row grid: clean (true / predicted label), adversarial (predicted label, red when wrong) and
     the perturbation adversarial - clean, scaled so its largest entry spans half the grey range (the factor is in the
     row title). Images are (N, H, W, C) in [0, 1] with C = 1 or 3."""

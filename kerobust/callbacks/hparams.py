@@ -6,16 +6,19 @@ metrics (`final/...`, written there too after the evaluation) and the last epoch
 TensorBoard callback writes under `logs/validation`.
 """
 
+from __future__ import annotations
+
 import os
+from typing import Any, Mapping
 
 FINAL_METRICS = ("clean_accuracy", "robust_accuracy", "certified_accuracy")
 VALIDATION_METRICS = ("epoch_clean_accuracy", "epoch_robust_accuracy")
 
 
-def hparam_values(config):
+def hparam_values(config: Mapping[str, Any]) -> dict[str, bool | int | float | str]:
     """`{name: value}` of a configuration mapping, each a bool, int, float or str as the plugin needs (lists joined,
     None left out)."""
-    values = {}
+    values: dict[str, bool | int | float | str] = {}
     for key, value in config.items():
         if value is None:
             continue  # left out: a column keeps one type across runs (the plugin shows a gap)
@@ -29,7 +32,7 @@ def hparam_values(config):
     return values
 
 
-def write_hparams(logs_dir, config, trial_id=None):
+def write_hparams(logs_dir: str, config: Mapping[str, Any], trial_id: str | None = None) -> None:
     """Writes the HParams experiment and session summaries of one run to `logs_dir`."""
     import tensorflow as tf
     from tensorboard.plugins.hparams import api as hp
@@ -45,7 +48,7 @@ def write_hparams(logs_dir, config, trial_id=None):
     writer.close()
 
 
-def write_final_metrics(logs_dir, metrics, step):
+def write_final_metrics(logs_dir: str, metrics: Mapping[str, float | None], step: int) -> None:
     """Writes `{name: value}` as `final/<name>` scalars at `step` (the run's last epoch, 0-based) to `logs_dir`."""
     import tensorflow as tf
 

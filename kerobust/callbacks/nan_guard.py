@@ -1,6 +1,9 @@
 """Stops training with a clear error as soon as the loss stops being finite."""
 
+from __future__ import annotations
+
 import math
+from typing import Any
 
 import keras
 
@@ -18,15 +21,15 @@ class NaNGuard(keras.callbacks.Callback):
         hint: advice appended to the message (e.g. which flag to lower).
     """
 
-    def __init__(self, hint=""):
+    def __init__(self, hint: str = ""):
         super().__init__()
         self.hint = hint
         self._epoch = 0
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._epoch = epoch
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         loss = float((logs or {}).get("loss", 0.0))
         if not math.isfinite(loss):
             raise TrainingDiverged(

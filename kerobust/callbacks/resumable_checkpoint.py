@@ -1,15 +1,26 @@
 """Epoch checkpoints that survive a killed run: written atomically, restored by the same command."""
 
+from __future__ import annotations
+
 import json
 import os
 import shutil
 import time
+from typing import TYPE_CHECKING, Any, Protocol
 
 import keras
 import numpy as np
 
 from kerobust.atomic_files import require_space, variables_bytes, write_errors_as_user_errors, write_text
 from kerobust.errors import KerobustError
+
+if TYPE_CHECKING:
+    class _Stateful(Protocol):
+        """What `ResumableCheckpoint.track` takes."""
+
+        def get_state(self) -> Any: ...
+
+        def set_state(self, state: Any) -> None: ...
 
 _WEIGHTS = "state.weights.h5"
 _META = "progress.json"
@@ -35,15 +46,15 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         directory: checkpoint folder (created on first save).
     """
 
-    def __init__(self, directory):
+    def __init__(self, directory: str):
         super().__init__()
         self.directory = directory
-        self.history = {}
+        self.history: dict[str, list[float]] = {}
         self.seconds = 0.0  # training time over every session of the run, up to the last checkpoint
-        self._tracked = {}
-        self._epoch_started = None
+        self._tracked: dict[str, _Stateful] = {}
+        self._epoch_started: float | None = None
 
-    def track(self, name, stateful):
+    def track(self, name: str, stateful: _Stateful) -> None:
         """Saves `stateful.get_state()` with every checkpoint and restores it with `set_state` (call before
         `restore`)."""
         self._tracked[name] = stateful
@@ -83,12 +94,12 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         except (ValueError, KeyError, TypeError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             raise self._damaged(path, type(error).__name__) from None
 
-    def completed_epochs(self):
+    def completed_epochs(self) -> int:
         """Epochs recorded in the checkpoint (0 when there is none)."""
         folder = self._latest()
         return 0 if folder is None else self._meta(folder)[1]
 
-    def restore(self, model):
+    def restore(self, model: keras.Model) -> int:
         """Loads the checkpoint into `model` (optimizer included); returns the number of completed epochs."""
         folder = self._latest()
         if folder is None:
@@ -111,10 +122,10 @@ class ResumableCheckpoint(keras.callbacks.Callback):
                 self._tracked[name].set_state(state)
         return epochs
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._epoch_started = time.perf_counter()
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
         if self._epoch_started is not None:

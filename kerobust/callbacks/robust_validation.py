@@ -1,13 +1,19 @@
 """Clean and robust validation accuracy at the end of every epoch, added to the epoch logs."""
 
+from __future__ import annotations
+
+from typing import Any
+
 import keras
 import numpy as np
 
+from kerobust.attacks import Attack, AttackSuite
 from kerobust.callbacks.classifier_of import classifier_of
 from kerobust.evaluation.robust_accuracy import evaluate_robustness
+from kerobust.types import ArrayLike
 
 
-def attack_log_key(attack):
+def attack_log_key(attack: Attack | AttackSuite) -> str:
     """The epoch-log key of an attack's validation accuracy: `val_pgd-20_accuracy`, `val_fgsm_accuracy`."""
     return f"val_{attack.describe().split()[0].lower()}_accuracy"
 
@@ -29,7 +35,8 @@ class RobustValidation(keras.callbacks.Callback):
         batch_size: evaluation batch size.
     """
 
-    def __init__(self, x_val, y_val, attack, max_points=512, batch_size=256):
+    def __init__(self, x_val: ArrayLike, y_val: ArrayLike, attack: Attack | list[Attack] | tuple[Attack, ...],
+                 max_points: int = 512, batch_size: int = 256):
         super().__init__()
         self.x_val = np.asarray(x_val)[:max_points]
         self.y_val = np.asarray(y_val)[:max_points]
@@ -37,10 +44,10 @@ class RobustValidation(keras.callbacks.Callback):
         self.batch_size = batch_size
 
     @property
-    def attack(self):
+    def attack(self) -> Attack:
         return self.attacks[0]
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         result = evaluate_robustness(
             classifier_of(self.model), self.x_val, self.y_val, self.attacks, batch_size=self.batch_size, seed=epoch,
             progress=False,

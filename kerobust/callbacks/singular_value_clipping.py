@@ -1,6 +1,10 @@
 """Periodic singular value clipping during `fit` (Sedghi, Gupta & Long 2019; the SVC of Table 2 of
 Liang & Huang (2021), "Large Norms of CNN Layers Do Not Hurt Adversarial Robustness")."""
 
+from __future__ import annotations
+
+from typing import Any
+
 import keras
 
 from kerobust.callbacks.classifier_of import classifier_of
@@ -21,7 +25,7 @@ class SingularValueClipping(keras.callbacks.Callback):
             also bounds the zero-padded layer itself); see `kerobust.constraints.clip_grid`.
     """
 
-    def __init__(self, limit, every=100, exact=True, operator="circular"):
+    def __init__(self, limit: float, every: int = 100, exact: bool = True, operator: str = "circular"):
         super().__init__()
         self.limit = check_limit(limit)
         if int(every) < 1:
@@ -31,22 +35,22 @@ class SingularValueClipping(keras.callbacks.Callback):
         self.operator = operator
         self.clips = 0
         self._since_clip = 0
-        self._plan = None
+        self._plan: list[tuple[keras.layers.Conv2D, tuple[int, ...]]] | None = None  # `clip_plan`'s, at train begin
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         # Fails before the first step on an unsupported layer (`clip_plan(classifier)` checks it before any setup).
         self._plan = clip_plan(classifier_of(self.model), self.operator)
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._since_clip = 0
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         self._since_clip += 1
         last = (self.params or {}).get("steps") == batch + 1
         if self._since_clip >= self.every or last:
             self._clip()
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if self._since_clip:  # the epoch's length was unknown
             self._clip()
 

@@ -2,6 +2,10 @@
 "Robustness of Classifiers to Adversarial Perturbations", MSc thesis, Ghent University), summarised as in the thesis's
 Table 5.1, optionally checked against attacks, with a histogram plot."""
 
+from __future__ import annotations
+
+import argparse
+
 import numpy as np
 
 from kerobust.cli.devices import add_distribution_arguments, check_distribution_flags, sharded
@@ -11,7 +15,7 @@ from kerobust.values import convert, number_list, whole
 
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="a .keras file")
     parser.add_argument("--data", required=True, help="digits, cifar10, mnist, ... or npz:PATH (its test split)")
     parser.add_argument("--data-dir", default=None, help="tfds data directory")
@@ -28,7 +32,7 @@ def add_arguments(parser):
     parser.set_defaults(run=run)
 
 
-def run(args):
+def run(args: argparse.Namespace) -> int:
     from kerobust.catalog import BOUND_MODES, check_name
     from kerobust.cli.evaluate import check_model_files, data_input
 

@@ -1,18 +1,26 @@
 """`kerobust certify`: certified accuracy of a saved model by IBP, CROWN, the global Lipschitz bound or randomised
 smoothing, per method and radius, beside its clean accuracy; per-point margin lower bounds in the JSON."""
 
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
 from kerobust.box_radius import check_radius
 from kerobust.cli.devices import add_distribution_arguments, check_distribution_flags, sharded
 from kerobust.errors import require
 from kerobust.output_paths import add_overwrite_argument, check_outputs, stamped
 from kerobust.values import convert, number, number_list, whole
 
+if TYPE_CHECKING:
+    from kerobust.evaluation.certifiers import SmoothingSettings
+
 METHOD_HELP = ("comma list of ibp (interval bounds), crown-ibp (linear relaxation over interval boxes), crown (full "
                "linear relaxation, tighter, costlier), lipschitz (global "
                "Lipschitz bound) and smoothing (Cohen et al.'s randomised smoothing, l2, probabilistic)")
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="a .keras file (e.g. runs/<name>/model.keras)")
     parser.add_argument("--data", required=True, help="digits, cifar10, mnist, ... or npz:PATH (its test split)")
     parser.add_argument("--data-dir", default=None, help="tfds data directory")
@@ -31,7 +39,7 @@ def add_arguments(parser):
     parser.set_defaults(run=run)
 
 
-def parse_request(args):
+def parse_request(args: argparse.Namespace) -> tuple[list[str], str, list[float], int, int | None, SmoothingSettings]:
     """(methods, threat norm, eps values, points, batch size, SmoothingSettings) from the flags: one-line errors."""
     from kerobust.evaluation.certification import SmoothingSettings, check_request
 
@@ -53,7 +61,7 @@ def parse_request(args):
     return methods, args.threat_norm, eps_values, points, batch_size, smoothing
 
 
-def run(args):
+def run(args: argparse.Namespace) -> int:
     from kerobust.catalog import CERTIFY_METHODS, THREAT_NORMS, check_name
     from kerobust.cli.evaluate import check_model_files, data_input, model_and_test_points
 

@@ -1,11 +1,15 @@
 """`kerobust eval`: clean and adversarial accuracy (top-1 and top-5) of saved `.keras` models on a test split,
 over a list of attacks and radii, with gradient-masking checks, a sweep plot and a RobustBench-style summary."""
 
+from __future__ import annotations
+
 import argparse
 import dataclasses
 import json
 import os
 import zipfile
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,8 +22,14 @@ from kerobust.experiment.config import SEED_LIMIT
 from kerobust.output_paths import add_overwrite_argument, check_outputs
 from kerobust.values import convert, number, number_list, whole, whole_list
 
+if TYPE_CHECKING:
+    import keras
 
-def add_arguments(parser):
+    from kerobust.data.dataset import Dataset
+    from kerobust.types import Array
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, action="append",
                         help="a .keras file (e.g. runs/<name>/model.keras); repeat to compare models")
     parser.add_argument("--data", required=True, help="digits, cifar10, cifar100, mnist, fashion_mnist, svhn, npz:PATH")
@@ -49,13 +59,13 @@ def add_arguments(parser):
     parser.set_defaults(run=run)
 
 
-def check_model_files(paths):
+def check_model_files(paths: str | Iterable[str]) -> None:
     """One-line errors, before any framework loads, for `--model` paths that cannot be `.keras` files."""
     for path in [paths] if isinstance(paths, str) else paths:
         check_model_file(path)
 
 
-def check_model_file(path):
+def check_model_file(path: str) -> None:
     """A one-line error unless `path` looks like a `.keras` file (it exists, is a file, and is a zip archive)."""
     if not os.path.exists(path):
         raise KerobustError(f"model file {path!r} does not exist.")
@@ -68,7 +78,7 @@ def check_model_file(path):
                             "cut short).")
 
 
-def load_classifier(path):
+def load_classifier(path: str) -> keras.Model:
     """Loads a `.keras` model saved by kerobust (or any Keras 3 classifier); one-line errors for bad paths, damaged
     files and layer classes Keras does not know."""
     import keras
@@ -117,7 +127,7 @@ def _unregistered_classes(path):
     return unknown
 
 
-def check_model_fits(classifier, dataset, path):
+def check_model_fits(classifier: keras.Model, dataset: Dataset, path: str) -> None:
     """A one-line error unless `classifier` takes `dataset`'s images and has one output per class."""
     inputs = tuple(classifier.input_shape[1:])
     if inputs != tuple(dataset.input_shape):
@@ -129,7 +139,8 @@ def check_model_fits(classifier, dataset, path):
                             f"{dataset.name} has {dataset.num_classes} classes.")
 
 
-def model_and_test_points(model_path, data, data_dir, points):
+def model_and_test_points(model_path: str, data: str, data_dir: str | None,
+                          points: int | None) -> tuple[keras.Model, Dataset, Array, Array]:
     """`(model, dataset, x, y)`: a saved classifier checked against the dataset, and its first `points` test points
     (all when 0 or None)."""
     from kerobust.data.registry import load_dataset
@@ -143,7 +154,7 @@ def model_and_test_points(model_path, data, data_dir, points):
     return model, dataset, x, y
 
 
-def data_input(data):
+def data_input(data: str) -> str | None:
     """The file that `--data` reads (`npz:PATH`), as an input no output may replace."""
     return data[4:] if data.startswith("npz:") else None
 
@@ -154,7 +165,7 @@ def _titles(paths, classifiers):
     return names if len(set(names)) == len(names) else list(paths)
 
 
-def run(args):
+def run(args: argparse.Namespace) -> int:
     eps_list = convert("eval eps", getattr(args, "eval_eps", None), number_list)
     steps = convert("eval steps", getattr(args, "eval_steps", None), whole_list)
     step_size = convert("eval step size", getattr(args, "eval_step_size", None), number)

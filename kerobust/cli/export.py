@@ -6,7 +6,11 @@ probabilities, class; `certify` -> class, certified, margin_lower_bound, certifi
 `saved_model_cli show --dir OUT --all`. ONNX (`--format onnx`, Keras's exporter): `images` -> `logits`.
 """
 
+from __future__ import annotations
+
+import argparse
 import os
+from typing import Any
 
 from kerobust.box_radius import check_radius
 from kerobust.catalog import THREAT_NORMS, check_name
@@ -17,7 +21,7 @@ from kerobust.values import convert, number
 FORMATS = ("saved_model", "onnx")
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="a .keras file (e.g. runs/<name>/model.keras)")
     parser.add_argument("--out", required=True, help="the SavedModel folder to write (one that kerobust export wrote "
                                                      "is replaced atomically; another SavedModel needs --overwrite; "
@@ -34,7 +38,7 @@ def add_arguments(parser):
     parser.set_defaults(run=run)
 
 
-def run_settings(model_path):
+def run_settings(model_path: str) -> tuple[Any, Any]:
     """`(threat_norm, eval_eps)` of the run folder holding `model_path`, or `(None, None)`."""
     from kerobust.experiment.run_folder import read_run_config
 
@@ -45,7 +49,7 @@ def run_settings(model_path):
     return config.get("threat_norm"), config.get("eval_eps", config.get("eps"))
 
 
-def run(args):
+def run(args: argparse.Namespace) -> int:
     """Checks every flag and the output path before TensorFlow loads, then exports."""
     from kerobust.cli.evaluate import check_model_files
 
@@ -84,7 +88,7 @@ def run(args):
     return 0
 
 
-def run_onnx(args):
+def run_onnx(args: argparse.Namespace) -> int:
     require(args.eps is None and args.threat_norm is None,
             "--eps and --threat-norm set the SavedModel's certify signatures; an ONNX export has none.")
     require(not os.path.isdir(args.out),

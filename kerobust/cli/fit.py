@@ -3,6 +3,8 @@
 The job itself is `kerobust.experiment.run`; this module parses flags into a `FitConfig`, calls it and prints.
 """
 
+from __future__ import annotations
+
 import argparse
 import json
 import sys
@@ -25,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(run=run)
 
 
-def run(args):
+def run(args: argparse.Namespace) -> int:
     from kerobust.experiment import run as fit_run
 
     flags = {k: v for k, v in vars(args).items() if k in FIELDS}
@@ -35,7 +37,8 @@ def run(args):
     if evaluation is None:  # a multi-worker task other than the chief
         return 0
     print(json.dumps({"clean_top1": evaluation.clean_top1, **{a.description: a.top1 for a in evaluation.attacks}}))
-    if result.metrics.get("status") == "failed":
-        print(f"kerobust fit: {result.metrics['failure']}", file=sys.stderr)
+    # (the ignores: a result with an evaluation has its metrics)
+    if result.metrics.get("status") == "failed":  # type: ignore[union-attr]
+        print(f"kerobust fit: {result.metrics['failure']}", file=sys.stderr)  # type: ignore[index]
         return 1
     return 0

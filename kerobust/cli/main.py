@@ -5,13 +5,17 @@ Parsing imports no framework, so `--help` and flag errors return at once; the su
 needs.
 """
 
+from __future__ import annotations
+
 import argparse
 import sys
+from collections.abc import Sequence
+from typing import NoReturn
 
 from kerobust.one_line_parser import OneLineParser
 
 
-def build_parser():
+def build_parser() -> OneLineParser:
     from kerobust.cli import bound, certify, evaluate, export, fit, norms, tune
 
     common = argparse.ArgumentParser(add_help=False)
@@ -28,8 +32,12 @@ def build_parser():
         (bound, "bound", "lower bounds on the smallest adversarial perturbation"),
         (tune, "tune", "KerasTuner search over fit settings (e.g. --k 1,2,4) with a robust objective"),
     ):
-        module.add_arguments(commands.add_parser(name, help=summary, description=module.__doc__.split("\n\n")[0],
-                                                 allow_abbrev=False, parents=[common]))
+        module.add_arguments(commands.add_parser(
+            name, help=summary,
+            description=module.__doc__.split("\n\n")[0],  # type: ignore[union-attr]  # each command has a docstring
+            allow_abbrev=False,
+            parents=[common],  # type: ignore[list-item]  # typeshed wants a OneLineParser; any parser is a parent
+        ))
     parser.commands = commands.choices
     return parser
 
@@ -37,7 +45,7 @@ def build_parser():
 SUPPORTED_BACKENDS = ("tensorflow", "jax")
 
 
-def main(argv=None, quiet=False):
+def main(argv: Sequence[str] | None = None, quiet: bool = False) -> int:
     """Runs one sub-command; returns its exit status. `quiet`: hide the frameworks' logs unless `--verbose` (the
     console script's way; in-process callers keep their own stderr)."""
     from kerobust.errors import KerobustError
@@ -69,7 +77,7 @@ def main(argv=None, quiet=False):
         return 130
 
 
-def console():
+def console() -> NoReturn:
     """The `kerobust` console script."""
     sys.exit(main(quiet=True))
 

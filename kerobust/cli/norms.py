@@ -1,6 +1,9 @@
 """`kerobust norms`: per-layer l1, l-inf and l2 operator norms of saved models, their products, JSON and a density plot
 (Liang & Huang 2021, "Large Norms of CNN Layers Do Not Hurt Adversarial Robustness")."""
 
+from __future__ import annotations
+
+import argparse
 import dataclasses
 import os
 
@@ -9,7 +12,7 @@ from kerobust.errors import require
 from kerobust.output_paths import add_overwrite_argument, check_outputs, stamped
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, action="append", help="a .keras file; repeat to compare models")
     parser.add_argument("--json", default=None, help="write the per-layer norms here")
     parser.add_argument("--plot", default=None, help="PNG of the norm distributions (one curve per model)")
@@ -24,7 +27,7 @@ def _cell(value):
     return "-" if value is None else f"{value:.4g}"
 
 
-def run(args):
+def run(args: argparse.Namespace) -> int:
     from kerobust.cli.evaluate import check_model_files
 
     iterations = convert("power iterations", args.power_iterations, whole)

@@ -6,6 +6,8 @@ service lines), before and regardless of `TF_CPP_MIN_LOG_LEVEL`. `quiet_framewor
 (errors, tracebacks, warnings it keeps) still reaches the terminal; a fatal signal's Python trace does too.
 """
 
+from __future__ import annotations
+
 import faulthandler
 import logging
 import os
@@ -15,7 +17,7 @@ import warnings
 FRAMEWORK_MODULES = ("tensorflow", "keras", "keras_tuner", "absl", "jax", "tensorboard", "h5py", "tf_keras")
 
 
-def quiet_frameworks():
+def quiet_frameworks() -> None:
     """Silences the frameworks' native and Python logs for the rest of the process."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     sys.stdout.flush()

@@ -5,7 +5,12 @@ stays fixed. `--run-dir` is the search folder, which holds each trial's run fold
 `kerobust.tuning.fit_search`; this module parses, calls and prints.
 """
 
+from __future__ import annotations
+
+import argparse
 import os
+from collections.abc import Mapping
+from typing import Any
 
 from kerobust.cli import fit
 from kerobust.errors import require
@@ -16,7 +21,7 @@ OBJECTIVE_HELP = ("val_robust_accuracy (PGD on the validation split), val_autoat
                   "Square-1000 there), certified_accuracy (sound bounds at --cert-eps) or robust_accuracy_per_second")
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     fit.add_arguments(parser)  # its --run-dir is the search folder here (default searches/<arch>_<data>)
     parser.add_argument("--tuner", default="grid",
                         help="grid, random, bayesian or hyperband (budgets up to --epochs, factor 3)")
@@ -39,7 +44,7 @@ def _values(key, text):
     return [convert_value(key, item) for item in text.split(",") if item.strip()]
 
 
-def split_space(flags):
+def split_space(flags: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, list[Any]]]:
     """`(fixed, space)`: the flags with one value, and `{field: [values]}` for those given several."""
     fixed, space = {}, {}
     for key, value in flags.items():
@@ -54,7 +59,7 @@ def split_space(flags):
     return fixed, space
 
 
-def run(args):
+def run(args: argparse.Namespace) -> int:
     from kerobust.tuning import fit_search
 
     flags = {k: v for k, v in vars(args).items() if k in FIELDS}

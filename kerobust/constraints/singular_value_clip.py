@@ -18,6 +18,11 @@ norm of 1.39). `operator="layer"` clips on the padded grid instead, which bounds
 padded circular operator restricted to the real inputs and the kept outputs, and striding only drops rows.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
 import keras
 from keras import ops
 
@@ -26,6 +31,7 @@ from kerobust.catalog import SVC_OPERATORS as OPERATORS
 from kerobust.errors import KerobustError, unknown_name
 from kerobust.layers.conv_geometry import padded_size
 from kerobust.norms.layer_norm import conv_input_size, sublayers
+from kerobust.types import Tensor
 
 
 def _grid(kernel_shape, input_size):
@@ -33,7 +39,7 @@ def _grid(kernel_shape, input_size):
     return tuple(max(int(n), int(k)) for n, k in zip(input_size, kernel_shape[:2]))
 
 
-def clip_singular_values(kernel, input_size, limit, exact=True):
+def clip_singular_values(kernel: Tensor, input_size: Sequence[int], limit: float, exact: bool = True) -> Tensor:
     """Clips the singular values of the circular convolution of `kernel` (kh, kw, Cin, Cout) on `input_size` (H, W)
     to `limit`; returns the new kernel (same shape). See the module docstring for `exact`."""
     size = _grid(kernel.shape, input_size)
@@ -44,7 +50,7 @@ def clip_singular_values(kernel, input_size, limit, exact=True):
     return ops.cast(clipped, kernel.dtype)
 
 
-def clip_grid(layer, operator="circular"):
+def clip_grid(layer: keras.layers.Conv2D, operator: str = "circular") -> tuple[int, ...]:
     """The grid (H, W) on which to clip a Conv2D: its input size ("circular") or its zero-padded input size
     ("layer"; see the module docstring)."""
     if operator not in OPERATORS:
@@ -55,7 +61,7 @@ def clip_grid(layer, operator="circular"):
     return padded_size(size, layer.kernel.shape[:2], layer.strides, layer.padding)
 
 
-def check_limit(limit):
+def check_limit(limit: float) -> float:
     """`limit` as a float, refused unless > 0."""
     if not float(limit) > 0:
         raise KerobustError(f"singular value limit must be > 0, got {limit!r}.")
@@ -72,19 +78,19 @@ class SingularValueClip(keras.constraints.Constraint):
         exact: rescale after the crop so the bound holds (see the module docstring).
     """
 
-    def __init__(self, limit, input_size, exact=True):
+    def __init__(self, limit: float, input_size: Sequence[int], exact: bool = True):
         self.limit = check_limit(limit)
         self.input_size = tuple(int(s) for s in input_size)
         self.exact = bool(exact)
 
-    def __call__(self, kernel):
+    def __call__(self, kernel: Tensor) -> Tensor:
         return clip_singular_values(kernel, self.input_size, self.limit, self.exact)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"limit": self.limit, "input_size": self.input_size, "exact": self.exact}
 
 
-def clippable_convs(model):
+def clippable_convs(model: keras.Model) -> list[keras.layers.Conv2D]:
     """The model's Conv2D layers (nested models included); grouped or dilated ones raise (their circular operator is
     not the kernel's plain 2-D FFT)."""
     layers = [layer for layer in sublayers(model) if isinstance(layer, keras.layers.Conv2D)]
@@ -99,25 +105,26 @@ def clippable_convs(model):
     return layers
 
 
-def clip_plan(model, operator="circular"):
+def clip_plan(model: keras.Model, operator: str = "circular") -> list[tuple[keras.layers.Conv2D, tuple[int, ...]]]:
     """`[(layer, grid)]`: every clippable Conv2D of `model` with the grid it is clipped on (refuses unsupported
     layers); work it out once for repeated clips (`clip_layers`)."""
     return [(layer, clip_grid(layer, operator)) for layer in clippable_convs(model)]
 
 
-def clip_layers(plan, limit, exact=True):
+def clip_layers(plan: Iterable[tuple[keras.layers.Conv2D, Sequence[int]]], limit: float, exact: bool = True) -> None:
     """Clips the kernel of every `(layer, grid)` in `plan` once, in place."""
     limit = check_limit(limit)
     for layer, grid in plan:
         layer.kernel.assign(clip_singular_values(layer.kernel, grid, limit, exact))
 
 
-def clip_model(model, limit, exact=True, operator="circular"):
+def clip_model(model: keras.Model, limit: float, exact: bool = True, operator: str = "circular") -> None:
     """Clips every Conv2D kernel of `model` once, in place."""
     clip_layers(clip_plan(model, operator), limit, exact)
 
 
-def add_singular_value_constraints(model, limit, exact=True, operator="circular"):
+def add_singular_value_constraints(model: keras.Model, limit: float, exact: bool = True,
+                                   operator: str = "circular") -> int:
     """Puts a `SingularValueClip` on every Conv2D kernel of a built model (applied after every optimizer step, and
     kept in the layer's config); returns the number of constrained layers."""
     layers = clippable_convs(model)

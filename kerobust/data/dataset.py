@@ -1,11 +1,14 @@
 """The in-memory dataset every kerobust command works on."""
 
+from __future__ import annotations
+
 import dataclasses
 
 import numpy as np
 
 from kerobust.data.threat_model import ThreatModel
 from kerobust.errors import KerobustError
+from kerobust.types import Array, ArrayLike
 
 
 @dataclasses.dataclass
@@ -35,11 +38,11 @@ class Dataset:
     threat_model: ThreatModel
 
     @property
-    def input_shape(self):
+    def input_shape(self) -> tuple[int, ...]:
         return tuple(self.x_train.shape[1:])
 
 
-def as_pixels(x, source):
+def as_pixels(x: ArrayLike, source: str) -> Array:
     """Converts images to float32 NHWC in [0, 1]; rejects NaN, infinities and values outside the range.
 
     Integer images are divided by 255; float images must already lie in [0, 1]. Grey images without a channel
@@ -62,7 +65,7 @@ def as_pixels(x, source):
     return x
 
 
-def as_labels(y, source):
+def as_labels(y: ArrayLike, source: str) -> Array:
     """Integer class ids of shape (N,); rejects NaN and negative or fractional labels."""
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
@@ -78,7 +81,7 @@ def as_labels(y, source):
     return y
 
 
-def channel_stats(x):
+def channel_stats(x: Array) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Per-channel mean and standard deviation of NHWC images."""
     mean = x.mean(axis=(0, 1, 2))
     std = np.maximum(x.std(axis=(0, 1, 2)), 1e-3)

@@ -1,5 +1,7 @@
 """scikit-learn's bundled 8x8 handwritten digits: the offline dataset that works everywhere."""
 
+from __future__ import annotations
+
 from sklearn.datasets import load_digits as _load_sklearn_digits
 from sklearn.model_selection import train_test_split
 
@@ -16,7 +18,7 @@ DIGITS_THREAT = ThreatModel(
 )
 
 
-def load_digits():
+def load_digits() -> Dataset:
     """1797 grey 8x8 images with 17 intensity levels scaled to [0, 1]; 20 % test (stratified, fixed seed),
     10 % of the rest held out for validation."""
     bunch = _load_sklearn_digits()

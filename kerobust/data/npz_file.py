@@ -1,5 +1,7 @@
 """A user's own arrays in an `.npz` file with keys x_train, y_train, x_test, y_test (`--data npz:PATH`)."""
 
+from __future__ import annotations
+
 import os
 import zipfile
 
@@ -18,7 +20,7 @@ NPZ_THREAT = ThreatModel(
 )
 
 
-def load_npz(path):
+def load_npz(path: str) -> Dataset:
     """Loads and validates a user's `.npz` file; uint8 pixels are scaled to [0, 1], float pixels must be in it."""
     if not os.path.isfile(path):
         raise KerobustError(f"npz dataset file {path!r} does not exist.")

@@ -1,14 +1,18 @@
 """`load_dataset(name)`: the names behind `--data`."""
 
+from __future__ import annotations
+
 from kerobust.catalog import DATASETS
+from kerobust.data.dataset import Dataset
 from kerobust.data.digits import load_digits
 from kerobust.data.npz_file import load_npz
 from kerobust.data.tfds_source import SOURCES, load_tfds
+from kerobust.data.threat_model import ThreatModel
 from kerobust.errors import unknown_name
 
 
 
-def load_dataset(name, data_dir=None):
+def load_dataset(name: str, data_dir: str | None = None) -> Dataset:
     """Loads `digits`, a tfds dataset (cifar10, cifar100, mnist, fashion_mnist, svhn) or `npz:PATH`."""
     if name == "digits":
         return load_digits()
@@ -19,7 +23,7 @@ def load_dataset(name, data_dir=None):
     raise unknown_name("dataset", name, DATASETS)
 
 
-def threat_model_for(name):
+def threat_model_for(name: str) -> ThreatModel:
     """The standard threat model of dataset `name`, without loading the data."""
     from kerobust.data.digits import DIGITS_THREAT
     from kerobust.data.npz_file import NPZ_THREAT

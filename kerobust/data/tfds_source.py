@@ -4,6 +4,8 @@ Data is read from a local tfds data directory. When it is not there, kerobust do
 reachable; otherwise it fails within seconds with instructions, instead of tfds's minutes-long retry loop.
 """
 
+from __future__ import annotations
+
 import os
 import socket
 
@@ -13,6 +15,7 @@ from kerobust.data.dataset import Dataset, as_labels, as_pixels
 from kerobust.data.splits import hold_out_validation
 from kerobust.data.threat_model import ThreatModel
 from kerobust.errors import KerobustError
+from kerobust.types import Array
 
 _CIFAR_THREAT = ThreatModel(
     eps=8 / 255, train_steps=10, train_step_size=2 / 255, eval_steps=(10, 20), eval_step_size=2 / 255, l2_eps=0.5
@@ -34,12 +37,12 @@ SOURCES = {
 _DOWNLOAD_HOST = ("storage.googleapis.com", 443)
 
 
-def default_data_dir():
+def default_data_dir() -> str:
     """tfds's default data directory (`TFDS_DATA_DIR` or ~/tensorflow_datasets)."""
     return os.environ.get("TFDS_DATA_DIR", os.path.join(os.path.expanduser("~"), "tensorflow_datasets"))
 
 
-def network_reachable(address=_DOWNLOAD_HOST, timeout=3.0):
+def network_reachable(address: tuple[str, int] = _DOWNLOAD_HOST, timeout: float = 3.0) -> bool:
     """Whether a TCP connection to tfds's download host opens within `timeout` seconds."""
     try:
         socket.create_connection(address, timeout=timeout).close()
@@ -56,7 +59,7 @@ def _missing_data_error(name, tfds_name, data_dir):
     )
 
 
-def load_tfds(name, data_dir=None):
+def load_tfds(name: str, data_dir: str | None = None) -> Dataset:
     """Loads a tfds dataset into a `Dataset`, holding out 10 % of its train split (stratified) for validation."""
     import tensorflow_datasets as tfds  # deferred: importing tfds costs a second
 
@@ -67,7 +70,7 @@ def load_tfds(name, data_dir=None):
         if not network_reachable():
             raise _missing_data_error(name, tfds_name, data_dir)
         builder.download_and_prepare()
-    arrays = {}
+    arrays: dict[str, tuple[Array, Array]] = {}
     for split in ("train", test_split):
         images, labels = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1, as_supervised=True))
         arrays[split] = (as_pixels(np.asarray(images), f"{name}/{split}"), as_labels(labels, f"{name}/{split}"))

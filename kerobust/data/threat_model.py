@@ -1,5 +1,7 @@
 """A dataset's standard threat model: the perturbation budget it is usually trained and evaluated at."""
 
+from __future__ import annotations
+
 import dataclasses
 
 
@@ -23,11 +25,11 @@ class ThreatModel:
     eval_step_size: float
     l2_eps: float
 
-    def radius(self, norm):
+    def radius(self, norm: str) -> float:
         """The dataset's radius for threat norm `norm` ("linf" or "l2")."""
         return self.l2_eps if norm == "l2" else self.eps
 
-    def training_step(self, eps, norm, steps):
+    def training_step(self, eps: float, norm: str, steps: int) -> float | None:
         """PGD step size for training at `eps`: the dataset's l-inf step scaled in proportion to `eps`, or, in l2 (and
         for a zero reference radius), 2.5 eps / steps (Madry et al.'s rule of thumb)."""
         step = scaled_step(self.train_step_size, eps, self.eps) if norm == "linf" else None
@@ -35,13 +37,13 @@ class ThreatModel:
             step = 2.5 * eps / steps
         return step
 
-    def evaluation_step(self, eps, norm):
+    def evaluation_step(self, eps: float, norm: str) -> float | None:
         """PGD step size for evaluation at `eps`: the dataset's l-inf step scaled in proportion to `eps`; `None` (the
         attack's own 2.5 eps / steps) in l2."""
         return scaled_step(self.eval_step_size, eps, self.eps) if norm == "linf" else None
 
 
-def scaled_step(step, eps, reference_eps):
+def scaled_step(step: float, eps: float, reference_eps: float) -> float | None:
     """`step` scaled in proportion when `eps` differs from `reference_eps` (None when either radius is 0)."""
     if eps == reference_eps:
         return step

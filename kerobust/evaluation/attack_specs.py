@@ -1,9 +1,12 @@
 """The attacks of a command-line attack list (`kerobust.attack_list.parse_attack_list`), instantiated once per eps of
 a sweep."""
 
-import dataclasses
+from __future__ import annotations
 
-from kerobust.attacks import APGD, FGSM, PGD, Square
+import dataclasses
+from typing import Sequence
+
+from kerobust.attacks import APGD, FGSM, PGD, Attack, AttackSuite, Square
 from kerobust.attacks.suite import build_suite
 from kerobust.attack_list import ATTACK_NAMES, parse_attack_list  # noqa: F401  (re-exported)
 from kerobust.catalog import ATTACK_STEPS as DEFAULT_STEPS
@@ -30,22 +33,26 @@ class AttackOptions:
     square_queries: int = 5000
 
 
-def build_attacks(specs, eps, options):
+def build_attacks(specs: Sequence[tuple[str, int | None]], eps: float,
+                  options: AttackOptions) -> list[Attack | AttackSuite]:
     """The attacks (and suites) of `specs` at radius `eps`."""
-    built = []
+    built: list[Attack | AttackSuite] = []
     for name, steps in specs:
         steps = steps or DEFAULT_STEPS.get(name)
         if name == "fgsm":
             built.append(FGSM(eps=eps, norm=options.norm, eot_samples=options.eot_samples))
         elif name == "pgd":
-            built.append(PGD(eps=eps, norm=options.norm, steps=steps, step_size=options.step_size,
-                             restarts=options.restarts, eot_samples=options.eot_samples))
+            built.append(PGD(eps=eps, norm=options.norm,
+                             steps=steps,  # type: ignore[arg-type]  # ATTACK_STEPS counts its steps: not None
+                             step_size=options.step_size, restarts=options.restarts, eot_samples=options.eot_samples))
         elif name in ("apgd-ce", "apgd-t"):
             targets = options.targets if name == "apgd-t" else 0
-            built.append(APGD(eps=eps, norm=options.norm, steps=steps, targets=targets,
-                              eot_samples=options.eot_samples))
+            built.append(APGD(eps=eps, norm=options.norm,
+                              steps=steps,  # type: ignore[arg-type]  # ATTACK_STEPS counts its steps: not None
+                              targets=targets, eot_samples=options.eot_samples))
         elif name == "square":
-            built.append(Square(eps=eps, norm=options.norm, queries=steps))
+            built.append(Square(eps=eps, norm=options.norm,
+                                queries=steps))  # type: ignore[arg-type]  # ATTACK_STEPS counts its queries: not None
         else:
             built.append(build_suite(name, eps, norm=options.norm, square_queries=options.square_queries,
                                      eot_samples=options.eot_samples, targets=options.targets))

@@ -12,8 +12,9 @@ probability 1 - alpha; its "margin" is the certified radius minus eps. Each meth
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
+import keras
 import numpy as np
 
 from kerobust.attacks.lp_geometry import NORMS
@@ -21,6 +22,10 @@ from kerobust.attacks.predictions import predict_batches
 from kerobust.catalog import CERTIFY_METHODS as METHODS
 from kerobust.errors import KerobustError, unknown_name
 from kerobust.evaluation.certifiers import LipschitzCertifier, SmoothingSettings, build_certifier
+from kerobust.types import Array, ArrayLike
+
+if TYPE_CHECKING:
+    from kerobust.bounds import BoundEvaluator
 
 __all__ = ["METHODS", "SmoothingSettings", "certify", "check_request", "lipschitz_margins"]
 
@@ -38,13 +43,15 @@ def check_request(methods: Sequence[str], threat_norm: str, eps_values: Sequence
         raise KerobustError(f"eps must be finite and >= 0, got {eps_values}.")
 
 
-def lipschitz_margins(model, x, y, eps_l2: float, evaluator=None) -> np.ndarray:
+def lipschitz_margins(model: keras.Model, x: Array, y: Array, eps_l2: float,
+                      evaluator: BoundEvaluator | None = None) -> np.ndarray:
     """(N,) the global Lipschitz bound's margins at l2 radius `eps_l2` (`LipschitzCertifier`)."""
     return LipschitzCertifier(model, "l2", evaluator).margins(x, y, eps_l2)
 
 
-def certify(model, x, y, methods: Sequence[str], threat_norm: str, eps_values: Sequence[float],
-            smoothing: SmoothingSettings = SmoothingSettings(), batch_size: int | None = None,
+def certify(model: keras.Model, x: ArrayLike, y: ArrayLike, methods: Sequence[str], threat_norm: str,
+            eps_values: Sequence[float], smoothing: SmoothingSettings = SmoothingSettings(),
+            batch_size: int | None = None,
             progress: Callable[[str, int, int], None] | None = None) -> list[dict]:
     """One result per method and eps: {"method", "threat_norm", "eps", "certified_accuracy", "clean_accuracy",
     "margin_lower_bound": [per point]}; smoothing adds its radii, abstentions and settings.

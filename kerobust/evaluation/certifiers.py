@@ -21,8 +21,9 @@ from __future__ import annotations
 import abc
 import dataclasses
 import math
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+import keras
 import numpy as np
 from keras import ops
 
@@ -30,6 +31,11 @@ from kerobust.attacks.lp_geometry import l2_radius_factor
 from kerobust.attacks.predictions import predict_batches
 from kerobust.bounds.lipschitz.output_margin import pair_distances
 from kerobust.errors import KerobustError
+from kerobust.types import Array, Tensor
+
+if TYPE_CHECKING:
+    from kerobust.bounds import BoundEvaluator
+    from kerobust.bounds.smoothing import SmoothingCertificate
 
 Progress = Callable[[int, int], None]  # progress(points done, points in all)
 DETERMINISTIC = ("ibp", "crown-ibp", "crown", "lipschitz")
@@ -65,7 +71,8 @@ class Certifier(abc.ABC):
 class BoxCertifier(Certifier):
     """IBP, CROWN-IBP or CROWN: bounds propagated through the network over the ball intersected with the box."""
 
-    def __init__(self, model, name: str, threat_norm: str, jit: Any = "auto", batch_size: int | None = None):
+    def __init__(self, model: keras.Model, name: str, threat_norm: str, jit: Any = "auto",
+                 batch_size: int | None = None):
         from kerobust.bounds.linear.crown import CrownBounds
         from kerobust.bounds.linear.interval import IntervalBounds
 
@@ -78,7 +85,7 @@ class BoxCertifier(Certifier):
         self.batch_size = batch_size or (256 if isinstance(self.bounds, IntervalBounds)
                                          else self.bounds.default_batch_size())
 
-    def margins(self, x, y, eps, progress=None):
+    def margins(self, x: Array, y: Array, eps: float, progress: Progress | None = None) -> Array:
         parts = []
         for start in range(0, len(x), self.batch_size):
             stop = start + self.batch_size
@@ -87,7 +94,7 @@ class BoxCertifier(Certifier):
                 progress(start + len(parts[-1]), len(x))
         return np.concatenate(parts) if parts else np.zeros(0)
 
-    def margin_tensor(self, x, labels, eps):
+    def margin_tensor(self, x: Tensor, labels: Tensor, eps: float | Tensor) -> Tensor:
         """(N,) the same bound as a traceable `keras.ops` tensor (`-inf` for an image outside [0, 1])."""
         bounds = self.bounds.margin_bounds(x, labels, eps)
         onehot = ops.one_hot(labels, bounds.shape[-1], dtype=bounds.dtype)
@@ -107,7 +114,7 @@ class LipschitzCertifier(Certifier):
 
     name = "lipschitz"
 
-    def __init__(self, model, threat_norm: str, evaluator=None):
+    def __init__(self, model: keras.Model, threat_norm: str, evaluator: BoundEvaluator | None = None):
         from kerobust.bounds import BoundEvaluator
 
         self.threat_norm = threat_norm
@@ -135,19 +142,20 @@ class LipschitzCertifier(Certifier):
         spreads = ops.cast(self.evaluator.lipschitz, logits.dtype) * pair_distances(kernel, labels, logits)
         return gaps, spreads, onehot
 
-    def margin_tensor(self, x, labels, eps, features=None):
+    def margin_tensor(self, x: Tensor | None, labels: Tensor, eps: float | Tensor,
+                      features: Tensor | None = None) -> Tensor:
         """(N,) the bound as a traceable `keras.ops` tensor (`features`: the head's inputs, if already computed)."""
         features = self.evaluator.probe(x, training=False) if features is None else features
         gaps, spreads, onehot = self._gaps_and_spreads(features, labels)
         return ops.min(ops.where(onehot > 0, float("inf"), gaps - eps * self.to_l2 * spreads), axis=-1)
 
-    def radius_tensor(self, x, labels):
+    def radius_tensor(self, x: Tensor, labels: Tensor) -> Tensor:
         """(N,) the certified radius min_c (z_y - z_c) / (L ||w_y - w_c||) in the threat norm."""
         gaps, spreads, onehot = self._gaps_and_spreads(self.evaluator.probe(x, training=False), labels)
         ratios = ops.where(spreads > 0, gaps / ops.where(spreads > 0, spreads, 1.0), float("inf"))
         return ops.min(ops.where(onehot > 0, float("inf"), ratios), axis=-1) / self.to_l2
 
-    def margins(self, x, y, eps, progress=None):
+    def margins(self, x: Array, y: Array, eps: float, progress: Progress | None = None) -> Array:
         """In float64, from one pass of the features."""
         features = np.asarray(predict_batches(self.evaluator.probe, np.asarray(x, self.evaluator.dtype)), "float64")
         found = np.asarray(self.margin_tensor(None, np.asarray(y, "int64"), eps, features=features))
@@ -182,12 +190,13 @@ class SmoothingCertifier(Certifier):
     name = "smoothing"
     probabilistic = True
 
-    def __init__(self, model, threat_norm: str, settings: SmoothingSettings = SmoothingSettings()):
+    def __init__(self, model: keras.Model, threat_norm: str, settings: SmoothingSettings = SmoothingSettings()):
         if threat_norm != "l2":
             raise KerobustError("smoothing certifies l2 radii; use --threat-norm l2 (or drop smoothing).")
         settings.check()
         self.model, self.threat_norm, self.settings = model, threat_norm, settings
-        self._points, self._found = None, None
+        self._points: tuple[Array, Array] | None = None
+        self._found: SmoothingCertificate | None = None
 
     def _certificates(self, x, y, progress):
         from kerobust.bounds.smoothing import certify_smoothed
@@ -199,13 +208,14 @@ class SmoothingCertifier(Certifier):
             self._points = (x, y)
         return self._found
 
-    def margins(self, x, y, eps, progress=None):
+    def margins(self, x: Array, y: Array, eps: float, progress: Progress | None = None) -> Array:
         found = self._certificates(x, y, progress)
         correct = found.prediction == y
         return np.where(correct, found.radius - eps, -eps - found.radius)
 
-    def details(self):
-        found, y = self._found, self._points[1]
+    def details(self) -> dict:
+        found: SmoothingCertificate = self._found  # type: ignore[assignment]  # set by margins(), which comes first
+        y = self._points[1]  # type: ignore[index]  # likewise
         correct = found.prediction == y
         s = self.settings
         return {"certified_radius": [float(r) for r in np.where(correct, found.radius, 0.0)],
@@ -213,8 +223,9 @@ class SmoothingCertifier(Certifier):
                 "sigma": s.sigma, "samples": s.samples, "alpha": s.alpha, "probabilistic": True}
 
 
-def build_certifier(model, method: str, threat_norm: str, smoothing: SmoothingSettings = SmoothingSettings(),
-                    batch_size: int | None = None, jit: Any = "auto") -> Certifier:
+def build_certifier(model: keras.Model, method: str, threat_norm: str,
+                    smoothing: SmoothingSettings = SmoothingSettings(), batch_size: int | None = None,
+                    jit: Any = "auto") -> Certifier:
     """The certifier of `method` (a name of `kerobust.catalog.CERTIFY_METHODS`) for `model`.
 
     Raises:
@@ -227,7 +238,7 @@ def build_certifier(model, method: str, threat_norm: str, smoothing: SmoothingSe
     return SmoothingCertifier(model, threat_norm, smoothing)
 
 
-def applicable_certifiers(model, methods: Sequence[str], threat_norm: str,
+def applicable_certifiers(model: keras.Model, methods: Sequence[str], threat_norm: str,
                           jit: Any = "auto") -> tuple[list[Certifier], list[str]]:
     """The certifiers of `methods` that apply to `model`, and for each that does not, `"method: reason"`."""
     found, reasons = [], []
@@ -239,8 +250,8 @@ def applicable_certifiers(model, methods: Sequence[str], threat_norm: str,
     return found, reasons
 
 
-def best_certified_accuracy(certifiers: Sequence[Certifier], x, y, eps: float) -> tuple[float, dict[str, float],
-                                                                                        np.ndarray]:
+def best_certified_accuracy(certifiers: Sequence[Certifier], x: Array, y: Array,
+                            eps: float) -> tuple[float, dict[str, float], np.ndarray]:
     """`(share certified by the best of them, {method: its own share}, the best margins)` at radius `eps`."""
     found = {certifier.name: certifier.margins(x, y, eps) for certifier in certifiers}
     best = best_of(list(found.values()))

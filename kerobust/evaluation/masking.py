@@ -14,14 +14,20 @@ Kurakin, Goodfellow & Bengio 2017, "Adversarial Machine Learning at Scale", sec.
 Each check compares accuracies on the same points; differences below `TOLERANCE` are not reported.
 """
 
-import dataclasses
+from __future__ import annotations
 
+import dataclasses
+from typing import Sequence
+
+import keras
 import numpy as np
 
 from kerobust import backend
-from kerobust.attacks import FGSM, PGD, Square, losses
+from kerobust.attacks import FGSM, PGD, Attack, Square, losses
 from kerobust.evaluation.report import variant
+from kerobust.evaluation.result import RobustnessResult
 from kerobust.evaluation.robust_accuracy import evaluate_robustness
+from kerobust.types import Array, ArrayLike
 
 TOLERANCE = 0.02  # accuracy differences (fractions) smaller than this are noise
 LARGE_EPS_ACCURACY = 0.10  # accuracy above this when the ball covers the input box is "far from zero"
@@ -36,15 +42,15 @@ CHECKS = (
 )
 
 
-def _warning(check, message):
+def _warning(check: str, message: str) -> dict[str, str]:
     return {"check": check, "message": message}
 
 
-def _pct(value):
+def _pct(value: float) -> str:
     return f"{100 * value:.1f} %"
 
 
-def whole_box_eps(norm, input_shape):
+def whole_box_eps(norm: str, input_shape: Sequence[int]) -> float:
     """A radius whose ball around any input covers the whole [0, 1] box: 1 in l-inf, sqrt(d) in l2."""
     return 1.0 if norm == "linf" else float(np.sqrt(np.prod(input_shape)))
 
@@ -58,8 +64,8 @@ class ProbeAttacks:
     input_shape: tuple
     square_queries: int = 300
 
-    def attacks(self):
-        found = {
+    def attacks(self) -> dict[str, Attack]:
+        found: dict[str, Attack] = {
             "fgsm": FGSM(eps=self.eps, norm=self.norm),
             "pgd10": PGD(eps=self.eps, norm=self.norm, steps=10),
             "pgd50": PGD(eps=self.eps, norm=self.norm, steps=50),
@@ -71,7 +77,7 @@ class ProbeAttacks:
         return found
 
 
-def zero_gradient_share(model, x, y):
+def zero_gradient_share(model: keras.Model, x: ArrayLike, y: ArrayLike) -> float:
     """Share of points whose input gradient of the margin loss is exactly zero (a locally flat network)."""
     loss_fn = losses.margin(from_logits=losses.outputs_are_logits(model))
     run = backend.compile_attack(model, lambda oracle, x, y, seed: oracle.gradient(x, y), loss_fn)
@@ -80,14 +86,15 @@ def zero_gradient_share(model, x, y):
     return float(np.mean(flat == 0.0))
 
 
-def output_change(model, x):
+def output_change(model: keras.Model, x: ArrayLike) -> float:
     """Largest absolute difference between two identical inference calls on `x`."""
     from kerobust.attacks.predictions import predict
 
     return float(np.max(np.abs(predict(model, x) - predict(model, x))))
 
 
-def probe_warnings(model, x, y, norm, eps, seed=0, square_queries=300):
+def probe_warnings(model: keras.Model, x: Array, y: Array, norm: str, eps: float, seed: int = 0,
+                   square_queries: int = 300) -> tuple[list[dict[str, str]], dict[str, float]]:
     """Runs the diagnostic probe (FGSM, PGD-10, PGD-50, PGD-10 at 2 eps, PGD-20 over the whole box, Square) on
     `x, y` and returns `(warnings, accuracies)`."""
     if eps <= 0:
@@ -117,7 +124,7 @@ def probe_warnings(model, x, y, norm, eps, seed=0, square_queries=300):
     return found, acc
 
 
-def result_warnings(result):
+def result_warnings(result: RobustnessResult) -> list[dict[str, str]]:
     """Checks on the attacks of an evaluation: iterative weaker than FGSM, FGSM far weaker than the iterative attacks,
     an attack raising accuracy above clean, accuracy rising with eps or steps, Square beating the white-box attacks
     (standalone, or adding points after them in a suite)."""
@@ -169,7 +176,8 @@ def result_warnings(result):
     return found
 
 
-def diagnose(model, x, y, result, norm, eps, points=256, seed=0, square_queries=300):
+def diagnose(model: keras.Model, x: Array, y: Array, result: RobustnessResult, norm: str, eps: float, points: int = 256,
+             seed: int = 0, square_queries: int = 300) -> list[dict[str, str]]:
     """All masking warnings for an evaluation `result` of `model` at the threat model (norm, eps): the checks on
     the result's attacks plus the probe on the first `points` points (0 skips the probe). Stores them in
     `result.warnings` and returns them."""

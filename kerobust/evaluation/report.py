@@ -1,21 +1,25 @@
 """Robustness tables in the layout of Table 1 of O'Hanlon (2021), "Adversarial Robustness of Convolutional
 Networks", the `metrics.json` file, and the outputs of a study."""
 
+from __future__ import annotations
+
 import os
+from typing import Any, Callable, Mapping, Sequence
 
 from kerobust.atomic_files import write_json, write_text
+from kerobust.evaluation.result import AttackAccuracy, RobustnessResult
 
 
-def _cell(value):
+def _cell(value: float) -> str:
     return f"{100 * value:.2f}"
 
 
-def variant(attack):
+def variant(attack: AttackAccuracy) -> str:
     """What an attack result's description adds after its radius: e.g. `EOT-10`, `x5 restarts`, `x9 targets`."""
     return attack.description.partition(f" eps={attack.eps:g}")[2].strip()
 
 
-def worst_case_label(entry):
+def worst_case_label(entry: Mapping[str, Any]) -> str | None:
     """Row label of a worst-case entry ("all attacks", with the norm unless l-inf), or None when only one attack ran
     at its threat model (the row would repeat that attack's)."""
     if len(entry["attacks"]) <= 1:
@@ -23,7 +27,7 @@ def worst_case_label(entry):
     return "all attacks" if entry["norm"] == "linf" else f"all attacks-{entry['norm']}"
 
 
-def attack_label(attack):
+def attack_label(attack: AttackAccuracy) -> str:
     """Row label of an attack result: `PGD`, `PGD-l2`, `PGD EOT-10`, `autoattack/APGD-T` (a suite member,
     cumulative)."""
     name = attack.name if attack.norm == "linf" else f"{attack.name}-{attack.norm}"
@@ -32,7 +36,7 @@ def attack_label(attack):
     return f"{name} {variant(attack)}".strip()
 
 
-def markdown(header, rows):
+def markdown(header: Sequence[Any], rows: list[list[Any]]) -> str:
     """A markdown table with padded columns."""
     widths = [max(len(str(row[c])) for row in [header] + rows) for c in range(len(header))]
     line = lambda row: "| " + " | ".join(str(v).ljust(w) for v, w in zip(row, widths)) + " |"  # noqa: E731
@@ -40,7 +44,7 @@ def markdown(header, rows):
     return "\n".join([line(header), rule] + [line(r) for r in rows])
 
 
-def format_table(results):
+def format_table(results: Mapping[str, RobustnessResult]) -> str:
     """Markdown table: rows Precision@1 / Precision@5 by attack, one column per model (percent); a row "all attacks"
     per threat model where several attacks ran at it (points robust to every one); masking warnings underneath.
 
@@ -69,13 +73,14 @@ def format_table(results):
     return "\n".join(lines)
 
 
-def write_metrics(path, result, **extra):
+def write_metrics(path: str, result: RobustnessResult, **extra: Any) -> None:
     """Atomically writes `result.to_json()` plus `extra` keys to `path` as JSON."""
     payload = dict(result.to_json(), **extra)
     write_json(path, payload)
 
 
-def write_study(folder, stem, table, rows, plot, figure=None):
+def write_study(folder: str, stem: str, table: str, rows: Any, plot: Callable[[str], None],
+                figure: str | None = None) -> None:
     """Prints a study's markdown `table` and writes FOLDER/STEM.md, FOLDER/STEM.json (its `rows`) and the PNG that
     `plot(path)` draws (FOLDER/`figure`, default STEM.png)."""
     figure = figure or f"{stem}.png"

@@ -1,6 +1,9 @@
 """Results of a robustness evaluation and their JSON form (the `metrics.json` schema)."""
 
+from __future__ import annotations
+
 import dataclasses
+from typing import Any
 
 
 @dataclasses.dataclass
@@ -37,7 +40,7 @@ class RobustnessResult:
     worst_case: list = dataclasses.field(default_factory=list)
     warnings: list = dataclasses.field(default_factory=list)
 
-    def accuracy_at(self, norm, eps):
+    def accuracy_at(self, norm: str, eps: float) -> dict | None:
         """The worst-case entry for a threat model, or None."""
         for entry in self.worst_case:
             if entry["norm"] == norm and abs(entry["eps"] - eps) <= 1e-12 * max(1.0, eps):
@@ -45,13 +48,13 @@ class RobustnessResult:
         return None
 
     @classmethod
-    def from_json(cls, payload):
+    def from_json(cls, payload: dict[str, Any]) -> RobustnessResult:
         """The result that `to_json` wrote (extra keys, such as the rest of `metrics.json`, are ignored)."""
         return cls(num_points=payload["num_points"], clean_top1=payload["clean"]["top1"],
                    clean_top5=payload["clean"]["top5"], attacks=[AttackAccuracy(**a) for a in payload["attacks"]],
                    worst_case=payload.get("worst_case", []), warnings=payload.get("masking_warnings", []))
 
-    def to_json(self):
+    def to_json(self) -> dict[str, Any]:
         """`{"num_points", "clean": {"top1", "top5"}, "attacks": [{"name", "norm", "eps", "steps", "step_size",
         "top1", "top5", "description", "suite"}], "worst_case": [{"norm", "eps", "top1", "top5", "attacks"}],
         "masking_warnings": [{"check", "message"}]}`."""

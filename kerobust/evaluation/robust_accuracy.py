@@ -1,12 +1,19 @@
 """Clean and adversarial accuracy (top-1 and top-5) of a classifier, batched, with a progress bar."""
 
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
 import numpy as np
 
 from kerobust.attacks.predictions import predict
+from kerobust.attacks.attack import Attack
 from kerobust.attacks.suite import AttackSuite, attack_rows
 from kerobust.evaluation.result import AttackAccuracy, RobustnessResult
 from kerobust.evaluation.top_k import top_k_correct
 from kerobust.progress import progress_bar
+from kerobust.types import ArrayLike
 
 
 def _correct(model, x, y):
@@ -21,7 +28,8 @@ def _rows_of(entry):
     return [(entry, None)]
 
 
-def evaluate_robustness(model, x, y, attacks, batch_size=256, seed=0, progress=True):
+def evaluate_robustness(model: keras.Model, x: ArrayLike, y: ArrayLike, attacks: Sequence[Attack | AttackSuite],
+                        batch_size: int = 256, seed: int = 0, progress: bool = True) -> RobustnessResult:
     """Evaluates `model` on clean inputs and on every attack's adversarial examples.
 
     Args:

@@ -1,10 +1,18 @@
 """The attacks a dataset is reported with by default: FGSM and PGD at its threat model (the protocol of
 O'Hanlon (2021), "Adversarial Robustness of Convolutional Networks")."""
 
-from kerobust.attacks import FGSM, PGD
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterable
+
+from kerobust.attacks import FGSM, PGD, Attack
+
+if TYPE_CHECKING:
+    from kerobust.data.threat_model import ThreatModel
 
 
-def standard_attacks(threat_model, eps=None, steps=None, step_size=None, norm="linf"):
+def standard_attacks(threat_model: ThreatModel, eps: float | None = None, steps: Iterable[int] | None = None,
+                     step_size: float | None = None, norm: str = "linf") -> list[Attack]:
     """FGSM at eps and PGD (random start) at eps for each of the threat model's evaluation step counts.
 
     Args:
@@ -19,6 +27,6 @@ def standard_attacks(threat_model, eps=None, steps=None, step_size=None, norm="l
     steps = tuple(threat_model.eval_steps if steps is None else steps)
     if step_size is None:
         step_size = threat_model.evaluation_step(eps, norm)
-    attacks = [FGSM(eps=eps, norm=norm)]
+    attacks: list[Attack] = [FGSM(eps=eps, norm=norm)]
     attacks += [PGD(eps=eps, norm=norm, steps=s, step_size=step_size) for s in steps]
     return attacks

@@ -4,10 +4,16 @@ Reference: Croce et al. 2021, "RobustBench: a standardized adversarial robustnes
 and "L2", clean and robust accuracy on a fixed set of test points, AutoAttack as the standard attack).
 """
 
+from __future__ import annotations
+
+from typing import Any
+
+from kerobust.evaluation.result import RobustnessResult
+
 THREAT_MODELS = {"linf": "Linf", "l2": "L2"}
 
 
-def robustbench_summary(result, dataset, norm, eps):
+def robustbench_summary(result: RobustnessResult, dataset: str, norm: str, eps: float) -> dict[str, Any]:
     """`{"dataset", "threat_model", "eps", "num_points", "clean_acc", "robust_acc", "autoattack_acc", "attacks"}`:
     `robust_acc` counts points robust to every attack run at (norm, eps); `autoattack_acc` is the `autoattack`
     suite's own accuracy when it ran."""

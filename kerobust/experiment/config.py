@@ -3,8 +3,12 @@
 Imports no framework at module level, so `kerobust fit --help` stays fast; `validate` imports the registries.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import os
+from collections.abc import Collection, Mapping
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -15,6 +19,9 @@ from kerobust.catalog import (
 from kerobust.errors import KerobustError, require, unknown_name
 from kerobust.experiment.options import Range, declarations, flag, option, path, text, type_problem, value_problem
 from kerobust.values import boolean, convert, number, whole, whole_list
+
+if TYPE_CHECKING:
+    from kerobust.data.threat_model import ThreatModel
 
 SEED_LIMIT = 2**31 - 1  # seeds enter int32 seed pairs of the stateless random functions
 AT_LEAST_0, AT_LEAST_1, ABOVE_0 = Range(0), Range(1), Range(0, open_low=True)
@@ -159,7 +166,7 @@ FIELDS = tuple(OPTIONS)
 ARCH_OPTIONS = ("depth", "k", "norm", "dropout", "width", "noise", "input_noise")
 
 
-def load_yaml_config(path):
+def load_yaml_config(path: str) -> dict[str, Any]:
     """Reads a YAML mapping of FitConfig keys (dashes or underscores); unknown keys are an error with a suggestion."""
     if os.path.isdir(path):
         raise KerobustError(f"config file {path!r} is a folder, not a YAML file.")
@@ -192,12 +199,12 @@ def is_whole_number_field(key: str) -> bool:
     return key in OPTIONS and OPTIONS[key].convert is whole
 
 
-def convert_value(key: str, value):
+def convert_value(key: str, value: Any) -> Any:
     """One value for FitConfig field `key`, converted as a flag or YAML value would be."""
     return convert(key, value, OPTIONS[key].convert)
 
 
-def resolve_fit_config(flags, config_path=None):
+def resolve_fit_config(flags: Mapping[str, Any], config_path: str | None = None) -> tuple[FitConfig, set[str]]:
     """Merges flags over the YAML file over defaults, converts and validates every value.
 
     Args:
@@ -273,7 +280,7 @@ def validate(config: FitConfig) -> None:
         require_onnx_tools()
 
 
-def check_radii(config, input_size=None):
+def check_radii(config: FitConfig, input_size: int | None = None) -> None:
     """Refuses radii whose ball covers the whole input box (l2 ones once the dataset's `input_size` is known)."""
     from kerobust.box_radius import check_radius
 
@@ -282,14 +289,14 @@ def check_radii(config, input_size=None):
         check_radius(key.replace("_", " "), getattr(config, key), norm, input_size)
 
 
-def check_even_batch(strategy, batch_size, replicas):
+def check_even_batch(strategy: str | None, batch_size: int, replicas: int) -> None:
     """A one-line error unless each batch splits evenly over the replicas of `--distribute`."""
     require(replicas == 1 or batch_size % replicas == 0,
             f"--distribute {strategy} splits each batch evenly over {replicas} devices: --batch-size {batch_size} is "
             f"not a multiple of {replicas}.")
 
 
-def fill_dataset_defaults(config, threat_model):
+def fill_dataset_defaults(config: FitConfig, threat_model: ThreatModel) -> FitConfig:
     """Fills the threat-model values left `None` from the dataset's standard threat model."""
     norm = config.threat_norm
     if config.eps is None:
@@ -320,7 +327,7 @@ def fill_dataset_defaults(config, threat_model):
     return config
 
 
-def architecture_options(config, explicit=None):
+def architecture_options(config: FitConfig, explicit: Collection[str] | None = None) -> dict[str, Any]:
     """The architecture options `config.arch` takes, as keyword arguments of `build_model`.
 
     Args:
@@ -340,14 +347,14 @@ def architecture_options(config, explicit=None):
     return {k: getattr(config, k) for k in ARCH_OPTIONS if k in accepted and getattr(config, k) is not None}
 
 
-def default_run_dir(config):
+def default_run_dir(config: FitConfig) -> str:
     """`runs/<arch>-<depth>-<k>-<norm>_<data>_<method>` for wrn, `runs/<arch>_<data>_<method>` otherwise."""
     arch = f"{config.arch}-{config.depth}-{config.k}-{config.norm}" if config.arch == "wrn" else config.arch
     data = config.data.replace("npz:", "npz-").replace(os.sep, "_")
     return os.path.join("runs", f"{arch}_{data}_{config.train_method}")
 
 
-def to_yaml(config):
+def to_yaml(config: FitConfig) -> str:
     """The resolved config as YAML text (with the epochs actually passed to fit)."""
     payload = dataclasses.asdict(config)
     payload["fit_epochs"] = config.fit_epochs

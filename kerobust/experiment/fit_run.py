@@ -4,9 +4,13 @@
 `kerobust fit` parses flags and calls `run`; the apps and the tuner call it directly.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import os
 import sys
+from collections.abc import Callable, Collection
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,6 +22,15 @@ from kerobust.experiment.config import (
 from kerobust.experiment.outcome import chance_failure, describe_stored, finished_metrics
 from kerobust.experiment.run_folder import CONFIG_FILE, run_folder
 from kerobust.output_paths import stamped
+
+if TYPE_CHECKING:
+    import keras
+
+    from kerobust.attacks import Attack
+    from kerobust.data.dataset import Dataset
+    from kerobust.data.threat_model import ThreatModel
+    from kerobust.evaluation.result import RobustnessResult
+    from kerobust.types import Array, ArrayLike
 
 DASHBOARD_POINTS = 256  # validation points the dashboard certifies
 
@@ -38,32 +51,32 @@ class FitResult:
     """
 
     config: FitConfig
-    classifier: object
-    evaluation: object
-    bounds: dict
-    metrics: dict
+    classifier: keras.Model | None
+    evaluation: RobustnessResult | None
+    bounds: dict[str, Any] | None
+    metrics: dict[str, Any] | None
     run_dir: str
     train_seconds: float
     best_epoch: int | None = None
 
     @property
-    def metrics_path(self):
+    def metrics_path(self) -> str:
         return os.path.join(self.run_dir, "metrics.json")
 
     @property
-    def model_path(self):
+    def model_path(self) -> str:
         return os.path.join(self.run_dir, "model.keras")
 
     @property
-    def saved_model_path(self):
+    def saved_model_path(self) -> str:
         return os.path.join(self.run_dir, "saved_model")
 
     @property
-    def onnx_path(self):
+    def onnx_path(self) -> str:
         return os.path.join(self.run_dir, "model.onnx")
 
 
-def resolve(config, explicit=None):
+def resolve(config: FitConfig, explicit: Collection[str] | None = None) -> dict[str, Any]:
     """Validates `config`, fills the dataset's threat-model defaults and the run folder; returns the architecture
     options. `explicit`: the keys the user set (see `architecture_options`)."""
     from kerobust.data.registry import threat_model_for
@@ -76,7 +89,8 @@ def resolve(config, explicit=None):
     return options
 
 
-def run(config, explicit=None, log=print, dataset=None, reevaluate=False):
+def run(config: FitConfig, explicit: Collection[str] | None = None, log: Callable[[str], None] = print,
+        dataset: Dataset | None = None, reevaluate: bool = False) -> FitResult:
     """Trains, evaluates, bounds, saves and exports one model in `config.run_dir`, resuming a killed run.
 
     A run folder that holds the finished run is a result: its stored `metrics.json` is shown and returned, and
@@ -113,13 +127,17 @@ def run(config, explicit=None, log=print, dataset=None, reevaluate=False):
 
     distribution = make_distribution(config.distribute, config.replicas)  # before TensorFlow's runtime starts
     check_even_batch(config.distribute, config.batch_size, distribution.replicas)
-    stored = None if reevaluate else finished_metrics(os.path.join(config.run_dir, "metrics.json"))
+    # (the ignores: `resolve` has set `config.run_dir`)
+    stored = None if reevaluate else finished_metrics(
+        os.path.join(config.run_dir, "metrics.json"))  # type: ignore[arg-type]
     distribution.agree(int(stored is not None), "the epoch to resume from (1: the run has finished)")
     if not distribution.is_chief:
         if stored is not None:
-            return FitResult(config, None, None, None, None, config.run_dir, stored.get("train_seconds", 0.0))
+            return FitResult(config, None, None, None, None, config.run_dir,  # type: ignore[arg-type]
+                             stored.get("train_seconds", 0.0))
         return _run_as_worker(config, dataset, arch_options, log, distribution)
-    with run_folder(config.run_dir, config_yaml, defaults=dataclasses.asdict(FitConfig())):
+    with run_folder(config.run_dir, config_yaml,  # type: ignore[arg-type]
+                    defaults=dataclasses.asdict(FitConfig())):
         if stored is not None:
             return _stored_result(config, stored, log)
         return _run_in_folder(config, config_yaml, dataset, arch_options, log, distribution)
@@ -226,7 +244,7 @@ def _build_in_scope(config, dataset, arch_options, distribution):
     return classifier, trainer
 
 
-def regulariser_descriptions(config):
+def regulariser_descriptions(config: FitConfig) -> list[str]:
     """One line per regulariser the run applies (norm decay, singular value clipping)."""
     lines = []
     if config.norm_decay is not None:
@@ -269,7 +287,7 @@ def _callbacks(config, dataset, run_dir, checkpoint, early):
     return callbacks + [keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"), write_graph=False)]
 
 
-def evaluation_attacks(config, threat_model):
+def evaluation_attacks(config: FitConfig, threat_model: ThreatModel) -> list[Attack]:
     """FGSM and PGD at the evaluation radius; MAT runs add the same attacks in l2."""
     from kerobust.evaluation import standard_attacks
 
@@ -424,7 +442,8 @@ def _save_and_export(fit_result, probe):
     write_json(fit_result.metrics_path, metrics)
 
 
-def certified_block(classifier, x, y, config, log=print):
+def certified_block(classifier: keras.Model, x: ArrayLike, y: ArrayLike, config: FitConfig,
+                    log: Callable[[str], None] = print) -> dict[str, Any] | None:
     """metrics.json's `certified` block of a certified-training run: certified accuracy at the evaluation eps by IBP,
     CROWN-IBP and the global Lipschitz bound (all cheap), and by the best of them per point; None for other training
     methods."""
@@ -436,16 +455,17 @@ def certified_block(classifier, x, y, config, log=print):
     methods = ["ibp", "crown-ibp", "lipschitz"]
     certifiers = [build_certifier(classifier, method, config.threat_norm) for method in methods]
     best, by_method, _ = best_certified_accuracy(certifiers, np.asarray(x, "float32"), np.asarray(y, "int64"),
-                                                 config.eval_eps)
-    block = {"method": "+".join(methods), "threat_norm": config.threat_norm, "eps": config.eval_eps,
-             "certified_accuracy": best, "by_method": by_method}
+                                                 config.eval_eps)  # type: ignore[arg-type]  # a resolved config
+    block: dict[str, Any] = {"method": "+".join(methods), "threat_norm": config.threat_norm, "eps": config.eval_eps,
+                             "certified_accuracy": best, "by_method": by_method}
     log(f"Certified accuracy at {config.threat_norm} eps {config.eval_eps:g}: "
         f"{100 * block['certified_accuracy']:.2f} % "
         "(" + ", ".join(f"{m} {100 * v:.2f} %" for m, v in block["by_method"].items()) + ")")
     return block
 
 
-def sound_bounds(classifier, x, y, log=print):
+def sound_bounds(classifier: keras.Model, x: Array, y: Array,
+                 log: Callable[[str], None] = print) -> dict[str, Any]:
     """Sound-mode lower bounds on the smallest l2 perturbation over the test split (Peck 2017, "Robustness of
     Classifiers to Adversarial Perturbations"), summarised as by `kerobust bound`, or the reason the model has none
     (random layers, a layer without a rule)."""

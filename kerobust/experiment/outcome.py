@@ -1,15 +1,22 @@
 """How a fit ended: a training that stayed at chance is a failure, said in one line; a finished run is a result that
 the same command shows again instead of redoing."""
 
+from __future__ import annotations
+
 import math
 import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from kerobust.types import ArrayLike
 
 FAILURE_P_VALUE = 0.01  # a run fails when its clean accuracy is not above chance at this significance
 
 
-def chance_failure(clean_top1, labels, train_method):
+def chance_failure(clean_top1: float, labels: ArrayLike, train_method: str) -> str | None:
     """The one-line reason a run failed, or None: its clean test accuracy is not significantly above what always
     answering the commonest test class gives (a one-sided binomial test at `FAILURE_P_VALUE`).
 
@@ -40,7 +47,7 @@ def chance_failure(clean_top1, labels, train_method):
             f"class is {100 * chance:.2f} % of the {points} test points); {cause}.")
 
 
-def finished_metrics(metrics_path):
+def finished_metrics(metrics_path: str) -> dict[str, Any] | None:
     """The stored `metrics.json` of a run that finished (evaluated, and exported or reported as failed), else None."""
     from kerobust.output_paths import read_json_object
 
@@ -51,7 +58,7 @@ def finished_metrics(metrics_path):
     return metrics if finished else None
 
 
-def describe_stored(metrics, run_dir):
+def describe_stored(metrics: Mapping[str, Any], run_dir: str) -> list[str]:
     """The lines that show a finished run's stored result."""
     seconds = metrics.get("train_seconds")
     trained = f", trained in {seconds:.1f} s" if isinstance(seconds, (int, float)) and math.isfinite(seconds) else ""

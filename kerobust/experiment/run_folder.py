@@ -1,11 +1,15 @@
 """The run folder of a fit: created writable, held by one process at a time, never silently reused for another run,
 and removed again when the run that created it fails before its first checkpoint."""
 
+from __future__ import annotations
+
 import contextlib
 import fcntl
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import yaml
 
@@ -36,7 +40,7 @@ def _lock(path):
     return handle
 
 
-def read_run_config(folder, way_back):
+def read_run_config(folder: str, way_back: str) -> dict[str, Any] | None:
     """The mapping in `folder/config.yaml` (None when there is none); a damaged one is a one-line error ending with
     `way_back`."""
     existing = os.path.join(folder, CONFIG_FILE)
@@ -84,7 +88,7 @@ def _has_checkpoint(path):
 
 
 @contextlib.contextmanager
-def run_folder(path, config_yaml, defaults=None):
+def run_folder(path: str, config_yaml: str, defaults: Mapping[str, Any] | None = None) -> Iterator[str]:
     """Holds the run folder `path` for the duration of a fit.
 
     Creates it if needed and checks that it is writable, takes its lock (a second process on the same folder is
@@ -136,7 +140,7 @@ def _remove(path):
             os.remove(path)
 
 
-def prepare_run_folder(path, config_yaml, defaults=None):
+def prepare_run_folder(path: str, config_yaml: str, defaults: Mapping[str, Any] | None = None) -> str:
     """Checks `path` as `run_folder` does, without holding it (for tools that only inspect a folder)."""
     with run_folder(path, config_yaml, defaults):
         return path

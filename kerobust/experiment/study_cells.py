@@ -1,14 +1,18 @@
 """Finished cells of a study (one trained and evaluated configuration each), kept as JSON and read back when the
 study runs again with the same settings, so an interrupted or extended study repeats no work."""
 
+from __future__ import annotations
+
 import json
 import os
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from kerobust.atomic_files import write_json
 from kerobust.errors import KerobustError
 
 
-def read_cell(path):
+def read_cell(path: str) -> dict[str, Any]:
     """The cell stored at `path`; a one-line error when it cannot be read."""
     try:
         with open(path, encoding="utf-8") as handle:
@@ -17,7 +21,7 @@ def read_cell(path):
         raise KerobustError(f"finished cell {path} cannot be read ({error}); remove it to recompute it.") from None
 
 
-def cached_cell(path, settings, compute):
+def cached_cell(path: str, settings: Mapping[str, Any], compute: Callable[[], Mapping[str, Any]]) -> dict[str, Any]:
     """The cell at `path` if it was computed with `settings`, else `compute()` (a JSON-ready dict), stored there
     atomically with its `settings`.
 

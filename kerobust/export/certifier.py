@@ -10,10 +10,17 @@ counts as 0; an image outside [0, 1] gets only the Lipschitz bound (the box meth
 serves without kerobust.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from keras import ops
 
 from kerobust.errors import KerobustError
 from kerobust.evaluation.certifiers import BoxCertifier, LipschitzCertifier, applicable_certifiers, best_of
+
+if TYPE_CHECKING:
+    import keras
 
 
 class ServingCertifier:
@@ -27,7 +34,7 @@ class ServingCertifier:
         KerobustError: when no certifier applies, with each one's reason.
     """
 
-    def __init__(self, model, threat_norm):
+    def __init__(self, model: keras.Model, threat_norm: str) -> None:
         self.model, self.threat_norm = model, threat_norm
         self.certifiers, reasons = applicable_certifiers(model, ("ibp", "crown-ibp", "lipschitz"), threat_norm,
                                                          jit=False)
@@ -35,7 +42,7 @@ class ServingCertifier:
             raise KerobustError(f"no deterministic certifier applies to model {model.name!r}: " + "; ".join(reasons))
 
     @property
-    def method_names(self):
+    def method_names(self) -> list[str]:
         return [certifier.name for certifier in self.certifiers]
 
     def __call__(self, x, radius):

@@ -2,9 +2,13 @@
 checked against the Keras model with onnxruntime. The graph takes `images` (float32 in [0, 1], [N, H, W, C]) and
 gives `logits`: the model's forward pass; certification is served by the SavedModel's `certify` signature."""
 
+from __future__ import annotations
+
 import contextlib
 import importlib.util
 import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import keras
 
@@ -14,6 +18,9 @@ from kerobust.layers import ConvNorm
 from kerobust.layers.noise_injection import all_layers, random_layers
 from kerobust.output_paths import WRITER_KEY, writer
 
+if TYPE_CHECKING:
+    from kerobust.types import Array, ArrayLike
+
 INSTALL_HINT = "pip install 'kerobust[onnx]'"
 
 
@@ -22,7 +29,7 @@ def _converter():
     return "jax2onnx" if keras.backend.backend() == "jax" else "tf2onnx"
 
 
-def require_onnx_tools():
+def require_onnx_tools() -> None:
     """A clear error, before any work, unless the converter of this backend and onnxruntime are installed."""
     if keras.backend.backend() not in ("tensorflow", "jax"):
         raise KerobustError(f"ONNX export runs on the TensorFlow and JAX backends, not {keras.backend.backend()!r}.")
@@ -31,7 +38,7 @@ def require_onnx_tools():
         raise KerobustError(f"ONNX export needs {', '.join(missing)}: {INSTALL_HINT}.")
 
 
-def onnx_refusal(model):
+def onnx_refusal(model: keras.Model) -> str | None:
     """Why `model` cannot go to ONNX, or None. Noise layers draw with stateless random ops, which ONNX lacks (its
     RandomNormal has no seed input), so a randomised model is refused rather than exported with frozen noise."""
     random = random_layers(model)
@@ -44,7 +51,7 @@ def onnx_refusal(model):
 
 
 @contextlib.contextmanager
-def onnx_compatible(model):
+def onnx_compatible(model: keras.Model) -> Iterator[None]:
     """Traces `model` in ONNX-convertible form, numerically the same, and restores it afterwards:
     * `Normalization`'s mean and variance as NumPy arrays, so they become graph constants (as eager tensors
       captured by the traced function, tf2onnx makes them extra required graph inputs);
@@ -89,7 +96,7 @@ def _name_graph_values(path):
     onnx.save(proto, path)
 
 
-def onnx_outputs(path, images):
+def onnx_outputs(path: str, images: ArrayLike) -> Array:
     """Runs the ONNX model at `path` on `images` with onnxruntime (CPU) and returns its logits."""
     import numpy as np
     import onnxruntime
@@ -117,7 +124,7 @@ def _quiet_converter():
         logger.setLevel(level)
 
 
-def export_onnx(model, path, probe_inputs):
+def export_onnx(model: keras.Model, path: str, probe_inputs: ArrayLike) -> float:
     """Atomically writes `model` as the ONNX file `path` (opset chosen by the converter) and checks its logits on
     `probe_inputs` against the Keras model's (`saved_model.tolerance`). Returns the largest absolute difference."""
     from kerobust.export.saved_model import check_close

@@ -1,14 +1,20 @@
 """Export of a trained classifier: a `.keras` file and a SavedModel for serving, each verified on reload."""
 
+from __future__ import annotations
+
 import keras
 import numpy as np
 
 import os
+from typing import TYPE_CHECKING
 
 from kerobust.atomic_files import atomic_path, require_space, variables_bytes, write_errors_as_user_errors
 from kerobust.backend.saved_model import saved_model_outputs
 from kerobust.errors import KerobustError
 from kerobust.output_paths import mark_saved_model
+
+if TYPE_CHECKING:
+    from kerobust.types import Array, ArrayLike
 
 # Outputs of a reloaded copy may differ from the trained model's by float32 rounding that grows with depth (another
 # kernel order, oneDNN in the SavedModel): measured 1.4e-5 on a 1-epoch ResNet-18. The check is relative to the
@@ -16,13 +22,13 @@ from kerobust.output_paths import mark_saved_model
 RELATIVE_TOLERANCE = 1e-4
 
 
-def tolerance(reference):
+def tolerance(reference: Array) -> float:
     """The largest difference accepted between a model's outputs `reference` and a reloaded copy's."""
     scale = float(np.max(np.abs(reference))) if reference.size else 0.0
     return RELATIVE_TOLERANCE * max(1.0, scale)
 
 
-def check_close(reference, outputs, what):
+def check_close(reference: Array, outputs: Array, what: str) -> float:
     error = float(np.max(np.abs(reference - outputs))) if reference.size else 0.0
     limit = tolerance(reference)
     if not error <= limit:
@@ -31,7 +37,7 @@ def check_close(reference, outputs, what):
     return error
 
 
-def save_keras(model, path, probe_inputs):
+def save_keras(model: keras.Model, path: str, probe_inputs: ArrayLike) -> float:
     """Atomically saves `model` as a `.keras` file and checks the reloaded copy's outputs on `probe_inputs`.
 
     The reference outputs are computed after saving, so a randomised model (noise layers) and its reloaded copy
@@ -47,7 +53,8 @@ def save_keras(model, path, probe_inputs):
     return error
 
 
-def add_serving_endpoints(archive, model, threat_norm="linf", eps=None):
+def add_serving_endpoints(archive: keras.export.ExportArchive, model: keras.Model, threat_norm: str = "linf",
+                          eps: float | None = None) -> list[str] | str:
     """Registers on a `keras.export.ExportArchive` tracking `model`:
     * `serve`: images -> logits (the endpoint `model.export` writes);
     * `serving_default`: images -> {"logits", "probabilities", "class"} (for a model that ends in a softmax, its
@@ -92,7 +99,8 @@ def add_serving_endpoints(archive, model, threat_norm="linf", eps=None):
     return certifier.method_names
 
 
-def export_saved_model(model, path, probe_inputs, threat_norm="linf", eps=None):
+def export_saved_model(model: keras.Model, path: str, probe_inputs: ArrayLike, threat_norm: str = "linf",
+                       eps: float | None = None) -> tuple[float, list[str] | str]:
     """Atomically exports `model` as a SavedModel with the endpoints of `add_serving_endpoints` and checks its
     `serve` outputs (see `tolerance`).
 

@@ -19,7 +19,10 @@ Deliberate differences from the reference code (the public ConvNorm implementati
   convolution itself.
 """
 
+from __future__ import annotations
+
 import math
+from typing import Any, Sequence
 
 import keras
 import numpy as np
@@ -28,6 +31,7 @@ from keras import ops
 from kerobust import backend
 from kerobust.layers.conv_geometry import PADDINGS, output_size, padding_amounts
 from kerobust.layers.dft_filter import dft_filter
+from kerobust.types import Tensor
 
 
 def _pair(value, name):
@@ -68,7 +72,7 @@ def _cosine_sine(size, half_width, frequencies, dtype):
     return np.cos(angles).astype(dtype), np.sin(angles).astype(dtype)
 
 
-def channel_preconditioner(kernel, grid, epsilon):
+def channel_preconditioner(kernel: Tensor, grid: Sequence[int], epsilon: float) -> Tensor:
     """`v_k(w) = (sum_j |FFT a_kj(w)|^2 + epsilon)^(-1/2)` on a `grid` = (H', W') frequency grid.
 
     The power spectrum `sum_j |FFT a_kj|^2` is the Fourier transform of the kernel's autocorrelation
@@ -128,7 +132,8 @@ def _spatial_filter(v, grid):
     return ops.reshape(spatial, (v.shape[0], height * width))
 
 
-def apply_preconditioner(z, v, rows=None, cols=None, use_fft=True):
+def apply_preconditioner(z: Tensor, v: Tensor, rows: slice | None = None, cols: slice | None = None,
+                         use_fft: bool = True) -> Tensor:
     """Filters each channel of `z` (N, H', W', C) circularly by its real half-spectrum `v` (C, H', W' // 2 + 1):
     irfft2(rfft2(z) v), on small grids as a dense circulant matrix per channel, on large ones by FFT or, with
     `use_fft` off, by DFT matmuls (`dft_filter`: about half the FFT's speed on CPU, but exportable to ONNX).
@@ -179,9 +184,13 @@ class ConvNorm(keras.layers.Layer):
     Reference: Liu et al. 2021, eq. (6)-(8); running estimate and affine step as in the authors' code.
     """
 
-    def __init__(self, filters, kernel_size, strides=1, padding="same", use_bias=False, affine=True,
-                 batch_norm=True, epsilon=1e-8, decay_calls=40000, floor=0.01, kernel_initializer="he_normal",
-                 kernel_regularizer=None, kernel_constraint=None, **kwargs):
+    def __init__(self, filters: int, kernel_size: int | Sequence[int], strides: int | Sequence[int] = 1,
+                 padding: str = "same", use_bias: bool = False, affine: bool = True, batch_norm: bool = True,
+                 epsilon: float = 1e-8, decay_calls: int = 40000, floor: float = 0.01,
+                 kernel_initializer: str | dict[str, Any] | keras.initializers.Initializer = "he_normal",
+                 kernel_regularizer: str | dict[str, Any] | keras.regularizers.Regularizer | None = None,
+                 kernel_constraint: str | dict[str, Any] | keras.constraints.Constraint | None = None,
+                 **kwargs: Any):
         super().__init__(**kwargs)
         if int(filters) != filters or filters < 1:
             raise ValueError(f"ConvNorm filters must be a positive integer, got {filters!r}.")
@@ -205,15 +214,15 @@ class ConvNorm(keras.layers.Layer):
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
         self.kernel_constraint = keras.constraints.get(kernel_constraint)
-        self.affine_conv = None
-        self.normalization = None
+        self.affine_conv: keras.layers.DepthwiseConv2D | None = None
+        self.normalization: keras.layers.BatchNormalization | None = None
         self.use_fft = True  # off: FFT-free large grids (`apply_preconditioner`), for exporters without FFTs
 
     @property
-    def is_pointwise(self):
+    def is_pointwise(self) -> bool:
         return self.kernel_size == (1, 1)
 
-    def build(self, input_shape):
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
         height, width, channels = input_shape[1], input_shape[2], input_shape[3]
         if height is None or width is None or channels is None:
             raise ValueError(
@@ -247,27 +256,27 @@ class ConvNorm(keras.layers.Layer):
             )
             self.normalization.build(out_shape)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         sizes = [
             output_size(n, k, s, self.padding) if n is not None else None
             for n, k, s in zip(input_shape[1:3], self.kernel_size, self.strides)
         ]
         return (input_shape[0], *sizes, self.filters)
 
-    def preconditioner(self):
+    def preconditioner(self) -> Tensor:
         """The current kernel's `v` (no gradient)."""
         return ops.stop_gradient(channel_preconditioner(self.kernel, self.grid, self.epsilon))
 
-    def schedule_factor(self):
+    def schedule_factor(self) -> Tensor:
         """The running estimate's weight `f` on the current `v` at this training call."""
         t = ops.minimum(self.training_calls, float(self.decay_calls))
         return ops.maximum(0.5 * (ops.cos(math.pi * t / self.decay_calls) + 1.0), self.floor)
 
-    def inference_preconditioner(self):
+    def inference_preconditioner(self) -> Tensor:
         """The `v` inference uses: the running estimate, or the kernel's own `v` before the first training call."""
         return ops.cond(self.training_calls.value > 0, lambda: self.running_v.value, self.preconditioner)
 
-    def call(self, inputs, training=False):
+    def call(self, inputs: Tensor, training: bool | None = False) -> Tensor:
         if training:
             v = self.preconditioner()
             f = self.schedule_factor()
@@ -284,7 +293,7 @@ class ConvNorm(keras.layers.Layer):
             outputs = self.normalization(outputs, training=training)
         return outputs
 
-    def preconditioned_conv(self, inputs, v):
+    def preconditioned_conv(self, inputs: Tensor, v: Tensor | None) -> Tensor:
         """The convolution with each output channel filtered by `v` (None: unfiltered, `Conv2D` up to float
         rounding)."""
         if self.is_pointwise:
@@ -306,7 +315,7 @@ class ConvNorm(keras.layers.Layer):
             return full[:, rows, cols, :]
         return apply_preconditioner(full, v, rows, cols, self.use_fft)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(
             filters=self.filters, kernel_size=self.kernel_size, strides=self.strides, padding=self.padding,

@@ -9,9 +9,13 @@ C[y, h] = cos(2 pi y h / H), S[y, h] = sin(2 pi y h / H) (and the same along W):
 * back along W (kept columns): sum_w c_w (Re cos - Im sin) / W, where c_w = 2 except at w = 0 and the Nyquist column.
 """
 
+from __future__ import annotations
+
 import keras
 import numpy as np
 from keras import ops
+
+from kerobust.types import Tensor
 
 
 def _forward_tables(height, width):
@@ -42,7 +46,7 @@ def _inverse_tables(height, width, rows, cols):
     return along_h, along_w
 
 
-def dft_filter(z, v, rows=None, cols=None):
+def dft_filter(z: Tensor, v: Tensor, rows: slice | None = None, cols: slice | None = None) -> Tensor:
     """irfft2(rfft2(z) * v) over H and W of `z` (N, H, W, C), each channel by its real half-spectrum `v`
     (C, H, W // 2 + 1); only the output `rows` and `cols` (slices, default all) are computed."""
     height, width = z.shape[1], z.shape[2]

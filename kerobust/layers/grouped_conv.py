@@ -8,16 +8,19 @@ including saving, is `Conv2D`'s, and `isinstance(layer, keras.layers.Conv2D)` ho
 Reference: Krizhevsky et al. 2012 (grouped convolutions); Xie et al. 2017, "Aggregated Residual Transformations".
 """
 
+from __future__ import annotations
+
 import keras
 
 from kerobust import backend
+from kerobust.types import Tensor
 
 
 @keras.saving.register_keras_serializable(package="kerobust")
 class GroupedConv2D(keras.layers.Conv2D):
     """`keras.layers.Conv2D` with `groups > 1`, channels last, without the forced XLA path on TensorFlow."""
 
-    def call(self, inputs):
+    def call(self, inputs: Tensor) -> Tensor:
         if self.data_format != "channels_last" or self.dilation_rate != (1, 1):
             return super().call(inputs)
         outputs = backend.grouped_conv(inputs, self.kernel, strides=self.strides, padding=self.padding,

@@ -7,8 +7,14 @@ The sum runs over channels i - floor(n/2) .. i + floor(n/2), as in `tf.nn.local_
 `depth_radius = n // 2`. Caffe's LRN layer divides alpha by n; this layer follows the formula (no division).
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import keras
 from keras import ops
+
+from kerobust.types import Tensor
 
 
 @keras.saving.register_keras_serializable(package="kerobust")
@@ -25,7 +31,7 @@ class LocalResponseNormalization(keras.layers.Layer):
     Reference: Krizhevsky et al. 2012, section 3.3; Peck (2017) section 4.6.
     """
 
-    def __init__(self, k=2.0, n=5, alpha=1e-4, beta=0.75, **kwargs):
+    def __init__(self, k: float = 2.0, n: int = 5, alpha: float = 1e-4, beta: float = 0.75, **kwargs: Any):
         super().__init__(**kwargs)
         if int(n) != n or n < 1:
             raise ValueError(f"LocalResponseNormalization n must be a positive integer, got {n!r}.")
@@ -38,10 +44,10 @@ class LocalResponseNormalization(keras.layers.Layer):
         self.beta = float(beta)
 
     @property
-    def radius(self):
+    def radius(self) -> int:
         return self.n // 2
 
-    def call(self, inputs):
+    def call(self, inputs: Tensor) -> Tensor:
         squares = ops.square(inputs)
         channels = inputs.shape[-1]
         padding = [(0, 0)] * (len(inputs.shape) - 1) + [(self.radius, self.radius)]
@@ -49,10 +55,10 @@ class LocalResponseNormalization(keras.layers.Layer):
         window = sum(padded[..., offset : offset + channels] for offset in range(2 * self.radius + 1))
         return inputs * ops.power(self.k + self.alpha * window, -self.beta)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         return input_shape
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(k=self.k, n=self.n, alpha=self.alpha, beta=self.beta)
         return config

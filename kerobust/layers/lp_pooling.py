@@ -5,10 +5,15 @@ Reference: Peck (2017), "Robustness of Classifiers to Adversarial Perturbations"
 window, p -> inf tends to max pooling of |x|. Keras has no such layer.
 """
 
+from __future__ import annotations
+
+from typing import Any, Sequence
+
 import keras
 from keras import ops
 
 from kerobust.layers.conv_geometry import PADDINGS, output_size, padding_amounts
+from kerobust.types import Tensor
 
 
 def _pair(value, name):
@@ -32,7 +37,8 @@ class LpPooling2D(keras.layers.Layer):
     all-zero window gives 0 with gradient 0, as do zero entries for p < 1.
     """
 
-    def __init__(self, p=2.0, pool_size=2, strides=None, padding="valid", **kwargs):
+    def __init__(self, p: float = 2.0, pool_size: int | Sequence[int] = 2, strides: int | Sequence[int] | None = None,
+                 padding: str = "valid", **kwargs: Any):
         super().__init__(**kwargs)
         if not 0 < p < float("inf"):
             raise ValueError(f"LpPooling2D needs a finite p > 0, got {p!r}.")
@@ -43,7 +49,7 @@ class LpPooling2D(keras.layers.Layer):
         self.strides = _pair(pool_size if strides is None else strides, "strides")
         self.padding = padding
 
-    def call(self, inputs):
+    def call(self, inputs: Tensor) -> Tensor:
         if self.padding == "same":
             pads = [padding_amounts(n, q, s, "same")
                     for n, q, s in zip(inputs.shape[1:3], self.pool_size, self.strides)]
@@ -60,14 +66,14 @@ class LpPooling2D(keras.layers.Layer):
         sums = ops.sum(ops.where(scaled > 0, ops.power(safe, self.p), 0.0), axis=0)
         return largest * ops.power(ops.where(sums > 0, sums, 1.0), 1.0 / self.p) * ops.cast(sums > 0, sums.dtype)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         sizes = [
             None if n is None else output_size(n, q, s, self.padding)
             for n, q, s in zip(input_shape[1:3], self.pool_size, self.strides)
         ]
         return (input_shape[0], *sizes, input_shape[3])
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(p=self.p, pool_size=self.pool_size, strides=self.strides, padding=self.padding)
         return config

@@ -12,8 +12,11 @@ compiled function, so the oracle moves each noise layer's seed per draw index, a
 afterwards so the scoring call draws anew. In JAX training steps the attack and the update share one draw.
 """
 
+from __future__ import annotations
+
 import math
 import random
+from typing import Any, Iterator
 
 import keras
 from keras import ops
@@ -21,20 +24,21 @@ from keras import ops
 from kerobust import backend
 from kerobust.catalog import NOISE_GRANULARITIES as GRANULARITIES
 from kerobust.errors import unknown_name
+from kerobust.types import Tensor
 
 
-def is_random_at_inference(layer):
+def is_random_at_inference(layer: keras.layers.Layer) -> bool:
     """True for kerobust's noise layers that draw noise at inference (input noise, enabled parametric noise)."""
     return getattr(layer, "noise_enabled", False) or isinstance(layer, GaussianNoiseInjection)
 
 
-def random_layers(model):
+def random_layers(model: keras.Model) -> list[str]:
     """The names of `model`'s layers (nested ones included) that draw noise at inference: a model with any is a
     randomised defence, to attack with expectation over transformation."""
     return [layer.name for layer in all_layers(model) if is_random_at_inference(layer)]
 
 
-def all_layers(model):
+def all_layers(model: keras.Model) -> Iterator[keras.layers.Layer]:
     """Every layer of `model`, nested models' layers included, depth first (through the public `Model.layers`)."""
     for layer in model.layers:
         yield layer
@@ -59,7 +63,7 @@ def _advance(state):
     return seed
 
 
-def advance_noise_states(model):
+def advance_noise_states(model: keras.Model) -> None:
     """Moves every noise layer of `model` on to a fresh draw (after a compiled call that could not update them)."""
     for variable in model.non_trainable_variables:
         if variable.path.endswith("noise_state"):
@@ -83,7 +87,7 @@ class GaussianNoiseInjection(keras.layers.Layer):
     Reference: the BIPARO report, section 3.2.1: the model predicts f(x + eta), eta ~ N(0, stddev^2 I).
     """
 
-    def __init__(self, stddev, enabled=True, seed=None, **kwargs):
+    def __init__(self, stddev: float, enabled: bool = True, seed: int | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         if stddev < 0:
             raise ValueError(f"GaussianNoiseInjection stddev must be >= 0, got {stddev!r}.")
@@ -91,18 +95,18 @@ class GaussianNoiseInjection(keras.layers.Layer):
         self.enabled = bool(enabled)
         self.seed = seed
 
-    def build(self, input_shape):
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
         self.noise_state = _add_noise_state(self, self.seed)
 
-    def call(self, inputs):
+    def call(self, inputs: Tensor) -> Tensor:
         if not self.enabled or self.stddev == 0:
             return inputs
         return inputs + self.stddev * ops.cast(_standard_normal(ops.shape(inputs), self.noise_state), inputs.dtype)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         return input_shape
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(stddev=self.stddev, enabled=self.enabled, seed=self.seed)
         return config
@@ -186,7 +190,7 @@ class NoisyConv2D(_ParametricNoise, keras.layers.Conv2D):
     the layer, unbiased as in the reference code).
     """
 
-    def call(self, inputs):
+    def call(self, inputs: Tensor) -> Tensor:
         return self._finish(self.convolution_op(inputs, self.noisy_kernel()))
 
 
@@ -197,5 +201,5 @@ class NoisyDense(_ParametricNoise, keras.layers.Dense):
     Reference: Rakin et al. 2018, eq. (2).
     """
 
-    def call(self, inputs, training=None):
+    def call(self, inputs: Tensor, training: bool | None = None) -> Tensor:
         return self._finish(ops.matmul(inputs, self.noisy_kernel()))

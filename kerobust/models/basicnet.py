@@ -5,15 +5,21 @@ The BIPARO report does not give its layers; kerobust uses the classic adversaria
 (two 3x3 conv pairs of 32 and 64 channels, each pair followed by 2x2 max pooling, then a 256-unit dense layer).
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 import keras
 
 from kerobust.errors import KerobustError
 from kerobust.models.input_normalization import image_input, require_input_size
 from kerobust.models.registry import register
+from kerobust.types import ArrayLike
 
 
 @register("basicnet")
-def basicnet(input_shape, num_classes, mean, std, width=32, dropout=0.0, input_noise=0.0):
+def basicnet(input_shape: Sequence[int], num_classes: int, mean: ArrayLike, std: ArrayLike, width: int = 32,
+             dropout: float = 0.0, input_noise: float = 0.0) -> keras.Model:
     """Builds the Basic Net.
 
     Args:

@@ -6,15 +6,21 @@ networks). `width` scales the channels and the dense layer (1: the paper's model
 8x8 digits keep 4x4 maps (the paper's valid convolutions would leave 1x1 of them).
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 import keras
 
 from kerobust.errors import KerobustError
 from kerobust.models.input_normalization import image_input, require_input_size
 from kerobust.models.registry import register
+from kerobust.types import ArrayLike
 
 
 @register("certcnn")
-def certcnn(input_shape, num_classes, mean, std, width=1, input_noise=0.0):
+def certcnn(input_shape: Sequence[int], num_classes: int, mean: ArrayLike, std: ArrayLike, width: int = 1,
+            input_noise: float = 0.0) -> keras.Model:
     """Builds Gowal et al.'s small CNN, `width` times as wide."""
     require_input_size("certcnn", input_shape, 4, "strides by 2")
     if int(width) != width or width < 1:

@@ -2,7 +2,11 @@
 (the four columns of O'Hanlon (2021), "Adversarial Robustness of Convolutional Networks") and, for noise networks,
 with parametric noise (Bigaud, Papereux & Rolland (2021), "Adversarial training for image classification")."""
 
+from __future__ import annotations
+
 import random
+from collections.abc import Collection
+from typing import Any
 
 import keras
 
@@ -10,6 +14,7 @@ from kerobust.catalog import MODEL_NORMS as NORMS
 from kerobust.errors import KerobustError, unknown_name
 from kerobust.layers import ConvNorm, GroupedConv2D, NoisyConv2D, NoisyDense
 from kerobust.layers.noise_injection import GRANULARITIES
+from kerobust.types import Tensor
 
 
 class ConvFactory:
@@ -30,7 +35,8 @@ class ConvFactory:
         allowed: the norms this architecture supports.
     """
 
-    def __init__(self, norm="bn", noise=None, seed=None, allowed=NORMS):
+    def __init__(self, norm: str = "bn", noise: str | None = None, seed: int | None = None,
+                 allowed: Collection[str] = NORMS):
         if norm not in allowed:
             raise unknown_name("norm", norm, allowed)
         if noise is not None and noise not in GRANULARITIES:
@@ -42,45 +48,47 @@ class ConvFactory:
         self._seed = random.randrange(2**31 - 2**16) if seed is None else seed
 
     @property
-    def tag(self):
+    def tag(self) -> str:
         """The choice as it goes into a model name (Keras names cannot hold "+")."""
         return self.noise or self.norm.replace("+", "_")
 
     @property
-    def uses_convnorm(self):
+    def uses_convnorm(self) -> bool:
         return self.norm in ("convnorm", "bn+convnorm")
 
-    def _next_seed(self):
+    def _next_seed(self) -> int:
         self._seed += 1
         return self._seed
 
-    def conv(self, filters, kernel, stride=1, name=None, groups=1, padding="same"):
+    def conv(self, filters: int, kernel: int | tuple[int, int], stride: int | tuple[int, int] = 1,
+             name: str | None = None, groups: int = 1, padding: str = "same") -> keras.layers.Layer:
         """A convolution layer; its bias only when nothing normalises its output."""
         if self.uses_convnorm:
             if groups != 1:
                 raise KerobustError("ConvNorm does not support grouped convolutions.")
             return ConvNorm(filters, kernel, strides=stride, padding=padding, batch_norm=self.norm == "bn+convnorm",
                             name=name)
-        options = dict(strides=stride, padding=padding, groups=groups, use_bias=self.norm == "none",
-                       kernel_initializer="he_normal", name=name)
+        options: dict[str, Any] = dict(strides=stride, padding=padding, groups=groups, use_bias=self.norm == "none",
+                                       kernel_initializer="he_normal", name=name)
         if self.noise is not None:
             return NoisyConv2D(filters, kernel, granularity=self.noise, seed=self._next_seed(), **options)
         if groups != 1:
             return GroupedConv2D(filters, kernel, **options)
         return keras.layers.Conv2D(filters, kernel, **options)
 
-    def batch_norm(self, name):
+    def batch_norm(self, name: str) -> keras.layers.Layer:
         """Batch normalisation for `norm="bn"`; the identity otherwise (ConvNorm layers carry their own)."""
         if self.norm == "bn":
             return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
         return keras.layers.Identity(name=name)
 
-    def conv_bn(self, x, filters, kernel, stride=1, name="conv", groups=1, padding="same"):
+    def conv_bn(self, x: Tensor, filters: int, kernel: int | tuple[int, int], stride: int | tuple[int, int] = 1,
+                name: str = "conv", groups: int = 1, padding: str = "same") -> Tensor:
         """conv -> batch norm (post-activation architectures)."""
         y = self.conv(filters, kernel, stride, name=name, groups=groups, padding=padding)(x)
         return self.batch_norm(f"{name}_bn")(y)
 
-    def dense(self, units, name, activation=None):
+    def dense(self, units: int, name: str, activation: str | None = None) -> keras.layers.Layer:
         if self.noise is not None:
             return NoisyDense(units, activation=activation, granularity=self.noise, seed=self._next_seed(), name=name)
         return keras.layers.Dense(units, activation=activation, name=name)

@@ -10,11 +10,16 @@ LRN hyperparameters: the thesis gives none and built its variants in Caffe, so t
 (local_size 5, alpha 1, beta 0.75, k 1) written in the thesis's formula, where Caffe's alpha / n becomes alpha = 0.2.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 import keras
 
 from kerobust.layers import LocalResponseNormalization
 from kerobust.models.input_normalization import image_input, require_input_size
 from kerobust.models.registry import register
+from kerobust.types import ArrayLike
 
 CAFFE_LRN = dict(k=1.0, n=5, alpha=0.2, beta=0.75)
 
@@ -37,24 +42,28 @@ def _lenet(input_shape, num_classes, mean, std, lrn_after, input_noise, name):
 
 
 @register("lenet5")
-def lenet5(input_shape, num_classes, mean, std, input_noise=0.0):
+def lenet5(input_shape: Sequence[int], num_classes: int, mean: ArrayLike, std: ArrayLike,
+           input_noise: float = 0.0) -> keras.Model:
     """LeNet-5 (Caffe form), Peck (2017) section 5.1.1."""
     return _lenet(input_shape, num_classes, mean, std, (), input_noise, "lenet5")
 
 
 @register("lenet5_lrn1")
-def lenet5_lrn1(input_shape, num_classes, mean, std, input_noise=0.0):
+def lenet5_lrn1(input_shape: Sequence[int], num_classes: int, mean: ArrayLike, std: ArrayLike,
+                input_noise: float = 0.0) -> keras.Model:
     """LeNet-LRN1: LeNet-5 with an LRN layer after the first pooling (Peck (2017) section 6.1)."""
     return _lenet(input_shape, num_classes, mean, std, (1,), input_noise, "lenet5_lrn1")
 
 
 @register("lenet5_lrn2")
-def lenet5_lrn2(input_shape, num_classes, mean, std, input_noise=0.0):
+def lenet5_lrn2(input_shape: Sequence[int], num_classes: int, mean: ArrayLike, std: ArrayLike,
+                input_noise: float = 0.0) -> keras.Model:
     """LeNet-LRN2: LeNet-5 with an LRN layer after the second pooling (Peck (2017) section 6.1)."""
     return _lenet(input_shape, num_classes, mean, std, (2,), input_noise, "lenet5_lrn2")
 
 
 @register("lenet5_lrn3")
-def lenet5_lrn3(input_shape, num_classes, mean, std, input_noise=0.0):
+def lenet5_lrn3(input_shape: Sequence[int], num_classes: int, mean: ArrayLike, std: ArrayLike,
+                input_noise: float = 0.0) -> keras.Model:
     """LeNet-LRN3: LeNet-5 with LRN layers after both poolings (Peck (2017) section 6.1)."""
     return _lenet(input_shape, num_classes, mean, std, (1, 2), input_noise, "lenet5_lrn3")

@@ -11,11 +11,16 @@ class maps instead of dense layers. `width` (192 in the paper) can be lowered fo
 Reference: Lin, Chen & Yan 2014, "Network In Network", section 3 and the CIFAR-10 model of section 4.2.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 import keras
 
 from kerobust.errors import KerobustError
 from kerobust.models.input_normalization import image_input, require_input_size
 from kerobust.models.registry import register
+from kerobust.types import ArrayLike
 
 
 def _mlpconv(x, widths, kernel, name):
@@ -25,7 +30,8 @@ def _mlpconv(x, widths, kernel, name):
 
 
 @register("cifar_nin")
-def cifar_nin(input_shape, num_classes, mean, std, width=192, dropout=0.5, input_noise=0.0):
+def cifar_nin(input_shape: Sequence[int], num_classes: int, mean: ArrayLike, std: ArrayLike, width: int = 192,
+              dropout: float = 0.5, input_noise: float = 0.0) -> keras.Model:
     """Network in Network for CIFAR-10 (Peck (2017)'s CIFAR-NIN). Works from 4x4 inputs.
 
     Args:

@@ -6,12 +6,17 @@ Reference: Radosavovic et al. 2020, "Designing Network Design Spaces", RegNetX-2
 3x3 64-channel stem and strides 1, 1, 2, 2 as in kuangliu/pytorch-cifar.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 import keras
 
 from kerobust.models.conv_factory import ConvFactory
 from kerobust.models.input_normalization import image_input, require_input_size
 from kerobust.models.registry import register
 from kerobust.models.resnet import projection_shortcut
+from kerobust.types import ArrayLike
 
 DEPTHS, WIDTHS, STRIDES, GROUP_WIDTH = (1, 1, 4, 7), (24, 56, 152, 368), (1, 1, 2, 2), 8
 
@@ -27,7 +32,8 @@ def _x_block(x, layers, filters, stride, name):
 
 
 @register("regnetx_200mf")
-def regnetx_200mf(input_shape, num_classes, mean, std, norm="bn", input_noise=0.0):
+def regnetx_200mf(input_shape: Sequence[int], num_classes: int, mean: ArrayLike, std: ArrayLike, norm: str = "bn",
+                  input_noise: float = 0.0) -> keras.Model:
     """RegNetX-200MF: 3x3 stem (conv - BN - ReLU), four stages of X blocks with grouped 3x3 convolutions, global
     average pooling, dense layer. Works from 4x4 inputs.
 

@@ -8,12 +8,17 @@ Not Hurt Adversarial Robustness"); NoiseNet-20: Bigaud, Papereux & Rolland (2021
 classification" (the BIPARO report), section 3.2.2.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 import keras
 
 from kerobust.errors import KerobustError
 from kerobust.models.conv_factory import ConvFactory
 from kerobust.models.input_normalization import image_input, require_input_size
 from kerobust.models.registry import register
+from kerobust.types import ArrayLike, Tensor
 
 
 def _option_a_shortcut(x, filters, stride, name):
@@ -27,7 +32,7 @@ def _option_a_shortcut(x, filters, stride, name):
     return keras.layers.Concatenate(name=f"{name}_pad")([y, zeros])
 
 
-def projection_shortcut(x, layers, filters, stride, name):
+def projection_shortcut(x: Tensor, layers: ConvFactory, filters: int, stride: int, name: str) -> Tensor:
     """Option B: a 1x1 convolution (and batch norm) when the shape changes."""
     if stride == 1 and x.shape[-1] == filters:
         return x
@@ -67,7 +72,8 @@ def _resnet(input_shape, mean, std, input_noise, layers, num_classes, arch, dept
 
 
 @register("resnet20")
-def resnet20(input_shape, num_classes, mean, std, norm="bn", input_noise=0.0):
+def resnet20(input_shape: Sequence[int], num_classes: int, mean: ArrayLike, std: ArrayLike, norm: str = "bn",
+             input_noise: float = 0.0) -> keras.Model:
     """ResNet-20 for CIFAR (0.27M parameters): 3 stages of 3 basic blocks, widths 16/32/64, option A shortcuts.
 
     Args:
@@ -79,7 +85,8 @@ def resnet20(input_shape, num_classes, mean, std, norm="bn", input_noise=0.0):
 
 
 @register("resnet18")
-def resnet18(input_shape, num_classes, mean, std, norm="bn", width=64, input_noise=0.0):
+def resnet18(input_shape: Sequence[int], num_classes: int, mean: ArrayLike, std: ArrayLike, norm: str = "bn",
+             width: int = 64, input_noise: float = 0.0) -> keras.Model:
     """ResNet-18, CIFAR form (11.2M parameters at width 64): 3x3 stem, 4 stages of 2 basic blocks, widths 64-512, 1x1
     projection shortcuts. Works from 8x8 inputs (three stride-2 stages). The BIPARO report calls it a wide ResNet-18 and
     widens it further (width 80, 17.5M parameters, for its 17M-parameter network of Table 6).
@@ -94,7 +101,8 @@ def resnet18(input_shape, num_classes, mean, std, norm="bn", width=64, input_noi
 
 
 @register("noisenet20")
-def noisenet20(input_shape, num_classes, mean, std, noise="channelwise", input_noise=0.0):
+def noisenet20(input_shape: Sequence[int], num_classes: int, mean: ArrayLike, std: ArrayLike,
+               noise: str = "channelwise", input_noise: float = 0.0) -> keras.Model:
     """NoiseNet-20: ResNet-20 (batch norm) whose convolutions and dense layer carry trainable weight noise.
 
     Train it with `--train-method pni` (the paper's recipe). Its noise stays on at test time, so plain attacks

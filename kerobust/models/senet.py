@@ -5,11 +5,16 @@ Reference: Hu et al. 2018, "Squeeze-and-Excitation Networks", Fig. 3 (SE-ResNet 
 with pre-activation blocks as in kuangliu/pytorch-cifar.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 import keras
 
 from kerobust.models.conv_factory import ConvFactory
 from kerobust.models.input_normalization import image_input, require_input_size
 from kerobust.models.registry import register
+from kerobust.types import ArrayLike
 
 
 def _squeeze_excite(x, reduction, name):
@@ -31,7 +36,8 @@ def _pre_activation_se_block(x, layers, filters, stride, name):
 
 
 @register("senet18")
-def senet18(input_shape, num_classes, mean, std, norm="bn", input_noise=0.0):
+def senet18(input_shape: Sequence[int], num_classes: int, mean: ArrayLike, std: ArrayLike, norm: str = "bn",
+            input_noise: float = 0.0) -> keras.Model:
     """SENet-18: 3x3 stem (conv - BN - ReLU), 4 stages of 2 pre-activation SE blocks (64-512 channels, strides
     1, 2, 2, 2), global average pooling and a dense layer. Works from 8x8 inputs.
 

@@ -6,12 +6,17 @@ widths 16k, 32k, 64k, strides 1, 2, 2) and Fig. 1(d) (basic-wide block with drop
 O'Hanlon (2021) section 4 (WRN-16-k, k = 1..5, vanilla / BN / ConvNorm / BN+ConvNorm).
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 import keras
 
 from kerobust.errors import KerobustError
 from kerobust.models.conv_factory import NORMS, ConvFactory
 from kerobust.models.input_normalization import image_input, require_input_size
 from kerobust.models.registry import register
+from kerobust.types import ArrayLike
 
 __all__ = ["NORMS", "wide_resnet"]
 
@@ -31,7 +36,8 @@ def _basic_wide_block(x, layers, filters, stride, dropout, name):
 
 
 @register("wrn")
-def wide_resnet(input_shape, num_classes, mean, std, depth=16, k=1, norm="bn", dropout=0.0, input_noise=0.0):
+def wide_resnet(input_shape: Sequence[int], num_classes: int, mean: ArrayLike, std: ArrayLike, depth: int = 16,
+                k: int = 1, norm: str = "bn", dropout: float = 0.0, input_noise: float = 0.0) -> keras.Model:
     """WideResNet-`depth`-`k` for images of any size >= 4x4 (8x8 digits as well as 32x32 CIFAR).
 
     Args:

@@ -11,12 +11,16 @@ Enumerating them from the geometry, as here, gives the same sets where its Assum
 does not.
 """
 
+from __future__ import annotations
+
 import numpy as np
 
 from kerobust.layers.conv_geometry import output_size, padding_amounts
+from kerobust.types import Array
 
 
-def axis_geometry(size, kernel, stride=1, padding="valid", dilation=1):
+def axis_geometry(size: int, kernel: int, stride: int = 1, padding: str | tuple[int, int] = "valid",
+                  dilation: int = 1) -> tuple[int, int]:
     """`(out_size, pad_before)` along one axis; `padding` is "same", "valid" or an explicit `(before, after)`."""
     span = (kernel - 1) * dilation + 1
     if isinstance(padding, str):
@@ -39,12 +43,14 @@ def _reads(size, kernel, stride, padding, dilation):
     return np.where((rows >= 0) & (rows < size), rows, -1)
 
 
-def row_tap_sets(size, kernel, stride=1, padding="valid", dilation=1):
+def row_tap_sets(size: int, kernel: int, stride: int = 1, padding: str | tuple[int, int] = "valid",
+                 dilation: int = 1) -> Array:
     """Maximal sets of taps that one output position sees (0/1 rows of length `kernel`): the l-inf structure."""
     return _maximal(_reads(size, kernel, stride, padding, dilation) >= 0)
 
 
-def column_tap_sets(size, kernel, stride=1, padding="valid", dilation=1):
+def column_tap_sets(size: int, kernel: int, stride: int = 1, padding: str | tuple[int, int] = "valid",
+                    dilation: int = 1) -> Array:
     """Maximal sets of taps through which one input position is seen (0/1 rows of length `kernel`): the l1
     structure (Liang & Huang (2021) Lemma 1's index sets along one axis)."""
     reads = _reads(size, kernel, stride, padding, dilation)

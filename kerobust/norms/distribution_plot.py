@@ -1,14 +1,20 @@
 """Kernel density plots of per-layer norms, several models on one figure (the layout of Figure 2 of
 Liang & Huang (2021), "Large Norms of CNN Layers Do Not Hurt Adversarial Robustness")."""
 
+from __future__ import annotations
+
+import os
+from typing import Mapping, Sequence
+
 import numpy as np
 
 from kerobust.figures import png_figure
+from kerobust.norms.model_report import LayerNorms
 
 NORM_TITLES = {"l1": "l1 norm", "linf": "l-inf norm", "l2": "l2 norm"}
 
 
-def plot_norm_distributions(rows_by_model, path):
+def plot_norm_distributions(rows_by_model: Mapping[str, Sequence[LayerNorms]], path: str | os.PathLike[str]) -> None:
     """Writes a PNG with one panel per norm: a Gaussian kernel density (scipy) of log10 of the layers' norms, one
     curve per model. Models with fewer than two values for a norm are drawn as tick marks."""
     from scipy.stats import gaussian_kde

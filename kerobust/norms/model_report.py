@@ -10,8 +10,11 @@ in each norm from above for a chain of layers (not across residual sums; Liang &
 loose such bounds are).
 """
 
+from __future__ import annotations
+
 import dataclasses
 import math
+from typing import Sequence
 
 import keras
 from keras import ops
@@ -62,9 +65,9 @@ def _conv_row(layer, power_iterations):
     return LayerNorms(layer.name, "conv", float(l1), float(linf), None if l2 is None else float(l2), method)
 
 
-def layer_norms(model, power_iterations=0):
+def layer_norms(model: keras.Model, power_iterations: int = 0) -> list[LayerNorms]:
     """`LayerNorms` rows for the model's weighted layers, in order."""
-    rows = []
+    rows: list[LayerNorms] = []
     for layer in sublayers(model):
         if not layer.weights:
             continue
@@ -84,7 +87,7 @@ def layer_norms(model, power_iterations=0):
     return rows
 
 
-def products(rows):
+def products(rows: Sequence[LayerNorms]) -> dict[str, float]:
     """`{"l1", "linf", "l2"}`: products of the supported layers' norms (upper bounds on the network's Lipschitz
     constant in that norm when every unsupported layer is 1-Lipschitz)."""
     return {key: math.prod(getattr(r, key) for r in rows if getattr(r, key) is not None)

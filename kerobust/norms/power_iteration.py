@@ -6,14 +6,19 @@ below a tolerance; sigma = ||A v||. It sees the true operator, so it is exact (t
 padding and dilation, unlike the FFT spectrum, which is for stride-1 circular convolutions.
 """
 
+from __future__ import annotations
+
+from typing import Sequence
+
 import keras
 import numpy as np
 from keras import ops
 
 from kerobust import backend
+from kerobust.types import Array
 
 
-def without_activation(layer, input_shape):
+def without_activation(layer: keras.layers.Layer, input_shape: Sequence[int]) -> keras.layers.Layer:
     """`layer`, or for a layer with a fused non-linear `activation` (Conv2D(..., activation="relu")) a copy with the
     same weights and a linear activation: the operator whose norm Liang & Huang (2021),
     "Large Norms of CNN Layers Do Not Hurt Adversarial Robustness", measure."""
@@ -28,7 +33,7 @@ def without_activation(layer, input_shape):
     return copy
 
 
-def linear_part(layer, input_shape):
+def linear_part(layer: keras.layers.Layer, input_shape: Sequence[int]) -> keras.Model:
     """A model computing `layer(x) - layer(0)` without the layer's own activation: its linear map when it is affine
     (Conv2D, Dense, batch norm at inference)."""
     layer = without_activation(layer, input_shape)
@@ -41,7 +46,8 @@ def _half_squared_norm(y, outputs, per_sample=False):
     return values if per_sample else ops.sum(values)
 
 
-def power_iteration(layer, input_shape, iterations=500, tolerance=1e-8, seed=0):
+def power_iteration(layer: keras.layers.Layer, input_shape: Sequence[int], iterations: int = 500,
+                    tolerance: float = 1e-8, seed: int = 0) -> tuple[float, Array]:
     """`(sigma, v)`: the largest singular value of `layer`'s linear part on inputs of `input_shape` (without the
     batch axis) and its right singular vector, after at most `iterations` steps or once `v` moves less than
     `tolerance` (l2) in a step. Note: TensorFlow 2.21's oneDNN CPU convolution returns wrong values for some
@@ -63,5 +69,6 @@ def power_iteration(layer, input_shape, iterations=500, tolerance=1e-8, seed=0):
     start /= np.linalg.norm(start)
     run = backend.compile_attack(model, iterate, _half_squared_norm, per_point=False)  # one vector, not points
     v = np.asarray(run(start, np.zeros(1, "int32"), np.zeros(2, "int32")))
-    sigma = float(np.linalg.norm(np.asarray(model(v))) / max(np.linalg.norm(v), 1e-30))
+    sigma = float(np.linalg.norm(np.asarray(model(v)))  # type: ignore[operator]  # numpy's stubs lose max()'s type
+                  / max(np.linalg.norm(v), 1e-30))
     return sigma, v[0]

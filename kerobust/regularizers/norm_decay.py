@@ -10,12 +10,20 @@ average of line 5 (the code overwrote h on the argmax entries), and every conv g
 weights with +-1 when the stride was at least the kernel size, and transposed non-square kernels).
 """
 
+from __future__ import annotations
+
 import dataclasses
 import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Callable
 
 from kerobust import backend
 from kerobust.errors import KerobustError, unknown_name
 from kerobust.norms.layer_norm import NORMS, kernel_norm, linear_layers
+from kerobust.types import Tensor
+
+if TYPE_CHECKING:
+    import keras
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,7 +44,7 @@ class NormDecay:
     beta: float = 1e-4
     gamma: float = 0.5
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.norm not in NORMS:
             raise unknown_name("norm decay norm", self.norm, NORMS)
         if not (math.isfinite(self.beta) and self.beta >= 0):
@@ -44,7 +52,7 @@ class NormDecay:
         if not 0 <= self.gamma < 1:
             raise KerobustError(f"norm decay gamma (momentum) must be in [0, 1), got {self.gamma!r}.")
 
-    def targets(self, model):
+    def targets(self, model: keras.Model) -> list[tuple[keras.layers.Layer, Callable[[Tensor], Tensor]]]:
         """`[(layer, fn(kernel) -> norm)]` for the model's trainable Conv2D and Dense layers (frozen ones are left out,
         and not counted in N)."""
         layers = linear_layers(model, trainable_only=True)
@@ -52,7 +60,8 @@ class NormDecay:
             raise KerobustError(f"model {model.name!r} has no trainable Conv2D or Dense layer for norm decay.")
         return [(layer, kernel_norm(layer, self.norm)) for layer in layers]
 
-    def step(self, kernels, momenta, norm_fns):
+    def step(self, kernels: Sequence[Tensor], momenta: Sequence[Tensor],
+             norm_fns: Sequence[Callable[[Tensor], Tensor]]) -> tuple[list[Tensor], list[Tensor]]:
         """One step of Algorithm 1 lines 4-6 for every layer.
 
         Args:
@@ -70,5 +79,5 @@ class NormDecay:
         ]
         return [scale * h for h in new_momenta], new_momenta
 
-    def describe(self):
+    def describe(self) -> str:
         return f"{self.norm} norm decay (beta={self.beta:g}, gamma={self.gamma:g})"

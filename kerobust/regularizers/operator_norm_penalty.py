@@ -7,10 +7,16 @@ that Algorithm 1 feeds to the optimizer when gamma = 0. For the momentum (gamma 
 training methods.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
 import keras
 
 from kerobust.errors import KerobustError, unknown_name
 from kerobust.norms.layer_norm import NORMS, layer_geometry, linear_layers, norm_function
+from kerobust.types import Tensor
 
 
 @keras.saving.register_keras_serializable(package="kerobust")
@@ -25,8 +31,9 @@ class OperatorNormPenalty(keras.regularizers.Regularizer):
         strides, padding, dilation, groups: the conv's geometry (ignored for Dense).
     """
 
-    def __init__(self, strength, norm="linf", input_size=None, strides=(1, 1), padding="valid", dilation=(1, 1),
-                 groups=1):
+    def __init__(self, strength: float, norm: str = "linf", input_size: Sequence[int] | None = None,
+                 strides: Sequence[int] = (1, 1), padding: str | Sequence[Sequence[int]] = "valid",
+                 dilation: Sequence[int] = (1, 1), groups: int = 1):
         if norm not in NORMS:
             raise unknown_name("norm", norm, NORMS)
         if not float(strength) >= 0:
@@ -39,23 +46,25 @@ class OperatorNormPenalty(keras.regularizers.Regularizer):
         self.dilation = tuple(dilation)
         self.groups = int(groups)
 
-    def __call__(self, kernel):
-        norm = norm_function(self.norm, self.input_size, self.strides, self.padding, self.dilation, self.groups)
+    def __call__(self, kernel: Tensor) -> Tensor:
+        # `padding` is a mode or (before, after) pairs: `tuple(p)` makes each pair a tuple[int, ...] to mypy.
+        norm = norm_function(self.norm, self.input_size, self.strides, self.padding,  # type: ignore[arg-type]
+                             self.dilation, self.groups)
         return self.strength * norm(kernel)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             "strength": self.strength, "norm": self.norm, "input_size": self.input_size, "strides": self.strides,
             "padding": self.padding, "dilation": self.dilation, "groups": self.groups,
         }
 
 
-def penalty_for(layer, strength, norm):
+def penalty_for(layer: keras.layers.Layer, strength: float, norm: str) -> OperatorNormPenalty:
     """An `OperatorNormPenalty` with the geometry of `layer` (Conv2D or Dense)."""
     return OperatorNormPenalty(strength, norm, **layer_geometry(layer))
 
 
-def add_norm_penalty(model, beta, norm="linf"):
+def add_norm_penalty(model: keras.Model, beta: float, norm: str = "linf") -> int:
     """Puts the eq. (5) penalty of Liang & Huang (2021) on every Conv2D and Dense kernel of a built model:
     `beta / N * ||W_i||_p`.
 

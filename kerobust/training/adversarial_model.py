@@ -1,12 +1,22 @@
 """The Keras model wrapper whose `train_step` performs adversarial training."""
 
+from __future__ import annotations
+
 import warnings
+from typing import TYPE_CHECKING, Any
 
 import keras
 from keras import ops
 
 from kerobust.training.train_step import AdversarialTrainStep
+from kerobust.types import Tensor
 from kerobust.untracked import Untracked
+
+if TYPE_CHECKING:
+    import os
+
+    from kerobust.regularizers.norm_decay import NormDecay
+    from kerobust.training.method import TrainingMethod
 
 
 class AdversarialModel(AdversarialTrainStep, keras.Model):  # type: ignore[valid-type, misc]  # chosen by backend
@@ -28,7 +38,8 @@ class AdversarialModel(AdversarialTrainStep, keras.Model):  # type: ignore[valid
             their own.
     """
 
-    def __init__(self, classifier, method, batch_size=None, norm_decay=None, **kwargs):
+    def __init__(self, classifier: keras.Model, method: TrainingMethod, batch_size: int | None = None,
+                 norm_decay: NormDecay | None = None, **kwargs: Any):
         super().__init__(name=kwargs.pop("name", f"{method.name}_trainer"), **kwargs)
         self.classifier = classifier
         self.method = method
@@ -40,7 +51,7 @@ class AdversarialModel(AdversarialTrainStep, keras.Model):  # type: ignore[valid
                 initializer="zeros", trainable=False, name="free_perturbation",
             )
         self.norm_decay = norm_decay
-        self.norm_decay_momenta = []
+        self.norm_decay_momenta: list[keras.Variable] = []
         if norm_decay is not None:
             targets = norm_decay.targets(classifier)
             # Untracked: the kernels are the classifier's variables, not the wrapper's own.
@@ -53,55 +64,63 @@ class AdversarialModel(AdversarialTrainStep, keras.Model):  # type: ignore[valid
             ]
         # Certified training's bound on the classifier: it reads the classifier's variables; a bound that is a Keras
         # layer (Lipschitz-margin training's power-iteration vectors) is tracked, for its own weights.
-        self.certified_bound = method.bounds_for(classifier) if hasattr(method, "certified_loss") else None
-        self.input_metrics = Untracked([])  # compiled metrics that bound a ball around each input (`compile`)
+        # Certified methods only (`hasattr`): `bounds_for` is theirs, not `TrainingMethod`'s.
+        self.certified_bound = (method.bounds_for(classifier)  # type: ignore[attr-defined]
+                                if hasattr(method, "certified_loss") else None)
+        # Compiled metrics that bound a ball around each input (`compile`).
+        self.input_metrics: Untracked[list[keras.metrics.Metric]] = Untracked([])
         # The optimizer step of the batch being trained, set by `adversarial_train_step` around the loss (the
         # certified methods' eps ramp reads it); None outside it (then the optimizer's counter). Untracked: on
         # TensorFlow the counter converts to the optimizer's own variable.
-        self.loss_step = Untracked(None)
+        self.loss_step: Untracked[Tensor | None] = Untracked(None)
         self.built = True
 
-    def compile(self, *args, metrics=None, weighted_metrics=None, **kwargs):
+    def compile(self, *args: Any, metrics: list[Any] | dict[str, Any] | None = None,
+                weighted_metrics: list[Any] | dict[str, Any] | None = None, **kwargs: Any) -> None:
         """Keras's `compile`; remembers the metrics that read the inputs (`CertifiedAccuracy` with a local method)."""
         super().compile(*args, metrics=metrics, weighted_metrics=weighted_metrics, **kwargs)
         given = keras.tree.flatten([metrics or [], weighted_metrics or []])
         self.input_metrics = Untracked([m for m in given if getattr(m, "reads_inputs", False)])
 
-    def save(self, filepath, overwrite=True, **kwargs):
+    def save(self, filepath: str | os.PathLike[str], overwrite: bool = True, **kwargs: Any) -> None:
         """Saves the classifier, which is what the wrapper trains: the wrapper itself holds only training state
         (the optimizer, a free-training perturbation, norm-decay averages), which resumable checkpoints keep."""
         warnings.warn(f"AdversarialModel.save saves its classifier {self.classifier.name!r} (the model it trains) to "
                       f"{filepath}; the training state goes to kerobust's resumable checkpoints.", stacklevel=2)
         self.classifier.save(filepath, overwrite=overwrite, **kwargs)
 
-    def call(self, inputs, training=False):
+    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
         outputs = self.classifier(inputs, training=training)
         if training and self.norm_decay is not None:
             self.add_loss(self.norm_decay_term())
         return outputs
 
-    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+    def compute_metrics(self, x: Tensor, y: Tensor, y_pred: Tensor,
+                        sample_weight: Tensor | None = None) -> dict[str, Tensor]:
         """Keras's metrics; those that bound a ball around each input (`CertifiedAccuracy` with a local method) get
         the inputs first."""
         for metric in self.input_metrics.value:
             metric.see_inputs(x)
         return super().compute_metrics(x, y, y_pred, sample_weight)
 
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+    def compute_loss(self, x: Tensor | None = None, y: Tensor | None = None, y_pred: Tensor | None = None,
+                     sample_weight: Tensor | None = None, training: bool = True) -> Tensor:
         """Keras's loss, plus certified training's verified term while training."""
         loss = super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
         if training and self.certified_bound is not None:
             step = self.optimizer.iterations if self.loss_step.value is None else self.loss_step.value
-            loss = loss + self.method.certified_loss(self.certified_bound, x, y, y_pred, sample_weight, step)
+            # A certified bound exists for certified methods only, which have `certified_loss`.
+            loss = loss + self.method.certified_loss(  # type: ignore[attr-defined]
+                self.certified_bound, x, y, y_pred, sample_weight, step)
         return loss
 
-    def norm_decay_term(self):
+    def norm_decay_term(self) -> Tensor:
         """Liang & Huang (2021) Algorithm 1 lines 4-6 as a loss term: updates each moving average
         h <- gamma h + (1 - gamma) p and returns sum_i <sg(beta / N h_i), W_i> - sg(<beta / N h_i, W_i>) (sg: stop
         gradient), whose value is 0 and whose gradient with respect to W_i is beta / N h_i, added to the loss gradient
         before the optimizer step."""
         kernels = [ops.convert_to_tensor(kernel) for kernel in self.norm_decay_kernels.value]
-        increments, momenta = self.norm_decay.step(
+        increments, momenta = self.norm_decay.step(  # type: ignore[union-attr]  # called only with norm decay set
             [ops.stop_gradient(k) for k in kernels], [ops.convert_to_tensor(h) for h in self.norm_decay_momenta],
             self.norm_decay_fns,
         )

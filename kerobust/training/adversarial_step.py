@@ -13,19 +13,27 @@ Norm decay (Algorithm 1 of Liang & Huang (2021), "Large Norms of CNN Layers Do N
 needs no line here: it is a loss term of `AdversarialModel.call`.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from keras import ops
 
 from kerobust import backend
 from kerobust.seeds import seed_pair
+from kerobust.types import Tensor
 from kerobust.untracked import Untracked
 
+if TYPE_CHECKING:
+    import keras
 
-def training_seed(model):
+
+def training_seed(model: keras.Model) -> Tensor:
     """The attack's int32 seed pair for this step: the method's seed and the optimizer's step counter."""
     return seed_pair(model.method.seed, model.optimizer.iterations)
 
 
-def adversarial_train_step(model, data):
+def adversarial_train_step(model: keras.Model, data: Tensor | tuple[Tensor, ...]) -> dict[str, Tensor]:
     """One training step of `model` (an `AdversarialModel`) on `data`; returns the logs."""
     import keras
 

@@ -12,17 +12,27 @@ The bound reads the model in inference mode (batch norm's moving statistics, no 
 will be certified; the natural term trains in training mode as usual.
 """
 
+from __future__ import annotations
+
 import dataclasses
+from typing import TYPE_CHECKING
 
 import keras
 from keras import ops
 
 from kerobust.training.method import TrainingMethod
+from kerobust.types import Seed, Tensor
+
+if TYPE_CHECKING:
+    from kerobust.backend.oracle import Oracle
+    from kerobust.bounds.linear.crown import CrownBounds
+    from kerobust.bounds.linear.interval import IntervalBounds
 
 BOUNDS = ("ibp", "crown-ibp")
 
 
-def verified_term(worst_logits, labels, y_pred, sample_weight, kappa):
+def verified_term(worst_logits: Tensor, labels: Tensor, y_pred: Tensor, sample_weight: Tensor | None,
+                  kappa: float | Tensor) -> Tensor:
     """(1 - kappa) (CE(worst_logits, y) - CE(z, y)), the weighted batch mean: added to Keras's natural loss CE(z, y),
     it gives the mix kappa CE(z, y) + (1 - kappa) CE(worst_logits, y)."""
     verified = keras.losses.sparse_categorical_crossentropy(labels, worst_logits, from_logits=True)
@@ -44,24 +54,25 @@ class CertifiedTraining(TrainingMethod):
     kappa_end: float | None = None  # None: 0.5 for IBP (Gowal et al.), 0 for CROWN-IBP (Zhang et al.)
 
     @property
-    def name(self):
+    def name(self) -> str:  # type: ignore[override]  # the base's class attribute, derived here
         return self.bound
 
-    def training_batch(self, oracle, x, y, sample_weight, seed):
+    def training_batch(self, oracle: Oracle, x: Tensor, y: Tensor, sample_weight: Tensor | None,
+                       seed: Seed) -> tuple[Tensor, Tensor, Tensor | None]:
         return x, y, sample_weight
 
     @property
-    def final_kappa(self):
+    def final_kappa(self) -> float:
         if self.kappa_end is not None:
             return self.kappa_end
         return 0.5 if self.bound == "ibp" else 0.0
 
-    def progress(self, step):
+    def progress(self, step: int | Tensor) -> Tensor:
         """Share of the ramp done at optimizer step `step` (0 during the warm-up, 1 after the ramp)."""
         done = (ops.cast(step, "float32") - self.warmup_steps) / max(self.ramp_steps, 1)
         return ops.clip(done, 0.0, 1.0)
 
-    def bounds_for(self, classifier):
+    def bounds_for(self, classifier: keras.Model) -> IntervalBounds | CrownBounds:
         """The bound this method trains against, built on `classifier` (uncompiled, differentiable)."""
         from kerobust.bounds.linear.crown import CrownBounds
         from kerobust.bounds.linear.interval import IntervalBounds
@@ -70,7 +81,8 @@ class CertifiedTraining(TrainingMethod):
             return IntervalBounds(classifier, self.norm, jit=False)
         return CrownBounds(classifier, self.norm, intermediate="ibp", jit=False)
 
-    def certified_loss(self, bounds, x, y, y_pred, sample_weight, step):
+    def certified_loss(self, bounds: IntervalBounds | CrownBounds, x: Tensor, y: Tensor, y_pred: Tensor,
+                       sample_weight: Tensor | None, step: int | Tensor) -> Tensor:
         """(1 - kappa) (CE(-m, y) - CE(z, y)): added to the natural loss, it gives Gowal et al.'s mix."""
         done = self.progress(step)
         eps = self.eps * done
@@ -79,11 +91,12 @@ class CertifiedTraining(TrainingMethod):
         if self.bound == "ibp":
             margins = bounds.margin_bounds(x, labels, eps)
         else:
-            crown, boxes = bounds.margin_bounds_and_boxes(x, labels, eps)
+            # crown-ibp: `bounds_for` built CrownBounds.
+            crown, boxes = bounds.margin_bounds_and_boxes(x, labels, eps)  # type: ignore[union-attr]
             beta = 1.0 - done
-            margins = beta * crown + (1.0 - beta) * bounds.interval_margins(boxes, labels)
+            margins = beta * crown + (1.0 - beta) * bounds.interval_margins(boxes, labels)  # type: ignore[union-attr]
         return verified_term(-margins, labels, y_pred, sample_weight, kappa)
 
-    def describe(self):
+    def describe(self) -> str:
         return (f"{self.bound} training at {self.norm} eps {self.eps:g} (warm-up {self.warmup_steps} steps, ramp "
                 f"{self.ramp_steps} steps, kappa 1 -> {self.final_kappa:g})")

@@ -6,11 +6,18 @@ where the PGD example x' attacks the model's own clean prediction (not the label
 BIPARO report), section 3.2.2.
 """
 
+from __future__ import annotations
+
 import dataclasses
+from typing import TYPE_CHECKING
 
 from keras import ops
 
 from kerobust.training.attack_training import AttackTraining
+from kerobust.types import Seed, Tensor
+
+if TYPE_CHECKING:
+    from kerobust.backend.oracle import Oracle
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,12 +30,13 @@ class CleanAndAdversarialTraining(AttackTraining):
 
     name = "pni"
 
-    def training_batch(self, oracle, x, y, sample_weight, seed):
+    def training_batch(self, oracle: Oracle, x: Tensor, y: Tensor, sample_weight: Tensor | None,
+                       seed: Seed) -> tuple[Tensor, Tensor, Tensor | None]:
         predicted = ops.cast(ops.argmax(oracle.logits(x), axis=-1), y.dtype)
         x_adv = self.attack.perturb(oracle, x, predicted, seed)
         if sample_weight is not None:
             sample_weight = ops.concatenate([sample_weight, sample_weight], axis=0)
         return ops.concatenate([x, x_adv], axis=0), ops.concatenate([y, y], axis=0), sample_weight
 
-    def describe(self):
+    def describe(self) -> str:
         return f"clean + adversarial training, 1:1 (PNI recipe; {self.attack.describe()} on predicted labels)"

@@ -1,5 +1,7 @@
 """Free adversarial training: m replays per minibatch, one backward pass for weights and perturbation."""
 
+from __future__ import annotations
+
 import dataclasses
 
 from keras import ops
@@ -7,6 +9,7 @@ from keras import ops
 from kerobust.attacks import lp_geometry as geo
 from kerobust.errors import KerobustError
 from kerobust.training.method import TrainingMethod
+from kerobust.types import Tensor
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,7 +50,7 @@ class FreeTraining(TrainingMethod):
     kind = "replay"
     name = "free"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         geo.check_norm(self.norm)
         if int(self.replays) < 1:
             raise KerobustError(f"free training needs replays >= 1, got {self.replays!r}.")
@@ -59,29 +62,30 @@ class FreeTraining(TrainingMethod):
             raise KerobustError(f"eps warm-up steps must be >= 0, got {self.warmup_steps!r}.")
 
     @property
-    def step(self):
+    def step(self) -> float:
         return self.eps if self.step_size is None else self.step_size
 
-    def radius_scale(self, iterations):
+    def radius_scale(self, iterations: int | Tensor) -> float | Tensor:
         """The share of eps and of the step in force at optimizer step `iterations` (0-based): 1 without warm-up."""
         if not self.warmup_steps:
             return 1.0
         done = ops.cast(ops.convert_to_tensor(iterations), "float32") + 1.0
         return ops.minimum(1.0, done / float(self.warmup_steps))
 
-    def perturbed_input(self, x, delta):
+    def perturbed_input(self, x: Tensor, delta: Tensor) -> Tensor:
         if self.box:
             return x + delta
         return geo.clip_to_box(x + delta, self.clip_min, self.clip_max)
 
-    def update_perturbation(self, delta, grad, scale=1.0, x=None):
+    def update_perturbation(self, delta: Tensor, grad: Tensor, scale: float | Tensor = 1.0,
+                            x: Tensor | None = None) -> Tensor:
         ascent = geo.steepest_ascent(grad, self.step * scale, self.norm)
         delta = geo.project(delta + ascent, self.eps * scale, self.norm)
         if self.box:
-            delta = ops.clip(delta, self.clip_min - x, self.clip_max - x)
+            delta = ops.clip(delta, self.clip_min - x, self.clip_max - x)  # type: ignore[operator]  # box: x given
         return ops.stop_gradient(delta)
 
-    def describe(self):
+    def describe(self) -> str:
         options = "" if self.step == self.eps else f", step {self.step:g}"
         if self.warmup_steps:
             options += f", eps warm-up over {self.warmup_steps} steps"

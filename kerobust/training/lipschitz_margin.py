@@ -8,12 +8,21 @@ whose raised logits still put y first is certified at radius eps. l2 only. eps r
 as in IBP training; kappa (the natural loss's final weight) defaults to 0, Tsuzuku et al.'s loss.
 """
 
+from __future__ import annotations
+
 import dataclasses
+from typing import TYPE_CHECKING
 
 from keras import ops
 
 from kerobust.bounds.lipschitz.output_margin import pair_distances
 from kerobust.training.certified import CertifiedTraining, verified_term
+from kerobust.types import Tensor
+
+if TYPE_CHECKING:
+    import keras
+
+    from kerobust.bounds.lipschitz.trainable_lipschitz import TrainableLipschitz
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,15 +33,18 @@ class LipschitzMarginTraining(CertifiedTraining):
     norm: str = "l2"
 
     @property
-    def final_kappa(self):
+    def final_kappa(self) -> float:
         return 0.0 if self.kappa_end is None else self.kappa_end
 
-    def bounds_for(self, classifier):
+    def bounds_for(self, classifier: keras.Model) -> TrainableLipschitz:
         from kerobust.bounds.lipschitz.trainable_lipschitz import TrainableLipschitz
 
         return TrainableLipschitz(classifier)
 
-    def certified_loss(self, bounds, x, y, y_pred, sample_weight, step):
+    def certified_loss(  # type: ignore[override]  # takes the bound of its own `bounds_for`, not IBP's or CROWN's
+        self, bounds: TrainableLipschitz, x: Tensor, y: Tensor, y_pred: Tensor, sample_weight: Tensor | None,
+        step: int | Tensor,
+    ) -> Tensor:
         """(1 - kappa) (CE(z + eps K_y. (1 - e_y), y) - CE(z, y)), advancing the power iteration one step."""
         done = self.progress(step)
         kappa = 1.0 + (self.final_kappa - 1.0) * done
@@ -44,6 +56,6 @@ class LipschitzMarginTraining(CertifiedTraining):
         worst = y_pred + self.eps * done * lipschitz * distances * others
         return verified_term(worst, labels, y_pred, sample_weight, kappa)
 
-    def describe(self):
+    def describe(self) -> str:
         return (f"lipschitz-margin training at l2 eps {self.eps:g} (warm-up {self.warmup_steps} steps, ramp "
                 f"{self.ramp_steps} steps, kappa 1 -> {self.final_kappa:g})")

@@ -1,8 +1,15 @@
 """Base of the training methods: how a training batch is made from a clean one."""
 
+from __future__ import annotations
+
 import dataclasses
+from typing import TYPE_CHECKING
 
 from kerobust.attacks.losses import cross_entropy
+from kerobust.types import LossFn, Seed, Tensor
+
+if TYPE_CHECKING:
+    from kerobust.backend.oracle import Oracle
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,12 +31,13 @@ class TrainingMethod:
     name = "method"
 
     @property
-    def loss_fn(self):
+    def loss_fn(self) -> LossFn:
         """The loss the method's attack maximises (cross-entropy on the model's logits)."""
         return cross_entropy(from_logits=True)
 
-    def training_batch(self, oracle, x, y, sample_weight, seed):
+    def training_batch(self, oracle: Oracle, x: Tensor, y: Tensor, sample_weight: Tensor | None,
+                       seed: Seed) -> tuple[Tensor, Tensor, Tensor | None]:
         raise NotImplementedError
 
-    def describe(self):
+    def describe(self) -> str:
         return self.name

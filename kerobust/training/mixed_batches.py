@@ -6,13 +6,20 @@ training for image classification" (the BIPARO report), section 3.3 (95 % advers
 introducing natural batches to save computation; after Wu et al. 2021).
 """
 
+from __future__ import annotations
+
 import dataclasses
+from typing import TYPE_CHECKING
 
 from keras import ops
 
 from kerobust import backend
 from kerobust.attacks.lp_geometry import per_sample
 from kerobust.training.method import TrainingMethod
+from kerobust.types import LossFn, Seed, Tensor
+
+if TYPE_CHECKING:
+    from kerobust.backend.oracle import Oracle
 
 _MIX_SALT = 130363  # moves the coin's seed away from the inner method's random starts
 
@@ -26,19 +33,21 @@ class MixedBatches(TrainingMethod):
     with that probability (the attack runs on the whole batch).
     """
 
-    inner: TrainingMethod | None = None
+    # Required: None is only the default that a field after `seed` needs.
+    inner: TrainingMethod = None  # type: ignore[assignment]
     adversarial_share: float = 0.95
     mix: str = "batch"
 
     @property
-    def name(self):
+    def name(self) -> str:  # type: ignore[override]  # the base's class attribute, derived here
         return self.inner.name
 
     @property
-    def loss_fn(self):
+    def loss_fn(self) -> LossFn:
         return self.inner.loss_fn
 
-    def training_batch(self, oracle, x, y, sample_weight, seed):
+    def training_batch(self, oracle: Oracle, x: Tensor, y: Tensor, sample_weight: Tensor | None,
+                       seed: Seed) -> tuple[Tensor, Tensor, Tensor | None]:
         share = float(self.adversarial_share)
         coin_seed = seed + _MIX_SALT
         if self.mix == "batch":
@@ -50,6 +59,6 @@ class MixedBatches(TrainingMethod):
         x_adv = self.inner.training_batch(oracle, x, y, sample_weight, seed)[0]
         return ops.where(per_sample(chosen, x), x_adv, x), y, sample_weight
 
-    def describe(self):
+    def describe(self) -> str:
         unit = "batches" if self.mix == "batch" else "examples"
         return f"{self.inner.describe()}, {100 * self.adversarial_share:g} % adversarial {unit}"

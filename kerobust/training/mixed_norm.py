@@ -8,7 +8,10 @@ adversarial example among the two most damaging", is MAT-Rand when there are two
 damaging.
 """
 
+from __future__ import annotations
+
 import dataclasses
+from typing import TYPE_CHECKING
 
 from keras import ops
 
@@ -16,6 +19,10 @@ from kerobust import backend
 from kerobust.attacks.attack import Attack
 from kerobust.attacks.lp_geometry import per_sample
 from kerobust.training.method import TrainingMethod
+from kerobust.types import LossFn, Seed, Tensor
+
+if TYPE_CHECKING:
+    from kerobust.backend.oracle import Oracle
 
 SELECTIONS = ("rand", "max")
 _SPLIT_SALT = 104729  # moves the split's seed away from the attacks' own random starts
@@ -31,19 +38,21 @@ class MixedNormTraining(TrainingMethod):
     loss; costs two.
     """
 
-    linf_attack: Attack | None = None
-    l2_attack: Attack | None = None
+    # Required: None is only the default that a field after `seed` needs.
+    linf_attack: Attack = None  # type: ignore[assignment]
+    l2_attack: Attack = None  # type: ignore[assignment]
     selection: str = "rand"
 
     @property
-    def name(self):
+    def name(self) -> str:  # type: ignore[override]  # the base's class attribute, derived here
         return f"mat-{self.selection}"
 
     @property
-    def loss_fn(self):
+    def loss_fn(self) -> LossFn:
         return self.linf_attack.loss_fn(from_logits=True)
 
-    def training_batch(self, oracle, x, y, sample_weight, seed):
+    def training_batch(self, oracle: Oracle, x: Tensor, y: Tensor, sample_weight: Tensor | None,
+                       seed: Seed) -> tuple[Tensor, Tensor, Tensor | None]:
         if self.selection == "max":
             x_linf = self.linf_attack.perturb(oracle, x, y, seed)
             x_l2 = self.l2_attack.perturb(oracle, x, y, seed + 1)
@@ -60,7 +69,7 @@ class MixedNormTraining(TrainingMethod):
         # Back to the batch's own row order, so labels and sample weights stay as they are.
         return ops.take(ops.concatenate(parts, axis=0), ops.argsort(order), axis=0), y, sample_weight
 
-    def describe(self):
+    def describe(self) -> str:
         how = "random half per norm" if self.selection == "rand" else "the more damaging per example"
         return (f"MAT-{self.selection.capitalize()} training ({self.linf_attack.describe()} + "
                 f"{self.l2_attack.describe()}, {how})")

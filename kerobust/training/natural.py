@@ -1,8 +1,15 @@
 """Natural (non-adversarial) training."""
 
+from __future__ import annotations
+
 import dataclasses
+from typing import TYPE_CHECKING
 
 from kerobust.training.method import TrainingMethod
+from kerobust.types import Seed, Tensor
+
+if TYPE_CHECKING:
+    from kerobust.backend.oracle import Oracle
 
 
 @dataclasses.dataclass(frozen=True)
@@ -11,5 +18,6 @@ class NaturalTraining(TrainingMethod):
 
     name = "natural"
 
-    def training_batch(self, oracle, x, y, sample_weight, seed):
+    def training_batch(self, oracle: Oracle, x: Tensor, y: Tensor, sample_weight: Tensor | None,
+                       seed: Seed) -> tuple[Tensor, Tensor, Tensor | None]:
         return x, y, sample_weight

@@ -1,5 +1,7 @@
 """Optimizers by name (`--optimizer`)."""
 
+from __future__ import annotations
+
 import keras
 
 from kerobust.catalog import OPTIMIZERS
@@ -10,7 +12,8 @@ from kerobust.errors import unknown_name
 NO_WEIGHT_DECAY = ("noise_scale",)
 
 
-def build_optimizer(name, lr, weight_decay=None):
+def build_optimizer(name: str, lr: float | keras.optimizers.schedules.LearningRateSchedule,
+                    weight_decay: float | None = None) -> keras.optimizers.Optimizer:
     """AdamW (weight decay 0.01 by default, as PyTorch's AdamW that O'Hanlon (2021), "Adversarial Robustness of
     Convolutional Networks", used), Adam, or SGD with Nesterov-free momentum 0.9 and decoupled weight decay (5e-4 by
     default). Noise scales are never decayed."""

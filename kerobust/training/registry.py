@@ -1,5 +1,7 @@
 """`build_training_method(name, ...)`: the names behind `--train-method`."""
 
+from __future__ import annotations
+
 from kerobust.attacks import FGSM, PGD
 from kerobust.catalog import CERTIFIED, MIXES, TRAINING_METHODS
 from kerobust.errors import KerobustError, unknown_name
@@ -8,6 +10,7 @@ from kerobust.training.certified import CertifiedTraining
 from kerobust.training.clean_and_adversarial import CleanAndAdversarialTraining
 from kerobust.training.free import FreeTraining
 from kerobust.training.lipschitz_margin import LipschitzMarginTraining
+from kerobust.training.method import TrainingMethod
 from kerobust.training.method_rules import check_method_settings
 from kerobust.training.mixed_batches import MixedBatches
 from kerobust.training.mixed_norm import MixedNormTraining
@@ -15,9 +18,11 @@ from kerobust.training.natural import NaturalTraining
 
 
 
-def build_training_method(name, eps, steps=10, step_size=None, replays=4, norm="linf", seed=0, l2_eps=None,
-                          adversarial_share=1.0, mix="batch", warmup_steps=0, free_box=False, ramp_steps=None,
-                          kappa_end=None):
+def build_training_method(name: str, eps: float, steps: int = 10, step_size: float | None = None, replays: int = 4,
+                          norm: str = "linf", seed: int = 0, l2_eps: float | None = None,
+                          adversarial_share: float = 1.0, mix: str = "batch", warmup_steps: int = 0,
+                          free_box: bool = False, ramp_steps: int | None = None,
+                          kappa_end: float | None = None) -> TrainingMethod:
     """Builds a training method.
 
     Args:

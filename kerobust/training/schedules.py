@@ -1,6 +1,9 @@
 """Learning-rate schedules by name (`--lr-schedule`), driven by the optimizer's step counter."""
 
+from __future__ import annotations
+
 import numbers
+from collections.abc import Iterable
 
 import keras
 
@@ -8,14 +11,14 @@ from kerobust.catalog import LR_SCHEDULES as SCHEDULES
 from kerobust.errors import KerobustError, require, unknown_name
 
 
-def default_milestones(epochs):
+def default_milestones(epochs: int) -> list[int]:
     """Epochs at 50 % and 75 % of training, as in Madry et al. 2018 and Rice et al. 2020 (100 and 150 of 200
     epochs); Bigaud, Papereux & Rolland (2021), "Adversarial training for image classification" (the BIPARO
     report), section 2.1, trained 40 epochs with changes at 20 and 30."""
     return sorted({max(1, int(epochs * share)) for share in (0.5, 0.75)})
 
 
-def _check_milestones(milestones, epochs):
+def _check_milestones(milestones: Iterable[int], epochs: int) -> list[int]:
     milestones = list(milestones)
     whole = all(isinstance(m, numbers.Integral) and not isinstance(m, bool) for m in milestones)
     increasing = all(a < b for a, b in zip(milestones, milestones[1:]))
@@ -27,7 +30,9 @@ def _check_milestones(milestones, epochs):
     return [int(m) for m in milestones]
 
 
-def build_schedule(name, lr, epochs, steps_per_epoch, milestones=None, gamma=0.1, warmup_epochs=0, min_lr=0.0):
+def build_schedule(name: str, lr: float, epochs: int, steps_per_epoch: int, milestones: Iterable[int] | None = None,
+                   gamma: float = 0.1, warmup_epochs: float = 0,
+                   min_lr: float = 0.0) -> float | keras.optimizers.schedules.LearningRateSchedule:
     """A learning rate or Keras schedule of the optimizer step, so that a run resumed with the optimizer's restored
     `iterations` continues the schedule where it stopped.
 

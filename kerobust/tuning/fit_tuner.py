@@ -18,10 +18,22 @@ Distributed: KerasTuner's own chief / worker mode. With `KERASTUNER_ORACLE_IP`, 
 and writes the summary once every trial is done; workers run trials in the shared `directory`.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from kerobust.errors import KerobustError
+
+if TYPE_CHECKING:
+    import keras
+    import keras_tuner
+
+    from kerobust.experiment.config import FitConfig
+    from kerobust.experiment.fit_run import FitResult
+    from kerobust.types import Array, ArrayLike
 
 OBJECTIVES = ("val_robust_accuracy", "val_autoattack_accuracy", "certified_accuracy", "robust_accuracy_per_second")
 AUTOATTACK_SQUARE_QUERIES = 1000  # Square inside the objective's suite (the full 5000 is for the final evaluation)
@@ -61,7 +73,8 @@ def _hyperband_start(values, directory, run_dir):
     return {} if epochs is None else {"epochs": int(epochs)}
 
 
-def certified_accuracy(classifier, x, y, eps, norm="l2", methods=("ibp", "crown-ibp", "lipschitz")):
+def certified_accuracy(classifier: keras.Model, x: ArrayLike, y: ArrayLike, eps: float, norm: str = "l2",
+                       methods: Sequence[str] = ("ibp", "crown-ibp", "lipschitz")) -> float:
     """The share of (x, y) certified at radius `eps` by the best of `methods` for each point; methods a model has no
     rule for are skipped, and a model none of them bounds (random layers) scores 0. Full CROWN is left out: a
     backward pass per neuron is too slow for a trial."""
@@ -75,7 +88,7 @@ def certified_accuracy(classifier, x, y, eps, norm="l2", methods=("ibp", "crown-
     return best_certified_accuracy(certifiers, np.asarray(x, "float32"), np.asarray(y, "int64"), eps)[0]
 
 
-def autoattack_accuracy(result, x, y):
+def autoattack_accuracy(result: FitResult, x: Array, y: Array) -> float:
     """The share of (x, y) robust to the whole autoattack suite at the run's evaluation radius and threat norm."""
     import numpy as np
 
@@ -85,13 +98,14 @@ def autoattack_accuracy(result, x, y):
     config = result.config
     n = config.val_points or len(x)
     classes = int(np.max(y)) + 1
-    suite = autoattack(config.eval_eps, norm=config.threat_norm, square_queries=AUTOATTACK_SQUARE_QUERIES,
+    suite = autoattack(config.eval_eps,  # type: ignore[arg-type]  # a finished run's config has its eval eps
+                       norm=config.threat_norm, square_queries=AUTOATTACK_SQUARE_QUERIES,
                        targets=min(9, classes - 1))
     evaluation = evaluate_robustness(result.classifier, x[:n], y[:n], [suite], seed=config.seed, progress=False)
     return float(evaluation.attacks[-1].top1)
 
 
-def worker_id():
+def worker_id() -> str | None:
     """This process's tuner id when it is a worker of a distributed search (KerasTuner's variables), else None."""
     if "KERASTUNER_ORACLE_IP" not in os.environ:
         return None
@@ -99,19 +113,23 @@ def worker_id():
     return None if "chief" in tuner_id else tuner_id
 
 
-def trial_metrics(result, validation=None, cert_eps=None, objective=None):
+def trial_metrics(result: FitResult, validation: tuple[Array, Array] | None = None, cert_eps: float | None = None,
+                  objective: str | None = None) -> dict[str, float]:
     """The objective values and the costs of one finished `FitResult`; with `validation` (x, y) and `cert_eps`, also
     the certified accuracy there, and for the `val_autoattack_accuracy` objective the autoattack accuracy."""
-    history = result.metrics["history"].get("val_robust_accuracy") or [float("nan")]
-    robust = [a.top1 for a in result.evaluation.attacks if a.name == "PGD"]
-    seconds = max(float(result.metrics["train_seconds"]), 1e-9)
+    # (the ignores: a finished chief's result has its metrics, evaluation and classifier; only a multi-worker task
+    # other than the chief gets None)
+    history = result.metrics["history"].get("val_robust_accuracy") or [float("nan")]  # type: ignore[index]
+    robust = [a.top1 for a in result.evaluation.attacks if a.name == "PGD"]  # type: ignore[union-attr]
+    seconds = max(float(result.metrics["train_seconds"]), 1e-9)  # type: ignore[index]
     return {
         "val_robust_accuracy": float(history[-1]),
         "robust_accuracy_per_second": float(history[-1]) / seconds,
-        "clean_accuracy": float(result.evaluation.clean_top1),
+        "clean_accuracy": float(result.evaluation.clean_top1),  # type: ignore[union-attr]
         "robust_accuracy": float(robust[-1]) if robust else float("nan"),
-        "fgsm_accuracy": float(next((a.top1 for a in result.evaluation.attacks if a.name == "FGSM"), float("nan"))),
-        "parameters": float(result.classifier.count_params()),
+        "fgsm_accuracy": float(next((a.top1 for a in result.evaluation.attacks  # type: ignore[union-attr]
+                                     if a.name == "FGSM"), float("nan"))),
+        "parameters": float(result.classifier.count_params()),  # type: ignore[union-attr]
         "train_seconds": seconds,
         "certified_accuracy": (certified_accuracy(result.classifier, *validation, cert_eps)
                                if validation is not None and cert_eps is not None else float("nan")),
@@ -121,8 +139,9 @@ def trial_metrics(result, validation=None, cert_eps=None, objective=None):
     }
 
 
-def fit_search(base, space, directory, tuner="grid", objective="val_robust_accuracy", max_trials=None, seed=0,
-               cert_eps=0.05, log=print):
+def fit_search(base: FitConfig, space: Mapping[str, Sequence[Any]], directory: str, tuner: str = "grid",
+               objective: str = "val_robust_accuracy", max_trials: int | None = None, seed: int = 0,
+               cert_eps: float = 0.05, log: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """Runs (or resumes) a search over `space` around the `FitConfig` `base`.
 
     Args:
@@ -214,7 +233,7 @@ def fit_search(base, space, directory, tuner="grid", objective="val_robust_accur
     return rows
 
 
-def export_best(run_dir, best_dir):
+def export_best(run_dir: str, best_dir: str) -> None:
     """Copies the best trial's `model.keras` and `saved_model/` to `best_dir` (each replaced atomically)."""
     import shutil
 
@@ -230,7 +249,7 @@ def export_best(run_dir, best_dir):
         handle.write(os.path.basename(run_dir) + "\n")
 
 
-def pareto_front(points):
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
     """Indices of the points (cost, accuracy) that no other point beats: lower or equal cost and higher or equal
     accuracy, one of them strictly."""
     front = []
@@ -240,7 +259,7 @@ def pareto_front(points):
     return front
 
 
-def plot_pareto(rows, path):
+def plot_pareto(rows: Sequence[Mapping[str, Any]], path: str) -> None:
     """PGD test accuracy against parameters and against training seconds, one point per completed trial, the Pareto
     front joined."""
     from kerobust.figures import png_figure
@@ -267,7 +286,7 @@ def plot_pareto(rows, path):
         axes[1].legend(fontsize=8)
 
 
-def write_trials(oracle, directory, objective):
+def write_trials(oracle: keras_tuner.Oracle, directory: str, objective: str) -> list[dict[str, Any]]:
     """`trials.json` (every trial: id, hyperparameters, objective, status, metrics) and `trials.md`, best first. A
     completed trial whose run folder is gone is listed as `RUN_FOLDER_MISSING`, never as done."""
     from kerobust.atomic_files import write_json, write_text

@@ -2,11 +2,14 @@
 address (checked before any work, so that a worker pointed nowhere stops within seconds instead of waiting forever),
 and the search's own files (a damaged `oracle.json` or `trial.json` is named, with the way back)."""
 
+from __future__ import annotations
+
 import glob
 import json
 import os
 import socket
 import time
+from collections.abc import Mapping
 
 from kerobust.errors import KerobustError
 
@@ -14,7 +17,7 @@ VARIABLES = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_P
 CHIEF_WAIT_SECONDS = 30.0  # how long a worker waits for the chief to listen
 
 
-def distributed_address(environ=None):
+def distributed_address(environ: Mapping[str, str] | None = None) -> tuple[str, str, int] | None:
     """`(tuner_id, host, port)` of a distributed search, or None when none of KerasTuner's variables is set; one-line
     errors for a partial or malformed set."""
     environ = os.environ if environ is None else environ
@@ -32,7 +35,7 @@ def distributed_address(environ=None):
     return given["KERASTUNER_TUNER_ID"], given["KERASTUNER_ORACLE_IP"], int(port)
 
 
-def check_oracle_address(environ=None, wait=None):
+def check_oracle_address(environ: Mapping[str, str] | None = None, wait: float | None = None) -> None:
     """Before any work: the chief can listen on the oracle's address; a worker reaches it within `wait` seconds
     (default `CHIEF_WAIT_SECONDS`)."""
     wait = CHIEF_WAIT_SECONDS if wait is None else wait
@@ -67,7 +70,7 @@ def check_oracle_address(environ=None, wait=None):
             time.sleep(0.5)
 
 
-def check_search_files(directory):
+def check_search_files(directory: str) -> None:
     """A one-line error naming a damaged `oracle.json` or `trial.json` of the search in `directory`, with the way
     back."""
     for path in [os.path.join(directory, "oracle.json")] + sorted(glob.glob(os.path.join(directory, "trial_*",

@@ -52,3 +52,22 @@ def test_per_group_form_matches_keras_grouped_conv_with_gradients(monkeypatch):
         results.append([out, *tape.gradient(loss, layer.trainable_weights)])
     for a, b in zip(*results):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the probe is TensorFlow's")
+def test_the_grouped_kernel_probe_answers_the_same_inside_a_traced_graph():
+    # The first grouped convolution is often built while a tf.function traces; the probe must still run, not be
+    # traced into that graph (where its failure would only show when the graph runs).
+    import tensorflow as tf
+
+    from kerobust.backend import tensorflow_backend
+
+    answers = []
+
+    @tf.function
+    def traced():
+        answers.append(tensorflow_backend._grouped_kernels_run())
+        return tf.constant(0)
+
+    traced()
+    assert answers == [tensorflow_backend._grouped_kernels_run()]

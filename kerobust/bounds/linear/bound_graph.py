@@ -14,6 +14,8 @@ have shape (batch, specifications, *tensor shape). A Sequential model is walked 
 bound of a model being trained must read that model's own weights).
 """
 
+from __future__ import annotations
+
 import keras
 
 from kerobust.bounds.lipschitz.evaluator import decision_head
@@ -31,7 +33,7 @@ class BoundGraph:
         lower_slope: CROWN's lower line of an unstable ReLU: "adaptive" (slope 1 if u > -l else 0), "zero", "one".
     """
 
-    def __init__(self, model, lower_slope="adaptive"):
+    def __init__(self, model: keras.Model, lower_slope: str = "adaptive"):
         if lower_slope not in LOWER_SLOPES:
             raise KerobustError(f"lower slope must be one of {', '.join(LOWER_SLOPES)}, got {lower_slope!r}.")
         if len(model.inputs) != 1:
@@ -49,7 +51,7 @@ class BoundGraph:
             if isinstance(layer, keras.layers.InputLayer):
                 continue
             if chain:
-                inputs = (previous,)
+                inputs: tuple[str | None, ...] = (previous,)
             else:
                 found = [keys.get(id(t)) for t in inputs_of(layer)]
                 if any(k is None for k in found):
@@ -70,6 +72,6 @@ class BoundGraph:
             raise RULES.no_rule(layer, "linear")
         return rule.linear_nodes(layer, inputs, output, self)
 
-    def without_interval_rule(self):
+    def without_interval_rule(self) -> AffineNode | None:
         """The first node IBP cannot bound, or None."""
         return next((node for node in self.nodes if isinstance(node, AffineNode) and node.interval_rule is None), None)

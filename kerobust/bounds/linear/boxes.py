@@ -11,17 +11,22 @@ rounds h(c + 0) and h(c - 0) differently (3e-8 after the input normalisation), a
 after layer, to 1e7 over a randomly initialised ResNet-20.
 """
 
+from __future__ import annotations
+
+from typing import Callable
+
 import keras
 from keras import ops
 
 from kerobust.attacks.lp_geometry import NORMS
 from kerobust.errors import KerobustError, unknown_name
+from kerobust.types import Tensor
 
 # Elementwise activations that are non-decreasing, so [l, u] maps to [h(l), h(u)].
 MONOTONE = ("linear", "relu", "relu6", "sigmoid", "tanh", "softplus", "elu", "leaky_relu", "softsign", "hard_sigmoid")
 
 
-def monotone_box(function, centre, radius):
+def monotone_box(function: Callable[[Tensor], Tensor], centre: Tensor, radius: Tensor) -> tuple[Tensor, Tensor]:
     """(centre, radius) of the box [h(c - r), h(c + r)] for h non-decreasing in every input (elementwise, or max
     pooling); where the radius of every input it reads is 0, exactly (h(c), 0): a compiler may round h(c + 0) and
     h(c - 0) differently."""
@@ -33,7 +38,7 @@ def monotone_box(function, centre, radius):
     return ops.where(flat, function(centre), (upper + lower) / 2), ops.where(flat, 0.0, (upper - lower) / 2)
 
 
-def activate(name, centre, radius):
+def activate(name: str, centre: Tensor, radius: Tensor) -> tuple[Tensor, Tensor]:
     if name not in MONOTONE:
         raise KerobustError(f"interval bounds need a non-decreasing activation, not {name!r}.")
     if name == "linear":
@@ -51,18 +56,18 @@ def _apply_kernel(layer, x, kernel):
     return ops.conv(x, kernel, **options)
 
 
-def affine_map(layer, x):
+def affine_map(layer: keras.layers.Layer, x: Tensor) -> Tensor:
     """`W x + b`: the affine part of a Dense, Conv2D or DepthwiseConv2D layer, without its activation."""
     out = _apply_kernel(layer, x, layer.kernel)
     return out + layer.bias if layer.use_bias else out
 
 
-def affine_box(layer, centre, radius):
+def affine_box(layer: keras.layers.Layer, centre: Tensor, radius: Tensor) -> tuple[Tensor, Tensor]:
     """`(W m + b, |W| r)` for the affine part of a Dense, Conv2D or DepthwiseConv2D layer (channels last)."""
     return affine_map(layer, centre), _apply_kernel(layer, radius, ops.abs(layer.kernel))
 
 
-def batch_norm_box(layer, centre, radius):
+def batch_norm_box(layer: keras.layers.BatchNormalization, centre: Tensor, radius: Tensor) -> tuple[Tensor, Tensor]:
     """Inference batch norm y = g x + c, per channel."""
     scale = layer.gamma if layer.scale else 1.0
     scale = scale / ops.sqrt(layer.moving_variance + layer.epsilon)
@@ -70,7 +75,7 @@ def batch_norm_box(layer, centre, radius):
     return centre * scale + shift, radius * ops.abs(scale)
 
 
-def input_box(x, eps, norm):
+def input_box(x: Tensor, eps: float | Tensor, norm: str) -> tuple[Tensor, Tensor]:
     """(centre, radius) of [max(0, x - eps), min(1, x + eps)]: the l-inf ball in the input box, or a box containing
     the l2 ball."""
     if norm not in NORMS:
@@ -79,7 +84,7 @@ def input_box(x, eps, norm):
     return (upper + lower) / 2, (upper - lower) / 2
 
 
-def margin_gaps(centre, radius, y, head=None):
+def margin_gaps(centre: Tensor, radius: Tensor, y: Tensor, head: keras.layers.Dense | None = None) -> Tensor:
     """(N, C) lower bounds on z_y - z_c over the box (centre, radius) of the head's input (elision), or of the logits
     themselves when there is no Dense head; column y is 0."""
     if head is None:
@@ -98,7 +103,7 @@ def margin_gaps(centre, radius, y, head=None):
     return ops.where(onehot > 0, 0.0, gaps)
 
 
-def worst_margin(gaps, y):
+def worst_margin(gaps: Tensor, y: Tensor) -> Tensor:
     """min over c != y of the (N, C) margin bounds `gaps`."""
     onehot = ops.one_hot(y, gaps.shape[-1], dtype=gaps.dtype)
     return ops.min(ops.where(onehot > 0, float("inf"), gaps), axis=-1)

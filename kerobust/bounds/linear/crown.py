@@ -14,8 +14,12 @@ intersection with the interval box; `intermediate="ibp"` takes the interval boxe
 one backward pass, for training). A tensor without an interval rule (ConvNorm) is bounded by CROWN itself.
 """
 
-import math
+from __future__ import annotations
 
+import math
+from typing import Mapping
+
+import keras
 from keras import ops
 
 from kerobust import backend
@@ -25,12 +29,13 @@ from kerobust.bounds.linear.boxes import input_box, worst_margin
 from kerobust.bounds.rules import RULES
 from kerobust.bounds.linear.interval import batched, flat_box, interval_boxes, interval_margins
 from kerobust.errors import KerobustError, unknown_name
+from kerobust.types import Array, ArrayLike, Tensor
 
 INTERMEDIATE = ("crown", "ibp")
 MEMORY_FLOATS = 2 ** 26  # about 256 MiB per coefficient tensor: sets the default batch of full CROWN
 
 
-def concretize(lam, x, eps, norm):
+def concretize(lam: Tensor, x: Tensor, eps: float | Tensor, norm: str) -> Tensor:
     """min of Lambda . x' over the ball of radius eps around x within [0, 1]: (B, S) from Lambda (B, S, *shape)."""
     batch, specs = ops.shape(lam)[0], lam.shape[1]
     lam = ops.reshape(lam, (batch, specs, -1))
@@ -43,7 +48,7 @@ def concretize(lam, x, eps, norm):
     return bound
 
 
-def margin_rows(graph, y, dtype="float32"):
+def margin_rows(graph: BoundGraph, y: Tensor, dtype: str = "float32") -> tuple[Tensor, Tensor]:
     """Specification (Lambda, beta) at the features: z_y - z_c for every class c, as rows of the folded head."""
     head = graph.head
     shape = graph.shapes[graph.features_key]
@@ -84,7 +89,8 @@ class CrownBounds:
         KerobustError: naming the first layer without a rule.
     """
 
-    def __init__(self, model, norm="linf", intermediate="crown", lower_slope="adaptive", jit="auto"):
+    def __init__(self, model: keras.Model, norm: str = "linf", intermediate: str = "crown",
+                 lower_slope: str = "adaptive", jit: str | bool = "auto"):
         if norm not in NORMS:
             raise unknown_name("threat norm", norm, NORMS)
         if intermediate not in INTERMEDIATE:
@@ -106,7 +112,7 @@ class CrownBounds:
             self._compiled = backend.compile_function(self._margins,
                                                       xla=backend.use_xla("auto" if jit is True else jit), per_point=2)
 
-    def default_batch_size(self):
+    def default_batch_size(self) -> int:
         """Points per batch so that one coefficient tensor of full CROWN holds about `MEMORY_FLOATS` numbers."""
         if self.intermediate == "ibp":
             return 256
@@ -114,7 +120,8 @@ class CrownBounds:
         widest = max([math.prod(self.graph.shapes[k]) for k in self.graph.relaxed_inputs] + [1])
         return max(1, min(256, MEMORY_FLOATS // (2 * widest * largest)))
 
-    def backward(self, key, lam, offset, boxes, x, eps):
+    def backward(self, key: str, lam: Tensor, offset: Tensor, boxes: Mapping[str, tuple[Tensor, Tensor]], x: Tensor,
+                 eps: float | Tensor) -> Tensor:
         """min over the ball of Lambda . z_key + offset, by linear relaxation of every node `key` depends on."""
         coefficients = {key: lam}
         for node in reversed(self.graph.nodes):
@@ -144,7 +151,7 @@ class CrownBounds:
             return (low + upper) / 2, (upper - low) / 2
         return _tightened(box, lower, upper)
 
-    def boxes(self, x, eps):
+    def boxes(self, x: Tensor, eps: float | Tensor) -> dict[str, tuple[Tensor, Tensor]]:
         """{key: (centre, radius)}: interval boxes, those read by relaxations tightened by CROWN (full CROWN)."""
         if self.intermediate == "ibp":
             return interval_boxes(self.graph, x, eps, self.norm)
@@ -156,24 +163,25 @@ class CrownBounds:
             boxes[node.output] = box
         return boxes
 
-    def margin_bounds(self, x, y, eps):
+    def margin_bounds(self, x: Tensor, y: Tensor, eps: float | Tensor) -> Tensor:
         """(N, C) lower bounds on z_y - z_c (column y: 0), differentiable in the weights."""
         return self.margin_bounds_and_boxes(x, y, eps)[0]
 
-    def margin_bounds_and_boxes(self, x, y, eps):
+    def margin_bounds_and_boxes(self, x: Tensor, y: Tensor, eps: float | Tensor
+                                ) -> tuple[Tensor, dict[str, tuple[Tensor, Tensor]]]:
         """`margin_bounds` and the boxes it used (CROWN-IBP training also takes IBP's margins from them)."""
         boxes = self.boxes(x, eps)
         lam, offset = margin_rows(self.graph, y)
         bounds = self.backward(self.graph.features_key, lam, offset, boxes, x, eps)
         return ops.where(ops.one_hot(y, bounds.shape[-1], dtype=bounds.dtype) > 0, 0.0, bounds), boxes
 
-    def interval_margins(self, boxes, y):
+    def interval_margins(self, boxes: Mapping[str, tuple[Tensor, Tensor]], y: Tensor) -> Tensor:
         """IBP's (N, C) margin bounds from interval boxes of this graph."""
         return interval_margins(self.graph, boxes, y)
 
     def _margins(self, x, y, eps):
         return worst_margin(self.margin_bounds(x, y, eps), y)
 
-    def __call__(self, x, y, eps, batch_size=None):
+    def __call__(self, x: ArrayLike, y: ArrayLike, eps: float, batch_size: int | None = None) -> Array:
         """(N,) lower bounds on min_{c != y} z_y - z_c over the ball of radius `eps` around each x (numpy)."""
         return batched(self._compiled, x, y, eps, batch_size or self.default_batch_size())

@@ -10,8 +10,11 @@ for ReLU the upper line is the chord u (z - l) / (u - l) and the lower slope is 
 Coefficients have shape (batch, specifications, *tensor shape).
 """
 
+from __future__ import annotations
+
 import dataclasses
 import math
+from typing import Sequence
 
 import keras
 from keras import ops
@@ -20,6 +23,7 @@ from kerobust import backend
 from kerobust.bounds.linear.boxes import MONOTONE, activate
 from kerobust.bounds.lipschitz.folding import channels_last
 from kerobust.errors import KerobustError
+from kerobust.types import Tensor
 
 LOWER_SLOPES = ("adaptive", "zero", "one")
 
@@ -44,11 +48,12 @@ class Node:
     layer: object
     relaxed = False  # whether the backward rule reads the bounds of its input
 
-    def interval(self, boxes):
+    def interval(self, boxes: Sequence[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor] | None:
         """(centre, radius) of the output from those of the inputs; None where IBP has no rule."""
         raise NotImplementedError
 
-    def backward(self, lam, boxes):
+    def backward(self, lam: Tensor, boxes: Sequence[tuple[Tensor, Tensor]]
+                 ) -> tuple[list[Tensor | None], Tensor | float]:
         """([Lambda of each input], beta increment (B, S)) from the output's Lambda."""
         raise NotImplementedError
 
@@ -61,15 +66,18 @@ class AffineNode(Node):
     interval_rule: object = None
     input_shape: tuple = ()
 
-    def interval(self, boxes):
-        return None if self.interval_rule is None else self.interval_rule(boxes)
+    def interval(self, boxes: Sequence[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor] | None:
+        # `interval_rule`: a callable held in a field declared `object`
+        return None if self.interval_rule is None else self.interval_rule(boxes)  # type: ignore[operator]
 
-    def backward(self, lam, boxes):
+    def backward(self, lam: Tensor, boxes: Sequence[tuple[Tensor, Tensor]]
+                 ) -> tuple[list[Tensor | None], Tensor | float]:
         batch, specs = ops.shape(lam)[0], lam.shape[1]
         flat = ops.reshape(lam, (-1,) + tuple(lam.shape[2:]))
         zeros = ops.zeros((ops.shape(flat)[0],) + self.input_shape, lam.dtype)
-        transposed = backend.gradient(lambda t: ops.sum(self.function(t) * flat), zeros)  # Lambda A
-        offset = self.function(ops.zeros((1,) + self.input_shape, lam.dtype))  # a
+        # Lambda A, and a (`function`: a callable held in a field declared `object`)
+        transposed = backend.gradient(lambda t: ops.sum(self.function(t) * flat), zeros)  # type: ignore[operator]
+        offset = self.function(ops.zeros((1,) + self.input_shape, lam.dtype))  # type: ignore[operator]
         return [ops.reshape(transposed, (batch, specs) + self.input_shape)], _contract(lam, offset)
 
 
@@ -77,10 +85,11 @@ class AffineNode(Node):
 class SumNode(Node):
     """A residual Add."""
 
-    def interval(self, boxes):
+    def interval(self, boxes: Sequence[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
         return sum(c for c, _ in boxes), sum(r for _, r in boxes)
 
-    def backward(self, lam, boxes):
+    def backward(self, lam: Tensor, boxes: Sequence[tuple[Tensor, Tensor]]
+                 ) -> tuple[list[Tensor | None], Tensor | float]:
         return [lam] * len(self.inputs), 0.0
 
 
@@ -89,11 +98,12 @@ class ConcatNode(Node):
     sizes: tuple = ()
     axis: int = -1  # of the tensor with its batch axis
 
-    def interval(self, boxes):
+    def interval(self, boxes: Sequence[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
         return (ops.concatenate([c for c, _ in boxes], axis=self.axis),
                 ops.concatenate([r for _, r in boxes], axis=self.axis))
 
-    def backward(self, lam, boxes):
+    def backward(self, lam: Tensor, boxes: Sequence[tuple[Tensor, Tensor]]
+                 ) -> tuple[list[Tensor | None], Tensor | float]:
         edges = [sum(self.sizes[:i]) for i in range(1, len(self.sizes))]
         return ops.split(lam, edges, axis=self.axis + 1), 0.0
 
@@ -109,13 +119,14 @@ class ActivationNode(Node):
     lower_slope: str = "adaptive"
     relaxed = True
 
-    def interval(self, boxes):
-        return self.interval_rule(boxes)
+    def interval(self, boxes: Sequence[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
+        return self.interval_rule(boxes)  # type: ignore[operator]  # a callable in a field declared `object`
 
-    def lines(self, lower, upper):
+    def lines(self, lower: Tensor, upper: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         if self.slope is None:
             zero = ops.zeros_like(lower)
-            return zero, self.function(lower), zero, self.function(upper)
+            # `function`: a callable held in a field declared `object`
+            return zero, self.function(lower), zero, self.function(upper)  # type: ignore[operator]
         s = self.slope
         active, inactive = lower >= 0, upper <= 0
         unstable = ops.logical_not(ops.logical_or(active, inactive))
@@ -126,7 +137,8 @@ class ActivationNode(Node):
         below = ops.where(active, 1.0, ops.where(inactive, s, choice))
         return below + ops.zeros_like(lower), ops.zeros_like(lower), chord, chord_offset
 
-    def backward(self, lam, boxes):
+    def backward(self, lam: Tensor, boxes: Sequence[tuple[Tensor, Tensor]]
+                 ) -> tuple[list[Tensor | None], Tensor | float]:
         centre, radius = boxes[0]
         slope_low, offset_low, slope_up, offset_up = self.lines(centre - radius, centre + radius)
         positive, negative = _split(lam)
@@ -144,8 +156,8 @@ class MaxPoolNode(Node):
     interval_rule: object = None
     relaxed = True
 
-    def interval(self, boxes):
-        return self.interval_rule(boxes)
+    def interval(self, boxes: Sequence[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
+        return self.interval_rule(boxes)  # type: ignore[operator]  # a callable in a field declared `object`
 
     def _pool(self, t):
         return self.layer(t, training=False)
@@ -153,7 +165,8 @@ class MaxPoolNode(Node):
     def _spread(self, pooled, axis=1):
         return ops.repeat(ops.repeat(pooled, self.window[0], axis=axis), self.window[1], axis=axis + 1)
 
-    def backward(self, lam, boxes):
+    def backward(self, lam: Tensor, boxes: Sequence[tuple[Tensor, Tensor]]
+                 ) -> tuple[list[Tensor | None], Tensor | float]:
         centre, radius = boxes[0]
         lower, upper = centre - radius, centre + radius
         top_upper = self._pool(upper)
@@ -171,7 +184,8 @@ class MaxPoolNode(Node):
         return [coefficients], _contract(negative, (1.0 - decided) * top_upper)
 
 
-def named_activation_node(output, inputs, layer, name, lower_slope):
+def named_activation_node(output: str, inputs: tuple[str, ...], layer: keras.layers.Layer, name: str,
+                          lower_slope: str) -> ActivationNode:
     """The node of an activation known by name (a layer's own, or an `Activation` layer's)."""
     if name not in MONOTONE:
         raise KerobustError(f"interval and linear bounds need a non-decreasing activation, not {name!r} "
@@ -181,7 +195,7 @@ def named_activation_node(output, inputs, layer, name, lower_slope):
                           interval_rule=lambda boxes: activate(name, *boxes[0]), lower_slope=lower_slope)
 
 
-def max_pool_window(layer, shape):
+def max_pool_window(layer: keras.layers.Layer, shape: tuple[int, ...]) -> tuple[int, int] | None:
     """(ph, pw) when the pooling windows tile the input exactly, else None."""
     if not isinstance(layer, keras.layers.MaxPooling2D) or not channels_last(layer):
         return None

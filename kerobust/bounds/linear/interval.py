@@ -8,6 +8,11 @@ walked over `BoundGraph`. An l2 ball is relaxed to its enclosing box (sound, and
 A bound > 0 certifies the point: no perturbation in the set changes the decision from y.
 """
 
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+import keras
 import numpy as np
 from keras import ops
 
@@ -17,9 +22,10 @@ from kerobust.bounds.linear.bound_graph import BoundGraph
 from kerobust.bounds.linear.boxes import input_box, margin_gaps, worst_margin
 from kerobust.bounds.rules import RULES
 from kerobust.errors import unknown_name
+from kerobust.types import Array, ArrayLike, Tensor
 
 
-def interval_boxes(graph, x, eps, norm):
+def interval_boxes(graph: BoundGraph, x: Tensor, eps: float | Tensor, norm: str) -> dict[str, tuple[Tensor, Tensor]]:
     """{key: (centre, radius)} of every tensor of `graph` over the ball."""
     boxes = {graph.input_key: input_box(x, eps, norm)}
     for node in graph.nodes:
@@ -27,16 +33,17 @@ def interval_boxes(graph, x, eps, norm):
     return boxes
 
 
-def interval_margins(graph, boxes, y):
+def interval_margins(graph: BoundGraph, boxes: Mapping[str, tuple[Tensor, Tensor]], y: Tensor) -> Tensor:
     """IBP's (N, C) margin bounds from the interval boxes of `graph` (column y: 0), the head folded in."""
     return margin_gaps(*flat_box(boxes[graph.features_key]), y, graph.head)
 
 
-def flat_box(box):
+def flat_box(box: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
     return tuple(ops.reshape(t, (ops.shape(t)[0], -1)) for t in box)
 
 
-def batched(function, x, y, eps, batch_size):
+def batched(function: Callable[[Array, Array, np.float32], Tensor], x: ArrayLike, y: ArrayLike,
+            eps: float | np.float32, batch_size: int) -> Array:
     """`function(x, y, eps)` over batches of numpy inputs, concatenated (numpy)."""
     x, y = np.asarray(x, "float32"), np.asarray(y, "int32")
     eps = np.float32(eps)
@@ -58,7 +65,7 @@ class IntervalBounds:
 
     method = "ibp"
 
-    def __init__(self, model, norm="linf", jit="auto"):
+    def __init__(self, model: keras.Model, norm: str = "linf", jit: str | bool = "auto"):
         if norm not in NORMS:
             raise unknown_name("threat norm", norm, NORMS)
         self.norm = norm
@@ -76,13 +83,13 @@ class IntervalBounds:
             self._compiled = backend.compile_function(self._margins,
                                                       xla=backend.use_xla("auto" if jit is True else jit), per_point=2)
 
-    def margin_bounds(self, x, y, eps):
+    def margin_bounds(self, x: Tensor, y: Tensor, eps: float | Tensor) -> Tensor:
         """(N, C) lower bounds on z_y - z_c (column y: 0), differentiable in the weights (IBP training)."""
         return interval_margins(self.graph, interval_boxes(self.graph, x, eps, self.norm), y)
 
     def _margins(self, x, y, eps):
         return worst_margin(self.margin_bounds(x, y, eps), y)
 
-    def __call__(self, x, y, eps, batch_size=256):
+    def __call__(self, x: ArrayLike, y: ArrayLike, eps: float, batch_size: int = 256) -> Array:
         """(N,) lower bounds on min_{c != y} z_y - z_c over the ball of radius `eps` around each x (numpy)."""
         return batched(self._compiled, x, y, eps, batch_size)

@@ -6,12 +6,16 @@ section 8, E2) and tanh's B is 4 / (3 sqrt 3), twice Table 4.1's value (which is
 factor 2).
 """
 
+from __future__ import annotations
+
 import math
+from typing import Any, Callable
 
 import keras
 from keras import ops
 
 from kerobust.errors import KerobustError
+from kerobust.types import Tensor
 
 # name: (A, B); only A matters in sound mode.
 CONSTANTS = {
@@ -26,7 +30,7 @@ LIPSCHITZ_ONLY = {"relu6": 1.0, "elu": 1.0, "leaky_relu": 1.0, "softsign": 1.0, 
                   "swish": 1.0999, "hard_sigmoid": 1 / 6, "hard_silu": 1.5, "hard_swish": 1.5}
 
 
-def activation_name(activation):
+def activation_name(activation: Callable[..., Any] | None) -> str:
     """The registered name of a Keras activation function (None means linear)."""
     if activation is None:
         return "linear"
@@ -34,7 +38,7 @@ def activation_name(activation):
     return name if isinstance(name, str) else name.get("config", name.get("class_name"))
 
 
-def lipschitz(name):
+def lipschitz(name: str) -> float:
     """sup |g'| of a named activation (raises for unknown ones)."""
     if name in CONSTANTS:
         return CONSTANTS[name][0]
@@ -43,7 +47,7 @@ def lipschitz(name):
     raise KerobustError(f"no Lipschitz constant known for activation {name!r}.")
 
 
-def thesis_constants(name):
+def thesis_constants(name: str) -> tuple[float, float]:
     """(A, B) of Table 4.1 for the thesis's dense-block rule."""
     if name not in CONSTANTS:
         raise KerobustError(f"the thesis's dense-block rule has no constants for activation {name!r}; "
@@ -51,7 +55,7 @@ def thesis_constants(name):
     return CONSTANTS[name]
 
 
-def derivative(name, pre_activation):
+def derivative(name: str, pre_activation: Tensor) -> Tensor:
     """g'(z) elementwise (ReLU'(0) = 0, as the thesis)."""
     z = pre_activation
     if name == "linear":

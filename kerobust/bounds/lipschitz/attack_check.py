@@ -10,20 +10,26 @@ Both return +inf where no flip was found. Any found perturbation bounds the true
 a violation is a bug.
 """
 
+from __future__ import annotations
+
+from typing import Iterable
+
+import keras
 import numpy as np
 from keras import ops
 
 from kerobust import backend
 from kerobust.attacks import PGD
 from kerobust.attacks.predictions import predict_batches
+from kerobust.types import Array, ArrayLike, Seed
 
 
-def predictions(model, x, batch_size=256):
+def predictions(model: keras.Model, x: Array, batch_size: int = 256) -> Array:
     """The model's decisions (argmax), in batches."""
     return np.argmax(predict_batches(model, x, batch_size), axis=1)
 
 
-def _sign_gradient(model, x, labels):
+def _sign_gradient(model: keras.Model, x: Array, labels: Array) -> Array:
     def loss(inputs):
         logits = model(inputs, training=False)
         return ops.sum(ops.sparse_categorical_crossentropy(labels, logits, from_logits=True))
@@ -31,7 +37,8 @@ def _sign_gradient(model, x, labels):
     return np.sign(np.asarray(backend.gradient(loss, ops.convert_to_tensor(x))))
 
 
-def fgs_line_search(model, x, upper=1.0, iterations=30, batch_size=256, return_eps=False):
+def fgs_line_search(model: keras.Model, x: ArrayLike, upper: float = 1.0, iterations: int = 30, batch_size: int = 256,
+                    return_eps: bool = False) -> Array | tuple[Array, Array]:
     """Per-sample smallest FGS perturbation norm (thesis Algorithm 2.1, tolerance upper / 2^iterations); with
     `return_eps`, also the flipping eps themselves (the thesis's Tables 5.2 and 5.3 report eps)."""
     x = np.asarray(x, dtype="float32")
@@ -57,7 +64,8 @@ def fgs_line_search(model, x, upper=1.0, iterations=30, batch_size=256, return_e
     return np.concatenate(norms)
 
 
-def pgd_l2_search(model, x, radii=None, steps=20, seed=0):
+def pgd_l2_search(model: keras.Model, x: ArrayLike, radii: Iterable[float] | None = None, steps: int = 20,
+                  seed: Seed = 0) -> Array:
     """Per-sample smallest PGD-l2 perturbation norm over `radii` (default 16 radii from 0.02 to 8, geometric)."""
     x = np.asarray(x, dtype="float32")
     radii = np.geomspace(0.02, 8.0, 16) if radii is None else radii
@@ -72,7 +80,7 @@ def pgd_l2_search(model, x, radii=None, steps=20, seed=0):
     return best
 
 
-def violations(bounds, perturbation_norms, rtol=1e-5):
+def violations(bounds: ArrayLike, perturbation_norms: ArrayLike, rtol: float = 1e-5) -> Array:
     """Indices where a bound exceeds a found perturbation's norm (beyond float tolerance)."""
     bounds, perturbation_norms = np.asarray(bounds), np.asarray(perturbation_norms)
     return np.flatnonzero(bounds > perturbation_norms * (1 + rtol))

@@ -8,18 +8,23 @@ some j).
 Sound: BN is affine and diagonal, so kappa_in = kappa / max_j |g_j|.
 """
 
+from __future__ import annotations
+
 import math
 
+import keras
 from keras import ops
 
+from kerobust.types import Tensor
 
-def scale_of(layer):
+
+def scale_of(layer: keras.layers.BatchNormalization) -> Tensor:
     """Per-channel g = gamma / sqrt(moving_variance + epsilon)."""
     gamma = layer.gamma if layer.scale else ops.ones_like(layer.moving_variance)
     return gamma / ops.sqrt(layer.moving_variance + layer.epsilon)
 
 
-def thesis_batch_norm(kappa, outputs, layer):
+def thesis_batch_norm(kappa: Tensor, outputs: Tensor, layer: keras.layers.BatchNormalization) -> Tensor:
     """Theorem 5.6 per sample. `outputs`: the layer's output y (N, ...); `kappa`: (N,)."""
     g = scale_of(layer)
     d = math.prod(outputs.shape[1:])
@@ -32,6 +37,6 @@ def thesis_batch_norm(kappa, outputs, layer):
     return ops.max(delta, axis=1)
 
 
-def batch_norm_lipschitz(layer):
+def batch_norm_lipschitz(layer: keras.layers.BatchNormalization) -> float:
     """max_j |g_j|."""
     return float(ops.max(ops.abs(scale_of(layer))))

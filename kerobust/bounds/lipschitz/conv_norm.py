@@ -12,15 +12,23 @@ per-channel scale folded into it (`folding`).
 Not available in thesis mode: Peck's (2017) thesis has no rule for a preconditioned convolution.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 from keras import ops
 
 from kerobust.bounds.lipschitz.batch_norm import scale_of
 from kerobust.bounds.lipschitz.convolution import depthwise_lipschitz
 from kerobust.bounds.lipschitz.folding import scaled_kernel
+from kerobust.types import ArrayLike
+
+if TYPE_CHECKING:
+    from kerobust.layers import ConvNorm
 
 
-def preconditioned_norm(kernel, v, grid):
+def preconditioned_norm(kernel: ArrayLike, v: ArrayLike, grid: tuple[int, int] | None) -> float:
     """max_w ||K(w) diag(v(w))||_2: the exact l2 norm of the `v`-filtered circular convolution on the `grid` (and so
     an upper bound for the full convolution it contains).
 
@@ -38,7 +46,7 @@ def preconditioned_norm(kernel, v, grid):
     return float(np.linalg.svd(scaled, compute_uv=False).max())
 
 
-def conv_norm_lipschitz(layer):
+def conv_norm_lipschitz(layer: ConvNorm) -> float:
     """An upper bound on a built ConvNorm layer's l2 Lipschitz constant at inference (its bias excluded)."""
     v = np.asarray(ops.convert_to_numpy(layer.inference_preconditioner()), dtype="float64")
     # The batch norm's per-channel scale g is folded into the step before it (see `folding`): the affine kernel's
@@ -50,6 +58,6 @@ def conv_norm_lipschitz(layer):
     if layer.affine_conv is not None:
         output_size = layer.compute_output_shape((None, *layer.input_size, None))[1:3]
         affine = scaled_kernel(layer.affine_conv, output_scale=np.asarray(g, dtype="float64"))
-        bound *= depthwise_lipschitz(layer.affine_conv, output_size, affine)
+        bound *= depthwise_lipschitz(layer.affine_conv, output_size, affine)  # type: ignore[arg-type]  # fixed size: no None
     return bound
 

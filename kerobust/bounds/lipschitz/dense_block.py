@@ -10,13 +10,19 @@ abs-sum). With ReLU (B := 1) or the Taylor factor this is not a valid bound (doc
 Sound: kappa / prod_i A_i ||V_i||_2 (the spectral norms of the kernels), one factor per layer in `dense_lipschitz`.
 """
 
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
 import numpy as np
 from keras import ops
 
 from kerobust.bounds.lipschitz.activations import activation_name, derivative, lipschitz, thesis_constants
+from kerobust.types import Array, Tensor
 
 
-def second_derivative_bound(layers):
+def second_derivative_bound(layers: Sequence[keras.layers.Dense]) -> float:
     """Algorithm 4.1: M for the Dense `layers` (input side first)."""
     m, n = 0.0, 1.0
     for layer in layers:
@@ -26,7 +32,7 @@ def second_derivative_bound(layers):
     return m
 
 
-def jacobian_norm(inputs, layers):
+def jacobian_norm(inputs: Tensor, layers: Sequence[keras.layers.Dense]) -> Tensor:
     """Per-sample spectral norm of the block's Jacobian at `inputs` (N, d_in): J = D_L V_L ... D_1 V_1."""
     x = inputs
     jacobian = None  # (N, d_in, width): x -> current pre-activation, in Keras (row-vector) orientation
@@ -36,7 +42,7 @@ def jacobian_norm(inputs, layers):
         step = layer.kernel[None] if jacobian is None else ops.matmul(jacobian, layer.kernel)
         jacobian = step * derivative(name, pre)[:, None, :]
         x = layer.activation(pre) if layer.activation is not None else pre
-    d_in, width = jacobian.shape[1], jacobian.shape[2]
+    d_in, width = jacobian.shape[1], jacobian.shape[2]  # type: ignore[union-attr]  # layers is never empty
     gram = ops.matmul(ops.transpose(jacobian, (0, 2, 1)), jacobian) if width <= d_in else \
         ops.matmul(jacobian, ops.transpose(jacobian, (0, 2, 1)))
     # One eigendecomposition per point (ops.map), not one batched call: jaxlib's batched LAPACK kernel waits on the
@@ -45,7 +51,7 @@ def jacobian_norm(inputs, layers):
     return ops.sqrt(ops.maximum(ops.map(lambda g: ops.max(ops.eigh(g)[0]), gram), 0.0))
 
 
-def thesis_dense_block(kappa, inputs, layers, m):
+def thesis_dense_block(kappa: Tensor, inputs: Tensor, layers: Sequence[keras.layers.Dense], m: float) -> Tensor:
     """Theorem 4.2 per sample: `inputs` (N, d_in) is the block input (flattened), `kappa` (N,), `m` Algorithm 4.1's
     bound (`second_derivative_bound(layers)`, computed once per model)."""
     sigma = jacobian_norm(inputs, layers)
@@ -53,7 +59,7 @@ def thesis_dense_block(kappa, inputs, layers, m):
     return 2 * kappa / (sigma + ops.sqrt(ops.square(sigma) + 2 * m * width**0.5 * kappa))
 
 
-def dense_lipschitz(layer, kernel=None):
+def dense_lipschitz(layer: keras.layers.Dense, kernel: Array | None = None) -> float:
     """A ||V||_2 for one Dense layer with its activation (its own kernel V, or a replacement of the same shape)."""
     kernel = np.asarray(ops.convert_to_numpy(layer.kernel) if kernel is None else kernel, dtype="float64")
     return lipschitz(activation_name(layer.activation)) * float(np.linalg.norm(kernel, 2))

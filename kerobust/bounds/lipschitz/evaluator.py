@@ -13,6 +13,8 @@ Modes (every result names its mode):
   section 8 lists, for reproducing and comparing with the thesis.
 """
 
+from __future__ import annotations
+
 import dataclasses
 
 import keras
@@ -26,15 +28,16 @@ from kerobust.bounds.lipschitz.output_margin import margin_bound
 from kerobust.bounds.rules import RULES, layer_lipschitz
 from kerobust.catalog import BOUND_MODES as MODES
 from kerobust.errors import KerobustError, unknown_name
+from kerobust.types import Array, ArrayLike, Tensor
 
 
-def _is_softmax(layer):
+def _is_softmax(layer: keras.layers.Layer) -> bool:
     return isinstance(layer, keras.layers.Softmax) or (
         isinstance(layer, keras.layers.Activation) and getattr(layer.activation, "__name__", "") == "softmax"
     )
 
 
-def _with_dtype(model, dtype):
+def _with_dtype(model: keras.Model, dtype: str) -> keras.Model:
     """`model`, or a copy of it computing in `dtype` (same weights, cast).
 
     A Sequential model is always copied: once loaded from a `.keras` file its layers' first call (`layer.input`,
@@ -55,11 +58,11 @@ def _with_dtype(model, dtype):
 class _Head:
     """The decision: argmax of `kernel`-weighted `features` (a Dense head), or of `features` itself."""
 
-    features: object  # the symbolic tensor y the margin is measured on
-    layer: object  # the Dense head, or None
+    features: keras.KerasTensor  # the symbolic tensor y the margin is measured on
+    layer: keras.layers.Dense | None  # the Dense head, or None
 
 
-def decision_head(model):
+def decision_head(model: keras.Model) -> tuple[_Head, list[keras.layers.Layer]]:
     """`(head, layers)`: the decision (the Dense head and the tensor it reads, softmax left out) and the layers
     below it."""
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
@@ -88,7 +91,8 @@ class BoundEvaluator:
         KerobustError: naming the first layer without a rule in this mode.
     """
 
-    def __init__(self, model, mode="sound", jit="auto", dtype="float32"):
+    def __init__(self, model: keras.Model, mode: str = "sound", jit: str | bool = "auto",
+                 dtype: str = "float32") -> None:
         if mode not in MODES:
             raise unknown_name("bound mode", mode, MODES)
         if dtype not in ("float32", "float64"):
@@ -115,7 +119,7 @@ class BoundEvaluator:
             self._compiled = backend.compile_function(self._bounds, xla=backend.use_xla("auto" if jit is True else jit),
                                                      per_point=1)
 
-    def current_lipschitz(self):
+    def current_lipschitz(self) -> float:
         """The sound mode's Lipschitz constant for the model's current weights, composed forward over the graph:
         L(tensor) bounds the Lipschitz constant of input -> tensor."""
         if self.model is not self.source:  # a copy (float64, Sequential): take the source's current weights
@@ -156,14 +160,14 @@ class BoundEvaluator:
         payload, tensor = rule.thesis_step(layer)
         return (rule, payload), tensor
 
-    def _margin(self, features):
+    def _margin(self, features: Tensor) -> Tensor:
         if self.head.layer is None:
             return margin_bound(features)
         head = self.head.layer
         logits = ops.matmul(features, head.kernel) + (head.bias if head.use_bias else 0.0)
         return margin_bound(logits, head.kernel)
 
-    def _bounds(self, x):
+    def _bounds(self, x: Tensor) -> Tensor:
         if self.mode == "sound":
             features = self.probe(x, training=False)
             return self._margin(features) / self.lipschitz
@@ -173,7 +177,7 @@ class BoundEvaluator:
             kappa = rule.thesis_bound(kappa, payload, tensor)
         return kappa
 
-    def __call__(self, x, batch_size=256):
+    def __call__(self, x: ArrayLike, batch_size: int = 256) -> Array:
         """(N,) numpy bounds, in the units of the model's input."""
         x = np.asarray(x, dtype=self.dtype)
         parts = [np.asarray(self._compiled(x[i:i + batch_size])) for i in range(0, len(x), batch_size)]

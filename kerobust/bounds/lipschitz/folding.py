@@ -9,6 +9,10 @@ Jacobian D of an elementwise activation is diagonal with |D| <= A, so for a line
 between have no other reader; the rest keep `batch_norm_lipschitz`.
 """
 
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
 import keras
 import numpy as np
 from keras import ops
@@ -16,17 +20,18 @@ from keras import ops
 from kerobust.bounds.lipschitz.activations import CONSTANTS, LIPSCHITZ_ONLY, activation_name
 from kerobust.bounds.lipschitz.batch_norm import scale_of
 from kerobust.bounds.lipschitz.pass_through import ACTIVATION_LAYERS
+from kerobust.types import Array
 
 LINEAR_LAYERS = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)
 
 
-def inputs_of(layer):
+def inputs_of(layer: keras.layers.Layer) -> list[keras.KerasTensor]:
     """The tensors a layer reads, as a list."""
     inputs = layer.input
     return list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
 
 
-def _is_elementwise_activation(layer):
+def _is_elementwise_activation(layer: keras.layers.Layer) -> bool:
     """Activation layers whose Jacobian is diagonal (the ones with a known Lipschitz constant are all elementwise)."""
     return isinstance(layer, ACTIVATION_LAYERS) and (
         not isinstance(layer, keras.layers.Activation)
@@ -34,14 +39,15 @@ def _is_elementwise_activation(layer):
     )
 
 
-def channels_last(layer):
+def channels_last(layer: keras.layers.Layer) -> bool:
     """Whether a batch norm normalises, or a convolution holds, channels on the last axis."""
     if isinstance(layer, keras.layers.BatchNormalization):
         return layer.axis in (-1, len(layer.input.shape) - 1)
     return getattr(layer, "data_format", "channels_last") == "channels_last"
 
 
-def scaled_kernel(layer, output_scale=None, input_scale=None):
+def scaled_kernel(layer: keras.layers.Layer, output_scale: Array | None = None,
+                  input_scale: Array | None = None) -> Array:
     """`layer`'s kernel with its output and / or input channels multiplied by per-channel scales (numpy, float64)."""
     kernel = np.asarray(ops.convert_to_numpy(layer.kernel), dtype="float64")
     if isinstance(layer, keras.layers.DepthwiseConv2D):  # (kh, kw, C, multiplier): output c * multiplier + m
@@ -57,7 +63,8 @@ def scaled_kernel(layer, output_scale=None, input_scale=None):
     return kernel
 
 
-def batch_norm_folds(layers, other_readers=()):
+def batch_norm_folds(layers: Sequence[keras.layers.Layer], other_readers: Iterable[keras.KerasTensor] = (),
+                     ) -> tuple[dict[int, Array], set[int]]:
     """Where each foldable batch norm goes.
 
     Args:
@@ -68,6 +75,8 @@ def batch_norm_folds(layers, other_readers=()):
         (kernels, folded): `kernels` maps id(linear layer) to its scaled kernel; `folded` holds the ids of the batch
         norm layers that are now inside a kernel (their own constant becomes 1).
     """
+    readers: dict[int, list[keras.layers.Layer | None]]  # id(tensor) -> its readers (None: outside `layers`)
+    producer: dict[int, keras.layers.Layer]  # id(tensor) -> the layer computing it
     readers, producer = {}, {}
     for layer in layers:
         for tensor in inputs_of(layer):
@@ -76,6 +85,7 @@ def batch_norm_folds(layers, other_readers=()):
     for tensor in other_readers:
         readers.setdefault(id(tensor), []).append(None)
 
+    scales: dict[int, tuple[keras.layers.Layer, dict[str, Array]]]
     scales = {}  # id(linear layer) -> {"output_scale": g, "input_scale": g}
     folded = set()
     for bn in layers:

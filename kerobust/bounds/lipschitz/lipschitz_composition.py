@@ -6,12 +6,22 @@ Lip <= sqrt(Lip(a)^2 + Lip(b)^2). Used by the sound mode (`BoundEvaluator`, exac
 Lipschitz-margin training (`TrainableLipschitz`, differentiable estimates of the same constants).
 """
 
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import keras
+
 from kerobust.bounds.lipschitz.folding import inputs_of
 from kerobust.bounds.rules import RULES
 from kerobust.errors import KerobustError
+from kerobust.types import Tensor
 
 
-def compose_lipschitz(layers, inputs, target, layer_constant):
+def compose_lipschitz(
+    layers: Sequence[keras.layers.Layer], inputs: Sequence[keras.KerasTensor], target: keras.KerasTensor,
+    layer_constant: Callable[[keras.layers.Layer], float | Tensor],
+) -> float | Tensor:
     """An upper bound on the Lipschitz constant of the map from the graph's `inputs` to the tensor `target`.
 
     Args:
@@ -28,7 +38,7 @@ def compose_lipschitz(layers, inputs, target, layer_constant):
         if rule is not None and rule.merges:
             value = rule.merge_lipschitz(values)
         elif len(values) == 1:
-            value = layer_constant(layer) * values[0]
+            value = layer_constant(layer) * values[0]  # type: ignore[operator]  # None raised above
         else:
             raise RULES.no_rule(layer, "sound")
         constants[id(layer.output)] = value

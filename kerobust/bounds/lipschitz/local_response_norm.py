@@ -11,20 +11,27 @@ at most w nonzeros (w = 2 floor(n / 2) + 1), bounded by k^-beta on the diagonal 
 Lip <= k^-beta (1 + beta (w - 1)).
 """
 
+from __future__ import annotations
+
 import math
+from typing import TYPE_CHECKING
 
 from keras import ops
 
 from kerobust.errors import KerobustError
+from kerobust.types import Tensor
+
+if TYPE_CHECKING:
+    from kerobust.layers import LocalResponseNormalization
 
 
-def _window_sum(values, radius):
+def _window_sum(values: Tensor, radius: int) -> Tensor:
     channels = values.shape[-1]
     padded = ops.pad(values, [(0, 0)] * (len(values.shape) - 1) + [(radius, radius)])
     return sum(padded[..., offset:offset + channels] for offset in range(2 * radius + 1))
 
 
-def gradient_norms(inputs, layer):
+def gradient_norms(inputs: Tensor, layer: LocalResponseNormalization) -> Tensor:
     """||grad_x b_a|| for every output a (the thesis's gradient with the channel window explicit), shaped like x."""
     k, alpha, beta = layer.k, layer.alpha, layer.beta
     squares = ops.square(inputs)
@@ -35,7 +42,7 @@ def gradient_norms(inputs, layer):
     return ops.sqrt(ops.square(diagonal) + off_diagonal)
 
 
-def thesis_lrn(kappa, inputs, layer):
+def thesis_lrn(kappa: Tensor, inputs: Tensor, layer: LocalResponseNormalization) -> Tensor:
     """Theorem 5.9 per sample. `inputs`: the LRN input x (N, H, W, C); `kappa`: (N,)."""
     k, alpha, beta, radius = layer.k, layer.alpha, layer.beta, layer.radius
     batch = ops.shape(inputs)[0]
@@ -55,7 +62,7 @@ def thesis_lrn(kappa, inputs, layer):
     return ops.max(ops.where(delta < 0, lam, -float("inf")), axis=1)
 
 
-def lrn_lipschitz(layer):
+def lrn_lipschitz(layer: LocalResponseNormalization) -> float:
     """k^-beta (1 + beta (w - 1)); needs alpha >= 0, k > 0 and 0 <= beta <= 1."""
     if not (layer.k > 0 and layer.alpha >= 0 and 0 <= layer.beta <= 1):
         raise KerobustError(

@@ -7,10 +7,14 @@ classifier (the same value in thesis and sound mode). Pairs with w_c' = w_c neve
 layer is not Dense (a global-pooling head) is the identity classifier W = I (delta = min gap / sqrt(2)).
 """
 
+from __future__ import annotations
+
 from keras import ops
 
+from kerobust.types import Tensor
 
-def margin_bound(logits, kernel=None):
+
+def margin_bound(logits: Tensor, kernel: Tensor | None = None) -> Tensor:
     """Per-sample delta: the l2 distance from y to the nearest decision boundary of argmax(y W + b).
 
     Args:
@@ -38,13 +42,13 @@ def margin_bound(logits, kernel=None):
     return ops.min(ratio, axis=-1)
 
 
-def binary_margin_bound(logit, kernel):
+def binary_margin_bound(logit: Tensor, kernel: Tensor) -> Tensor:
     """Single-logit (sigmoid) classifier `logit = y w + b`: the exact distance |y w + b| / ||w|| (Lemma 3.1)."""
     kernel = ops.convert_to_tensor(kernel)
     return ops.abs(ops.reshape(logit, (-1,))) / ops.sqrt(ops.sum(ops.square(kernel)))
 
 
-def pair_distances(kernel, labels, logits):
+def pair_distances(kernel: Tensor | None, labels: Tensor, logits: Tensor) -> Tensor:
     """||w_y - w_c|| for every point and class c, shaped like `logits` (N, C): the head's contribution to the
     Lipschitz constant of z_y - z_c (`kernel` None: the identity classifier, sqrt(2) for every pair, as `margin_bound`
     takes it)."""

@@ -7,6 +7,8 @@ Input normalisation (x - mean) / std and Rescaling(s): kappa / max |1 / std| and
 units of the model's input (kerobust models take [0, 1] pixels).
 """
 
+from __future__ import annotations
+
 import keras
 import numpy as np
 from keras import ops
@@ -22,7 +24,7 @@ ACTIVATION_LAYERS = (keras.layers.Activation, keras.layers.ReLU, keras.layers.Le
 SCALING_LAYERS = (keras.layers.Normalization, keras.layers.Rescaling)
 
 
-def standalone_activation_lipschitz(layer):
+def standalone_activation_lipschitz(layer: keras.layers.Layer) -> float:
     if isinstance(layer, keras.layers.ReLU):
         if layer.max_value is not None and layer.max_value <= 0:
             return 0.0
@@ -34,7 +36,7 @@ def standalone_activation_lipschitz(layer):
     return lipschitz(activation_name(layer.activation))
 
 
-def scaling_lipschitz(layer):
+def scaling_lipschitz(layer: keras.layers.Normalization | keras.layers.Rescaling) -> float:
     """max |d output / d input| of an input normalisation or rescaling (both diagonal)."""
     if isinstance(layer, keras.layers.Normalization):
         std = np.sqrt(np.asarray(ops.convert_to_numpy(layer.variance), dtype="float64"))

@@ -13,6 +13,8 @@ L_p with p >= 1: sqrt(m) max(1, (q_h q_w)^(1/p - 1/2)), as a window's p-norm is 
 most (q_h q_w)^(1/p - 1/2) times its l2 norm for p < 2 and at most its l2 norm for p >= 2.
 """
 
+from __future__ import annotations
+
 import math
 
 import keras
@@ -21,15 +23,16 @@ from keras import ops
 from kerobust import backend
 from kerobust.errors import KerobustError
 from kerobust.layers import LpPooling2D
+from kerobust.types import Tensor
 
 
-def output_side(layer):
+def output_side(layer: keras.layers.Layer) -> float:
     """t = sqrt(t_h t_w) from the layer's actual output size (covers `same` padding)."""
     shape = layer.output.shape
     return math.sqrt(shape[1] * shape[2])
 
 
-def thesis_pooling(kappa, layer):
+def thesis_pooling(kappa: Tensor, layer: keras.layers.Layer) -> Tensor:
     """Theorem 5.3: kappa / t (MAX and average alike; global pooling has t = 1)."""
     if isinstance(layer, (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D)):
         return kappa
@@ -38,11 +41,11 @@ def thesis_pooling(kappa, layer):
     return kappa / output_side(layer)
 
 
-def _windows_per_input(layer):
+def _windows_per_input(layer: keras.layers.Layer) -> int:
     return math.prod(math.ceil(q / s) for q, s in zip(layer.pool_size, layer.strides))
 
 
-def pooling_lipschitz(layer):
+def pooling_lipschitz(layer: keras.layers.Layer) -> float:
     """The l2 Lipschitz constant (an upper bound) of a 2-D pooling layer."""
     if isinstance(layer, keras.layers.GlobalMaxPooling2D):
         return 1.0

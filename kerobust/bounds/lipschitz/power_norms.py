@@ -4,23 +4,28 @@ frequency after Sedghi, Gupta & Long 2019, "The Singular Values of Convolutional
 each norm from below; the vectors are held fixed in the gradient (sigma = ||A v||, v normalised).
 """
 
+from __future__ import annotations
+
+from typing import Sequence
+
 import keras
 from keras import ops
 
 from kerobust.bounds.lipschitz.convolution import output_windows
 from kerobust.layers.conv_geometry import padded_size
 from kerobust.norms.layer_norm import conv_input_size
+from kerobust.types import Tensor
 
 TINY = 1e-12
 
 
-def _normalised(parts, axes):
+def _normalised(parts: Sequence[Tensor], axes: int | tuple[int, ...]) -> list[Tensor]:
     """`parts` (real and imaginary arrays of one complex vector per block) scaled to unit norm over `axes`."""
     norm = ops.sqrt(sum(ops.sum(ops.square(p), axis=axes, keepdims=True) for p in parts))
     return [p / ops.maximum(norm, TINY) for p in parts]
 
 
-def _dilated(kernel, dilation):
+def _dilated(kernel: Tensor, dilation: tuple[int, int]) -> Tensor:
     """The kernel spread out by `dilation` (zeros between taps), in `keras.ops` so the gradient reaches the kernel."""
     for axis, rate in enumerate(dilation):
         if rate == 1:
@@ -33,7 +38,7 @@ def _dilated(kernel, dilation):
     return kernel
 
 
-def _transfer(kernel, grid):
+def _transfer(kernel: Tensor, grid: tuple[int, int]) -> tuple[Tensor, Tensor]:
     """(real, imaginary) DFT blocks T[u, v] (H, W, Cin, Cout) of the kernel zero-padded to `grid` (H, W)."""
     kh, kw = kernel.shape[:2]
     channels_first = ops.transpose(kernel, (2, 3, 0, 1))
@@ -42,7 +47,7 @@ def _transfer(kernel, grid):
     return ops.transpose(real, (2, 3, 0, 1)), ops.transpose(imag, (2, 3, 0, 1))
 
 
-def _block_product(vector, blocks):
+def _block_product(vector: Sequence[Tensor], blocks: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
     """x T for every block: `vector` (real, imag) (H, W, Cin), `blocks` (real, imag) (H, W, Cin, Cout)."""
     (xr, xi), (tr, ti) = vector, blocks
     def product(a, b):
@@ -51,7 +56,7 @@ def _block_product(vector, blocks):
     return product(xr, tr) - product(xi, ti), product(xr, ti) + product(xi, tr)
 
 
-def _block_adjoint_product(vector, blocks):
+def _block_adjoint_product(vector: Sequence[Tensor], blocks: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
     """y T^H for every block: `vector` (real, imag) (H, W, Cout)."""
     (yr, yi), (tr, ti) = vector, blocks
     def product(a, b):
@@ -60,7 +65,7 @@ def _block_adjoint_product(vector, blocks):
     return product(yr, tr) + product(yi, ti), product(yi, tr) - product(yr, ti)
 
 
-def power_vector_shape(layer):
+def power_vector_shape(layer: keras.layers.Layer) -> tuple[int, ...] | None:
     """The power-iteration vector of a Conv2D (its DFT grid, per group) or a Dense layer, else None."""
     if isinstance(layer, keras.layers.Conv2D):  # DepthwiseConv2D is not one: refused as trainable, no rule
         kh, kw, cin, _ = layer.kernel.shape
@@ -73,7 +78,7 @@ def power_vector_shape(layer):
     return None
 
 
-def dense_power_norm(layer, vector, iterations):
+def dense_power_norm(layer: keras.layers.Dense, vector: keras.Variable, iterations: int) -> Tensor:
     """||W||_2 of a Dense layer, by power iteration from `vector` (advanced in place)."""
     kernel = ops.convert_to_tensor(layer.kernel)
     fixed = ops.stop_gradient(kernel)
@@ -83,7 +88,7 @@ def dense_power_norm(layer, vector, iterations):
     vector.assign(v)
     return ops.sqrt(ops.sum(ops.square(ops.matmul(v, kernel))))
 
-def conv_power_norm(layer, vector, iterations):
+def conv_power_norm(layer: keras.layers.Conv2D, vector: keras.Variable, iterations: int) -> Tensor:
     """min(||W||_F sqrt(m), max over frequencies of the DFT block norms) of a Conv2D, by power iteration."""
     kernel = _dilated(ops.convert_to_tensor(layer.kernel), tuple(layer.dilation_rate))
     kh, kw, _, cout = kernel.shape

@@ -2,12 +2,24 @@
 "Robustness of Classifiers to Adversarial Perturbations" (MSc thesis, Ghent University): mean, median, extremes, the
 thesis's normalised mean, and certified shares per radius."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Iterable
+
 import numpy as np
+
+from kerobust.types import Array
+
+if TYPE_CHECKING:
+    import keras
+
+    from kerobust.bounds.lipschitz.evaluator import BoundEvaluator
 
 DEFAULT_EPS = (0.05, 0.1, 0.25, 0.5)
 
 
-def bounds_and_summary(evaluator, model, x, y, eps_values=DEFAULT_EPS):
+def bounds_and_summary(evaluator: BoundEvaluator, model: keras.Model, x: Array, y: Array,
+                       eps_values: Iterable[float] = DEFAULT_EPS) -> tuple[Array, dict[str, Any]]:
     """The evaluator's per-sample bounds on `x`, and their `summary` with the model's decisions on (x, y)."""
     from kerobust.bounds.lipschitz.attack_check import predictions
 
@@ -15,12 +27,13 @@ def bounds_and_summary(evaluator, model, x, y, eps_values=DEFAULT_EPS):
     return bounds, summary(bounds, y, predictions(model, x), eps_values, input_size(x))
 
 
-def input_size(x):
+def input_size(x: Array) -> int:
     """Elements per input (the thesis normalises its mean bounds by it)."""
     return int(np.prod(x.shape[1:]))
 
 
-def summary(bounds, labels, predicted, eps_values, input_size):
+def summary(bounds: Array, labels: Array, predicted: Array, eps_values: Iterable[float],
+            input_size: int) -> dict[str, Any]:
     """Mean, median, min, max, the thesis's normalised mean (divided by the input element count), and per eps the
     share of points with bound >= eps and the certified accuracy (correct and bound >= eps)."""
     correct = predicted == labels

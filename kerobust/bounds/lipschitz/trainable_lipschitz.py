@@ -18,11 +18,16 @@ Power iteration approaches each norm from below; the vectors are held fixed in t
 normalised), so the loss's gradient is the norm's gradient at convergence.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import keras
 
 from kerobust.bounds.lipschitz.evaluator import decision_head
 from kerobust.bounds.lipschitz.lipschitz_composition import compose_lipschitz
 from kerobust.bounds.rules import RULES, layer_lipschitz, refuse_randomised
+from kerobust.types import Tensor
 from kerobust.untracked import Untracked
 
 class TrainableLipschitz(keras.layers.Layer):
@@ -40,14 +45,14 @@ class TrainableLipschitz(keras.layers.Layer):
             DepthwiseConv2D, ...), or a layer that is random at inference.
     """
 
-    def __init__(self, classifier, warm_iterations=50, **kwargs):
+    def __init__(self, classifier: keras.Model, warm_iterations: int = 50, **kwargs: Any) -> None:
         super().__init__(name=kwargs.pop("name", "trainable_lipschitz"), **kwargs)
         head, layers = decision_head(classifier)
         # Untracked: the classifier's layers belong to the classifier.
         self.graph = Untracked((classifier.inputs, head, layers))
         self.head = Untracked(head.layer)  # the Dense head, or None
-        self.vectors = []
-        self.vector_of = Untracked({})  # id(layer) -> index of its power-iteration vector
+        self.vectors: list[keras.Variable] = []
+        self.vector_of: Untracked[dict[int, int]] = Untracked({})  # id(layer) -> index of its power-iteration vector
         for layer in layers:
             refuse_randomised(layer)
             rule = RULES.find(layer)
@@ -64,11 +69,11 @@ class TrainableLipschitz(keras.layers.Layer):
         if warm_iterations:
             self.lipschitz(warm_iterations)
 
-    def lipschitz(self, iterations=1):
+    def lipschitz(self, iterations: int = 1) -> Tensor:
         """The composed estimate (a scalar tensor, differentiable in the kernels)."""
         inputs, head, layers = self.graph.value
 
-        def constant(layer):
+        def constant(layer: keras.layers.Layer) -> float | Tensor:
             rule = RULES.find(layer)
             if rule is not None and rule.supports("trainable"):
                 index = self.vector_of.value.get(id(layer))

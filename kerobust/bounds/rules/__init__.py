@@ -5,6 +5,12 @@ Adding a layer type is one file in this folder (a `LayerRule` subclass implement
 of supported layers, by `Registry.rule_for`.
 """
 
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
+
 from kerobust.bounds.rules.activation import ActivationRule
 from kerobust.bounds.rules.base import FAMILY_NAMES, LayerRule, Registry, refuse_randomised
 from kerobust.bounds.rules.batch_norm import BatchNormalizationRule
@@ -18,6 +24,7 @@ from kerobust.bounds.rules.merge import AddRule, ConcatenateRule
 from kerobust.bounds.rules.pooling import AveragePoolingRule, LpPoolingRule, MaxPoolingRule
 from kerobust.bounds.rules.scaling import ScalingRule
 from kerobust.bounds.rules.upsampling import UpSampling2DRule
+from kerobust.types import Array, Tensor
 
 RULES = Registry([
     DenseRule(),
@@ -38,13 +45,13 @@ RULES = Registry([
 ])
 
 
-def layer_lipschitz(layer, kernel=None):
+def layer_lipschitz(layer: keras.layers.Layer, kernel: Array | None = None) -> float:
     """An upper bound on the layer's l2 Lipschitz constant (sound mode), activation included; `kernel` replaces a
     linear layer's own (a batch norm folded in, `bounds.folding`)."""
     return RULES.rule_for(layer, "sound").lipschitz(layer, kernel)
 
 
-def propagate(layer, boxes):
+def propagate(layer: keras.layers.Layer, boxes: Sequence[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
     """`(centre, radius)` of `layer`'s output box from the `(centre, radius)` of each of its inputs (IBP)."""
     rule = RULES.rule_for(layer, "interval")
     if not rule.merges and len(boxes) != 1:

@@ -17,10 +17,17 @@ lists the layers that are supported, in one place.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
+
+import keras
 
 from kerobust.errors import KerobustError
 from kerobust.layers.noise_injection import is_random_at_inference
+from kerobust.types import Array, Tensor
+
+if TYPE_CHECKING:  # imported for the annotations only: bound_graph imports this package
+    from kerobust.bounds.linear.bound_graph import BoundGraph
+    from kerobust.bounds.linear.graph_nodes import Node
 
 FAMILY_METHODS = {"sound": "lipschitz", "thesis": "thesis_step", "interval": "interval", "linear": "linear_nodes",
                   "trainable": "trainable_lipschitz"}
@@ -40,45 +47,46 @@ class LayerRule:
         method = "merge_lipschitz" if family == "sound" and self.merges else FAMILY_METHODS[family]
         return getattr(type(self), method) is not getattr(LayerRule, method)
 
-    def check(self, layer, family: str) -> str | None:
+    def check(self, layer: keras.layers.Layer, family: str) -> str | None:
         """Why `layer`'s configuration is outside this rule for `family` (e.g. channels first), else None."""
         return None
 
-    def lipschitz(self, layer, kernel=None) -> Any:
+    def lipschitz(self, layer: keras.layers.Layer, kernel: Array | None = None) -> float:
         """An upper bound on the layer's l2 Lipschitz constant, activation included; `kernel` replaces a linear
         layer's own (a batch norm folded in)."""
         raise NotImplementedError
 
-    def merge_lipschitz(self, constants: Sequence[Any]) -> Any:
+    def merge_lipschitz(self, constants: Sequence[float | Tensor]) -> float | Tensor:
         """The Lipschitz constant of a merge of branches with these constants."""
         raise NotImplementedError
 
-    def thesis_step(self, layer) -> tuple[Any, Any]:
+    def thesis_step(self, layer: keras.layers.Layer) -> tuple[Any, keras.KerasTensor]:
         """`(payload, tensor)`: what the thesis rule needs of the layer, and the symbolic tensor it reads."""
         raise NotImplementedError
 
-    def thesis_bound(self, kappa, payload, tensor):
+    def thesis_bound(self, kappa: Tensor, payload: Any, tensor: Tensor) -> Tensor:
         """The bound below the layer from the bound `kappa` above it (Peck 2017, Algorithm 5.1)."""
         raise NotImplementedError
 
-    def interval(self, layer, boxes):
+    def interval(self, layer: keras.layers.Layer, boxes: Sequence[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
         """`(centre, radius)` of the layer's output box from the `(centre, radius)` of each input."""
         raise NotImplementedError
 
-    def linear_nodes(self, layer, inputs, output, graph) -> list:
+    def linear_nodes(self, layer: keras.layers.Layer, inputs: tuple[str, ...], output: str,
+                     graph: BoundGraph) -> list[Node]:
         """The `BoundGraph` nodes of the layer (`graph`: its `shapes` and `lower_slope`)."""
         raise NotImplementedError
 
-    def power_vector_shape(self, layer) -> tuple | None:
+    def power_vector_shape(self, layer: keras.layers.Layer) -> tuple[int, ...] | None:
         """The shape of the layer's power-iteration vector in Lipschitz-margin training, or None."""
         return None
 
-    def trainable_lipschitz(self, layer, vector, iterations):
+    def trainable_lipschitz(self, layer: keras.layers.Layer, vector: keras.Variable | None, iterations: int) -> Tensor:
         """A differentiable estimate of the layer's constant, advancing `vector` by `iterations` steps."""
         raise NotImplementedError
 
 
-def refuse_randomised(layer) -> None:
+def refuse_randomised(layer: keras.layers.Layer) -> None:
     """A clear error for layers that stay random at inference (kerobust's noise layers)."""
     if is_random_at_inference(layer):
         raise KerobustError(f"layer {layer.name!r} is random at inference; a deterministic bound does not apply.")
@@ -96,19 +104,19 @@ class Registry:
                     raise ValueError(f"two bound rules for {kind.__name__}")
                 self.by_type[kind] = rule
 
-    def find(self, layer) -> LayerRule | None:
+    def find(self, layer: keras.layers.Layer) -> LayerRule | None:
         """The rule of the most specific registered class of `layer`, or None."""
         return next((self.by_type[kind] for kind in type(layer).__mro__ if kind in self.by_type), None)
 
     def supported(self, family: str) -> list[str]:
         return [rule.label for rule in self.rules if rule.supports(family)]
 
-    def no_rule(self, layer, family: str, reason: str | None = None) -> KerobustError:
+    def no_rule(self, layer: keras.layers.Layer, family: str, reason: str | None = None) -> KerobustError:
         why = f" ({reason})" if reason else ""
         return KerobustError(f"no {FAMILY_NAMES[family]} rule for layer {layer.name!r} ({type(layer).__name__}){why}; "
                              f"supported: {', '.join(self.supported(family))}.")
 
-    def rule_for(self, layer, family: str) -> LayerRule:
+    def rule_for(self, layer: keras.layers.Layer, family: str) -> LayerRule:
         """The rule that bounds `layer` in `family`.
 
         Raises:

@@ -2,25 +2,33 @@
 (IBP: [max l, max u]; CROWN: `MaxPoolNode`), average pooling linear with non-negative weights (IBP maps the radius
 as it is; CROWN: an affine node). L_p pooling has no IBP or CROWN rule."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Sequence
+
 import keras
 
 from kerobust.bounds.linear.boxes import monotone_box
-from kerobust.bounds.linear.graph_nodes import AffineNode, MaxPoolNode, max_pool_window
+from kerobust.bounds.linear.graph_nodes import AffineNode, MaxPoolNode, Node, max_pool_window
 from kerobust.bounds.lipschitz.pooling import pooling_lipschitz, thesis_pooling
 from kerobust.bounds.rules.base import LayerRule
 from kerobust.layers import LpPooling2D
+from kerobust.types import Array, Tensor
+
+if TYPE_CHECKING:  # imported for the annotations only: bound_graph imports the rules
+    from kerobust.bounds.linear.bound_graph import BoundGraph
 
 
 class PoolingRule(LayerRule):
     """The sound and thesis families every 2-D pooling layer shares."""
 
-    def lipschitz(self, layer, kernel=None):
+    def lipschitz(self, layer: keras.layers.Layer, kernel: Array | None = None) -> float:
         return pooling_lipschitz(layer)
 
-    def thesis_step(self, layer):
+    def thesis_step(self, layer: keras.layers.Layer) -> tuple[keras.layers.Layer, keras.KerasTensor]:
         return layer, layer.input
 
-    def thesis_bound(self, kappa, payload, tensor):
+    def thesis_bound(self, kappa: Tensor, payload: Any, tensor: Tensor) -> Tensor:
         return thesis_pooling(kappa, payload)
 
 
@@ -28,10 +36,11 @@ class MaxPoolingRule(PoolingRule):
     types = (keras.layers.MaxPooling2D, keras.layers.GlobalMaxPooling2D)
     label = "max pooling"
 
-    def interval(self, layer, boxes):
+    def interval(self, layer: keras.layers.Layer, boxes: Sequence[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
         return monotone_box(lambda t: layer(t, training=False), *boxes[0])
 
-    def linear_nodes(self, layer, inputs, output, graph):
+    def linear_nodes(self, layer: keras.layers.Layer, inputs: tuple[str, ...], output: str,
+                     graph: BoundGraph) -> list[Node]:
         return [MaxPoolNode(output, inputs, layer, window=max_pool_window(layer, graph.shapes[inputs[0]]),
                             interval_rule=lambda boxes: self.interval(layer, boxes))]
 
@@ -40,11 +49,12 @@ class AveragePoolingRule(PoolingRule):
     types = (keras.layers.AveragePooling2D, keras.layers.GlobalAveragePooling2D)
     label = "average pooling"
 
-    def interval(self, layer, boxes):
+    def interval(self, layer: keras.layers.Layer, boxes: Sequence[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
         centre, radius = boxes[0]
         return layer(centre, training=False), layer(radius, training=False)
 
-    def linear_nodes(self, layer, inputs, output, graph):
+    def linear_nodes(self, layer: keras.layers.Layer, inputs: tuple[str, ...], output: str,
+                     graph: BoundGraph) -> list[Node]:
         return [AffineNode(output, inputs, layer, function=lambda t: layer(t, training=False),
                            interval_rule=lambda boxes: self.interval(layer, boxes),
                            input_shape=graph.shapes[inputs[0]])]
