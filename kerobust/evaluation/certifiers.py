@@ -27,6 +27,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from kerobust import backend
 from kerobust.attacks.lp_geometry import l2_radius_factor
 from kerobust.attacks.predictions import predict_batches
 from kerobust.bounds.lipschitz.output_margin import pair_distances
@@ -156,8 +157,9 @@ class LipschitzCertifier(Certifier):
         return ops.min(ops.where(onehot > 0, float("inf"), ratios), axis=-1) / self.to_l2
 
     def margins(self, x: Array, y: Array, eps: float, progress: Progress | None = None) -> Array:
-        """In float64, from one pass of the features."""
-        features = np.asarray(predict_batches(self.evaluator.probe, np.asarray(x, self.evaluator.dtype)), "float64")
+        """In float64 where the backend computes it (JAX only with JAX_ENABLE_X64), from one pass of the features."""
+        dtype = "float64" if backend.supports_float64() else "float32"
+        features = np.asarray(predict_batches(self.evaluator.probe, np.asarray(x, self.evaluator.dtype)), dtype)
         found = np.asarray(self.margin_tensor(None, np.asarray(y, "int64"), eps, features=features))
         if progress is not None:
             progress(len(x), len(x))
