@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reevaluate", action="store_true",
                         help="evaluate and export a finished run again (shown, unchanged, without it); the training "
                              "figures are kept")
-    for group, flags in help_by_group(FitConfig).items():
+    for group, flags in help_by_group(FitConfig, with_defaults=True).items():
         section = parser.add_argument_group(f"{group} options")
         for flag, help_text in flags:
             section.add_argument(flag, help=help_text.replace("%", "%%"), default=argparse.SUPPRESS)

@@ -132,11 +132,21 @@ def value_problem(name: str, declared: Option, value: Any) -> str | None:
     return f"{label(name, declared)} must be {declared.valid.condition()}{note}, got {value}."
 
 
-def help_by_group(config_class: type) -> dict[str, list[tuple[str, str]]]:
-    """`{group: [(flag, help)]}` for `--help`, groups in `GROUPS` order."""
+def shown_default(value: Any) -> str:
+    """A default as a user types it (`true`, not `True`)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def help_by_group(config_class: type, with_defaults: bool = False) -> dict[str, list[tuple[str, str]]]:
+    """`{group: [(flag, help)]}` for `--help`, groups in `GROUPS` order; `with_defaults` appends each set default
+    unless the help already speaks of it (a `None` default is the dataset's or the architecture's)."""
+    defaults = {field.name: field.default for field in dataclasses.fields(config_class)}
     grouped: dict[str, list[tuple[str, str]]] = {group: [] for group in GROUPS}
     for name, declared in declarations(config_class).items():
-        grouped[declared.group].append((flag(name), declared.help))
+        text = declared.help
+        if with_defaults and defaults[name] is not None and "default" not in text:
+            text = f"{text}; default {shown_default(defaults[name])}"
+        grouped[declared.group].append((flag(name), text))
     return grouped
 
 
@@ -148,7 +158,7 @@ def markdown_table(config_class: type) -> str:
         lines += [f"### {group[0].upper()}{group[1:]}", "", "| flag | default | what it sets |", "|---|---|---|"]
         for flag_name, help_text in rows:
             default = defaults[flag_name[2:].replace("-", "_")]
-            shown = "-" if default is None else f"`{str(default).lower() if isinstance(default, bool) else default}`"
+            shown = "-" if default is None else f"`{shown_default(default)}`"
             lines.append(f"| `{flag_name}` | {shown} | {help_text.replace('|', '/')} |")
         lines.append("")
     return "\n".join(lines)
