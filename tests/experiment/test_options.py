@@ -37,6 +37,7 @@ def test_help_lists_every_flag_under_its_group():
                           text=True, check=True).stdout
     for group in GROUPS:
         assert f"{group} options:" in text
+    assert "WideResNet widening factor; default 1" in text and "learning rate; default 0.001" in text
     positions = {name: text.index(f"  --{name.replace('_', '-')} ") for name in OPTIONS}
     for name, declared in OPTIONS.items():  # each flag sits below its own group's heading and above the next one
         heading = text.index(f"{declared.group} options:")
