@@ -7,10 +7,14 @@ import sys
 
 
 def study_parser(doc, **options):
-    """The study's argument parser: one-line errors with exit status 2, as `kerobust`'s own."""
+    """The study's argument parser: one-line errors with exit status 2, as `kerobust`'s own; its description is the
+    first paragraph of the study's docstring `doc`, its name the command that runs it (`python -m apps.<study>`)."""
+    import os
+
     from kerobust.one_line_parser import OneLineParser
 
-    return OneLineParser(description=doc.splitlines()[0], **options)
+    options.setdefault("prog", f"python -m apps.{os.path.splitext(os.path.basename(sys.argv[0]))[0]}")
+    return OneLineParser(description=" ".join(doc.strip().split("\n\n")[0].split()), **options)
 
 
 def positive(text):

@@ -295,7 +295,7 @@ def _choices(text, allowed, what, convert=str):
 
 
 def build_parser():
-    parser = study_parser(__doc__.splitlines()[0] + " " + __doc__.splitlines()[1])
+    parser = study_parser(__doc__)
     add_study_arguments(parser, PROFILES, "tables, plots and finished cells (default: "
                         "apps/results/ohanlon2021_width_study, with _cifar or _quick appended for those profiles)",
                         "run folders of the fits, models and TensorBoard logs "
