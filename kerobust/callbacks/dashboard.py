@@ -111,7 +111,7 @@ class RobustnessDashboard(keras.callbacks.Callback):
         from kerobust.evaluation.certifiers import applicable_certifiers
 
         certifiers, reasons = applicable_certifiers(classifier, ("ibp", "lipschitz"), self.threat_norm, jit=False)
-        self.notes.extend(f"dashboard: no {reason.replace(': ', ' certification (', 1)})" for reason in reasons)
+        self.notes.extend(f"dashboard: no {method} certification ({why})" for method, why in reasons.items())
         return certifiers
 
     def _certification(self, tf, classifier):

@@ -21,7 +21,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import math
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import keras
 import numpy as np
@@ -32,14 +32,12 @@ from kerobust.attacks.lp_geometry import l2_radius_factor
 from kerobust.attacks.predictions import predict_batches
 from kerobust.bounds.lipschitz.output_margin import pair_distances
 from kerobust.errors import KerobustError
-from kerobust.types import Array, Tensor
+from kerobust.types import Array, Progress, Tensor
 
 if TYPE_CHECKING:
     from kerobust.bounds import BoundEvaluator
     from kerobust.bounds.smoothing import SmoothingCertificate
 
-Progress = Callable[[int, int], None]  # progress(points done, points in all)
-DETERMINISTIC = ("ibp", "crown-ibp", "crown", "lipschitz")
 
 
 def best_of(margins: Sequence[Any]) -> Any:
@@ -241,14 +239,14 @@ def build_certifier(model: keras.Model, method: str, threat_norm: str,
 
 
 def applicable_certifiers(model: keras.Model, methods: Sequence[str], threat_norm: str,
-                          jit: Any = "auto") -> tuple[list[Certifier], list[str]]:
-    """The certifiers of `methods` that apply to `model`, and for each that does not, `"method: reason"`."""
-    found, reasons = [], []
+                          jit: Any = "auto") -> tuple[list[Certifier], dict[str, str]]:
+    """The certifiers of `methods` that apply to `model`, and `{method: why not}` for those that do not."""
+    found, reasons = [], {}
     for method in methods:
         try:
             found.append(build_certifier(model, method, threat_norm, jit=jit))
         except KerobustError as error:
-            reasons.append(f"{method}: {error}")
+            reasons[method] = str(error)
     return found, reasons
 
 

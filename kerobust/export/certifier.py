@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from keras import ops
 
 from kerobust.errors import KerobustError
-from kerobust.evaluation.certifiers import BoxCertifier, LipschitzCertifier, applicable_certifiers, best_of
+from kerobust.evaluation.certifiers import LipschitzCertifier, applicable_certifiers, best_of
 
 if TYPE_CHECKING:
     import keras
@@ -39,7 +39,8 @@ class ServingCertifier:
         self.certifiers, reasons = applicable_certifiers(model, ("ibp", "crown-ibp", "lipschitz"), threat_norm,
                                                          jit=False)
         if not self.certifiers:
-            raise KerobustError(f"no deterministic certifier applies to model {model.name!r}: " + "; ".join(reasons))
+            why = "; ".join(f"{method}: {reason}" for method, reason in reasons.items())
+            raise KerobustError(f"no deterministic certifier applies to model {model.name!r}: {why}")
 
     @property
     def method_names(self) -> list[str]:
@@ -59,4 +60,4 @@ class ServingCertifier:
         return outputs
 
 
-__all__ = ["BoxCertifier", "ServingCertifier"]
+__all__ = ["ServingCertifier"]

@@ -60,14 +60,18 @@ def test_a_range_holds_exactly_its_interval(valid, inside, outside, message):
 @pytest.mark.parametrize("name", [n for n, d in OPTIONS.items() if d.valid is not None])
 def test_each_declared_range_is_enforced_at_its_edge(name):
     """Just outside the range is refused naming the option; the edge itself (when inclusive) is accepted."""
+    from kerobust.training.method_rules import FAMILIES
+
     declared = OPTIONS[name]
     low = declared.valid.low
-    below = low - 1 if declared.convert is whole else low - 0.5
-    bad = [below] if declared.convert is not OPTIONS["eval_steps"].convert else [[int(below)]]
-    config = FitConfig(**{name: bad[0]})
+    as_value = (lambda v: [int(v)]) if declared.convert is OPTIONS["eval_steps"].convert else (lambda v: v)
+    method = {"train_method": FAMILIES[declared.methods].methods[0]} if declared.methods else {}
+    below = low - 1 if declared.convert in (whole, OPTIONS["eval_steps"].convert) else low - 0.5
     with pytest.raises(KerobustError) as error:
-        validate(config)
-    assert "must be" in str(error.value)
+        validate(FitConfig(**{name: as_value(below)}, **method))
+    assert f"{declared.label or name.replace('_', ' ')} must be" in str(error.value)
+    if not declared.valid.open_low:
+        validate(FitConfig(**{name: as_value(low)}, **method))
 
 
 @pytest.mark.parametrize("flag, value, expected", [("eps", "8/255", 8 / 255), ("eval_steps", "10,20", [10, 20]),

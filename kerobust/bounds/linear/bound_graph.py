@@ -1,17 +1,9 @@
-"""A Keras classifier as the graph that IBP and CROWN bound: each layer's nodes (`graph_nodes`) come from its rule in
-the registry (`kerobust.bounds.rules`), each node with its interval rule (forward) and its linear-relaxation rule
-(backward).
+"""A Keras classifier as the graph that IBP and CROWN bound: each layer's nodes (`graph_nodes`, where the interval
+and linear-relaxation rules and their references are) come from its rule in the registry (`kerobust.bounds.rules`).
 
-References: Gowal et al. 2018 (IBP, eqs. (5)-(6)); Zhang et al. 2018, "Efficient Neural Network Robustness
-Certification with General Activation Functions" (CROWN): a node maps the coefficients Lambda of a linear lower bound
-Lambda . z_out + beta to the coefficients of its input. An affine node z = A x + a gives Lambda A (its
-vector-Jacobian product, so every padding and stride is the layer's own) and adds Lambda . a; an activation bounded by
-lines a_L z + b_L <= h(z) <= a_U z + b_U gives Lambda+ a_L + Lambda- a_U and adds Lambda+ b_L + Lambda- b_U (eq. (5));
-for ReLU the upper line is the chord u (z - l) / (u - l) and the lower slope is CROWN-Ada's 1 if u > -l else 0.
-
-Dense and convolution layers with an activation become two nodes, the affine part and the activation. Coefficients
-have shape (batch, specifications, *tensor shape). A Sequential model is walked as a chain, so it needs no copy (the
-bound of a model being trained must read that model's own weights).
+Dense and convolution layers with an activation become two nodes, the affine part and the activation. A Sequential
+model is walked as a chain, so it needs no copy (the bound of a model being trained must read that model's own
+weights).
 """
 
 from __future__ import annotations

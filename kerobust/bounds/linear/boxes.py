@@ -38,6 +38,12 @@ def monotone_box(function: Callable[[Tensor], Tensor], centre: Tensor, radius: T
     return ops.where(flat, function(centre), (upper + lower) / 2), ops.where(flat, 0.0, (upper - lower) / 2)
 
 
+def linear_box(layer: keras.layers.Layer, centre: Tensor, radius: Tensor) -> tuple[Tensor, Tensor]:
+    """`(L c, L r)` for a layer L that is linear with non-negative weights and no offset (an identity, a reshaping,
+    average pooling, nearest upsampling): it maps a radius to a radius as it is."""
+    return layer(centre, training=False), layer(radius, training=False)
+
+
 def activate(name: str, centre: Tensor, radius: Tensor) -> tuple[Tensor, Tensor]:
     if name not in MONOTONE:
         raise KerobustError(f"interval bounds need a non-decreasing activation, not {name!r}.")

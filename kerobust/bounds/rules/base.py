@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import keras
 
+from kerobust.bounds.linear.graph_nodes import AffineNode, Node
 from kerobust.errors import KerobustError
 from kerobust.layers.noise_injection import is_random_at_inference
 from kerobust.types import Array, Tensor
 
 if TYPE_CHECKING:  # imported for the annotations only: bound_graph imports this package
     from kerobust.bounds.linear.bound_graph import BoundGraph
-    from kerobust.bounds.linear.graph_nodes import Node
 
 FAMILY_METHODS = {"sound": "lipschitz", "thesis": "thesis_step", "interval": "interval", "linear": "linear_nodes",
                   "trainable": "trainable_lipschitz"}
@@ -76,6 +76,14 @@ class LayerRule:
                      graph: BoundGraph) -> list[Node]:
         """The `BoundGraph` nodes of the layer (`graph`: its `shapes` and `lower_slope`)."""
         raise NotImplementedError
+
+    def whole_layer_node(self, layer: keras.layers.Layer, inputs: tuple[str, ...], output: str,
+                         graph: BoundGraph) -> list[Node]:
+        """`linear_nodes` of a layer that is affine at inference: one node computing the layer itself, whose box is
+        this rule's `interval` where the rule has one (otherwise CROWN bounds the tensor by itself)."""
+        interval = (lambda boxes: self.interval(layer, boxes)) if self.supports("interval") else None
+        return [AffineNode(output, inputs, layer, function=lambda t: layer(t, training=False), interval_rule=interval,
+                           input_shape=graph.shapes[inputs[0]])]
 
     def power_vector_shape(self, layer: keras.layers.Layer) -> tuple[int, ...] | None:
         """The shape of the layer's power-iteration vector in Lipschitz-margin training, or None."""

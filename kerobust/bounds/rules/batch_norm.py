@@ -12,7 +12,7 @@ from keras import ops
 from kerobust.bounds.lipschitz.batch_norm import batch_norm_lipschitz, scale_of, thesis_batch_norm
 from kerobust.bounds.linear.boxes import batch_norm_box
 from kerobust.bounds.lipschitz.folding import channels_last
-from kerobust.bounds.linear.graph_nodes import AffineNode, Node
+from kerobust.bounds.linear.graph_nodes import Node
 from kerobust.bounds.rules.base import LayerRule
 from kerobust.types import Array, Tensor
 
@@ -41,9 +41,7 @@ class BatchNormalizationRule(LayerRule):
 
     def linear_nodes(self, layer: keras.layers.Layer, inputs: tuple[str, ...], output: str,
                      graph: BoundGraph) -> list[Node]:
-        return [AffineNode(output, inputs, layer, function=lambda t: layer(t, training=False),
-                           interval_rule=lambda boxes: self.interval(layer, boxes),
-                           input_shape=graph.shapes[inputs[0]])]
+        return self.whole_layer_node(layer, inputs, output, graph)
 
     def trainable_lipschitz(self, layer: keras.layers.Layer, vector: keras.Variable | None, iterations: int) -> Tensor:
         return ops.max(ops.abs(scale_of(layer)))

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import keras
 
 from kerobust.bounds.lipschitz.conv_norm import conv_norm_lipschitz
-from kerobust.bounds.linear.graph_nodes import AffineNode, Node
+from kerobust.bounds.linear.graph_nodes import Node
 from kerobust.bounds.rules.base import LayerRule
 from kerobust.layers import ConvNorm
 from kerobust.types import Array
@@ -27,5 +27,4 @@ class ConvNormRule(LayerRule):
 
     def linear_nodes(self, layer: keras.layers.Layer, inputs: tuple[str, ...], output: str,
                      graph: BoundGraph) -> list[Node]:
-        return [AffineNode(output, inputs, layer, function=lambda t: layer(t, training=False),
-                           input_shape=graph.shapes[inputs[0]])]
+        return self.whole_layer_node(layer, inputs, output, graph)

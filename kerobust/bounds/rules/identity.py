@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import keras
 
-from kerobust.bounds.linear.graph_nodes import AffineNode, Node
+from kerobust.bounds.linear.graph_nodes import Node
 from kerobust.bounds.lipschitz.pass_through import IDENTITY_LAYERS
+from kerobust.bounds.linear.boxes import linear_box
 from kerobust.bounds.rules.base import LayerRule
 from kerobust.types import Array, Tensor
 
@@ -31,11 +32,8 @@ class IdentityRule(LayerRule):
         return kappa
 
     def interval(self, layer: keras.layers.Layer, boxes: Sequence[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
-        centre, radius = boxes[0]
-        return layer(centre, training=False), layer(radius, training=False)
+        return linear_box(layer, *boxes[0])
 
     def linear_nodes(self, layer: keras.layers.Layer, inputs: tuple[str, ...], output: str,
                      graph: BoundGraph) -> list[Node]:
-        return [AffineNode(output, inputs, layer, function=lambda t: layer(t, training=False),
-                           interval_rule=lambda boxes: self.interval(layer, boxes),
-                           input_shape=graph.shapes[inputs[0]])]
+        return self.whole_layer_node(layer, inputs, output, graph)

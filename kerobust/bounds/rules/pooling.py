@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import keras
 
-from kerobust.bounds.linear.boxes import monotone_box
-from kerobust.bounds.linear.graph_nodes import AffineNode, MaxPoolNode, Node, max_pool_window
+from kerobust.bounds.linear.boxes import linear_box, monotone_box
+from kerobust.bounds.linear.graph_nodes import MaxPoolNode, Node, max_pool_window
 from kerobust.bounds.lipschitz.pooling import pooling_lipschitz, thesis_pooling
 from kerobust.bounds.rules.base import LayerRule
 from kerobust.layers import LpPooling2D
@@ -50,14 +50,11 @@ class AveragePoolingRule(PoolingRule):
     label = "average pooling"
 
     def interval(self, layer: keras.layers.Layer, boxes: Sequence[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
-        centre, radius = boxes[0]
-        return layer(centre, training=False), layer(radius, training=False)
+        return linear_box(layer, *boxes[0])
 
     def linear_nodes(self, layer: keras.layers.Layer, inputs: tuple[str, ...], output: str,
                      graph: BoundGraph) -> list[Node]:
-        return [AffineNode(output, inputs, layer, function=lambda t: layer(t, training=False),
-                           interval_rule=lambda boxes: self.interval(layer, boxes),
-                           input_shape=graph.shapes[inputs[0]])]
+        return self.whole_layer_node(layer, inputs, output, graph)
 
 
 class LpPoolingRule(PoolingRule):

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import keras
 
 from kerobust.bounds.linear.boxes import monotone_box
-from kerobust.bounds.linear.graph_nodes import AffineNode, Node
+from kerobust.bounds.linear.graph_nodes import Node
 from kerobust.bounds.lipschitz.pass_through import scaling_lipschitz
 from kerobust.bounds.rules.base import LayerRule
 from kerobust.types import Array, Tensor
@@ -38,6 +38,4 @@ class ScalingRule(LayerRule):
 
     def linear_nodes(self, layer: keras.layers.Layer, inputs: tuple[str, ...], output: str,
                      graph: BoundGraph) -> list[Node]:
-        return [AffineNode(output, inputs, layer, function=lambda t: layer(t, training=False),
-                           interval_rule=lambda boxes: self.interval(layer, boxes),
-                           input_shape=graph.shapes[inputs[0]])]
+        return self.whole_layer_node(layer, inputs, output, graph)

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Sequence
 import keras
 
 from kerobust.bounds.lipschitz.folding import channels_last
-from kerobust.bounds.linear.graph_nodes import AffineNode, Node
+from kerobust.bounds.linear.graph_nodes import Node
+from kerobust.bounds.linear.boxes import linear_box
 from kerobust.bounds.rules.base import LayerRule
 from kerobust.types import Array, Tensor
 
@@ -33,10 +34,8 @@ class UpSampling2DRule(LayerRule):
         return math.sqrt(math.prod(layer.size))
 
     def interval(self, layer: keras.layers.Layer, boxes: Sequence[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
-        centre, radius = boxes[0]
-        return layer(centre), layer(radius)
+        return linear_box(layer, *boxes[0])
 
     def linear_nodes(self, layer: keras.layers.Layer, inputs: tuple[str, ...], output: str,
                      graph: BoundGraph) -> list[Node]:
-        return [AffineNode(output, inputs, layer, function=layer, input_shape=graph.shapes[inputs[0]],
-                           interval_rule=lambda boxes: self.interval(layer, boxes))]
+        return self.whole_layer_node(layer, inputs, output, graph)
