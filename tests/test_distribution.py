@@ -121,7 +121,7 @@ def test_fit_on_two_workers_writes_only_the_chiefs_run_folder_and_resumes_from_i
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["distribution"] == {"strategy": "multi-worker", "replicas": 2}
     assert metrics["export"]["status"] == "ok" and len(metrics["history"]["loss"]) == 2
-    assert "the chief writes" in worker_out and "clean_top1" not in worker_out
+    assert "the chief writes" in worker_out and "Test accuracy on" not in worker_out
     assert not [p.name for p in scratch.iterdir() if p.name.startswith("kerobust-worker-")]  # its scratch is gone
 
     # The same command again: both tasks resume at the chief's epoch 2 (the worker reads the chief's checkpoint).

@@ -6,7 +6,6 @@ The job itself is `kerobust.experiment.run`; this module parses flags into a `Fi
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from kerobust.experiment.config import FIELDS, FitConfig, resolve_fit_config
@@ -36,7 +35,11 @@ def run(args: argparse.Namespace) -> int:
     evaluation = result.evaluation
     if evaluation is None:  # a multi-worker task other than the chief
         return 0
-    print(json.dumps({"clean_top1": evaluation.clean_top1, **{a.description: a.top1 for a in evaluation.attacks}}))
+    if result.train_seconds or args.reevaluate:  # a finished run shown again has printed its results
+        print(f"Test accuracy on {evaluation.num_points} points: clean {100 * evaluation.clean_top1:.2f} %, "
+              + ", ".join(f"{a.description or a.name} {100 * a.top1:.2f} %" for a in evaluation.attacks
+                          if a.suite is None or a.suite == a.name)
+              + f". Details: {result.metrics_path}")
     # (the ignores: a result with an evaluation has its metrics)
     if result.metrics.get("status") == "failed":  # type: ignore[union-attr]
         print(f"kerobust fit: {result.metrics['failure']}", file=sys.stderr)  # type: ignore[index]

@@ -1,7 +1,7 @@
 """`kerobust tune`: a KerasTuner search over fit settings, each trial a full run folder, with a robust objective.
 
 A fit flag given a comma list (`--k 1,2,4`) or a whole-number range (`--k 1..5`) is searched over; given one value it
-stays fixed. `--run-dir` is the search folder, which holds each trial's run folder under `trials/`. The search is
+stays fixed. `--run-dir` is the search folder, which holds each trial's run folder as `trial_<id>/`. The search is
 `kerobust.tuning.fit_search`; this module parses, calls and prints.
 """
 
@@ -28,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-trials", default=None, help="trial budget (grid: default every combination)")
     parser.add_argument("--objective", default="val_robust_accuracy", help=OBJECTIVE_HELP)
     parser.add_argument("--cert-eps", default="0.05", help="l2 radius of the certified_accuracy objective")
+    parser.add_argument("--every-trial", default="objective",
+                        help="objective: each trial trains and is evaluated, and only the best gets the "
+                             "gradient-masking probe and the SavedModel; full: every trial does all that fit does")
     parser.set_defaults(run=run)
 
 
@@ -64,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
 
     flags = {k: v for k, v in vars(args).items() if k in FIELDS}
     fixed, space = split_space(flags)
+    require(args.every_trial in ("objective", "full"),
+            f"--every-trial must be objective or full, got {args.every_trial!r}.")
     require(space, "nothing to search over: give at least one flag several values, e.g. --k 1,2,4 or --k 1..5.")
     out = fixed.pop("run_dir", None)  # the search folder; each trial's run folder is inside it
     base, _ = resolve_fit_config(fixed, args.config)
@@ -75,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     cert_eps = convert("cert eps", args.cert_eps, number)
     out = out or os.path.join("searches", f"{base.arch}_{base.data.replace('npz:', 'npz-').replace(os.sep, '_')}")
     rows = fit_search(base, space, out, tuner=args.tuner, objective=args.objective, max_trials=max_trials,
-                      cert_eps=cert_eps)
+                      cert_eps=cert_eps, every_trial=args.every_trial)
     if not rows:  # a worker of a distributed search: the chief writes the summary
         print(f"kerobust tune: worker finished; the chief writes {out}/trials.json.")
         return 0
@@ -84,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
     best = next((row for row in rows if row["status"] == "COMPLETED"), None)
     if best is not None:
         print(f"Best trial {best['trial_id']} ({best['hyperparameters']}): {args.objective} {best['objective']:.4f}. "
-              f"Search folder {out}: trials.json, trials.md, pareto.png, best/ (model.keras, saved_model/), trials/")
+              f"Search folder {out}: trials.json, trials.md, pareto.png, best/ (model.keras, saved_model/), "
+              "trial_<id>/ (each trial's run folder)")
     return 0
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from typing import Any, Callable, Mapping, Sequence
 
+from kerobust.errors import KerobustError
 from kerobust.atomic_files import write_json, write_text
 from kerobust.evaluation.result import AttackAccuracy, RobustnessResult
 
@@ -44,18 +45,24 @@ def markdown(header: Sequence[Any], rows: list[list[Any]]) -> str:
     return "\n".join([line(header), rule] + [line(r) for r in rows])
 
 
-def format_table(results: Mapping[str, RobustnessResult]) -> str:
-    """Markdown table: rows Precision@1 / Precision@5 by attack, one column per model (percent); a row "all attacks"
+def format_table(results: Mapping[str, RobustnessResult] | RobustnessResult) -> str:
+    """Markdown table: rows top-1 / top-5 accuracy by attack, one column per model (percent); a row "all attacks"
     per threat model where several attacks ran at it (points robust to every one); masking warnings underneath.
 
     Args:
-        results: mapping of column title (e.g. a model name) to `RobustnessResult`; all share the same attacks.
+        results: one `RobustnessResult` (a column titled "accuracy (%)"), or a mapping of column title (e.g. a model
+            name) to `RobustnessResult`; all share the same attacks.
     """
+    if isinstance(results, RobustnessResult):
+        results = {"accuracy (%)": results}
+    elif not isinstance(results, Mapping):
+        raise KerobustError("format_table needs a RobustnessResult or a mapping of column title to RobustnessResult, "
+                            f"got {type(results).__name__}.")
     titles = list(results)
     first = results[titles[0]]
-    header = ["Top-N", "Attack", "eps", "steps"] + titles
+    header = ["Accuracy", "Attack", "eps", "steps"] + titles
     rows = []
-    for k, label in ((1, "Precision@1"), (5, "Precision@5")):
+    for k, label in ((1, "top-1"), (5, "top-5")):
         key = f"top{k}"
         rows.append([label, "Clean", "-", "-"] + [_cell(getattr(r, f"clean_{key}")) for r in results.values()])
         for i, attack in enumerate(first.attacks):

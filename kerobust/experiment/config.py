@@ -132,13 +132,19 @@ class FitConfig:
     eval_step_size: float | None = option(None, number, "PGD step size at evaluation", "evaluation", valid=ABOVE_0)
     val_points: int = option(512, whole, "validation points attacked after each epoch", "evaluation",
                              valid=AT_LEAST_0)
+    autoattack: bool = option(False, boolean, "true: also attack the test split with the autoattack suite (APGD-CE, "
+                              "APGD-T, Square-5000 at the evaluation radius; costly)", "evaluation")
     diagnostics_points: int = option(256, whole, "points of the gradient-masking probe at evaluation (0: off)",
                                      "evaluation", valid=AT_LEAST_0)
     # output and runtime
     run_dir: str | None = option(None, path, "run folder (default runs/<arch>_<data>_<method>)", "output and runtime")
-    dashboard_every: int = option(5, whole, "epochs between the dashboard's costly TensorBoard summaries: layer "
-                                  "norms, certification, histograms, adversarial examples (0: no dashboard)",
-                                  "output and runtime", valid=Range(0, unit="epochs", note="(0: off)"))
+    dashboard_every: int | None = option(
+        None, whole, "epochs between the dashboard's costly TensorBoard summaries: certification, layer norms, "
+        "histograms, adversarial examples (default: about 10 per run, every epochs // 10 epochs, at least 1; 0: only "
+        "the per-epoch accuracy and loss scalars)", "output and runtime",
+        valid=Range(0, unit="epochs", note="(0: per-epoch scalars only)"))
+    export: bool = option(True, boolean, "false: save model.keras only, without the SavedModel (a search's trials "
+                          "until the best is chosen)", "output and runtime")
     export_onnx: bool = option(False, boolean, "true: also write model.onnx through Keras's ONNX exporter, checked "
                                "with onnxruntime (needs kerobust[onnx]; not for models with noise layers)",
                                "output and runtime")
@@ -154,6 +160,13 @@ class FitConfig:
                       "output and runtime", names=("jit setting", JIT_SETTINGS))
 
     @property
+    def dashboard_period(self) -> int:
+        """Epochs between the dashboard's costly summaries: `dashboard_every`, else about ten points per run."""
+        if self.dashboard_every is not None:
+            return self.dashboard_every
+        return max(1, self.fit_epochs // 10)
+
+    @property
     def fit_epochs(self) -> int:
         """Epochs passed to `fit`: free training divides the epoch budget by its replays (Shafahi et al.)."""
         if self.train_method == "free":
@@ -163,6 +176,9 @@ class FitConfig:
 
 OPTIONS = declarations(FitConfig)
 FIELDS = tuple(OPTIONS)
+# Options that change only what is done after training: a finished run evaluated again with `--reevaluate` may
+# change them.
+REEVALUATION_OPTIONS = ("autoattack", "diagnostics_points", "export", "export_onnx")
 ARCH_OPTIONS = ("depth", "k", "norm", "dropout", "width", "noise", "input_noise")
 
 

@@ -16,19 +16,19 @@ import numpy as np
 
 from kerobust.errors import KerobustError, memory_errors_as_user_errors, require
 from kerobust.experiment.config import (
-    FitConfig, architecture_options, check_even_batch, check_radii, default_run_dir, fill_dataset_defaults, to_yaml,
-    validate,
+    REEVALUATION_OPTIONS, FitConfig, architecture_options, check_even_batch, check_radii, default_run_dir,
+    fill_dataset_defaults, to_yaml, validate,
 )
 from kerobust.experiment.outcome import chance_failure, describe_stored, finished_metrics
 from kerobust.experiment.run_folder import CONFIG_FILE, run_folder
 from kerobust.output_paths import stamped
+from kerobust.wording import plural
 
 if TYPE_CHECKING:
     import keras
 
-    from kerobust.attacks import Attack
+    from kerobust.attacks import Attack, AttackSuite
     from kerobust.data.dataset import Dataset
-    from kerobust.data.threat_model import ThreatModel
     from kerobust.evaluation.result import RobustnessResult
     from kerobust.types import Array, ArrayLike
 
@@ -108,7 +108,8 @@ def run(config: FitConfig, explicit: Collection[str] | None = None, log: Callabl
         explicit: the keys the user set (architecture options given to an architecture that lacks them are errors).
         log: where progress lines go (`print`; a no-op to stay quiet).
         dataset: `config.data` already loaded (a search loads it once for all its trials).
-        reevaluate: evaluate and export a finished run again.
+        reevaluate: evaluate and export a finished run again (`REEVALUATION_OPTIONS`, such as `autoattack` or
+            `export`, may differ from the run's).
 
     Returns:
         A `FitResult`.
@@ -137,7 +138,7 @@ def run(config: FitConfig, explicit: Collection[str] | None = None, log: Callabl
                              stored.get("train_seconds", 0.0))
         return _run_as_worker(config, dataset, arch_options, log, distribution)
     with run_folder(config.run_dir, config_yaml,  # type: ignore[arg-type]
-                    defaults=dataclasses.asdict(FitConfig())):
+                    defaults=dataclasses.asdict(FitConfig()), may_differ=REEVALUATION_OPTIONS if reevaluate else ()):
         if stored is not None:
             return _stored_result(config, stored, log)
         return _run_in_folder(config, config_yaml, dataset, arch_options, log, distribution)
@@ -259,10 +260,8 @@ def regulariser_descriptions(config: FitConfig) -> list[str]:
 
 def _callbacks(config, dataset, run_dir, checkpoint, early):
     """The fit's callbacks, in order: the NaN guard, clipping, robust validation (before every reader of its logs),
-    early stopping, the dashboard, the checkpoint (after every callback that changes the model's state, so that it
-    holds what the next epoch starts from) and Keras's TensorBoard."""
-    import keras
-
+    early stopping, the dashboard (the run's TensorBoard summaries), the checkpoint (after every callback that changes
+    the model's state, so that it holds what the next epoch starts from)."""
     from kerobust.attacks import FGSM, PGD
     from kerobust.callbacks import NaNGuard, RobustValidation, RobustnessDashboard, SingularValueClipping
 
@@ -277,24 +276,28 @@ def _callbacks(config, dataset, run_dir, checkpoint, early):
         callbacks.append(RobustValidation(dataset.x_val, dataset.y_val, attacks, max_points=config.val_points))
     if early is not None:
         callbacks.append(early)  # after robust validation (it reads its value), before the checkpoint
-    if config.dashboard_every:
-        dashboard = RobustnessDashboard(
-            os.path.join(run_dir, "logs", "dashboard"), dataset.x_val, dataset.y_val, pgd, config.eval_eps,
-            config.threat_norm, every=config.dashboard_every, points=min(config.val_points, DASHBOARD_POINTS))
-        checkpoint.track("dashboard", dashboard)
-        callbacks.append(dashboard)
-    callbacks.append(checkpoint)
-    return callbacks + [keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"), write_graph=False)]
+    dashboard = RobustnessDashboard(
+        os.path.join(run_dir, "logs"), dataset.x_val, dataset.y_val, pgd, config.eval_eps, config.threat_norm,
+        every=config.dashboard_period, points=min(config.val_points, DASHBOARD_POINTS))
+    checkpoint.track("dashboard", dashboard)
+    return callbacks + [dashboard, checkpoint]
 
 
-def evaluation_attacks(config: FitConfig, threat_model: ThreatModel) -> list[Attack]:
-    """FGSM and PGD at the evaluation radius; MAT runs add the same attacks in l2."""
+def evaluation_attacks(config: FitConfig, dataset: Dataset) -> list[Attack | AttackSuite]:
+    """FGSM and PGD at the evaluation radius; MAT runs add the same attacks in l2; `--autoattack true` adds the
+    autoattack suite (Croce & Hein 2020) at the evaluation radius."""
+    from kerobust.attacks.suite import autoattack
     from kerobust.evaluation import standard_attacks
 
-    attacks = standard_attacks(threat_model, eps=config.eval_eps, steps=config.eval_steps,
-                               step_size=config.eval_step_size, norm=config.threat_norm)
+    threat_model = dataset.threat_model
+    attacks: list[Attack | AttackSuite] = list(standard_attacks(
+        threat_model, eps=config.eval_eps, steps=config.eval_steps, step_size=config.eval_step_size,
+        norm=config.threat_norm))
     if config.eval_l2_eps:
         attacks += standard_attacks(threat_model, eps=config.eval_l2_eps, steps=config.eval_steps, norm="l2")
+    if config.autoattack:
+        attacks.append(autoattack(config.eval_eps,  # type: ignore[arg-type]  # a resolved config has its eval eps
+                                  norm=config.threat_norm, targets=min(9, dataset.num_classes - 1)))
     return attacks
 
 
@@ -318,16 +321,15 @@ def _train(config, dataset, trainer, run_dir, log, distribution):
     write_text(os.path.join(run_dir, CONFIG_FILE), to_yaml(config))
     classifier = trainer.classifier
     log(f"kerobust fit: {classifier.name} ({classifier.count_params():,} parameters) on {dataset.name}, "
-        f"{trainer.method.describe()}, {config.fit_epochs} epochs"
+        f"{trainer.method.describe()}, {plural(config.fit_epochs, 'epoch')}"
         + "".join(f", {r}" for r in regulariser_descriptions(config))
         + (f", resuming after epoch {initial_epoch}" if initial_epoch else ""))
     # data-parallel: every batch splits evenly over the devices (the last partial batch of an epoch is dropped).
     batches = TrainingBatches(dataset.x_train, dataset.y_train, config.batch_size, dataset.augmentation,
                               seed=config.seed, full_batches=distribution.shards_by_compiler, epoch=initial_epoch)
-    dashboard = next((c for c in callbacks if isinstance(c, RobustnessDashboard)), None)
+    dashboard = next(c for c in callbacks if isinstance(c, RobustnessDashboard))
     if initial_epoch < config.fit_epochs and not (early is not None and early.stopped):
-        if dashboard is not None:
-            write_hparams(os.path.join(run_dir, "logs"), dataclasses.asdict(config))
+        write_hparams(os.path.join(run_dir, "logs"), hparams_config(config), hparams_metrics(config, dataset))
         with memory_errors_as_user_errors(f"training with batch size {config.batch_size}",
                                           "lower --batch-size or choose a smaller model"):
             trainer.fit(
@@ -338,9 +340,8 @@ def _train(config, dataset, trainer, run_dir, log, distribution):
                 verbose=(1 if sys.stdout.isatty() else 2) if log is print else 0,
             )
     seconds = checkpoint.seconds  # every session's epochs, not only this one's
-    if dashboard is not None:
-        for note in dashboard.notes:
-            log(note)
+    for note in dashboard.notes:
+        log(note)
     best_epoch = None
     if early is not None:  # --patience implies --restore-best
         best_epoch = early.restore(classifier)
@@ -350,7 +351,7 @@ def _train(config, dataset, trainer, run_dir, log, distribution):
 
 
 def _run_in_folder(config, config_yaml, dataset, arch_options, log, distribution):
-    from kerobust.callbacks.hparams import write_final_metrics
+    from kerobust.callbacks.dashboard import write_test_results
     from kerobust.evaluation import evaluate_robustness, format_table
     from kerobust.evaluation.masking import diagnose
     from kerobust.evaluation.summary import robustbench_summary
@@ -360,10 +361,13 @@ def _run_in_folder(config, config_yaml, dataset, arch_options, log, distribution
     classifier, trainer = _build(config, dataset, arch_options, distribution)
     checkpoint, best_epoch, train_seconds, dashboard = _train(config, dataset, trainer, run_dir, log, distribution)
 
-    attacks = evaluation_attacks(config, dataset.threat_model)
+    attacks = evaluation_attacks(config, dataset)
     log(f"Evaluating on {len(dataset.x_test)} test points: clean, " + ", ".join(a.describe() for a in attacks))
     result = evaluate_robustness(classifier, dataset.x_test, dataset.y_test, attacks, seed=config.seed,
                                  progress=log is print)
+    if config.diagnostics_points:
+        log(f"Gradient-masking probe on {min(config.diagnostics_points, len(dataset.x_test))} test points (FGSM, "
+            "PGD-10, PGD-50, PGD-10 at 2 eps, PGD-20 over the whole box, Square-300)...")
     diagnose(classifier, dataset.x_test, dataset.y_test, result, config.threat_norm, config.eval_eps,
              points=config.diagnostics_points, seed=config.seed)
     log(format_table({f"{classifier.name} {config.train_method}": result}))
@@ -379,18 +383,16 @@ def _run_in_folder(config, config_yaml, dataset, arch_options, log, distribution
         regularisers=regulariser_descriptions(config), distribution=distribution.record(),
         layer_norms=[dataclasses.asdict(row) for row in layer_norms(classifier)],
         bounds=bounds, **({"certified": certified} if certified else {}), history=checkpoint.history,
-        **({"dashboard": _dashboard_block(config, dashboard, train_seconds, log)} if dashboard is not None else {}),
+        dashboard=_dashboard_block(config, dashboard, train_seconds, log),
         export={"status": "pending"},
     ))
-    if dashboard is not None:
-        write_final_metrics(os.path.join(run_dir, "logs"), {
-            "clean_accuracy": result.clean_top1,
-            "robust_accuracy": min((a.top1 for a in result.attacks), default=None),
-            "certified_accuracy": (certified or {}).get("certified_accuracy"),
-        }, config.fit_epochs - 1)  # the last epoch's step, as Keras's TensorBoard numbers epochs from 0
+    write_test_results(os.path.join(run_dir, "logs"), test_accuracies(result, config.threat_norm, certified),
+                       config.fit_epochs - 1)  # the last epoch's step
     fit_result = FitResult(config, classifier, result, bounds, metrics, run_dir, train_seconds, best_epoch)
+    log("Saving model.keras" + (" and exporting the SavedModel" if config.export and not failure else "")
+        + ", each checked on reload...")
     _save_and_export(fit_result, dataset.x_test[:64])
-    exported = "" if failure else f"saved_model/, {'model.onnx, ' if config.export_onnx else ''}"
+    exported = "" if failure or not config.export else f"saved_model/, {'model.onnx, ' if config.export_onnx else ''}"
     log(f"Run folder {run_dir}: config.yaml, metrics.json (with per-layer norms and sound bounds), model.keras, "
         f"{exported}logs/ (TensorBoard), checkpoints/")
     if failure:
@@ -399,13 +401,54 @@ def _run_in_folder(config, config_yaml, dataset, arch_options, log, distribution
     return fit_result
 
 
+def attack_tag(description: str, norm: str, threat_norm: str) -> str:
+    """The dashboard's name of an attack from its description: `pgd-20`, `fgsm`, `autoattack`; `pgd-20_l2` off the
+    threat norm."""
+    name = description.split()[0].lower()
+    return name if norm == threat_norm else f"{name}_{norm}"
+
+
+def test_accuracies(result: RobustnessResult, threat_norm: str, certified: dict | None) -> dict[str, float | None]:
+    """The test split's accuracies the dashboard shows after training: clean, each attack (a suite by its total, not
+    its members) and certified."""
+    accuracies: dict[str, float | None] = {"clean": result.clean_top1}
+    for attack in result.attacks:
+        if attack.suite is None or attack.suite == attack.name:
+            accuracies[attack_tag(attack.description or attack.name, attack.norm, threat_norm)] = attack.top1
+    accuracies["certified"] = (certified or {}).get("certified_accuracy")
+    return accuracies
+
+
+def hparams_config(config: FitConfig) -> dict[str, Any]:
+    """The configuration the HParams table shows: every field but the architecture options `config.arch` does not
+    take (a basicnet run has no WideResNet `k`)."""
+    from kerobust.experiment.config import ARCH_OPTIONS
+
+    taken = architecture_options(config, explicit=())
+    return {k: v for k, v in dataclasses.asdict(config).items() if k not in ARCH_OPTIONS or k in taken}
+
+
+def hparams_metrics(config: FitConfig, dataset: Dataset) -> list[str]:
+    """The HParams table's metric columns: the test split's accuracies, then the last epoch's validation ones."""
+    from kerobust.catalog import CERTIFIED
+
+    attacks = [attack_tag(a.describe(), a.norm, config.threat_norm)
+               for a in evaluation_attacks(config, dataset)]
+    steps = config.eval_steps[0]  # type: ignore[index]  # a resolved config has its evaluation steps
+    validation = ["accuracy/clean", f"accuracy/pgd-{steps}"] if config.val_points else []
+    certified = ["test/certified"] if config.train_method in CERTIFIED else []
+    return ["test/clean", *(f"test/{a}" for a in attacks), *certified, *validation]
+
+
 def _dashboard_block(config, dashboard, train_seconds, log):
     """metrics.json's `dashboard` block: how often its costly summaries ran and what the dashboard cost (over every
     session of a resumed run)."""
     share = dashboard.seconds / train_seconds if train_seconds > 0 else 0.0
-    log(f"Dashboard (logs/dashboard, every {config.dashboard_every} epochs): {dashboard.seconds:.1f} s of "
-        f"{train_seconds:.1f} s training ({100 * share:.1f} %)")
-    return {"every": config.dashboard_every, "seconds": round(dashboard.seconds, 2),
+    every = config.dashboard_period
+    cadence = f"costly summaries every {plural(every, 'epoch')}" if every else "per-epoch scalars only"
+    log(f"Dashboard (tensorboard --logdir {os.path.join(config.run_dir, 'logs')}; {cadence}): "
+        f"{dashboard.seconds:.1f} s of {train_seconds:.1f} s training ({100 * share:.1f} %)")
+    return {"every": every, "seconds": round(dashboard.seconds, 2),
             "share_of_training": round(share, 4)}
 
 
@@ -420,11 +463,12 @@ def _save_and_export(fit_result, probe):
     errors = {}
     try:
         errors["keras"] = save_keras(fit_result.classifier, fit_result.model_path, probe)
-        if metrics["status"] == "failed":
-            metrics["export"] = {"status": "skipped", "reason": "the training failed", "max_abs_error": errors}
+        config = fit_result.config
+        if metrics["status"] == "failed" or not config.export:
+            reason = "the training failed" if metrics["status"] == "failed" else "not requested (--export false)"
+            metrics["export"] = {"status": "skipped", "reason": reason, "max_abs_error": errors}
             write_json(fit_result.metrics_path, metrics)
             return
-        config = fit_result.config
         errors["saved_model"], certification = export_saved_model(
             fit_result.classifier, fit_result.saved_model_path, probe, config.threat_norm, config.eval_eps)
         if config.export_onnx:

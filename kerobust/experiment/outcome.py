@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from kerobust.wording import plural
+
 if TYPE_CHECKING:
     from kerobust.types import ArrayLike
 
@@ -54,7 +56,9 @@ def finished_metrics(metrics_path: str) -> dict[str, Any] | None:
     metrics = read_json_object(metrics_path)
     if metrics is None:
         return None
-    finished = metrics.get("status") == "failed" or (metrics.get("export") or {}).get("status") == "ok"
+    export = metrics.get("export") or {}
+    finished = metrics.get("status") == "failed" or export.get("status") == "ok" or (
+        export.get("status") == "skipped" and "not requested" in export.get("reason", ""))
     return metrics if finished else None
 
 
@@ -62,8 +66,9 @@ def describe_stored(metrics: Mapping[str, Any], run_dir: str) -> list[str]:
     """The lines that show a finished run's stored result."""
     seconds = metrics.get("train_seconds")
     trained = f", trained in {seconds:.1f} s" if isinstance(seconds, (int, float)) and math.isfinite(seconds) else ""
-    lines = [f"kerobust fit: {run_dir} holds a finished run ({metrics.get('epochs')} epochs{trained}); nothing was "
-             "changed. Its stored results:",
+    epochs = plural(metrics.get("epochs") or 0, "epoch")
+    lines = [f"kerobust fit: {run_dir} holds a finished run ({epochs}{trained}); nothing was changed. Its stored "
+             "results:",
              f"  clean accuracy {100 * metrics['clean']['top1']:.2f} % on {metrics['num_points']} test points"]
     lines += [f"  {a.get('description') or a['name']}: {100 * a['top1']:.2f} %" for a in metrics.get("attacks", [])]
     certified = metrics.get("certified")

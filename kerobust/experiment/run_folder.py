@@ -8,12 +8,13 @@ import fcntl
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from typing import Any
 
 import yaml
 
 from kerobust.errors import KerobustError
+from kerobust.experiment.options import flag
 
 CONFIG_FILE = "config.yaml"
 LOCK_FILE = ".lock"
@@ -56,18 +57,31 @@ def read_run_config(folder: str, way_back: str) -> dict[str, Any] | None:
     return config
 
 
-def _check_config(path, config_yaml, defaults):
+def _check_config(path, config_yaml, defaults, may_differ):
     old = read_run_config(path, "pass another --run-dir to start afresh")
     if old is None:
         return
     new = yaml.safe_load(config_yaml)
-    ignored = {"run_dir"}
+    ignored = {"run_dir", "fit_epochs", *may_differ}  # fit_epochs follows from --epochs and --replays
     differing = sorted(k for k in set(old) | set(new) if k not in ignored and old.get(k, defaults.get(k)) != new.get(k))
     if differing:
-        raise KerobustError(
-            f"run folder {path!r} holds a different run (differs in {', '.join(differing)}); pass another "
-            f"--run-dir or remove that folder."
-        )
+        changes = ", ".join(f"{flag(k)} {_shown(old.get(k, defaults.get(k)))} there, {_shown(new.get(k))} now"
+                            for k in differing)
+        from kerobust.experiment.config import REEVALUATION_OPTIONS
+
+        hint = (" To evaluate the finished run again with these settings, add --reevaluate."
+                if set(differing) <= set(REEVALUATION_OPTIONS) else "")
+        raise KerobustError(f"run folder {path!r} holds a different run ({changes}); pass another --run-dir or "
+                            f"remove that folder.{hint}")
+
+
+def _shown(value):
+    """A configuration value as a user wrote it: `unset` for None, lists joined by commas."""
+    if value is None:
+        return "unset"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return str(value)
 
 
 def _first_missing(path):
@@ -88,13 +102,15 @@ def _has_checkpoint(path):
 
 
 @contextlib.contextmanager
-def run_folder(path: str, config_yaml: str, defaults: Mapping[str, Any] | None = None) -> Iterator[str]:
+def run_folder(path: str, config_yaml: str, defaults: Mapping[str, Any] | None = None,
+               may_differ: Collection[str] = ()) -> Iterator[str]:
     """Holds the run folder `path` for the duration of a fit.
 
     Creates it if needed and checks that it is writable, takes its lock (a second process on the same folder is
     refused in one line), and checks that it holds no other run's config: a folder with the same resolved config is a
     run to resume; one with a different config is refused, naming the keys that differ. A key the old config lacks
-    (written by an older kerobust) matches when the new value is its default in `defaults`. If the body raises and the
+    (written by an older kerobust) matches when the new value is its default in `defaults`; keys in `may_differ` (the
+    options a `--reevaluate` may change) are not compared. If the body raises and the
     folder holds no checkpoint, what this call made is removed: the folder (and any parent this call created), or in a
     folder that existed (an empty one, `--run-dir .`) the files and folders that were not there before, so a failed
     start leaves nothing behind.
@@ -114,7 +130,7 @@ def run_folder(path: str, config_yaml: str, defaults: Mapping[str, Any] | None =
     lock = None
     try:
         lock = _lock(path)
-        _check_config(path, config_yaml, defaults)
+        _check_config(path, config_yaml, defaults, may_differ)
         yield path
     except BaseException:
         if not _has_checkpoint(path):  # no run to resume: take back what this call made

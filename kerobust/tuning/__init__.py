@@ -1,4 +1,4 @@
-"""KerasTuner searches whose trials are kerobust fit runs (issue 14; the `kerobust tune` command is still to come)."""
+"""KerasTuner searches whose trials are kerobust fit runs, behind `kerobust tune`."""
 
 from kerobust.tuning.fit_tuner import OBJECTIVES, TUNERS, fit_search, trial_metrics
 

@@ -1,10 +1,13 @@
 """A KerasTuner search whose trials are kerobust fit runs (`kerobust.experiment.run`), with a robust objective.
 
-Each trial is a full run folder `DIRECTORY/trials/<trial_id>` (config, checkpoints, metrics.json, TensorBoard logs,
-model, SavedModel). The objective is reported explicitly from `run_trial` as a dict of metrics, so KerasTuner never
-looks for it in Keras logs ("objective value missing in metrics"). KerasTuner keeps its oracle state in
-`DIRECTORY/oracle`, so the same search resumes: completed trials are read back, and a trial killed midway resumes from
-its run folder's last checkpoint.
+Each trial is one folder, `DIRECTORY/trial_<trial_id>`: KerasTuner's `trial.json` beside the trial's kerobust run
+folder (config, checkpoints, metrics.json, TensorBoard logs, model). By default a trial does only what the objective
+needs: it trains, is evaluated on the test split and saves `model.keras`; the gradient-masking probe and the
+SavedModel export are done once, for the best trial (`every_trial="full"` does them for every trial). The objective
+is reported explicitly from `run_trial` as a dict of metrics, so KerasTuner never looks for it in Keras logs
+("objective value missing in metrics"). KerasTuner keeps its oracle state in `DIRECTORY/oracle.json`, so the same
+search resumes: completed trials are read back, and a trial killed midway resumes from its run folder's last
+checkpoint.
 
 Objectives (maximised, all on the validation split, never the test split): `val_robust_accuracy` (PGD, the last
 epoch's), `val_autoattack_accuracy` (APGD-CE, APGD-T and Square-1000 on the robust-validation points, at the
@@ -57,6 +60,13 @@ def _oracle(tuner, objective, space, max_trials, seed, max_epochs):
                           tune_new_entries=False, allow_new_entries=False)
 
 
+def trial_folder(directory: str, trial_id: str) -> str:
+    """A trial's folder: `DIRECTORY/trial_<id>` (KerasTuner's, which also holds the run), or `DIRECTORY/trials/<id>`
+    in a search begun by a kerobust before 2026-12-07, which is resumed in place."""
+    legacy = os.path.join(directory, "trials", trial_id)
+    return legacy if os.path.isdir(legacy) else os.path.join(directory, f"trial_{trial_id}")
+
+
 def _hyperband_start(values, directory, run_dir):
     """Hyperband's budget for a trial: `epochs` from `tuner/epochs`; a trial that continues an earlier one
     (`tuner/trial_id`) starts from a copy of that trial's checkpoints, so it trains only the epochs it adds."""
@@ -66,7 +76,7 @@ def _hyperband_start(values, directory, run_dir):
     previous = values.pop("tuner/trial_id", None)
     for key in [k for k in values if k.startswith("tuner/")]:
         values.pop(key)
-    source = os.path.join(directory, "trials", str(previous), "checkpoints") if previous else None
+    source = os.path.join(trial_folder(directory, str(previous)), "checkpoints") if previous else None
     target = os.path.join(run_dir, "checkpoints")
     if source and os.path.isdir(source) and not os.path.exists(target):
         shutil.copytree(source, target)
@@ -139,15 +149,19 @@ def trial_metrics(result: FitResult, validation: tuple[Array, Array] | None = No
     }
 
 
+EVERY_TRIAL = ("objective", "full")
+
+
 def fit_search(base: FitConfig, space: Mapping[str, Sequence[Any]], directory: str, tuner: str = "grid",
                objective: str = "val_robust_accuracy", max_trials: int | None = None, seed: int = 0,
-               cert_eps: float = 0.05, log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+               cert_eps: float = 0.05, log: Callable[[str], None] = print,
+               every_trial: str = "objective") -> list[dict[str, Any]]:
     """Runs (or resumes) a search over `space` around the `FitConfig` `base`.
 
     Args:
         base: the `FitConfig` every trial starts from (its `run_dir` is ignored).
         space: `{field: [values]}` over `FitConfig` fields, e.g. `{"k": [1, 2, 4], "norm": ["bn", "convnorm"]}`.
-        directory: the search folder (oracle state, `trials/`, `trials.json`, `trials.md`).
+        directory: the search folder (oracle state, `trial_<id>/`, `trials.json`, `trials.md`, `pareto.png`, `best/`).
         tuner: "grid", "random", "bayesian" or "hyperband" (budgets up to `base.epochs`, factor 3; a continued
             trial resumes from the earlier trial's checkpoint; KerasTuner ends a Hyperband search early once its
             space has no unseen point, so a space smaller than a bracket stops after the first round).
@@ -156,12 +170,16 @@ def fit_search(base: FitConfig, space: Mapping[str, Sequence[Any]], directory: s
         seed: the oracle's seed.
         cert_eps: the l2 radius of the `certified_accuracy` objective.
         log: progress lines.
+        every_trial: "objective" (each trial trains and is evaluated; the probe and the SavedModel only for the best)
+            or "full" (each trial does all that `kerobust fit` does).
 
     Returns:
         The trial rows written to `trials.json`, best first (on a distributed search's workers: none).
     """
     if tuner not in TUNERS:
         raise KerobustError(f"unknown tuner {tuner!r}; valid: {', '.join(TUNERS)}.")
+    if every_trial not in EVERY_TRIAL:
+        raise KerobustError(f"unknown --every-trial {every_trial!r}; valid: {', '.join(EVERY_TRIAL)}.")
     if objective not in OBJECTIVES:
         raise KerobustError(f"unknown objective {objective!r}; valid: {', '.join(OBJECTIVES)}.")
     fields = {f.name for f in dataclasses.fields(base)}
@@ -188,20 +206,29 @@ def fit_search(base: FitConfig, space: Mapping[str, Sequence[Any]], directory: s
     dataset = load_dataset(base.data, base.data_dir)
     validation = (dataset.x_val, dataset.y_val)
 
+    trial_work = {} if every_trial == "full" else {"diagnostics_points": 0, "export": False}
+    best: dict[str, Any] = {}
+
     class _Tuner(keras_tuner.engine.base_tuner.BaseTuner):
-        def run_trial(self, trial):
+        def run_trial(self, trial, **_):
             values = dict(trial.hyperparameters.values)
-            run_dir = os.path.join(directory, "trials", trial.trial_id)
+            run_dir = trial_folder(directory, trial.trial_id)
             budget = _hyperband_start(values, directory, run_dir)
-            config = dataclasses.replace(base, **values, **budget, run_dir=run_dir)
-            log(f"trial {trial.trial_id}: {values}" + (f", {budget['epochs']} epochs" if budget else ""))
+            config = dataclasses.replace(base, **values, **budget, **trial_work, run_dir=run_dir)
+            log(f"trial {trial.trial_id}: " + ", ".join(f"{k}={v}" for k, v in values.items())
+                + (f", {budget['epochs']} epochs" if budget else ""))
             try:
                 result = run(config, explicit=set(space), log=lambda line: None,
                              dataset=None if {"data", "data_dir"} & set(space) else dataset)
                 metrics = trial_metrics(result, validation, cert_eps, objective)
-                return {name: value for name, value in metrics.items() if value == value}  # NaN: not measured
             except KerobustError as error:  # a bad setting would fail every trial: stop the search, in one line
                 raise keras_tuner.errors.FatalValueError(str(error)) from None
+            value = metrics[objective]
+            if value == value and value > best.get("value", float("-inf")):
+                best.update(value=value, trial=trial.trial_id)
+            log(f"trial {trial.trial_id}: {objective} {value:.4f} (best so far: trial {best.get('trial', '-')}, "
+                f"{best.get('value', float('nan')):.4f})")
+            return {name: value for name, value in metrics.items() if value == value}  # NaN: not measured
 
         def save_model(self, trial_id, model, step=0):
             """The run folder already holds the trial's model."""
@@ -209,17 +236,17 @@ def fit_search(base: FitConfig, space: Mapping[str, Sequence[Any]], directory: s
         def load_model(self, trial):
             import keras
 
-            return keras.saving.load_model(os.path.join(directory, "trials", trial.trial_id, "model.keras"))
+            return keras.saving.load_model(os.path.join(trial_folder(directory, trial.trial_id), "model.keras"))
 
     try:
-        os.makedirs(os.path.join(directory, "trials"), exist_ok=True)
+        os.makedirs(directory, exist_ok=True)
     except OSError as error:
         raise KerobustError(f"search folder {directory!r} is not writable ({error.strerror}); pass another "
                             f"--run-dir.") from None
     search = _Tuner(_oracle(tuner, objective, space, max_trials, seed, base.epochs), directory=os.path.dirname(
         os.path.abspath(directory)) or ".", project_name=os.path.basename(os.path.abspath(directory)))
     try:
-        search.search()
+        search.search(verbose=0)  # kerobust prints one line per trial, numbered by trial id
     except keras_tuner.errors.FatalError as error:
         raise KerobustError(str(error).splitlines()[0]) from None
     if worker_id() is not None:
@@ -229,12 +256,37 @@ def fit_search(base: FitConfig, space: Mapping[str, Sequence[Any]], directory: s
     plot_pareto(rows, os.path.join(directory, "pareto.png"))
     completed = [row for row in rows if row["status"] == "COMPLETED"]
     if completed:
-        export_best(os.path.join(directory, "trials", completed[0]["trial_id"]), os.path.join(directory, "best"))
+        best_dir = trial_folder(directory, completed[0]["trial_id"])
+        finish_best_trial(best_dir, base, set(space), dataset if not {"data", "data_dir"} & set(space) else None, log)
+        export_best(best_dir, os.path.join(directory, "best"), completed[0]["trial_id"])
     return rows
 
 
-def export_best(run_dir: str, best_dir: str) -> None:
-    """Copies the best trial's `model.keras` and `saved_model/` to `best_dir` (each replaced atomically)."""
+def finish_best_trial(run_dir: str, base: FitConfig, explicit: set[str], dataset: Any,
+                      log: Callable[[str], None]) -> None:
+    """Gives the best trial what its search left out (the gradient-masking probe and the SavedModel): its finished run
+    is evaluated again with `base`'s settings for them (`kerobust fit --reevaluate`; its training is kept)."""
+    import yaml
+
+    from kerobust.experiment import run
+    from kerobust.experiment.config import FIELDS, FitConfig
+    from kerobust.output_paths import read_json_object
+
+    metrics = read_json_object(os.path.join(run_dir, "metrics.json")) or {}
+    if (metrics.get("export") or {}).get("status") == "ok" or not base.export:
+        return
+    with open(os.path.join(run_dir, "config.yaml"), encoding="utf-8") as handle:
+        stored = {k: v for k, v in (yaml.safe_load(handle) or {}).items() if k in FIELDS}
+    config = dataclasses.replace(FitConfig(**stored), diagnostics_points=base.diagnostics_points, export=True,
+                                 export_onnx=base.export_onnx, run_dir=run_dir)
+    log(f"best trial {os.path.basename(run_dir)}: evaluating it again with the gradient-masking probe and exporting "
+        "its SavedModel")
+    run(config, explicit=explicit, log=lambda line: None, dataset=dataset, reevaluate=True)
+
+
+def export_best(run_dir: str, best_dir: str, trial_id: str) -> None:
+    """Copies the best trial's `model.keras` and `saved_model/` to `best_dir` (each replaced atomically), with its id
+    in `best_dir/TRIAL`."""
     import shutil
 
     from kerobust.atomic_files import atomic_path
@@ -246,7 +298,7 @@ def export_best(run_dir: str, best_dir: str) -> None:
         with atomic_path(os.path.join(best_dir, name)) as temporary:
             (shutil.copytree if os.path.isdir(source) else shutil.copy2)(source, temporary)
     with atomic_path(os.path.join(best_dir, "TRIAL")) as temporary, open(temporary, "w", encoding="utf-8") as handle:
-        handle.write(os.path.basename(run_dir) + "\n")
+        handle.write(trial_id + "\n")
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
@@ -260,30 +312,34 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
 
 
 def plot_pareto(rows: Sequence[Mapping[str, Any]], path: str) -> None:
-    """PGD test accuracy against parameters and against training seconds, one point per completed trial, the Pareto
-    front joined."""
+    """PGD test accuracy against parameters and against training seconds, one point per completed trial, labelled
+    with its id and searched values; the Pareto-optimal trials (no other trial both cheaper and more robust) ringed.
+    Points are not joined: trials are separate runs, not a curve."""
     from kerobust.figures import png_figure
 
     done = [r for r in rows if r["status"] == "COMPLETED"]
     if not done:
         return
-    with png_figure(path, 1, 2, figsize=(9, 3.6), sharey=True) as (figure, axes):
+    with png_figure(path, 1, 2, figsize=(10, 4), sharey=True) as (figure, axes):
         for axis, cost, label in ((axes[0], "parameters", "parameters"),
-                                  (axes[1], "train_seconds", "training seconds")):
+                                  (axes[1], "train_seconds", "training time (s)")):
             points = [(r[cost], 100 * r["robust_accuracy"]) for r in done]
-            axis.scatter([p[0] for p in points], [p[1] for p in points], color="C0")
+            axis.scatter([p[0] for p in points], [p[1] for p in points], color="C0", label="trial")
             for (x, y), row in zip(points, done):
-                axis.annotate(", ".join(f"{k}={v}" for k, v in row["hyperparameters"].items()), (x, y), fontsize=7,
-                              xytext=(3, 3), textcoords="offset points")
-            front = sorted(points[i] for i in pareto_front(points))
-            axis.plot([p[0] for p in front], [p[1] for p in front], color="C1", marker="o", markerfacecolor="none",
-                      markersize=10, label="Pareto front")
+                values = ", ".join(f"{k}={v}" for k, v in row["hyperparameters"].items() if not k.startswith("tuner/"))
+                axis.annotate(f"{row['trial_id']}: {values}", (x, y), fontsize=7, xytext=(4, 4),
+                              textcoords="offset points")
+            front = [points[i] for i in pareto_front(points)]
+            axis.scatter([p[0] for p in front], [p[1] for p in front], s=160, facecolors="none", edgecolors="C1",
+                         linewidths=1.5, label="Pareto-optimal")
             costs = [p[0] for p in points]
             if min(costs) > 0 and max(costs) / min(costs) > 10:
                 axis.set_xscale("log")
             axis.set_xlabel(label)
+            axis.legend(fontsize=8, loc="lower right")
+            axis.grid(alpha=0.3)
         axes[0].set_ylabel("PGD accuracy on the test split (%)")
-        axes[1].legend(fontsize=8)
+        figure.suptitle("Search trials: robustness against cost", fontsize=10)
 
 
 def write_trials(oracle: keras_tuner.Oracle, directory: str, objective: str) -> list[dict[str, Any]]:
@@ -297,7 +353,7 @@ def write_trials(oracle: keras_tuner.Oracle, directory: str, objective: str) -> 
         metrics = {name: trial.metrics.get_last_value(name) for name in trial.metrics.metrics}
         status = trial.status
         if (status == "COMPLETED"
-                and not os.path.isfile(os.path.join(directory, "trials", trial.trial_id, "metrics.json"))):
+                and not os.path.isfile(os.path.join(trial_folder(directory, trial.trial_id), "metrics.json"))):
             status = "RUN_FOLDER_MISSING"  # removed since: its numbers cannot be checked or its model exported
         rows.append({"trial_id": trial.trial_id, "hyperparameters": trial.hyperparameters.values,
                      "objective": metrics.get(objective), "status": status, **metrics})

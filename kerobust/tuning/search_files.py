@@ -83,6 +83,7 @@ def check_search_files(directory: str) -> None:
                     raise ValueError("not a JSON object")
         except (ValueError, UnicodeDecodeError) as error:
             raise KerobustError(
-                f"search file {path} is damaged ({type(error).__name__}): restore it, or remove oracle.json and the "
-                f"trial_* folders in {directory} to restart the search; the finished trials' run folders under "
-                "trials/ are reused, not retrained.") from None
+                f"search file {path} is damaged ({type(error).__name__}): restore it, or remove oracle.json and "
+                f"every trial_*/trial.json in {directory} to restart the search; the trials' run folders are kept, "
+                "and a finished one is reused, not retrained, when the restarted search gives it the same "
+                "settings.") from None

@@ -1,6 +1,7 @@
-"""The robustness dashboard: after a short `kerobust fit`, the event files hold per-attack robust-accuracy scalars,
-layer-norm scalars, certified accuracy, histograms, the adversarial-example image and the hparams session, read back
-with TensorBoard's own event reader; costly summaries follow `--dashboard-every`."""
+"""The robustness dashboard: after a short `kerobust fit`, one TensorBoard run holds per-attack accuracy scalars, the
+test split's results, layer-norm scalars, certified accuracy, histograms, the adversarial-example image, the custom
+scalars layout and the hparams session, read back with TensorBoard's own event reader; costly summaries follow
+`--dashboard-every`."""
 
 import glob
 import io
@@ -42,48 +43,72 @@ def dashboard_run(tmp_path_factory):
     return run_dir, read_summaries(str(run_dir / "logs"))
 
 
-def test_the_issues_command_writes_every_kind_of_summary(dashboard_run):
+def test_one_run_holds_every_kind_of_summary_and_the_layout(dashboard_run):
     run_dir, runs = dashboard_run
-    dashboard = runs["dashboard"]
-    plugins = {plugin for plugin, _ in dashboard.values()}
-    assert {"scalars", "histograms", "images"} <= plugins
-    robust = [t for t in dashboard if t.startswith("robust_validation/") and t != "robust_validation/clean"]
-    assert sorted(robust) == ["robust_validation/fgsm", "robust_validation/pgd-20"]
-    assert "certification/certified_accuracy" in dashboard and "certification/lipschitz_product" in dashboard
-    norms = [t for t in dashboard if t.startswith("norm_")]
-    layers = {t.split("/")[0] for t in norms}
-    assert layers and all({f"{layer}/l1", f"{layer}/linf", f"{layer}/l2"} <= set(norms) for layer in layers)
-    assert any(t.startswith("kernels/") for t in dashboard) and "certification/margin_lower_bound" in dashboard
-    hparams = {plugin for tags in runs.values() for plugin, _ in tags.values()}
-    assert "hparams" in hparams
-    assert "final/clean_accuracy" in runs["."]
+    assert list(runs) == ["."]  # one TensorBoard run per training: the run folder's logs/
+    tags = runs["."]
+    plugins = {plugin for plugin, _ in tags.values()}
+    assert {"scalars", "histograms", "images", "hparams", "custom_scalars"} <= plugins
+    accuracy = sorted(t for t in tags if t.startswith("accuracy/"))
+    assert accuracy == ["accuracy/certified", "accuracy/clean", "accuracy/fgsm", "accuracy/pgd-20",
+                        "accuracy/training_batches"]
+    assert {"loss/training", "loss/validation", "learning_rate", "certification/lipschitz_product",
+            "certification/margin_lower_bound", "test/clean", "test/fgsm", "test/pgd-20"} <= set(tags)
+    norms = [t for t in tags if t.startswith("layer_norms/")]
+    layers = {t.split("/")[2] for t in norms}
+    assert layers and all({f"layer_norms/{n}/{layer}" for n in ("l1", "linf", "l2")} <= set(norms) for layer in layers)
+    assert any(t.startswith("kernels/") for t in tags)
+    assert not any("robust_accuracy" in t or t.startswith("epoch_") for t in tags)  # each number logged once
 
 
 def test_scalars_match_the_run_and_costly_summaries_follow_dashboard_every(dashboard_run):
     run_dir, runs = dashboard_run
-    dashboard = runs["dashboard"]
+    tags = runs["."]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     history = metrics["history"]
-    _, pgd = dashboard["robust_validation/pgd-20"]
-    assert sorted(pgd) == [0, 1, 2]  # epochs from 0, as Keras's own epoch scalars
+    _, pgd = tags["accuracy/pgd-20"]
+    assert sorted(pgd) == [0, 1, 2]  # epochs from 0, as Keras numbers them
     np.testing.assert_allclose([float(pgd[s]) for s in (0, 1, 2)], history["val_robust_accuracy"], atol=1e-6)
-    _, norms = next(v for t, v in dashboard.items() if t.startswith("norm_"))
+    np.testing.assert_allclose([float(tags["loss/training"][1][s]) for s in (0, 1, 2)], history["loss"], rtol=1e-6)
+    _, norms = next(v for t, v in tags.items() if t.startswith("layer_norms/"))
     assert sorted(norms) == [1, 2]  # every 2 epochs (the second) and at the last (the third)
     row = metrics["layer_norms"][0]
-    assert float(dashboard[f"norm_{row['name']}/l1"][1][2]) == pytest.approx(row["l1"], rel=1e-5)
-    _, clean = runs["."]["final/clean_accuracy"]
-    assert float(clean[2]) == pytest.approx(metrics["clean"]["top1"])
-    _, keras_pgd = runs["validation"]["epoch_pgd-20_accuracy"]
-    assert sorted(keras_pgd) == sorted(pgd)  # the dashboard's curves line up with Keras's
+    assert float(tags[f"layer_norms/l1/{row['name']}"][1][2]) == pytest.approx(row["l1"], rel=1e-5)
+    _, clean = tags["test/clean"]
+    assert list(clean) == [2] and float(clean[2]) == pytest.approx(metrics["clean"]["top1"])
+    pgd_test = next(a for a in metrics["attacks"] if a["name"] == "PGD")["top1"]
+    assert float(tags["test/pgd-20"][1][2]) == pytest.approx(pgd_test)
     assert metrics["dashboard"]["every"] == 2 and metrics["dashboard"]["seconds"] > 0
 
 
-def test_the_example_image_has_three_rows_of_the_fixed_points(dashboard_run):
-    _, runs = dashboard_run
-    plugin, images = runs["dashboard"]["adversarial_examples"]
-    assert plugin == "images" and sorted(images) == [1, 2]
-    width, height = (int(v) for v in images[2][:2])
-    assert width > 3 * height / 2  # eight columns, three rows
+def test_the_layout_charts_clean_fgsm_pgd_and_autoattack_together_and_certified_beside_robust(dashboard_run):
+    import re
+
+    from tensorboard.plugins.custom_scalar import layout_pb2
+
+    from kerobust.callbacks.dashboard import LAYOUT, layout_summary
+
+    summary = layout_pb2.Layout()
+    from tensorflow.core.framework import summary_pb2
+
+    summary.ParseFromString(summary_pb2.Summary.FromString(layout_summary()).value[0].tensor.string_val[0])
+    assert [c.title for c in summary.category] == [title for title, _ in LAYOUT]
+    tags = list(dashboard_run[1]["."]) + ["test/autoattack"]
+    charts = {chart.title: [t for t in tags if any(re.search(p, t) for p in chart.multiline.tag)]
+              for category in summary.category for chart in category.chart}
+    first = charts[summary.category[0].chart[0].title]
+    assert sorted(first) == ["accuracy/clean", "accuracy/fgsm", "accuracy/pgd-20", "test/autoattack", "test/clean",
+                             "test/fgsm", "test/pgd-20"]
+    assert "accuracy/certified" in charts[summary.category[0].chart[1].title]
+    assert sorted(charts[summary.category[0].chart[2].title]) == ["accuracy/pgd-20", "accuracy/training_batches"]
+
+
+def test_hparams_lead_with_the_method_radius_architecture_and_epochs():
+    from kerobust.callbacks.hparams import ranked_names
+
+    names = ranked_names(["arch", "k", "adversarial_share", "batch_size", "eps", "epochs", "train_method", "norm"])
+    assert sorted(names.values())[:6] == ["00 train_method", "01 eps", "02 arch", "03 k", "04 norm", "05 epochs"]
+    assert names["adversarial_share"] == "06 adversarial_share"
 
 
 def test_example_grid_is_a_png_of_the_requested_points():

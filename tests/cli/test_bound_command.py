@@ -35,6 +35,7 @@ def test_bound_command_writes_summary_json_and_plot(saved_lenet, tmp_path, capsy
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert f"{mode} mode" in printed and "certified accuracy" in printed and "fgs perturbation" in printed
+    assert "| points perturbed | bounds above it |" in printed
     result = json.loads(out.read_text())
     assert result["mode"] == mode and len(result["bounds"]) == 60 and plot.exists()
     expected = BoundEvaluator(keras.saving.load_model(saved_lenet), mode)(digits.x_test[:60])
@@ -45,6 +46,12 @@ def test_bound_command_writes_summary_json_and_plot(saved_lenet, tmp_path, capsy
     assert result["certified"]["0.001"]["accuracy"] <= result["certified"]["0.001"]["share"]
     if mode == "sound":
         assert result["violations"] == []
+
+
+def test_without_the_attack_check_the_table_has_no_empty_columns(saved_lenet, capsys):
+    assert main(["bound", "--model", str(saved_lenet), "--data", "digits", "--points", "20"]) == 0
+    table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| sound bound")]
+    assert table and "-" not in table[0].replace("e-", "") and "perturbed" not in table[0]
 
 
 @pytest.mark.parametrize("argv,message", [

@@ -58,17 +58,16 @@ def _tags(folder):
 
 
 def test_tensorboard_logs_hold_loss_and_clean_and_robust_validation_accuracy_per_epoch(free_run):
-    # Keras writes `val_*` logs to the validation run without the prefix, beside the training curves.
-    train, validation = _tags(free_run / "logs" / "train"), _tags(free_run / "logs" / "validation")
-    assert train["epoch_loss"] == [0, 1]
-    assert validation["epoch_robust_accuracy"] == [0, 1] and validation["epoch_clean_accuracy"] == [0, 1]
+    tags = _tags(free_run / "logs")  # one TensorBoard run: the dashboard's
+    assert tags["loss/training"] == [0, 1] and tags["loss/validation"] == [0, 1]
+    assert tags["accuracy/clean"] == [0, 1] and tags["accuracy/pgd-5"] == [0, 1]
 
 
 def test_eval_command_reproduces_the_run_metrics(free_run, tmp_path, capsys):
     out = tmp_path / "eval.json"
     assert main(["eval", "--model", str(free_run / "model.keras"), "--data", "digits", "--eval-steps", "5",
                  "--json", str(out)]) == 0
-    assert "Precision@1" in capsys.readouterr().out
+    assert "| top-1 " in capsys.readouterr().out
     fitted, evaluated = json.loads((free_run / "metrics.json").read_text()), json.loads(out.read_text())
     assert evaluated["clean"] == fitted["clean"]
     assert evaluated["attacks"] == fitted["attacks"]

@@ -31,7 +31,7 @@ def test_bad_searches_are_one_line_errors_before_any_trial(capsys, tmp_path, ext
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err
-    assert not (tmp_path / "s" / "trials").exists()
+    assert not list(tmp_path.glob("s/trial_*"))
 
 
 def test_a_search_from_the_command_line(capsys, tmp_path):
@@ -39,14 +39,23 @@ def test_a_search_from_the_command_line(capsys, tmp_path):
     assert main([*SEARCH, "--width", "4,8", "--run-dir", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "| trial | width |" in printed and "Best trial" in printed
+    assert "Running Trial" not in printed and "trial 0000: width=" in printed  # one numbering: the trial id
     rows = json.loads((out / "trials.json").read_text())
     assert sorted(r["hyperparameters"]["width"] for r in rows) == [4, 8]
-    assert (out / "best" / "model.keras").exists() and (out / "pareto.png").exists()
+    assert (out / "best" / "model.keras").exists() and (out / "best" / "saved_model").is_dir()
+    assert (out / "pareto.png").exists() and not (out / "trials").exists()
+    best, other = (out / f"trial_{rows[0]['trial_id']}", out / f"trial_{rows[1]['trial_id']}")
+    assert (best / "trial.json").exists() and (best / "config.yaml").exists()  # one folder per trial
+    assert (best / "saved_model").is_dir() and not (other / "saved_model").exists()  # only the best is exported
+    assert json.loads((other / "metrics.json").read_text())["export"]["status"] == "skipped"
+    assert "export: false" in (other / "config.yaml").read_text()
 
 
 def test_a_search_killed_midway_resumes_the_trial_from_its_last_epoch(tmp_path):
     import subprocess
     import sys
+
+    import tensorflow as tf
 
     from tests.cli.killing import kill_after_checkpoint
 
@@ -54,15 +63,18 @@ def test_a_search_killed_midway_resumes_the_trial_from_its_last_epoch(tmp_path):
     argv = [sys.executable, "-m", "kerobust.cli", "tune", "--arch", "basicnet", "--width", "4,8", "--epochs", "8",
             "--train-method", "natural", "--val-points", "32", "--eval-steps", "2", "--diagnostics-points", "0",
             "--run-dir", str(out)]
-    done = kill_after_checkpoint(argv, out / "trials" / "0000" / "checkpoints" / "LATEST")
-    assert 2 <= done < 8 and not (out / "trials" / "0000" / "metrics.json").exists()
+    done = kill_after_checkpoint(argv, out / "trial_0000" / "checkpoints" / "LATEST")
+    assert 2 <= done < 8 and not (out / "trial_0000" / "metrics.json").exists()
     result = subprocess.run(argv, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     rows = json.loads((out / "trials.json").read_text())
     assert sorted(r["trial_id"] for r in rows) == ["0000", "0001"] and all(r["status"] == "COMPLETED" for r in rows)
-    tensorboard = out / "trials" / "0000" / "logs" / "train"
-    assert len(json.loads((out / "trials" / "0000" / "metrics.json").read_text())["history"]["loss"]) == 8
-    assert len(list(tensorboard.iterdir())) == 2  # two fit calls wrote event files: the killed one and the resume
+    assert len(json.loads((out / "trial_0000" / "metrics.json").read_text())["history"]["loss"]) == 8
+    steps = set()  # the killed session's epochs and the resumed session's, in the trial's one TensorBoard run
+    for path in (out / "trial_0000" / "logs").iterdir():
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            steps |= {event.step for value in event.summary.value if value.tag == "loss/training"}
+    assert steps == set(range(8))
 
 
 def test_one_chief_and_two_workers_on_localhost_share_a_grid_with_every_trial_done_once(tmp_path):

@@ -5,6 +5,7 @@ import pytest
 
 from kerobust.attacks import FGSM, PGD
 from kerobust.evaluation import evaluate_robustness, format_table, write_metrics
+from kerobust.errors import KerobustError
 from kerobust.evaluation.top_k import top_k_correct
 
 pytestmark = pytest.mark.smoke
@@ -45,11 +46,16 @@ def test_table_layout_and_metrics_json(linear_digits, digits, tmp_path):
     result = evaluate_robustness(model, digits.x_test[:50], digits.y_test[:50],
                                  [FGSM(eps=0.1), PGD(eps=0.1, steps=5)], progress=False)
     table = format_table({"linear": result, "again": result}).splitlines()
-    assert [c.strip() for c in table[0].split("|")[1:-1]] == ["Top-N", "Attack", "eps", "steps", "linear", "again"]
-    assert table[2].startswith("| Precision@1 | Clean") and table[6].startswith("| Precision@5 | Clean")
+    assert [c.strip() for c in table[0].split("|")[1:-1]] == ["Accuracy", "Attack", "eps", "steps", "linear", "again"]
+    assert table[2].startswith("| top-1    | Clean") and table[6].startswith("| top-5    | Clean")
     assert f"{100 * result.attacks[1].top1:.2f}" in table[4]
-    assert table[5].startswith("|             | all attacks | 0.1 ")
+    assert table[5].startswith("|          | all attacks | 0.1 ")
     assert f"{100 * result.worst_case[0]['top1']:.2f}" in table[5]
+    single = format_table(result).splitlines()  # one result: a single column
+    assert [c.strip() for c in single[0].split("|")[1:-1]][-1] == "accuracy (%)"
+    assert [row.split("|")[-2].strip() for row in single[2:]] == [row.split("|")[-2].strip() for row in table[2:]]
+    with pytest.raises(KerobustError, match="RobustnessResult"):
+        format_table([result])
     path = tmp_path / "metrics.json"
     write_metrics(path, result, dataset="digits")
     payload = json.loads(path.read_text())

@@ -19,7 +19,7 @@ def test_a_grid_runs_each_trial_once_reports_the_objective_and_resumes(tmp_path)
     assert sorted(row["hyperparameters"]["width"] for row in rows) == [4, 8]
     assert all(row["status"] == "COMPLETED" for row in rows)
     for row in rows:
-        metrics = json.loads((directory / "trials" / row["trial_id"] / "metrics.json").read_text())
+        metrics = json.loads((directory / f"trial_{row['trial_id']}" / "metrics.json").read_text())
         assert row["objective"] == pytest.approx(metrics["history"]["val_robust_accuracy"][-1])  # from the run itself
         assert row["clean_accuracy"] == pytest.approx(metrics["clean"]["top1"])
     assert rows[0]["objective"] >= rows[1]["objective"]  # best first
@@ -30,13 +30,13 @@ def test_a_grid_runs_each_trial_once_reports_the_objective_and_resumes(tmp_path)
     best = directory / "best"
     assert (best / "TRIAL").read_text().strip() == rows[0]["trial_id"]
     assert ((best / "model.keras").read_bytes()
-            == (directory / "trials" / rows[0]["trial_id"] / "model.keras").read_bytes())
+            == (directory / f"trial_{rows[0]['trial_id']}" / "model.keras").read_bytes())
     assert (best / "saved_model" / "saved_model.pb").exists()
-    before = {row["trial_id"]: (directory / "trials" / row["trial_id"] / "metrics.json").stat().st_mtime
+    before = {row["trial_id"]: (directory / f"trial_{row['trial_id']}" / "metrics.json").stat().st_mtime
               for row in rows}
     again = fit_search(BASE, {"width": [4, 8]}, str(directory), log=lambda line: None)  # resumes: nothing retrained
     assert [r["trial_id"] for r in again] == [r["trial_id"] for r in rows]
-    assert all((directory / "trials" / t / "metrics.json").stat().st_mtime == m for t, m in before.items())
+    assert all((directory / f"trial_{t}" / "metrics.json").stat().st_mtime == m for t, m in before.items())
 
 
 @pytest.mark.parametrize("space,options,message", [
@@ -100,7 +100,7 @@ def test_hyperband_trains_each_trial_to_its_budget_and_continues_earlier_trials(
     # Bracket 1 needs 3 distinct models at 1 epoch (KerasTuner stops a Hyperband search whose space has no new point)
     rows = fit_search(base, {"width": [4, 5, 6, 7, 8, 9]}, str(directory), tuner="hyperband", log=lambda line: None)
     assert rows and all(row["status"] == "COMPLETED" for row in rows)
-    history = {row["trial_id"]: json.loads((directory / "trials" / row["trial_id"] / "metrics.json").read_text())
+    history = {row["trial_id"]: json.loads((directory / f"trial_{row['trial_id']}" / "metrics.json").read_text())
                ["history"]["loss"] for row in rows}
     continued = 0
     for row in rows:
@@ -111,3 +111,12 @@ def test_hyperband_trains_each_trial_to_its_budget_and_continues_earlier_trials(
             earlier = history[hp["tuner/trial_id"]]
             assert history[row["trial_id"]][: len(earlier)] == earlier
     assert continued >= 1 and {row["hyperparameters"]["tuner/epochs"] for row in rows} == {1, 3}
+
+
+def test_a_trial_folder_is_keras_tuners_unless_an_older_search_put_it_under_trials(tmp_path):
+    from kerobust.tuning.fit_tuner import trial_folder
+
+    assert trial_folder(str(tmp_path), "0003") == str(tmp_path / "trial_0003")
+    (tmp_path / "trials" / "0003").mkdir(parents=True)  # a search begun before 2026-12-07: resumed in place
+    assert trial_folder(str(tmp_path), "0003") == str(tmp_path / "trials" / "0003")
+    assert trial_folder(str(tmp_path), "0004") == str(tmp_path / "trial_0004")
