@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     evaluation = result.evaluation
     if evaluation is None:  # a multi-worker task other than the chief
         return 0
-    if result.train_seconds or args.reevaluate:  # a finished run shown again has printed its results
+    if not result.stored:  # a finished run shown again has printed its results
         print(f"Test accuracy on {evaluation.num_points} points: clean {100 * evaluation.clean_top1:.2f} %, "
               + ", ".join(f"{a.description or a.name} {100 * a.top1:.2f} %" for a in evaluation.attacks
                           if a.suite is None or a.suite == a.name)

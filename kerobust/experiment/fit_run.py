@@ -46,8 +46,9 @@ class FitResult:
         bounds: the sound-mode bounds summary (or `{"unavailable": reason}`).
         metrics: the `metrics.json` payload.
         run_dir: the run folder; `metrics_path`, `model_path`, `saved_model_path` are inside it.
-        train_seconds: wall time of training (0 for a run that had already finished).
+        train_seconds: wall time of training, over every session of a resumed run.
         best_epoch: the restored best epoch with `restore_best` / `patience`, else None.
+        stored: True when the run folder held the finished run, whose stored results were shown and returned.
     """
 
     config: FitConfig
@@ -58,6 +59,7 @@ class FitResult:
     run_dir: str
     train_seconds: float
     best_epoch: int | None = None
+    stored: bool = False
 
     @property
     def metrics_path(self) -> str:
@@ -157,7 +159,7 @@ def _stored_result(config, metrics, log):
     model_path = os.path.join(config.run_dir, "model.keras")
     classifier = keras.saving.load_model(model_path) if os.path.isfile(model_path) else None
     return FitResult(config, classifier, RobustnessResult.from_json(metrics), metrics.get("bounds"), metrics,
-                     config.run_dir, metrics.get("train_seconds", 0.0), metrics.get("best_epoch"))
+                     config.run_dir, metrics.get("train_seconds", 0.0), metrics.get("best_epoch"), stored=True)
 
 
 def _run_as_worker(config, dataset, arch_options, log, distribution):

@@ -257,12 +257,13 @@ def fit_search(base: FitConfig, space: Mapping[str, Sequence[Any]], directory: s
     completed = [row for row in rows if row["status"] == "COMPLETED"]
     if completed:
         best_dir = trial_folder(directory, completed[0]["trial_id"])
-        finish_best_trial(best_dir, base, set(space), dataset if not {"data", "data_dir"} & set(space) else None, log)
+        finish_best_trial(best_dir, completed[0]["trial_id"], base, set(space),
+                          dataset if not {"data", "data_dir"} & set(space) else None, log)
         export_best(best_dir, os.path.join(directory, "best"), completed[0]["trial_id"])
     return rows
 
 
-def finish_best_trial(run_dir: str, base: FitConfig, explicit: set[str], dataset: Any,
+def finish_best_trial(run_dir: str, trial_id: str, base: FitConfig, explicit: set[str], dataset: Any,
                       log: Callable[[str], None]) -> None:
     """Gives the best trial what its search left out (the gradient-masking probe and the SavedModel): its finished run
     is evaluated again with `base`'s settings for them (`kerobust fit --reevaluate`; its training is kept)."""
@@ -279,9 +280,10 @@ def finish_best_trial(run_dir: str, base: FitConfig, explicit: set[str], dataset
         stored = {k: v for k, v in (yaml.safe_load(handle) or {}).items() if k in FIELDS}
     config = dataclasses.replace(FitConfig(**stored), diagnostics_points=base.diagnostics_points, export=True,
                                  export_onnx=base.export_onnx, run_dir=run_dir)
-    log(f"best trial {os.path.basename(run_dir)}: evaluating it again with the gradient-masking probe and exporting "
-        "its SavedModel")
-    run(config, explicit=explicit, log=lambda line: None, dataset=dataset, reevaluate=True)
+    log(f"best trial {trial_id}: evaluating it again with the gradient-masking probe and exporting its SavedModel")
+    result = run(config, explicit=explicit, log=lambda line: None, dataset=dataset, reevaluate=True)
+    for warning in result.evaluation.warnings if result.evaluation is not None else []:
+        log(f"> warning (trial {trial_id}, possible gradient masking): {warning['message']}")
 
 
 def export_best(run_dir: str, best_dir: str, trial_id: str) -> None:
@@ -315,6 +317,8 @@ def plot_pareto(rows: Sequence[Mapping[str, Any]], path: str) -> None:
     """PGD test accuracy against parameters and against training seconds, one point per completed trial, labelled
     with its id and searched values; the Pareto-optimal trials (no other trial both cheaper and more robust) ringed.
     Points are not joined: trials are separate runs, not a curve."""
+    from matplotlib.ticker import FuncFormatter
+
     from kerobust.figures import png_figure
 
     done = [r for r in rows if r["status"] == "COMPLETED"]
@@ -335,9 +339,13 @@ def plot_pareto(rows: Sequence[Mapping[str, Any]], path: str) -> None:
             costs = [p[0] for p in points]
             if min(costs) > 0 and max(costs) / min(costs) > 10:
                 axis.set_xscale("log")
+            elif cost == "parameters":
+                axis.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value / 1e3:g}k"))
+            axis.margins(x=0.2)
             axis.set_xlabel(label)
-            axis.legend(fontsize=8, loc="lower right")
+            axis.legend(fontsize=8, loc="best")
             axis.grid(alpha=0.3)
+        axes[0].set_ylim(0, 100)
         axes[0].set_ylabel("PGD accuracy on the test split (%)")
         figure.suptitle("Search trials: robustness against cost", fontsize=10)
 

@@ -44,10 +44,19 @@ def flat_box(box: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
 
 def batched(function: Callable[[Array, Array, np.float32], Tensor], x: ArrayLike, y: ArrayLike,
             eps: float | np.float32, batch_size: int) -> Array:
-    """`function(x, y, eps)` over batches of numpy inputs, concatenated (numpy)."""
+    """`function(x, y, eps)` over batches of numpy inputs, concatenated (numpy). A last, partial batch is padded with
+    copies of its last point to the full batch, so that one compiled shape serves every batch (a second shape would
+    cost a second trace); the padding's rows are dropped."""
     x, y = np.asarray(x, "float32"), np.asarray(y, "int32")
     eps = np.float32(eps)
-    parts = [np.asarray(function(x[i:i + batch_size], y[i:i + batch_size], eps)) for i in range(0, len(x), batch_size)]
+    parts = []
+    for start in range(0, len(x), batch_size):
+        xs, ys = x[start:start + batch_size], y[start:start + batch_size]
+        rows = len(xs)
+        if start and rows < batch_size:
+            xs = np.concatenate([xs, np.repeat(xs[-1:], batch_size - rows, axis=0)])
+            ys = np.concatenate([ys, np.repeat(ys[-1:], batch_size - rows, axis=0)])
+        parts.append(np.asarray(function(xs, ys, eps))[:rows])
     return np.concatenate(parts) if parts else np.zeros((0,), "float32")
 
 

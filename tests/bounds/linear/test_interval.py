@@ -112,3 +112,21 @@ def test_a_layer_without_a_rule_is_named():
             IntervalBounds(model, jit=False)(np.zeros((1, 4, 4, 2)), np.zeros(1), 0.1)
     with pytest.raises(KerobustError, match="unknown threat norm"):
         IntervalBounds(model, norm="l1")
+
+
+def test_batches_share_one_shape_and_the_padding_is_dropped():
+    from kerobust.bounds.linear.interval import batched
+
+    shapes = []
+
+    def margins(x, y, eps):  # a per-row function whose rows can be checked
+        shapes.append(x.shape)
+        return x.reshape(len(x), -1).sum(axis=1) * eps + y
+
+    x = np.random.default_rng(0).uniform(size=(10, 2, 2, 1)).astype("float32")
+    y = np.arange(10, dtype="int32")
+    got = batched(margins, x, y, 0.5, batch_size=4)
+    np.testing.assert_allclose(got, x.reshape(10, -1).sum(axis=1) * 0.5 + y, rtol=1e-6)
+    assert shapes == [(4, 2, 2, 1)] * 3  # 4 + 4 + 2 padded to 4
+    shapes.clear()
+    assert batched(margins, x[:3], y[:3], 0.5, batch_size=4).shape == (3,) and shapes == [(3, 2, 2, 1)]
