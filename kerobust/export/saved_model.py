@@ -93,12 +93,17 @@ def add_serving_endpoints(archive: keras.export.ExportArchive, model: keras.Mode
         certifier = ServingCertifier(model, threat_norm)
     except KerobustError as error:
         return str(error)
-    # One traced certifier serves both signatures: `certify` calls `certify_at_radius` at a constant radius, so the
-    # bound graphs (the costly part of an export) are traced once per signature pass, not twice.
+    radius = tf.TensorSpec((), tf.float32, name="radius")
     at_radius = archive.add_endpoint("certify_at_radius", lambda images, radius: certifier(images, radius),
-                                     input_signature=[images, tf.TensorSpec((), tf.float32, name="radius")])
-    archive.add_endpoint("certify", lambda images: at_radius(images, tf.constant(float(eps), tf.float32)),
-                         input_signature=[images])
+                                     input_signature=[images, radius])
+    if keras.backend.backend() == "tensorflow":
+        # One traced certifier serves both signatures: `certify` calls `certify_at_radius` at a constant radius, so
+        # the bound graphs (the costly part of an export) are traced once per signature pass, not twice. (On JAX an
+        # endpoint is a jax2tf conversion that another endpoint cannot call.)
+        archive.add_endpoint("certify", lambda images: at_radius(images, tf.constant(float(eps), tf.float32)),
+                             input_signature=[images])
+    else:
+        archive.add_endpoint("certify", lambda images: certifier(images, float(eps)), input_signature=[images])
     return certifier.method_names
 
 
