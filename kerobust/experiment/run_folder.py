@@ -79,6 +79,8 @@ def _shown(value):
     """A configuration value as a user wrote it: `unset` for None, lists joined by commas."""
     if value is None:
         return "unset"
+    if isinstance(value, bool):
+        return str(value).lower()
     if isinstance(value, list):
         return ",".join(str(v) for v in value)
     return str(value)

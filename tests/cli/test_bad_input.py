@@ -125,6 +125,10 @@ def test_a_folder_from_an_older_kerobust_resumes_when_new_keys_hold_their_defaul
     prepare_run_folder(str(tmp_path), yaml.safe_dump(defaults), defaults=defaults)
     with pytest.raises(KerobustError, match=r"\(--svc-every 100 there, 7 now\)"):
         prepare_run_folder(str(tmp_path), yaml.safe_dump({**defaults, "svc_every": 7}), defaults=defaults)
+    with pytest.raises(KerobustError, match=r"\(--autoattack false there, true now\).* add --reevaluate"):
+        prepare_run_folder(str(tmp_path), yaml.safe_dump({**defaults, "autoattack": True}), defaults=defaults)
+    prepare_run_folder(str(tmp_path), yaml.safe_dump({**defaults, "autoattack": True}), defaults=defaults,
+                       may_differ=("autoattack",))  # what --reevaluate allows
 
 
 @pytest.mark.smoke
