@@ -158,7 +158,8 @@ def _remove(path):
             os.remove(path)
 
 
-def prepare_run_folder(path: str, config_yaml: str, defaults: Mapping[str, Any] | None = None) -> str:
+def prepare_run_folder(path: str, config_yaml: str, defaults: Mapping[str, Any] | None = None,
+                       may_differ: Collection[str] = ()) -> str:
     """Checks `path` as `run_folder` does, without holding it (for tools that only inspect a folder)."""
-    with run_folder(path, config_yaml, defaults):
+    with run_folder(path, config_yaml, defaults, may_differ):
         return path
