@@ -148,8 +148,28 @@ def run_cell(profile, cell, out, runs, dataset):
     """Trains and scores one cell, or reads it back (`kerobust.experiment.study_cells`)."""
     from kerobust.experiment.study_cells import cached_cell
 
-    return cached_cell(os.path.join(out, "cells", cell.name + ".json"), cell_settings(profile, cell),
+    path = os.path.join(out, "cells", cell.name + ".json")
+    return cached_cell(path, _as_stored(path, cell_settings(profile, cell)),
                        lambda: _train_and_score(profile, cell, os.path.join(runs, cell.name), dataset))
+
+
+def _as_stored(path, settings):
+    """`settings`, less the fit options that the cell stored at `path` predates and that are at `FitConfig`'s
+    defaults: an option kerobust gained after the cell was trained, left at its default, trains and scores the same
+    network, so it does not make the finished cell look computed with other settings."""
+    import json
+
+    from kerobust.experiment import FitConfig
+    from kerobust.experiment.study_cells import read_cell
+
+    if not os.path.exists(path):
+        return settings
+    stored = read_cell(path).get("settings", {}).get("fit", {})
+    defaults = {field.name: json.loads(json.dumps(field.default)) for field in dataclasses.fields(FitConfig)
+                if field.default is not dataclasses.MISSING}
+    fit = json.loads(json.dumps(settings["fit"]))
+    return dict(settings, fit={key: value for key, value in fit.items()
+                               if key in stored or key not in defaults or value != defaults[key]})
 
 
 def cell_settings(profile, cell):

@@ -13,7 +13,16 @@ def _profile_line(profile, cells):
             f"{profile.eval_steps} steps at ℓ∞ {profile.eps:.4g} and ℓ2 {profile.l2_eps:.4g}; accuracies in %.")
 
 
-def _score_rows(columns, cells):
+DATASETS = {"digits": "digits", "cifar10": "CIFAR-10"}
+PAPER = "paper (CIFAR-10)"  # the BIPARO report's numbers: CIFAR-10, whatever the profile
+
+
+def this_run(profile):
+    """The label of this run's numbers beside the report's: "digits (this run)"."""
+    return f"{DATASETS.get(profile.data, profile.data)} (this run)"
+
+
+def _score_rows(columns, cells, corner=""):
     """The report's rows, and for randomised columns the same attacks with EOT ("-" where a column has none)."""
     from kerobust.evaluation.report import markdown
 
@@ -23,13 +32,13 @@ def _score_rows(columns, cells):
         rows += [[f"{ROW_TITLES[row]} ({variant.upper()})"]
                  + [f"{cell['scores'][variant][row]:.2f}" if variant in cell["scores"] else "-" for cell in cells]
                  for row in ROWS[1:]]
-    return markdown([""] + [heading for heading, _, _ in columns], rows)
+    return markdown([corner] + [heading for heading, _, _ in columns], rows)
 
 
 def _paper_rows(columns):
     from kerobust.evaluation.report import markdown
 
-    return markdown([""] + [heading for heading, _, _ in columns],
+    return markdown([PAPER] + [heading for heading, _, _ in columns],
                     [[ROW_TITLES[row]] + [f"{numbers[i]:.2f}" for _, _, numbers in columns] for i, row in
                      enumerate(ROWS)])
 
@@ -42,28 +51,50 @@ def _cost_line(columns, cells):
 
 
 def table_markdown(title, columns, cells, profile):
+    ours = this_run(profile)
     lines = [f"# Bigaud et al. (2021), {title}", "", _profile_line(profile, cells), "", "## kerobust", "",
-             _score_rows(columns, cells), "", _cost_line(columns, cells)]
+             f"{ours}: test accuracy (%) on {cells[0]['points']} {profile.data} test points.", "",
+             _score_rows(columns, cells, ours), "", _cost_line(columns, cells)]
     if all(numbers for _, _, numbers in columns):
-        lines += ["", "## The BIPARO report (CIFAR-10)", "", _paper_rows(columns)]
+        scale = "" if profile.data == "cifar10" else f", for scale only: not the dataset of {ours} above"
+        lines += ["", "## The BIPARO report (CIFAR-10)", "",
+                  f"{PAPER}: the report's test accuracy (%) on CIFAR-10 (ℓ∞ 8/255){scale}.", "", _paper_rows(columns)]
     return "\n".join(lines)
 
 
-def plot_table(path, columns, cells):
+def attack_labels(profile):
+    """{row: what the row measures, with its attack and radius}, for the plots."""
+    return {"natural": "natural examples\n(clean, no attack)",
+            "linf_pgd": f"ℓ∞ PGD-{profile.eval_steps}\neps {profile.eps:.4g}",
+            "l2_pgd": f"ℓ2 PGD-{profile.eval_steps}\neps {profile.l2_eps:.4g}",
+            "linf_fgsm": f"ℓ∞ FGSM\neps {profile.eps:.4g}"}
+
+
+ERROR_BARS = "error bars: 95 % Wilson score intervals"
+
+
+def plot_table(path, columns, cells, profile, title=""):
     import numpy as np
 
+    from apps.significance import error_bars
     from kerobust.figures import png_figure
 
-    with png_figure(path, figsize=(7, 3.8)) as (figure, axis):
+    with png_figure(path, figsize=(7.5, 4.4)) as (figure, axis):
         width = 0.8 / len(cells)
         for i, ((heading, _, _), cell) in enumerate(zip(columns, cells)):
-            axis.bar(np.arange(len(ROWS)) + i * width, [cell["scores"]["plain"][row] for row in ROWS], width,
-                     label=heading)
-        axis.set_xticks(np.arange(len(ROWS)) + width * (len(cells) - 1) / 2, [ROW_TITLES[r] for r in ROWS], fontsize=8)
-        axis.set_ylabel("test accuracy (%)")
+            values = [cell["scores"]["plain"][row] for row in ROWS]
+            axis.bar(np.arange(len(ROWS)) + i * width, values, width, label=heading,
+                     yerr=error_bars(values, [cell["points"]] * len(values)), capsize=2,
+                     error_kw={"elinewidth": 0.8})
+        labels = attack_labels(profile)
+        axis.set_xticks(np.arange(len(ROWS)) + width * (len(cells) - 1) / 2, [labels[r] for r in ROWS], fontsize=8)
+        axis.set_ylabel("top-1 test accuracy (%)")
         axis.set_ylim(0, 100)
         axis.grid(axis="y", alpha=0.3)
         axis.legend(fontsize=8)
+        eot = "; attacks without EOT (with EOT: the markdown)" if any(c.get("randomised") for c in cells) else ""
+        axis.set_title(f"{title.split(':')[0]}, {this_run(profile)}: {cells[0]['points']} test points{eot}\n"
+                       f"({ERROR_BARS})", fontsize=9)
 
 
 def figure1_markdown(title, columns, cells, profile):
@@ -83,14 +114,23 @@ def plot_figure1(path, columns, cells, profile):
 
     radii = [profile.eps if cell["settings"]["cell"]["eps"] is None else cell["settings"]["cell"]["eps"]
              for cell in cells]
-    with png_figure(path, figsize=(5.5, 3.8)) as (figure, axis):
+    from apps.significance import error_bars
+
+    labels = {"linf_pgd": f"under ℓ∞ PGD-{profile.eval_steps} at eps {profile.eps:.4g} (robust)",
+              "natural": "natural examples (clean, no attack)"}
+    with png_figure(path, figsize=(6, 4.2)) as (figure, axis):
         for row in ("linf_pgd", "natural"):
-            axis.plot(radii, [cell["scores"]["plain"][row] for cell in cells], marker="o", label=ROW_TITLES[row])
+            values = [cell["scores"]["plain"][row] for cell in cells]
+            axis.errorbar(radii, values, yerr=error_bars(values, [cell["points"] for cell in cells]), marker="o",
+                          capsize=2, label=labels[row])
         axis.axvline(profile.eps, color="grey", linestyle=":", label=f"attack eps {profile.eps:.4g}")
-        axis.set_xlabel("ℓ∞ PGD training eps")
-        axis.set_ylabel("test accuracy (%)")
+        axis.set_xlabel("ℓ∞ PGD training eps ([0, 1] pixels; 0: natural training)")
+        axis.set_ylabel("top-1 test accuracy (%)")
+        axis.set_ylim(0, 101)
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
+        axis.set_title(f"BasicNet, {this_run(profile)}: {cells[0]['points']} test points ({ERROR_BARS})",
+                       fontsize=9)
 
 
 def curves_markdown(title, columns, cells, profile, milestones):
@@ -115,23 +155,26 @@ def curves_markdown(title, columns, cells, profile, milestones):
     return "\n".join(lines)
 
 
-def plot_curves(path, columns, cells, milestones, steps):
+def plot_curves(path, columns, cells, milestones, steps, profile):
     from kerobust.figures import png_figure
 
-    with png_figure(path, 1, len(cells), figsize=(5.5 * len(cells), 3.8), squeeze=False) as (figure, axes):
+    with png_figure(path, 1, len(cells), figsize=(5.5 * len(cells), 4.2), squeeze=False) as (figure, axes):
         for axis, (heading, _, _), cell in zip(axes[0], columns, cells):
             curves = cell["curves"]
+            split = "validation" if cell.get("curves_on") == "validation" else "test"
             epochs = range(1, len(curves["val_robust_accuracy"]) + 1)
-            axis.plot(epochs, curves["accuracy"], label="train (adversarial batches)")
-            axis.plot(epochs, curves["val_robust_accuracy"], label=f"test ℓ∞ PGD-{steps}")
-            axis.plot(epochs, curves["val_clean_accuracy"], label="test clean", alpha=0.6)
+            axis.plot(epochs, curves["accuracy"], label="training batches (adversarial)")
+            axis.plot(epochs, curves["val_robust_accuracy"],
+                      label=f"{split}, robust: under ℓ∞ PGD-{steps} at eps {profile.eps:.4g}")
+            axis.plot(epochs, curves["val_clean_accuracy"], label=f"{split}, clean (no attack)", alpha=0.6)
             for i, epoch in enumerate(milestones):
                 axis.axvline(epoch + 0.5, color="grey", linestyle=":", label="lr x0.1" if i == 0 else None)
-            axis.set_title(heading)
+            axis.set_title(f"{heading} ({cell['model']}), {this_run(profile)}: accuracy per epoch", fontsize=10)
             axis.set_xlabel("epoch")
-            axis.set_ylabel("accuracy (%)")
+            axis.set_ylabel("top-1 accuracy (%)")
+            axis.set_ylim(0, 101)
             axis.grid(alpha=0.3)
-            axis.legend(fontsize=8)
+            axis.legend(fontsize=8, loc="lower right")
 
 
 def write_item(folder, item, title, columns, cells, profile):
@@ -145,9 +188,10 @@ def write_item(folder, item, title, columns, cells, profile):
         deep = columns[0][1].deep
         milestones = profile.deep_milestones if deep else profile.basic_milestones
         table, plot = curves_markdown(title, columns, cells, profile, milestones), \
-            lambda path: plot_curves(path, columns, cells, milestones, profile.eval_steps)
+            lambda path: plot_curves(path, columns, cells, milestones, profile.eval_steps, profile)
     else:
-        table, plot = table_markdown(title, columns, cells, profile), lambda path: plot_table(path, columns, cells)
+        table, plot = table_markdown(title, columns, cells, profile), \
+            lambda path: plot_table(path, columns, cells, profile, title)
     rows = [dict(cell, column=heading) for (heading, _, _), cell in zip(columns, cells)]
     os.makedirs(folder, exist_ok=True)
     write_study(folder, item, table, rows, plot)

@@ -36,6 +36,13 @@ TITLES = {"lenet5": "LeNet-5", "cifar_nin": "CIFAR-NIN"}
 THESIS = {"lenet5": ((7.274294e-8, 0.9334476, 99.94), (0.00065, 94.17, 26.72, 25.34, 13.27481)),
           "cifar_nin": ((1.579417e-17, 0.3129927, 93.04), (0.00121, 99.88, 5.783, 3.093, 9.184525))}
 STATISTICS = ("min", "max", "mean", "median", "std")
+THESIS_DATA = {"lenet5": "MNIST", "cifar_nin": "CIFAR-10"}  # the datasets of the thesis's numbers
+DATASETS = {"digits": "digits", "mnist": "MNIST", "cifar10": "CIFAR-10"}
+
+
+def this_run(row):
+    """The label of this run's numbers beside the thesis's: "digits (this run)"."""
+    return f"{DATASETS.get(row['data'], row['data'])} (this run)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,20 +105,23 @@ def markdown_report(rows, profile):
              "points; FGS perturbations: over the points FGS perturbed, the rate) and divided by the input's pixels; "
              f"FGS searches eps up to {profile.upper:.4g}. The thesis's numbers ([0, 255] pixels, MNIST and CIFAR-10) "
              "are divided by 255.", "",
+             f"{', '.join(dict.fromkeys(this_run(r) for r in rows))}: the networks trained and bounded here:", "",
              markdown(["Network", "Normalized theoretical bound", "Normalized empirical bound", "Rate",
                        "Normalized sound bound", "thesis violations", "sound violations"],
                       [[TITLES[r["network"]], f"{r['thesis']:.6e}", f"{r['empirical']:.7f}", f"{r['rate']:.2f}%",
                         f"{r['sound']:.6e}", str(r["thesis_violations"]), str(r["sound_violations"])] for r in rows]),
-             "", "The thesis:", "",
+             "", f"thesis ({', '.join(f'{TITLES[n]} on {THESIS_DATA[n]}' for n in NETWORKS)}), its numbers "
+             "divided by 255:", "",
              markdown(["Network", "Normalized theoretical bound", "Normalized empirical bound", "Rate"],
-                      [[TITLES[n], f"{THESIS[n][0][0] / 255:.6e}", f"{THESIS[n][0][1] / 255:.7f}",
-                        f"{THESIS[n][0][2]:.2f}%"] for n in NETWORKS]),
+                      [[f"{TITLES[n]} ({THESIS_DATA[n]})", f"{THESIS[n][0][0] / 255:.6e}",
+                        f"{THESIS[n][0][1] / 255:.7f}", f"{THESIS[n][0][2]:.2f}%"] for n in NETWORKS]),
              "", "A violation is a point whose FGS perturbation is smaller than its bound: the bound is wrong there "
              "(the thesis's rules are unsound, docs/bounds.md section 8; a sound-mode violation would be a bug)."]
     table52 = ["# Peck (2017), Table 5.2: statistics of the FGS eps values ([0, 1] pixels)", "",
                markdown(["Network", "Min", "Max", "Mean", "Median", "Std"],
-                        [[TITLES[r["network"]]] + [f"{r[s]:.4g}" for s in STATISTICS] for r in rows]
-                        + [[f"{TITLES[n]} (thesis / 255)"] + [f"{v / 255:.4g}" for v in THESIS[n][1]]
+                        [[f"{TITLES[r['network']]}, {this_run(r)}"] + [f"{r[s]:.4g}" for s in STATISTICS]
+                         for r in rows]
+                        + [[f"{TITLES[n]}, thesis ({THESIS_DATA[n]}) / 255"] + [f"{v / 255:.4g}" for v in THESIS[n][1]]
                            for n in NETWORKS]), "", "Boxplots: figure5_11.png."]
     return "\n".join(lines), "\n".join(table52)
 
@@ -119,13 +129,15 @@ def markdown_report(rows, profile):
 def boxplots(rows, path):
     from kerobust.figures import png_figure
 
-    with png_figure(path, 1, len(rows), figsize=(3.2 * len(rows), 3.8), squeeze=False) as (figure, axes):
+    with png_figure(path, 1, len(rows), figsize=(3.6 * len(rows), 4.2), squeeze=False) as (figure, axes):
         for axis, row in zip(axes[0], rows):
             axis.boxplot(row["eps"])
-            axis.set_title(f"{TITLES[row['network']]} ({row['data']})")
-            axis.set_xticks([])
-            axis.set_ylabel("FGS eps ([0, 1] pixels)")
+            axis.set_title(f"{TITLES[row['network']]}, {this_run(row)}", fontsize=10)
+            axis.set_xticks([1], [f"{len(row['eps'])} of {row['points']} test points\n(those FGS perturbed)"],
+                           fontsize=8)
+            axis.set_ylabel("smallest flipping FGS eps\n(l-inf, [0, 1] pixels)")
             axis.grid(axis="y", alpha=0.3)
+        figure.suptitle("Figure 5.11: the smallest FGS eps that changes each test point's decision", fontsize=10)
 
 
 def main(argv=None):

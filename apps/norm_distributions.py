@@ -132,6 +132,13 @@ def markdown_report(cells, profile, initial):
         "Densities: figure2.png (l-inf, the paper's layout) and figure2_<arch>.png (l1, l-inf, l2)."])
 
 
+def accuracy_label(cell, arch=False):
+    """A training's legend entry: which training, its clean accuracy and its robust accuracy under which attack."""
+    name = f"{TITLES[cell['arch']]} {LABELS[cell['training']]}" if arch else LABELS[cell["training"]]
+    return (f"{name}: clean {cell['clean']:.1f} %,\nrobust {cell['robust']:.1f} % ({cell['attack'].upper()} at l-inf "
+            f"{cell['eps']:.4g})")
+
+
 def plot_papers_layout(cells, path):
     """One l-inf panel per architecture, a density per training (the paper's Figure 2)."""
     import numpy as np
@@ -140,11 +147,11 @@ def plot_papers_layout(cells, path):
     from kerobust.figures import png_figure
 
     archs = list(dict.fromkeys(cell["arch"] for cell in cells))
-    with png_figure(path, 1, len(archs), figsize=(3.4 * len(archs), 3.4), squeeze=False) as (figure, axes):
+    with png_figure(path, 1, len(archs), figsize=(3.6 * len(archs), 4.6), squeeze=False) as (figure, axes):
         for axis, arch in zip(axes[0], archs):
             for i, cell in enumerate(c for c in cells if c["arch"] == arch):
                 values = np.log10([row["linf"] for row in cell["norms"] if row["linf"]])
-                label = f"{LABELS[cell['training']]} ({cell['clean']:.1f} / {cell['robust']:.1f})"
+                label = accuracy_label(cell)
                 if np.ptp(values) > 0:
                     grid = np.linspace(values.min() - 0.5, values.max() + 0.5, 200)
                     axis.plot(grid, gaussian_kde(values)(grid), color=f"C{i}", label=label)
@@ -152,8 +159,11 @@ def plot_papers_layout(cells, path):
             axis.set_title(TITLES[arch])
             axis.set_xlabel("log10(l-inf norm)")
             axis.grid(alpha=0.3)
-            axis.legend(fontsize=7, title="clean / robust %", title_fontsize=7)
+            axis.legend(fontsize=7, title=f"top-1 test accuracy, {cells[0]['points']} points", title_fontsize=7,
+                        loc="upper center", bbox_to_anchor=(0.5, -0.2))  # below the axis: the curves fill it
         axes[0][0].set_ylabel("density over layers")
+        figure.suptitle("Layers' l-inf operator norms (a density over each network's conv, dense and batch-norm "
+                        "layers; ticks: the layers)", fontsize=10)
 
 
 def main(argv=None):
@@ -187,8 +197,8 @@ def main(argv=None):
         print(f"error: {error}", file=sys.stderr)
         return 2
     for arch in archs:
-        plot_norm_distributions({f"{LABELS[c['training']]} ({c['clean']:.1f} / {c['robust']:.1f})":
-                                 [LayerNorms(**row) for row in c["norms"]] for c in cells if c["arch"] == arch},
+        plot_norm_distributions({accuracy_label(c, arch=True): [LayerNorms(**row) for row in c["norms"]]
+                                 for c in cells if c["arch"] == arch},
                                 os.path.join(out, f"figure2_{arch}.png"))
     summary = [{k: v for k, v in cell.items() if k != "norms"} for cell in cells]  # per-layer norms stay in cells
     initial = {arch: initial_norms(arch, dataset, profile.seed) for arch in archs}

@@ -138,10 +138,14 @@ def markdown_table(cells, archs):
 
 
 def plot(cells, archs, path):
-    """Clean and robust accuracy against strength, one panel per regulariser, a colour per model."""
+    """Clean and robust accuracy against strength, one panel per regulariser, a colour per model, with 95 % Wilson
+    error bars."""
+    from apps.significance import error_bars
     from kerobust.figures import png_figure
 
-    with png_figure(path, 1, len(GROUPS), figsize=(4 * len(GROUPS), 3.4), sharey=True) as (figure, axes):
+    first = cells[0]
+    robust = f"robust: AutoAttack at l-inf {first['eps']:g}"
+    with png_figure(path, 1, len(GROUPS), figsize=(4 * len(GROUPS), 3.9), sharey=True) as (figure, axes):
         colours = [f"C{i}" for i in range(10)]  # matplotlib's default cycle
         for axis, (kind, label, values) in zip(axes, GROUPS):
             for colour, arch in zip(colours, archs):
@@ -149,15 +153,22 @@ def plot(cells, archs, path):
                 none = next((c for c in cells if c["arch"] == arch and c["kind"] == "none"), None)
                 xs = [v for v in values if v in by_value]
                 for key, style in (("clean", "-"), ("robust", "--")):
-                    axis.plot(range(len(xs)), [by_value[v][key] for v in xs], style, marker="o", color=colour,
-                              label=f"{arch} {key}")
+                    ys = [by_value[v][key] for v in xs]
+                    axis.errorbar(range(len(xs)), ys, yerr=error_bars(ys, [by_value[v]["points"] for v in xs]),
+                                  linestyle=style, marker="o", markersize=4, capsize=2, color=colour,
+                                  label=f"{arch} {'clean' if key == 'clean' else robust}")
                     if none is not None:
                         axis.axhline(none[key], color=colour, linestyle=style, alpha=0.3)
                 axis.set_xticks(range(len(xs)), [strength_label(kind, v) for v in xs])
             axis.set_title(label)
-            axis.set_xlabel("c" if kind == "svc" else "strength")
-        axes[0].set_ylabel("accuracy (%)  (faint: no regulariser)")
-        axes[-1].legend(fontsize=7)
+            axis.set_xlabel({"svc": "clip value c (largest singular value)", "weight_decay": "weight decay"}.get(
+                kind, "norm decay strength beta"))
+            axis.set_ylim(0, 101)
+            axis.grid(axis="y", alpha=0.3)
+        axes[0].set_ylabel("top-1 test accuracy (%)\n(faint: no regulariser)")
+        axes[-1].legend(fontsize=7, loc="lower right")
+        figure.suptitle(f"Clean and robust (AutoAttack, l-inf eps {first['eps']:g}) accuracy on {first['points']} test "
+                        "points; error bars: 95 % Wilson score intervals", fontsize=10)
 
 
 def build_parser():

@@ -17,6 +17,19 @@ def study_parser(doc, **options):
     return OneLineParser(description=" ".join(doc.strip().split("\n\n")[0].split()), **options)
 
 
+def stored_rows(path):
+    """The rows a study wrote to `path` (its JSON), for `--report-only`, which measures nothing; None, after a
+    one-line error, when the file is missing (the study then exits with status 2)."""
+    import json
+    import os
+
+    if not os.path.exists(path):
+        print(f"error: --report-only needs {path}; run without it to measure", file=sys.stderr)
+        return None
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
 def positive(text):
     """An argparse type: a whole number >= 1 (an untrained network or an empty test set tabulates nothing)."""
     try:

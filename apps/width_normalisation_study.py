@@ -21,8 +21,10 @@ al.; the ConvNorm reference re-zeroed it every minibatch), and the attacks run i
 
 Finished cells are kept in `OUT/cells/*.json` and a rerun reads them back; an interrupted fit resumes from its run
 folder (`--runs`). Writes `OUT/table1.md` (Table 1's layout, then natural accuracy, cost and the paper's findings
-checked), `OUT/table1.json`, `OUT/table1.png` (accuracy against k per attack), `OUT/figure2.png` (validation accuracy
-per epoch, a line per k) and `OUT/figure3.png` (top-1 test accuracy against k, a line per normalisation).
+checked), `OUT/table1.json`, `OUT/table1.png` (accuracy against k per attack), `OUT/figure2.png` (clean validation
+accuracy per epoch, a line per k) and `OUT/figure3.png` (clean top-1 test accuracy against k, a line per
+normalisation); the plots run from 0 to 100 % with 95 % Wilson error bars, and each finding is checked by a
+two-proportion z-test at 5 % (`apps.significance`).
 
     python -m apps.width_normalisation_study [--profile digits|cifar] [--quick] [--ks 1,2,3,4,5] [--norms none,bn,...]
 """
@@ -133,16 +135,17 @@ def _value(cells, k, norm, attack, top):
 
 
 def table1(cells, ks, norms):
-    """Table 1's layout: Top-N x attack x k rows, one column per normalisation (percent)."""
+    """Table 1's layout: top-N x attack x k rows (the paper's Precision@1 / @5 are top-1 / top-5 accuracy), one
+    column per normalisation (percent)."""
     from kerobust.evaluation.report import markdown
 
     rows = []
-    for top, label in (("top1", "Precision@1"), ("top5", "Precision@5")):
+    for top, label in (("top1", "top-1"), ("top5", "top-5")):
         for a, (attack, name) in enumerate(ATTACKS):
             for i, k in enumerate(ks):
                 first = (label if a == 0 and i == 0 else "", name if i == 0 else "", str(k))
                 rows.append([*first, *(_value(cells, k, norm, attack, top) for norm in norms)])
-    return markdown(["Top-N", "Attack", "k", *(COLUMN[n] for n in norms)], rows)
+    return markdown(["Accuracy", "Attack", "k", *(COLUMN[n] for n in norms)], rows)
 
 
 def natural_table(cells, ks, norms):
@@ -150,8 +153,8 @@ def natural_table(cells, ks, norms):
     from kerobust.evaluation.report import markdown
 
     rows = [[label if i == 0 else "", str(k), *(_value(cells, k, n, "clean", top) for n in norms)]
-            for top, label in (("top1", "Precision@1"), ("top5", "Precision@5")) for i, k in enumerate(ks)]
-    return markdown(["Top-N", "k", *(COLUMN[n] for n in norms)], rows)
+            for top, label in (("top1", "top-1"), ("top5", "top-5")) for i, k in enumerate(ks)]
+    return markdown(["Accuracy", "k", *(COLUMN[n] for n in norms)], rows)
 
 
 def cost_table(cells, ks, norms):
@@ -166,44 +169,55 @@ def cost_table(cells, ks, norms):
 
 
 def findings(cells, ks, norms):
-    """O'Hanlon's (2021) findings (section 4.2 and Table 1's discussion), each checked against the measured cells."""
+    """O'Hanlon's (2021) findings (section 4.2 and Table 1's discussion), each checked against the measured cells by
+    the z-test of `apps.significance` (the rules are stated above the findings in `markdown_report`)."""
+    from apps.significance import HOLDS, NOISE, OPPOSITE, majority, two_proportion_test, verdict, z_and_p
+
     lines = []
 
     def series(norm, attack):
         return [cells[(k, norm)][attack]["top1"] for k in ks if (k, norm) in cells]
 
-    def verdict(holds):
-        return "holds" if holds else "does not hold"
+    def points(norm):
+        return [cells[(k, norm)]["points"] for k in ks if (k, norm) in cells]
 
-    def wins_over_vanilla(norm, attack):
-        return sum(cells[(k, norm)][attack]["top1"] > cells[(k, "none")][attack]["top1"]
-                   for k in ks if (k, norm) in cells and (k, "none") in cells)
+    def test(a, b, n_a, n_b, note=""):
+        """"(note; z = .., p = ..): verdict" of the claim a > b."""
+        return f"({note}{z_and_p(*two_proportion_test(a, b, n_a, n_b))}): {verdict(a, b, n_a, n_b)}"
+
+    def over_vanilla(norm, attack):
+        """The claim "`norm` is above vanilla" at every width both ran: how often higher, how often significantly
+        higher or lower, and the verdict over the widths (`majority`)."""
+        pairs = [(cells[(k, norm)], cells[(k, "none")]) for k in ks if (k, norm) in cells and (k, "none") in cells]
+        verdicts = [verdict(a[attack]["top1"], b[attack]["top1"], a["points"], b["points"]) for a, b in pairs]
+        higher = sum(a[attack]["top1"] > b[attack]["top1"] for a, b in pairs)
+        better, worse = (sum(v == answer for v in verdicts) for answer in (HOLDS, OPPOSITE))
+        return (f"higher at {higher} of {len(pairs)} widths, significantly higher at {better}, significantly lower at "
+                f"{worse}: {majority(verdicts) if pairs else NOISE}")
 
     if len(ks) < 2:
         return ["(the findings compare widths: run at least two values of k)"]
     for norm in norms:
-        clean = series(norm, "clean")
+        clean, n = series(norm, "clean"), points(norm)
         if len(clean) == len(ks):
             lines.append(f"* Wider is more accurate ({COLUMN[norm]}): clean top-1 {clean[0]:.1f} % at k={ks[0]}, "
-                         f"{clean[-1]:.1f} % at k={ks[-1]}: {verdict(clean[-1] > clean[0])}.")
+                         f"{clean[-1]:.1f} % at k={ks[-1]} {test(clean[-1], clean[0], n[-1], n[0])}.")
     for norm in ("bn", "convnorm"):
         if norm in norms and "none" in norms:
-            wins = wins_over_vanilla(norm, "clean")
-            lines.append(f"* {COLUMN[norm]} improves natural accuracy over vanilla: at {wins} of {len(ks)} widths: "
-                         f"{verdict(wins > len(ks) / 2)}.")
+            lines.append(f"* {COLUMN[norm]} improves natural accuracy over vanilla: {over_vanilla(norm, 'clean')}.")
     for norm in ("convnorm", "bn+convnorm"):
-        fgsm, pgd = series(norm, "fgsm"), series(norm, "pgd")
+        fgsm, pgd, n = series(norm, "fgsm"), series(norm, "pgd"), points(norm)
         if norm in norms and len(fgsm) == len(ks):
             lines.append(f"* {COLUMN[norm]}'s FGSM accuracy rises with k: {fgsm[0]:.1f} % at k={ks[0]}, "
-                         f"{fgsm[-1]:.1f} % at k={ks[-1]}: {verdict(fgsm[-1] > fgsm[0])}.")
+                         f"{fgsm[-1]:.1f} % at k={ks[-1]} {test(fgsm[-1], fgsm[0], n[-1], n[0])}.")
+            lowest = min(range(1, len(ks)), key=pgd.__getitem__)
+            half = f"half of k={ks[0]}: {pgd[0] / 2:.1f} %; "
             lines.append(f"* {COLUMN[norm]}'s PGD accuracy collapses at larger k (below half of k={ks[0]}'s): "
-                         f"{pgd[0]:.1f} % at k={ks[0]}, lowest {min(pgd[1:]):.1f} %: "
-                         f"{verdict(min(pgd[1:]) < pgd[0] / 2)}.")
+                         f"{pgd[0]:.1f} % at k={ks[0]}, lowest {pgd[lowest]:.1f} % "
+                         f"{test(pgd[0] / 2, pgd[lowest], n[0], n[lowest], half)}.")
     if "bn" in norms and "none" in norms:
         for attack, name in ATTACKS:
-            wins = wins_over_vanilla("bn", attack)
-            lines.append(f"* BN is more robust than vanilla against {name}: at {wins} of {len(ks)} widths: "
-                         f"{verdict(wins > len(ks) / 2)}.")
+            lines.append(f"* BN is more robust than vanilla against {name}: {over_vanilla('bn', attack)}.")
     flagged = [(k, n) for (k, n), cell in sorted(cells.items()) if cell["masking_warnings"]]
     lines.append(f"* Masking checks flagged {len(flagged)} of {len(cells)} cells"
                  + (": " + ", ".join(f"{COLUMN[n]} k={k}" for k, n in flagged) if flagged else "") + ".")
@@ -211,6 +225,8 @@ def findings(cells, ks, norms):
 
 
 def markdown_report(cells, ks, norms, profile):
+    from apps.significance import TEST
+
     warnings = [f"* {COLUMN[n]} k={k}: " + "; ".join(w["message"] for w in cell["masking_warnings"])
                 for (k, n), cell in sorted(cells.items()) if cell["masking_warnings"]]
     points = next(iter(cells.values()))["points"] if cells else 0
@@ -218,70 +234,125 @@ def markdown_report(cells, ks, norms, profile):
         f"Free adversarial training (m={profile.replays}, {profile.passes} pass{'es' if profile.passes > 1 else ''}), "
         f"WRN-{profile.depth}-k on "
         f"{profile.data}, l-inf eps={profile.eps:g}: FGSM and PGD-{profile.pgd_steps} (step {profile.step:g}) "
-        f"accuracy (%) on {points} test points (one point is {100 / max(points, 1):.2f} points of accuracy; the "
+        f"accuracy (%) on {points} test points, top-1 and top-5 (the paper's Precision@1 and @5; one point is "
+        f"{100 / max(points, 1):.2f} points of accuracy; the "
         f"binomial standard error of a 30 % accuracy is {100 * (0.3 * 0.7 / max(points, 1)) ** 0.5:.1f} points). "
-        f"{MASKED}: flagged by the gradient-masking checks (listed below).",
+        f"{MASKED}: flagged by the gradient-masking checks (listed below). In the PNGs, y-axes run from 0 to 100 % "
+        "and error bars are each accuracy's 95 % Wilson score interval.",
         "", table1(cells, ks, norms), "", "Natural (clean) test accuracy (%), Figure 3:", "",
         natural_table(cells, ks, norms), "", "Cost (parameters, training seconds):", "", cost_table(cells, ks, norms),
-        "", "The findings of O'Hanlon (2021), checked on these runs:", "", *findings(cells, ks, norms),
+        "", f"The findings of O'Hanlon (2021), checked on these runs by a {TEST} of the two accuracies compared "
+        "(the cells keep accuracies, not per-point predictions, so McNemar's paired test cannot be run; the z-test "
+        "treats the two accuracies as independent samples). \"holds\": the difference in the claimed direction is "
+        "significant; \"does not hold\": it is significant in the opposite direction; \"within noise (not "
+        f"significant)\": neither. A trend over k compares k={ks[0]} with k={ks[-1]}; a claim over the widths is "
+        "tested at each width and holds (does not hold) when it does so at more than half of the widths; the PGD "
+        f"collapse compares the lowest PGD accuracy at k > {ks[0]} with half of k={ks[0]}'s (tested as an accuracy "
+        "on as many points, which overstates its noise).", "", *findings(cells, ks, norms),
     ]
     if warnings:
         parts += ["", "Masking warnings:", "", *warnings]
     return "\n".join(parts)
 
 
+ERROR_BARS = "error bars: 95 % Wilson score intervals"
+
+
 def _lines(axis, cells, ks, norms, attack, top):
+    """Accuracy against k, a line per normalisation (nudged sideways so that none hides another), with 95 % Wilson
+    error bars; an x marks a cell the masking checks flagged."""
+    from apps.significance import error_bars
+
     for i, norm in enumerate(norms):
         xs = [k for k in ks if (k, norm) in cells]
-        axis.plot(xs, [cells[(k, norm)][attack][top] for k in xs], marker="o", color=f"C{i}", label=COLUMN[norm])
+        shift = 0.08 * (i - (len(norms) - 1) / 2)
+        ys = [cells[(k, norm)][attack][top] for k in xs]
+        axis.errorbar([k + shift for k in xs], ys, yerr=error_bars(ys, [cells[(k, norm)]["points"] for k in xs]),
+                      marker="o", markersize=4, capsize=2, linewidth=1.2, color=f"C{i}", label=COLUMN[norm])
         flagged = [k for k in xs if attack != "clean" and cells[(k, norm)]["masking_warnings"]]
-        axis.plot(flagged, [cells[(k, norm)][attack][top] for k in flagged], "x", color="k", markersize=10)
+        axis.plot([k + shift for k in flagged], [cells[(k, norm)][attack][top] for k in flagged], "x", color="k",
+                  markersize=9)
     axis.set_xticks(list(ks))
     axis.set_xlabel("widening factor k")
+    axis.set_ylim(0, 101)
+    axis.set_yticks(range(0, 101, 20))
+    axis.grid(axis="y", alpha=0.3)
 
 
-def plot_table1(cells, ks, norms, path, depth=16):
-    """Table 1 as four panels (Precision@1 / @5 x PGD / FGSM), accuracy against k; x marks a flagged cell."""
+def _points(cells):
+    return next(iter(cells.values()))["points"] if cells else 0
+
+
+def plot_table1(cells, ks, norms, path, depth=16, eps=None, pgd_steps=10):
+    """Table 1 as four panels (top-1 / top-5 x PGD / FGSM), accuracy against k; x marks a flagged cell."""
     from kerobust.figures import png_figure
 
-    with png_figure(path, 2, 2, figsize=(9, 6.5)) as (figure, axes):
-        for row, (top, label) in enumerate((("top1", "Precision@1"), ("top5", "Precision@5"))):
-            for column, (attack, name) in enumerate(ATTACKS):
+    radius = "" if eps is None else f" at l-inf eps {eps:g}"
+    names = {"pgd": f"PGD-{pgd_steps}{radius}", "fgsm": f"FGSM{radius}"}
+    with png_figure(path, 2, 2, figsize=(9.5, 7)) as (figure, axes):
+        for row, (top, label, short) in enumerate((("top1", "top-1", "top-1"), ("top5", "top-5", "top-5"))):
+            for column, (attack, _) in enumerate(ATTACKS):
                 axis = axes[row][column]
                 _lines(axis, cells, ks, norms, attack, top)
-                axis.set_title(f"{name}, {label}")
-                axis.set_ylabel("accuracy (%)")
-        axes[0][0].legend(fontsize=8)
-        figure.suptitle(f"WRN-{depth}-k under free adversarial training (x: flagged by the masking checks)")
+                axis.set_title(f"{names[attack]}, {label}", fontsize=10)
+                axis.set_ylabel(f"robust {short} test accuracy (%)")
+        axes[0][0].legend(fontsize=8, loc="upper left", ncol=2)
+        figure.suptitle(f"WRN-{depth}-k under free adversarial training: accuracy under attack on {_points(cells)} "
+                        f"test points\n({ERROR_BARS}; x: flagged by the masking checks)", fontsize=10)
 
 
-def plot_figure2(cells, ks, norms, path, depth=16):
-    """Figure 2: validation accuracy per epoch, a line per k, a panel per normalisation."""
+def plot_figure2(cells, ks, norms, path, depth=16, val_points=None):
+    """Figure 2: clean validation accuracy per epoch, a line per k, a panel per normalisation; with `val_points`
+    (the validation split's size) a band of each value's 95 % Wilson interval."""
     from matplotlib.ticker import MaxNLocator
 
+    from apps.significance import wilson_interval
     from kerobust.figures import png_figure
 
-    with png_figure(path, 1, len(norms), figsize=(3.6 * len(norms), 3.4), sharey=True, squeeze=False) as (_, axes):
+    with png_figure(path, 1, len(norms), figsize=(3.6 * len(norms), 3.8), sharey=True, squeeze=False) as (
+            figure, axes):
         for axis, norm in zip(axes[0], norms):
             for i, k in enumerate(ks):
                 curve = cells.get((k, norm), {}).get("val_accuracy", [])
-                axis.plot(range(1, len(curve) + 1), curve, marker=".", color=f"C{i}", label=f"k={k}")
+                epochs = range(1, len(curve) + 1)
+                axis.plot(epochs, curve, marker=".", color=f"C{i}", label=f"k={k}")
+                if val_points:
+                    low, high = zip(*(wilson_interval(v, val_points) for v in curve)) if curve else ((), ())
+                    axis.fill_between(epochs, low, high, color=f"C{i}", alpha=0.12, linewidth=0)
             axis.set_title(f"WRN-{depth}-k, {COLUMN[norm]}")
             axis.set_xlabel("epoch (pass)")
             axis.xaxis.set_major_locator(MaxNLocator(integer=True))
-        axes[0][0].set_ylabel("validation accuracy (%)")
-        axes[0][-1].legend(fontsize=8)
+            axis.set_ylim(0, 101)
+            axis.set_yticks(range(0, 101, 20))
+            axis.grid(axis="y", alpha=0.3)
+        axes[0][0].set_ylabel("clean validation accuracy (%)")
+        axes[0][-1].legend(fontsize=8, loc="lower right")
+        held_out = f"{val_points} held-out validation points" if val_points else "the validation split"
+        bands = "; bands: 95 % Wilson score intervals" if val_points else ""
+        figure.suptitle(f"Clean (unattacked) top-1 accuracy on {held_out} after each epoch{bands}", fontsize=10)
 
 
 def plot_figure3(cells, ks, norms, path, depth=16):
-    """Figure 3: top-1 clean test accuracy against k, a line per normalisation."""
+    """Figure 3: top-1 clean test accuracy against k, a line per normalisation: on 0-100 %, and beside it the top of
+    the axis enlarged with the same error bars (what a difference of a point is worth)."""
+    import math
+
+    from apps.significance import wilson_interval
     from kerobust.figures import png_figure
 
-    with png_figure(path, figsize=(5, 3.6)) as (_, axis):
-        _lines(axis, cells, ks, norms, "clean", "top1")
-        axis.set_ylabel("top-1 test accuracy (%)")
-        axis.set_title(f"WRN-{depth}-k, clean test accuracy")
-        axis.legend(fontsize=8)
+    with png_figure(path, 1, 2, figsize=(9.5, 3.9)) as (figure, axes):
+        for axis in axes:
+            _lines(axis, cells, ks, norms, "clean", "top1")
+            axis.set_ylabel("clean top-1 test accuracy (%)")
+        axes[0].set_title("full scale", fontsize=10)
+        axes[0].legend(fontsize=8, loc="lower right")
+        lows = [wilson_interval(cell["clean"]["top1"], cell["points"])[0] for cell in cells.values()]
+        bottom = 2 * math.floor(min(lows + [98.0]) / 2)
+        axes[1].set_ylim(bottom, 100.5)
+        axes[1].set_yticks(range(bottom, 101, 2 if 100 - bottom <= 20 else 10))
+        axes[1].set_title("enlarged top of the same axis (same data and error bars)", fontsize=9)
+        figure.suptitle(f"WRN-{depth}-k: clean (unattacked) top-1 accuracy on {_points(cells)} test points "
+                        f"({ERROR_BARS})", fontsize=10)
 
 
 def _choices(text, allowed, what, convert=str):
@@ -332,8 +403,8 @@ def main(argv=None):
         return 2
     rows = [cells[key] for key in todo]
     write_study(args.out, "table1", markdown_report(cells, ks, norms, profile), rows,
-                lambda path: plot_table1(cells, ks, norms, path, profile.depth))
-    plot_figure2(cells, ks, norms, os.path.join(args.out, "figure2.png"), profile.depth)
+                lambda path: plot_table1(cells, ks, norms, path, profile.depth, profile.eps, profile.pgd_steps))
+    plot_figure2(cells, ks, norms, os.path.join(args.out, "figure2.png"), profile.depth, len(dataset.y_val))
     plot_figure3(cells, ks, norms, os.path.join(args.out, "figure3.png"), profile.depth)
     print(f"wrote {args.out}/figure2.png, figure3.png")
     return 0

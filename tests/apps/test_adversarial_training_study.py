@@ -61,13 +61,22 @@ def test_the_checked_in_results_agree_with_their_cells(item):
         assert stored["scores"] == row["scores"] and stored["settings"]["fit"]["data"] == "digits"
         assert all(0 <= row["scores"]["plain"][name] <= 100 for name in ROWS)
     if item.startswith("table"):  # each value sits at its row title and column heading
-        cells = _markdown_cells(table.split("## kerobust")[1].split("## The BIPARO report")[0])
+        ours, paper = table.split("## kerobust")[1].split("## The BIPARO report")
+        # Whose numbers, on which dataset: in the corner of each table and in the line above it.
+        assert _corner(ours) == "digits (this run)" and _corner(paper) == "paper (CIFAR-10)"
+        assert "\n\npaper (CIFAR-10): the report's test accuracy (%) on CIFAR-10" in paper
+        cells = _markdown_cells(ours)
         for row in rows:
             for variant, scores in row["scores"].items():
                 suffix = "" if variant == "plain" else f" ({variant.upper()})"
                 for name in ROWS[variant != "plain":]:
                     assert cells[(ROW_TITLES[name] + suffix, row["column"])] == f"{scores[name]:.2f}"
     assert (RESULTS / f"bigaud2021_{item}" / f"{item}.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def _corner(text):
+    """The top-left heading of the first markdown table in `text`."""
+    return next(line for line in text.splitlines() if line.startswith("|")).split("|")[1].strip()
 
 
 def _markdown_cells(text):
@@ -77,3 +86,24 @@ def _markdown_cells(text):
     headings = split(lines[0])
     return {(values[0], heading): value for values in map(split, lines[2:])
             for heading, value in zip(headings[1:], values[1:])}
+
+
+def test_a_fit_option_added_after_a_cell_was_trained_keeps_the_cell_only_at_its_default(tmp_path):
+    """kerobust gaining a `FitConfig` option does not orphan the finished cells, unless the option is in use."""
+    import dataclasses
+
+    from apps.adversarial_training_cells import PROFILES, _as_stored, basicnet, cell_settings
+    from kerobust.atomic_files import write_json
+    from kerobust.experiment import FitConfig
+
+    settings = json.loads(json.dumps(cell_settings(PROFILES["digits"], basicnet())))
+    path = str(tmp_path / "cell.json")
+    assert _as_stored(path, settings) == settings  # nothing stored yet
+    older = dict(settings, fit={k: v for k, v in settings["fit"].items() if k != "val_points"})
+    write_json(path, {"settings": older})
+    # val_points is 100_000 for curves, not FitConfig's default: the older cell was trained otherwise.
+    assert _as_stored(path, settings) == settings
+    assert settings["fit"]["jit"] == next(f.default for f in dataclasses.fields(FitConfig) if f.name == "jit")
+    older = dict(settings, fit={k: v for k, v in settings["fit"].items() if k != "jit"})
+    write_json(path, {"settings": older})
+    assert _as_stored(path, settings) == older  # an option at its default that the cell predates is left out

@@ -42,3 +42,14 @@ def test_the_checked_in_study_certifies_90_percent_at_linf_0_1_with_95_percent_c
     lipschitz = {t: r["certified"]["lipschitz l2 0.25"] for t, r in rows.items()}
     assert lipschitz["lipschitz-margin"] > 40 and all(v < 1 for t, v in lipschitz.items() if t != "lipschitz-margin")
     assert (RESULTS / "certified_training.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.smoke
+def test_every_training_has_its_own_marker_and_line_style(tmp_path):
+    """Natural and PGD training certify the same 0 %: only their markers and line styles tell their lines apart."""
+    assert set(study.STYLES) == set(study.TRAININGS)
+    assert len(set(marker for marker, _ in study.STYLES.values())) == len(study.TRAININGS)
+    assert len(set(str(style) for _, style in study.STYLES.values())) == len(study.TRAININGS)
+    rows = json.loads((RESULTS / "certified_training.json").read_text())
+    study.plot(rows, tmp_path / "plot.png")
+    assert (tmp_path / "plot.png").read_bytes()[:4] == b"\x89PNG"

@@ -1,6 +1,7 @@
 """The LeNet-LRN study script: Table 5.3's columns plus bounds and violations, written as markdown, JSON and PNG."""
 
 import json
+import pathlib
 
 import pytest
 
@@ -25,3 +26,13 @@ def test_residual_networks_get_sound_bounds_and_no_thesis_column(tmp_path):
     [row] = json.loads((tmp_path / "table.json").read_text())
     assert row["thesis_mean"] is None and row["sound_violations"] == 0 and 0 < row["sound_mean"] < row["found_mean"]
     assert "| resnet20:bn+convnorm | " in (tmp_path / "table.md").read_text().replace("  ", " ")
+
+
+def test_report_only_rerenders_the_checked_in_table_without_training(tmp_path, capsys):
+    assert lenet_lrn_bounds.main(["--report-only", "--out", str(tmp_path)]) == 2
+    assert "--report-only needs" in capsys.readouterr().err
+    stored = pathlib.Path(lenet_lrn_bounds.__file__).parent / "results" / "peck2017_lenet_lrn"
+    (tmp_path / "table.json").write_text((stored / "table.json").read_text())
+    assert lenet_lrn_bounds.main(["--report-only", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "table.md").read_text() == (stored / "table.md").read_text()
+    assert (tmp_path / "bounds.png").read_bytes()[:4] == b"\x89PNG"

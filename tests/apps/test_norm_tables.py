@@ -63,3 +63,16 @@ def test_table1_times_every_method_and_writes_the_table(tmp_path):
     [row] = json.loads((tmp_path / "table1.json").read_text())
     assert all(row[key] > 0 for key, _ in table1.METHODS)
     assert "| 3, 3, 4, 4" in (tmp_path / "table1.md").read_text() and (tmp_path / "table1.png").exists()
+
+
+def test_table1_rerenders_from_its_json_and_says_whose_numbers_are_whose(tmp_path, capsys):
+    assert table1.main(["--report-only", "--out", str(tmp_path)]) == 2  # nothing measured to render
+    assert "--report-only needs" in capsys.readouterr().err
+    stored = pathlib.Path(table1.__file__).parent / "results" / "liang2021_table1" / "table1.json"
+    (tmp_path / "table1.json").write_text(stored.read_text())
+    assert table1.main(["--report-only", "--out", str(tmp_path)]) == 0
+    text = (tmp_path / "table1.md").read_text()
+    header = next(line for line in text.splitlines() if line.startswith("| kernel size"))
+    assert "VS / l1 (this machine)" in header and "VS / l1 (paper, GTX 1080 Ti)" in header
+    assert "| 3, 3, 32, 32   | 65.9" in text and json.loads((tmp_path / "table1.json").read_text()) == \
+        json.loads(stored.read_text())
