@@ -71,5 +71,6 @@ def test_damaged_search_files_are_named_with_the_way_back(tmp_path, relative):
     check_search_files(str(tmp_path))
     (tmp_path / relative).write_text('{"trial_id": ')
     with pytest.raises(KerobustError, match=f"{relative} is damaged .JSONDecodeError.: restore it, or remove "
-                                            "oracle.json and the trial_. folders"):
+                                            r"oracle.json and every trial_\*/trial.json .*the trials' run folders are "
+                                            "kept"):
         check_search_files(str(tmp_path))
