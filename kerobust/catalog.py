@@ -26,7 +26,8 @@ NOISE_GRANULARITIES = ("layerwise", "channelwise", "elementwise")
 NORM_DECAY_NORMS = ("l1", "linf")
 SVC_OPERATORS = ("circular", "layer")
 STRATEGIES = ("mirrored", "multi-worker", "data-parallel")
-ATTACK_STEPS = {"fgsm": 1, "pgd": 20, "apgd-ce": 100, "apgd-t": 100, "square": 5000}  # attack: its default step count
+ATTACK_STEPS = {"fgsm": 1, "pgd": 20, "apgd-ce": 100, "apgd-t": 100, "fab": 100, "fab-t": 100,
+                "square": 5000}  # attack: its default step count
 ATTACK_SUITES = ("autoattack",)
 CERTIFY_METHODS = ("ibp", "crown-ibp", "crown", "lipschitz", "smoothing")
 BOUND_MODES = ("thesis", "sound")

@@ -41,13 +41,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eval-eps", default=argparse.SUPPRESS,
                         help="attack radii, e.g. 0.1 or 2/255,4/255,8/255 (default: the dataset's)")
     parser.add_argument("--attacks", default=None,
-                        help="e.g. fgsm,pgd-20,apgd-ce,apgd-t,square-1000,autoattack (default: FGSM and PGD)")
+                        help="e.g. fgsm,pgd-20,apgd-ce,apgd-t,fab,fab-t,square-1000,autoattack (default: FGSM and PGD)")
     parser.add_argument("--eval-steps", default=argparse.SUPPRESS,
                         help="PGD step counts of the default attacks, e.g. 10,20")
     parser.add_argument("--eval-step-size", default=argparse.SUPPRESS,
                         help="PGD step size at the first eval eps (scaled with eps)")
     parser.add_argument("--restarts", default="1", help="PGD random restarts")
-    parser.add_argument("--targets", default=None, help="target classes of APGD-T (default: 9, or the classes - 1)")
+    parser.add_argument("--targets", default=None,
+                        help="target classes of APGD-T and FAB-T (default: 9, or the classes - 1)")
     parser.add_argument("--eot", default="1", help="gradient samples per step for randomised models (EOT)")
     parser.add_argument("--square-queries", default="5000", help="Square queries inside the autoattack suite")
     parser.add_argument("--points", default=None, help="evaluate the first N test points (default: all)")

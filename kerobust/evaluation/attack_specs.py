@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Sequence
 
-from kerobust.attacks import APGD, FGSM, PGD, Attack, AttackSuite, Square
+from kerobust.attacks import APGD, FAB, FGSM, PGD, Attack, AttackSuite, Square
 from kerobust.attacks.suite import build_suite
 from kerobust.attack_list import ATTACK_NAMES, parse_attack_list  # noqa: F401  (re-exported)
 from kerobust.catalog import ATTACK_STEPS as DEFAULT_STEPS
@@ -20,7 +20,7 @@ class AttackOptions:
         norm: "linf" or "l2".
         step_size: PGD step size; None: 2.5 eps / steps.
         restarts: PGD random restarts.
-        targets: classes tried by APGD-T (and by PGD when > 0 is asked with `pgd_targets`).
+        targets: classes tried by APGD-T and FAB-T (and by PGD when > 0 is asked with `pgd_targets`).
         eot_samples: gradient samples per step for randomised models (expectation over transformation).
         square_queries: queries of Square inside the `autoattack` suite.
     """
@@ -50,6 +50,10 @@ def build_attacks(specs: Sequence[tuple[str, int | None]], eps: float,
             built.append(APGD(eps=eps, norm=options.norm,
                               steps=steps,  # type: ignore[arg-type]  # ATTACK_STEPS counts its steps: not None
                               targets=targets, eot_samples=options.eot_samples))
+        elif name in ("fab", "fab-t"):
+            built.append(FAB(eps=eps, norm=options.norm,
+                             steps=steps,  # type: ignore[arg-type]  # ATTACK_STEPS counts its steps: not None
+                             targets=options.targets if name == "fab-t" else 0, eot_samples=options.eot_samples))
         elif name == "square":
             built.append(Square(eps=eps, norm=options.norm,
                                 queries=steps))  # type: ignore[arg-type]  # ATTACK_STEPS counts its queries: not None
