@@ -13,9 +13,14 @@ from kerobust.evaluation.robust_accuracy import evaluate_robustness
 from kerobust.types import ArrayLike
 
 
+def short_name(description: str) -> str:
+    """An attack's name from its description, as logs and dashboards key it: `PGD-20 linf eps=0.2` -> `pgd-20`."""
+    return description.split()[0].lower()
+
+
 def attack_log_key(attack: Attack | AttackSuite) -> str:
     """The epoch-log key of an attack's validation accuracy: `val_pgd-20_accuracy`, `val_fgsm_accuracy`."""
-    return f"val_{attack.describe().split()[0].lower()}_accuracy"
+    return f"val_{short_name(attack.describe())}_accuracy"
 
 
 class RobustValidation(keras.callbacks.Callback):

@@ -37,8 +37,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not result.stored:  # a finished run shown again has printed its results
         print(f"Test accuracy on {evaluation.num_points} points: clean {100 * evaluation.clean_top1:.2f} %, "
-              + ", ".join(f"{a.description or a.name} {100 * a.top1:.2f} %" for a in evaluation.attacks
-                          if a.suite is None or a.suite == a.name)
+              + ", ".join(f"{a.description or a.name} {100 * a.top1:.2f} %" for a in evaluation.reported_attacks())
               + f". Details: {result.metrics_path}")
     # (the ignores: a result with an evaluation has its metrics)
     if result.metrics.get("status") == "failed":  # type: ignore[union-attr]

@@ -40,6 +40,11 @@ class RobustnessResult:
     worst_case: list = dataclasses.field(default_factory=list)
     warnings: list = dataclasses.field(default_factory=list)
 
+    def reported_attacks(self) -> list[AttackAccuracy]:
+        """The attacks a one-line summary reports: each attack run on its own and each suite's total, not the suites'
+        members."""
+        return [a for a in self.attacks if a.suite is None or a.suite == a.name]
+
     def accuracy_at(self, norm: str, eps: float) -> dict | None:
         """The worst-case entry for a threat model, or None."""
         for entry in self.worst_case:

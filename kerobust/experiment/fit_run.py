@@ -406,7 +406,9 @@ def _run_in_folder(config, config_yaml, dataset, arch_options, log, distribution
 def attack_tag(description: str, norm: str, threat_norm: str) -> str:
     """The dashboard's name of an attack from its description: `pgd-20`, `fgsm`, `autoattack`; `pgd-20_l2` off the
     threat norm."""
-    name = description.split()[0].lower()
+    from kerobust.callbacks.robust_validation import short_name
+
+    name = short_name(description)
     return name if norm == threat_norm else f"{name}_{norm}"
 
 
@@ -414,9 +416,8 @@ def test_accuracies(result: RobustnessResult, threat_norm: str, certified: dict 
     """The test split's accuracies the dashboard shows after training: clean, each attack (a suite by its total, not
     its members) and certified."""
     accuracies: dict[str, float | None] = {"clean": result.clean_top1}
-    for attack in result.attacks:
-        if attack.suite is None or attack.suite == attack.name:
-            accuracies[attack_tag(attack.description or attack.name, attack.norm, threat_norm)] = attack.top1
+    for attack in result.reported_attacks():
+        accuracies[attack_tag(attack.description or attack.name, attack.norm, threat_norm)] = attack.top1
     accuracies["certified"] = (certified or {}).get("certified_accuracy")
     return accuracies
 

@@ -56,9 +56,8 @@ def finished_metrics(metrics_path: str) -> dict[str, Any] | None:
     metrics = read_json_object(metrics_path)
     if metrics is None:
         return None
-    export = metrics.get("export") or {}
-    finished = metrics.get("status") == "failed" or export.get("status") == "ok" or (
-        export.get("status") == "skipped" and "not requested" in export.get("reason", ""))
+    # skipped: a failed training, or --export false
+    finished = metrics.get("status") == "failed" or (metrics.get("export") or {}).get("status") in ("ok", "skipped")
     return metrics if finished else None
 
 

@@ -267,17 +267,16 @@ def finish_best_trial(run_dir: str, trial_id: str, base: FitConfig, explicit: se
                       log: Callable[[str], None]) -> None:
     """Gives the best trial what its search left out (the gradient-masking probe and the SavedModel): its finished run
     is evaluated again with `base`'s settings for them (`kerobust fit --reevaluate`; its training is kept)."""
-    import yaml
-
     from kerobust.experiment import run
     from kerobust.experiment.config import FIELDS, FitConfig
+    from kerobust.experiment.run_folder import read_run_config
     from kerobust.output_paths import read_json_object
 
     metrics = read_json_object(os.path.join(run_dir, "metrics.json")) or {}
     if (metrics.get("export") or {}).get("status") == "ok" or not base.export:
         return
-    with open(os.path.join(run_dir, "config.yaml"), encoding="utf-8") as handle:
-        stored = {k: v for k, v in (yaml.safe_load(handle) or {}).items() if k in FIELDS}
+    stored = read_run_config(run_dir, "remove the trial's folder to run it again") or {}
+    stored = {k: v for k, v in stored.items() if k in FIELDS}  # less fit_epochs, which follows from the others
     config = dataclasses.replace(FitConfig(**stored), diagnostics_points=base.diagnostics_points, export=True,
                                  export_onnx=base.export_onnx, run_dir=run_dir)
     log(f"best trial {trial_id}: evaluating it again with the gradient-masking probe and exporting its SavedModel")
