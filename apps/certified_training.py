@@ -99,7 +99,8 @@ def run_row(profile, training, out, runs, dataset):
     row = {"training": training, "train_seconds": round(result.train_seconds, 1), "points": len(x),
            "clean": 100 * evaluation.clean_top1, "description": result.metrics.get("train_method"),
            "attacks": {f"{a.name}@{a.eps:g}": 100 * a.top1 for a in evaluation.attacks}, "certified": {},
-           "certify_seconds": {}, "settings": settings, "run_dir": result.run_dir}
+           "certify_seconds": {}, "settings": settings, "run_dir": result.run_dir,
+           "autoattack": autoattack_members(attacks)}
     for norm in ("linf", "l2"):
         radii = [eps for n, eps in RADII if n == norm]
         margins = {}
@@ -122,6 +123,17 @@ def _attack(row, name, eps):
     return "-" if key is None else f"{row['attacks'][key]:.1f}"
 
 
+# The members of the cells computed before FAB-T joined kerobust's autoattack (they record none).
+LEGACY_AUTOATTACK = f"APGD-CE, APGD-T and Square-{SQUARE_QUERIES} (cells computed before FAB-T joined the suite)"
+
+
+def autoattack_members(attacks):
+    """The members of the AutoAttack suite among `attacks`, as a cell records them: `APGD-CE-100, APGD-T-100 x9
+    targets, FAB-T-100 x9 targets, Square-1000`."""
+    suite = next(a for a in attacks if getattr(a, "members", None))
+    return suite.describe().partition("(")[2].rpartition(")")[0]
+
+
 def markdown_report(rows, profile):
     from kerobust.evaluation.report import markdown
 
@@ -132,7 +144,8 @@ def markdown_report(rows, profile):
              f"{profile.warmup_epochs}-epoch natural warm-up and a {profile.ramp_epochs}-epoch "
              f"ramp over {profile.epochs} epochs; natural and PGD-10 (at {profile.pgd_eps:g}) training run "
              f"{profile.attack_epochs} epochs. Full CROWN: the first {profile.crown_points} test points only; "
-             f"best: IBP, CROWN-IBP and Lipschitz per point. AutoAttack: APGD-CE, APGD-T and Square-{SQUARE_QUERIES}.",
+             f"best: IBP, CROWN-IBP and Lipschitz per point. AutoAttack: "
+             + "; ".join(sorted({row.get("autoattack", LEGACY_AUTOATTACK) for row in rows})) + ".",
              "", "## Accuracy under attack (l-inf, %)", ""]
     header = ["training", "clean"] + [f"{a} {e:g}" for e in ATTACK_EPS for a in ("PGD-20", "AutoAttack")] + ["train s"]
     lines.append(markdown(header, [[r["training"], f"{r['clean']:.1f}"]

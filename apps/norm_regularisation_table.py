@@ -3,10 +3,11 @@ accuracy of CNNs trained with weight decay, singular value clipping, l1 and l-in
 plus the models' mean layer norms (digits by default).
 
 Every cell is one `kerobust fit` (natural training, SGD with momentum 0.9, the learning rate x 0.1 at 62.5 %, 75 % and
-83 % of the epochs: the paper's 75 / 90 / 100 of 120) followed by the `autoattack` suite (APGD-CE, APGD-T, Square) at
-l-inf `--eval-eps`. Liang & Huang used eps = 1/255 on CIFAR-10 because every model had ~0 robust accuracy at 4/255;
-on 8x8 digits the same role is played by a larger radius (default 0.05, where a natural basicnet keeps 88 % and a
-ResNet-20 82.5 %).
+83 % of the epochs: the paper's 75 / 90 / 100 of 120) followed by the standard AutoAttack (`autoattack`: APGD-CE,
+APGD-T, FAB-T, Square) at l-inf `--eval-eps`; each cell records the suite it ran (the checked-in cells, without the
+record, predate FAB-T's joining it). Liang & Huang used eps = 1/255 on CIFAR-10 because every model had ~0 robust
+accuracy at 4/255; on 8x8 digits the same role is played by a larger radius (default 0.05, where a natural basicnet
+keeps 88 % and a ResNet-20 82.5 %).
 
 Differences from the paper, on purpose:
 * norm decay divides beta by the number of layers N and keeps a moving average of the subgradient (the paper's
@@ -96,7 +97,7 @@ def run_cell(kind, value, args, dataset):
         "arch": args.current_arch, "kind": kind, "strength": value, "clean": 100 * result.clean_top1,
         "robust": 100 * result.attacks[0].top1, "eps": args.eval_eps, "points": len(x),
         "mean_l1": float(np.mean([r.l1 for r in rows])), "mean_linf": float(np.mean([r.linf for r in rows])),
-        "run_dir": run_dir, "settings": current,
+        "run_dir": run_dir, "settings": current, "autoattack": suite.describe(),
     }
     write_json(cell_path, cell)
     return cell

@@ -32,8 +32,8 @@ def parse_attack_list(text: str) -> list[tuple[str, int | None]]:
                                     "A step count follows a dash.")
             raise unknown_name("attack", name, ATTACK_NAMES)
         if steps is not None and (steps < 1 or name in ATTACK_SUITES or name == "fgsm"):
-            raise KerobustError(f"attack {item!r}: a step count must be >= 1 and only follows pgd, apgd-ce, apgd-t "
-                                "or square.")
+            raise KerobustError(f"attack {item!r}: a step count must be >= 1 and only follows pgd, apgd-ce, "
+                                "apgd-dlr, apgd-t, fab, fab-t or square.")
         specs.append((name, steps))
     if not specs:
         raise KerobustError("the attack list is empty.")

@@ -26,9 +26,9 @@ NOISE_GRANULARITIES = ("layerwise", "channelwise", "elementwise")
 NORM_DECAY_NORMS = ("l1", "linf")
 SVC_OPERATORS = ("circular", "layer")
 STRATEGIES = ("mirrored", "multi-worker", "data-parallel")
-ATTACK_STEPS = {"fgsm": 1, "pgd": 20, "apgd-ce": 100, "apgd-t": 100, "fab": 100, "fab-t": 100,
+ATTACK_STEPS = {"fgsm": 1, "pgd": 20, "apgd-ce": 100, "apgd-dlr": 100, "apgd-t": 100, "fab": 100, "fab-t": 100,
                 "square": 5000}  # attack: its default step count
-ATTACK_SUITES = ("autoattack",)
+ATTACK_SUITES = ("autoattack", "autoattack-plus", "autoattack-rand")
 CERTIFY_METHODS = ("ibp", "crown-ibp", "crown", "lipschitz", "smoothing")
 BOUND_MODES = ("thesis", "sound")
 

@@ -38,8 +38,10 @@ def checkpoints(num_steps: int) -> list[int]:
 
 @dataclasses.dataclass(frozen=True)
 class APGD(Attack):
-    """APGD-CE (`targets=0`, cross-entropy) or APGD-T (`targets=k`, targeted DLR loss against each of the k classes
-    with the highest clean logits, keeping per point the first run that changes the decision).
+    """APGD-CE (`targets=0`, cross-entropy), APGD-DLR (`targets=0, loss="dlr"`) or APGD-T (`targets=k`, targeted DLR
+    loss against each of the k classes with the highest clean logits, keeping per point the first run that changes
+    the decision). `restarts=r` reruns each from r random starts (AutoAttack's "plus" version: 5 for APGD-CE and
+    APGD-DLR).
 
     Returns, per point, the first adversarial iterate found, or else the iterate of highest loss. Costs `steps`
     gradients and `steps + 1` forward passes per run (times `targets` for APGD-T).
@@ -50,6 +52,7 @@ class APGD(Attack):
     rho: float = 0.75
     momentum: float = 0.75
     random_start: bool = True
+    restarts: int = 1
     num_steps: dataclasses.InitVar[int | None] = None  # deprecated: `steps`
 
     def __post_init__(self, num_steps: int | None = None) -> None:
@@ -60,10 +63,14 @@ class APGD(Attack):
         object.__setattr__(self, "steps", int(self.steps))
         if int(self.targets) < 0:
             raise KerobustError(f"APGD targets must be >= 0, got {self.targets!r}.")
+        if int(self.restarts) < 1:
+            raise KerobustError(f"APGD restarts must be >= 1, got {self.restarts!r}.")
 
     @property
     def name(self) -> str:  # type: ignore[override]  # read-only here, a plain class attribute in `Attack`
-        return "APGD-T" if self.targets else "APGD-CE"
+        if self.targets:
+            return "APGD-T"
+        return "APGD-DLR" if self.loss == "dlr" else "APGD-CE"
 
     @property
     def alpha(self) -> float:
@@ -77,10 +84,10 @@ class APGD(Attack):
 
     def perturb(self, oracle: Oracle, x: Tensor, y: Tensor, seed: Tensor) -> Tensor:
         labels = ops.cast(y, "int32")
-        if not self.targets:
+        if not self.targets and self.restarts == 1:
             return self._run(oracle, x, y, labels, seed)
         run = lambda pairs, offset: self._run(oracle, x, pairs, labels, seed + offset, offset)  # noqa: E731
-        return restarted(oracle, x, y, run, targets=int(self.targets))
+        return restarted(oracle, x, y, run, restarts=int(self.restarts), targets=int(self.targets))
 
     def _project(self, x, candidate):
         return geo.clip_to_box(x + geo.project(candidate - x, self.eps, self.norm), self.clip_min, self.clip_max)

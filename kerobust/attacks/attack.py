@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 import dataclasses
+from typing import ClassVar
 import weakref
 
 import keras
@@ -14,11 +15,17 @@ from kerobust import backend
 import kerobust.attacks.losses as losses
 from kerobust.attacks.lp_geometry import check_norm
 from kerobust.backend.oracle import Oracle
+from kerobust.catalog import THREAT_NORMS
 from kerobust.errors import KerobustError, unknown_name
 from kerobust.layers.noise_injection import advance_noise_states
 from kerobust.types import ArrayLike, LossFn, Seed, Tensor
 
 _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def seed_pair(seed: Seed) -> np.ndarray:
+    """The int32 seed pair of an attack call: `(seed, 0)` for a number, the pair itself for a pair."""
+    return np.array([seed, 0], dtype="int32") if np.ndim(seed) == 0 else np.asarray(seed, "int32")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,9 +50,11 @@ class Attack:
     eot_samples: int = 1
 
     name = "attack"
+    norms: ClassVar[tuple[str, ...]] = THREAT_NORMS  # the threat norms this attack supports
+
 
     def __post_init__(self) -> None:
-        check_norm(self.norm)
+        check_norm(self.norm, self.norms)
         if not np.isfinite(self.eps) or self.eps < 0:
             raise KerobustError(f"eps must be a finite number >= 0, got {self.eps!r}.")
         if self.loss not in losses.LOSSES:
@@ -91,10 +100,9 @@ class Attack:
         if self not in per_model:
             loss_fn = self.loss_fn(from_logits=losses.outputs_are_logits(model))
             per_model[self] = backend.compile_attack(model, self.perturb, loss_fn)
-        seed_pair = np.array([seed, 0], dtype="int32") if np.ndim(seed) == 0 else np.asarray(seed, "int32")
         x = ops.convert_to_tensor(np.asarray(x, dtype="float32"))
         y = ops.convert_to_tensor(np.asarray(y))
-        x_adv = per_model[self](x, y, ops.convert_to_tensor(seed_pair))
+        x_adv = per_model[self](x, y, ops.convert_to_tensor(seed_pair(seed)))
         advance_noise_states(model)  # randomised models: the next call draws noise the attack did not see
         return x_adv
 

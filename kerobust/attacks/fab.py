@@ -9,7 +9,9 @@ overshoot eta; once an iterate is adversarial it is recorded if it is the closes
 starts from x_orig + beta (x_adv - x_orig) (the backward step). Untargeted FAB takes per point the class whose
 linearised boundary is closest; FAB-T (Croce & Hein 2020, "Reliable evaluation of adversarial robustness with an
 ensemble of diverse parameter-free attacks", section 4) runs once per each of the `targets` classes of highest clean
-logit, with one gradient per step.
+logit, with one gradient per step. Restarts after the first run start from a random point at half the radius eps, as
+in the authors' code. In l1 the projection is exact without a search: the coordinates with the largest |w_i| move
+first, each as far as the box lets it (a fractional knapsack).
 
 FAB answers two questions from one run: `minimal(model, x, y)` gives the smallest perturbation found per point
 (its norm; infinity where none was found), and calling the attack gives adversarial examples at radius `eps` (the
@@ -25,8 +27,9 @@ import numpy as np
 from keras import ops
 
 from kerobust.attacks import losses
-from kerobust.attacks.attack import Attack
+from kerobust.attacks.attack import Attack, seed_pair
 from kerobust.attacks.lp_geometry import per_sample
+from kerobust import backend
 from kerobust.attacks.restarts import likely_targets
 from kerobust.backend.oracle import Oracle
 from kerobust.errors import KerobustError
@@ -40,17 +43,46 @@ def _flat(t: Tensor) -> Tensor:
     return ops.reshape(t, (ops.shape(t)[0], -1))
 
 
+FAB_NORMS = ("linf", "l2", "l1")
+
+
 def norm_of(delta: Tensor, norm: str) -> Tensor:
-    """Per-sample l-inf or l2 norm (shape [batch])."""
+    """Per-sample l-inf, l2 or l1 norm (shape [batch])."""
     flat = _flat(delta)
     if norm == "linf":
         return ops.max(ops.abs(flat), axis=1)
+    if norm == "l1":
+        return ops.sum(ops.abs(flat), axis=1)
     return ops.sqrt(ops.sum(ops.square(flat), axis=1))
+
+
+def dual_norm_of(w: Tensor, norm: str) -> Tensor:
+    """Per-sample dual norm of a gradient: l1 for l-inf, l2 for l2, l-inf for l1 (distance to a hyperplane
+    w . z = c is |w . p - c| / ||w||_dual)."""
+    return norm_of(w, {"linf": "l1", "l2": "l2", "l1": "linf"}[norm])
+
+
+def _project_l1(flat_p: Tensor, flat_w: Tensor, gap: Tensor, side: Tensor, low: float, high: float) -> Tensor:
+    """The l1 projection: per sample, move coordinates in decreasing order of |w_i|, each up to the box, until
+    w . z has moved by |gap| (exact: moving coordinate i costs 1 / |w_i| of l1 distance per unit of w . z)."""
+    direction = ops.sign(flat_w) * side[:, None]
+    room = ops.where(direction > 0, high - flat_p, flat_p - low)  # how far each coordinate may move
+    weight = ops.abs(flat_w)
+    order = ops.argsort(-weight, axis=1)
+    weight_sorted = ops.take_along_axis(weight, order, axis=1)
+    room_sorted = ops.take_along_axis(room, order, axis=1)
+    reach = weight_sorted * room_sorted  # how far each coordinate can move w . z
+    before = ops.cumsum(reach, axis=1) - reach
+    moved_sorted = ops.clip((ops.abs(gap)[:, None] - before) / ops.maximum(weight_sorted, 1e-30), 0.0, room_sorted)
+    moved_sorted = ops.where(weight_sorted > 0, moved_sorted, 0.0)
+    moved = ops.take_along_axis(moved_sorted, ops.argsort(order, axis=1), axis=1)
+    return ops.clip(flat_p + direction * moved, low, high)
 
 
 def project_on_hyperplane(p: Tensor, w: Tensor, c: Tensor, norm: str, low: float, high: float) -> Tensor:
     """Per sample, a point z of the box [low, high] with w . z = c at the smallest `norm` distance from p (Croce &
     Hein 2020, eq. (4)); where the box keeps the hyperplane out of reach, the box point that comes closest to it.
+    l1: `_project_l1`.
 
     z(tau) = clip(p + tau d, low, high) moves along d = s sign(w) (l-inf) or d = s w (l2), s the side of the
     hyperplane to move to; w . z(tau) is monotone in tau, so the smallest tau reaching c is found by bisection,
@@ -59,6 +91,8 @@ def project_on_hyperplane(p: Tensor, w: Tensor, c: Tensor, norm: str, low: float
     flat_p, flat_w = _flat(p), _flat(w)
     gap = c - ops.sum(flat_w * flat_p, axis=1)  # how far w . z must move
     side = ops.where(gap >= 0, 1.0, -1.0)
+    if norm == "l1":
+        return ops.reshape(_project_l1(flat_p, flat_w, gap, side, low, high), ops.shape(p))
     direction = (ops.sign(flat_w) if norm == "linf" else flat_w) * side[:, None]
     rate = ops.sum(flat_w * direction, axis=1)  # d(w . z) / d tau without the box: ||w||_1 or ||w||_2^2
     start = ops.abs(gap) / ops.maximum(rate, 1e-30)
@@ -88,16 +122,20 @@ def project_on_hyperplane(p: Tensor, w: Tensor, c: Tensor, norm: str, low: float
 @dataclasses.dataclass(frozen=True)
 class FAB(Attack):
     """FAB (`targets=0`: untargeted, every class's boundary linearised at each step) or FAB-T (`targets=k`: one run
-    against each of the k classes of highest clean logit), in l-inf or l2, with Croce & Hein's defaults.
+    against each of the k classes of highest clean logit), in l-inf, l2 or l1, with Croce & Hein's defaults.
+    `restarts=r` adds r - 1 runs (per target) from random starts at half the radius eps.
 
     Costs per step one gradient per class (untargeted) or one gradient (FAB-T, per target), plus two forward passes.
     """
 
     steps: int = 100  # type: ignore[assignment]  # a field here, a property of one step in `Attack`
     targets: int = 0
+    restarts: int = 1
     alpha_max: float = 0.1
     eta: float = 1.05
     beta: float = 0.9
+
+    norms = FAB_NORMS
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -105,10 +143,13 @@ class FAB(Attack):
             raise KerobustError(f"FAB needs steps >= 1, got {self.steps!r}.")
         if int(self.targets) < 0:
             raise KerobustError(f"FAB targets must be >= 0, got {self.targets!r}.")
+        if int(self.restarts) < 1:
+            raise KerobustError(f"FAB restarts must be >= 1, got {self.restarts!r}.")
         if self.eot_samples != 1:
             raise KerobustError("FAB does not average gradients over noise draws (EOT); attack randomised models with "
                                 "PGD or APGD and --eot.")
         object.__setattr__(self, "steps", int(self.steps))
+        object.__setattr__(self, "restarts", int(self.restarts))
 
     @property
     def name(self) -> str:  # type: ignore[override]  # read-only here, a plain class attribute in `Attack`
@@ -119,20 +160,21 @@ class FAB(Attack):
         return losses.targeted_margin(from_logits=from_logits)
 
     def perturb(self, oracle: Oracle, x: Tensor, y: Tensor, seed: Tensor) -> Tensor:
-        adversarial, found_norm = self.closest(oracle, x, y)
+        adversarial, found_norm = self.closest(oracle, x, y, seed)
         within = ops.logical_and(found_norm <= self.eps * (1.0 + 1e-6), ops.isfinite(found_norm))
         return ops.where(per_sample(within, x), adversarial, x)
 
-    def closest(self, oracle: Oracle, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    def closest(self, oracle: Oracle, x: Tensor, y: Tensor, seed: Tensor) -> tuple[Tensor, Tensor]:
         """`(x_adv, norms)`: per point the closest adversarial example found and its distance (infinity where FAB
         found none; then x_adv is x)."""
         y = ops.cast(y, "int32")
         classes = int(oracle.logits(x[:1]).shape[-1])
         if self.targets:
-            runs = [self._run(oracle, x, y, [pairs]) for pairs in likely_targets(oracle, x, y, int(self.targets))]
+            pair_sets = [[pairs] for pairs in likely_targets(oracle, x, y, int(self.targets))]
         else:
-            others = [ops.stack([y, ops.full(ops.shape(y), j, "int32")], axis=1) for j in range(classes)]
-            runs = [self._run(oracle, x, y, others)]
+            pair_sets = [[ops.stack([y, ops.full(ops.shape(y), j, "int32")], axis=1) for j in range(classes)]]
+        runs = [self._run(oracle, x, y, pairs, self._start(x, restart, seed + run))
+                for run, (pairs, restart) in enumerate((p, r) for p in pair_sets for r in range(self.restarts))]
         best_x, best_norm = runs[0]
         for candidate, norms in runs[1:]:
             closer = norms < best_norm
@@ -140,13 +182,27 @@ class FAB(Attack):
             best_norm = ops.where(closer, norms, best_norm)
         return best_x, best_norm
 
-    def _run(self, oracle, x, y, pair_sets):
-        """One FAB run from x against the boundaries of `pair_sets` (label pairs [y, j]); the closest of them per
+    def _start(self, x: Tensor, restart: int, seed: Tensor) -> Tensor:
+        """The first run starts at x; a restart at a random point at `norm` distance eps / 2 (clipped to the box)."""
+        if restart == 0:
+            return x
+        if self.norm == "linf":
+            direction = backend.uniform(ops.shape(x), seed, -1.0, 1.0)
+        else:
+            direction = backend.normal(ops.shape(x), seed)
+        direction = direction / per_sample(ops.maximum(norm_of(direction, self.norm), 1e-12), x)
+        low, high = self._box()
+        return ops.clip(x + 0.5 * self.eps * direction, low, high)
+
+    def _box(self) -> tuple[float, float]:
+        return (0.0 if self.clip_min is None else self.clip_min), (1.0 if self.clip_max is None else self.clip_max)
+
+    def _run(self, oracle, x, y, pair_sets, start):
+        """One FAB run from `start` against the boundaries of `pair_sets` (label pairs [y, j]); the closest of them per
         point and step (for a pair j == y, never)."""
-        low, high = (0.0 if self.clip_min is None else self.clip_min), (1.0 if self.clip_max is None else self.clip_max)
+        low, high = self._box()
         x = ops.cast(x, "float32")
         infinite = ops.full((ops.shape(x)[0],), np.inf, "float32")
-        dual = 1.0 if self.norm == "linf" else 2.0  # the dual norm of the gradient: l1 for l-inf, l2 for l2
 
         def boundary(x_cur):
             """(g, w) of the closest linearised boundary per point: the pair minimising |g_j| / ||grad g_j||_q."""
@@ -154,10 +210,7 @@ class FAB(Attack):
             for pairs in pair_sets:
                 g = oracle.losses(x_cur, pairs)
                 w = oracle.gradient(x_cur, pairs)
-                flat = _flat(w)
-                size = (ops.sum(ops.abs(flat), axis=1) if dual == 1.0
-                        else ops.sqrt(ops.sum(ops.square(flat), axis=1)))
-                distance = ops.abs(g) / ops.maximum(size, 1e-12)
+                distance = ops.abs(g) / ops.maximum(dual_norm_of(w, self.norm), 1e-12)
                 distance = ops.where(pairs[:, 1] == pairs[:, 0], np.inf, distance)
                 if best_g is None:
                     best_g, best_w, best_distance = g, w, distance
@@ -188,8 +241,8 @@ class FAB(Attack):
             return x_next, best_x, best_norm
 
         already = ops.cast(ops.argmax(oracle.logits(x), axis=-1), "int32") != y  # misclassified: distance 0
-        start = (x, x, ops.where(already, 0.0, infinite))
-        _, best_x, best_norm = ops.fori_loop(0, self.steps, step, start)
+        state = (ops.cast(start, "float32"), x, ops.where(already, 0.0, infinite))
+        _, best_x, best_norm = ops.fori_loop(0, self.steps, step, state)
         return best_x, best_norm
 
     def minimal(self, model: keras.Model, x: ArrayLike, y: ArrayLike, seed: Seed = 0) -> np.ndarray:
@@ -198,5 +251,5 @@ class FAB(Attack):
         from kerobust.backend import compile_attack
 
         loss = self.loss_fn(from_logits=losses.outputs_are_logits(model))
-        run = compile_attack(model, lambda oracle, xs, ys, _: self.closest(oracle, xs, ys)[1], loss)
-        return np.asarray(run(np.asarray(x, "float32"), np.asarray(y), np.zeros(2, "int32")))
+        run = compile_attack(model, lambda oracle, xs, ys, seeds: self.closest(oracle, xs, ys, seeds)[1], loss)
+        return np.asarray(run(np.asarray(x, "float32"), np.asarray(y), seed_pair(seed)))

@@ -55,7 +55,30 @@ def margin(from_logits: bool = True) -> LossFn:
     return loss
 
 
-LOSSES = {"ce": cross_entropy, "margin": margin}
+def dlr(from_logits: bool = True) -> LossFn:
+    """Summed difference-of-logits ratio `-(z_y - max_{i != y} z_i) / (z_pi1 - z_pi3)`, with z sorted decreasingly as
+    z_pi1 >= z_pi2 >= ... (needs at least 3 classes). Invariant to shifts and scalings of the logits.
+
+    Reference: Croce & Hein 2020, "Reliable evaluation of adversarial robustness with an ensemble of diverse
+    parameter-free attacks", eq. (6) (the DLR loss of APGD-DLR).
+    """
+
+    def loss(y, outputs, per_sample=False):
+        z = _logits(outputs, from_logits)
+        classes = z.shape[-1]
+        if classes < 3:
+            raise ValueError(f"the DLR loss needs at least 3 classes, got {classes}.")
+        onehot = y if len(y.shape) == len(z.shape) else ops.one_hot(ops.cast(y, "int32"), classes)
+        true_logit = ops.sum(z * onehot, axis=-1)
+        other = ops.max(z - 1e9 * onehot, axis=-1)
+        ordered = ops.sort(z, axis=-1)  # ascending: z_pi1 is the last column
+        values = -(true_logit - other) / (ordered[:, -1] - ordered[:, -3] + 1e-12)
+        return values if per_sample else ops.sum(values)
+
+    return loss
+
+
+LOSSES = {"ce": cross_entropy, "margin": margin, "dlr": dlr}
 
 
 def negated(loss: LossFn) -> LossFn:

@@ -17,10 +17,10 @@ from kerobust.types import Tensor
 _TINY = 1e-12
 
 
-def check_norm(norm: str) -> str:
-    """Raises a clear error unless `norm` is one of `NORMS`."""
-    if norm not in NORMS:
-        raise unknown_name("norm", norm, NORMS)
+def check_norm(norm: str, valid: tuple[str, ...] = NORMS) -> str:
+    """Raises a clear error unless `norm` is one of `valid` (by default `NORMS`, the threat norms of every attack)."""
+    if norm not in valid:
+        raise unknown_name("norm", norm, valid)
     return norm
 
 

@@ -30,3 +30,16 @@ def predict_batches(model: keras.Model, x: Array, batch_size: int = 256) -> Arra
     """`predict` over batches of `batch_size` points, concatenated."""
     parts = [predict(model, x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
     return np.concatenate(parts) if parts else np.zeros((0,) + tuple(model.output_shape[1:]), "float32")
+
+
+RANDOM_OUTPUT_TOLERANCE = 1e-5  # two identical calls differing by more: a randomised model
+
+
+def output_change(model: keras.Model, x: ArrayLike) -> float:
+    """Largest absolute difference between two identical inference calls on `x` (0 for a deterministic model)."""
+    return float(np.max(np.abs(predict(model, x) - predict(model, x))))
+
+
+def is_randomised(model: keras.Model, x: ArrayLike) -> bool:
+    """Whether two identical inference calls on `x` differ (noise injection at inference, for example)."""
+    return output_change(model, x) > RANDOM_OUTPUT_TOLERANCE

@@ -2,20 +2,21 @@
 
 Reference: Croce & Hein 2020, "Reliable evaluation of adversarial robustness with an ensemble of diverse
 parameter-free attacks", sec. 5 (AutoAttack: APGD-CE, APGD-T, FAB-T, Square; each attack runs only on the points
-that all earlier ones failed on). kerobust's `autoattack` suite is APGD-CE, APGD-T (9 targets) and Square; FAB-T is
-not implemented, so it can be slightly weaker than the reference AutoAttack.
+that all earlier ones failed on). kerobust's `autoattack`, `autoattack-plus` and `autoattack-rand` are the versions
+the authors' code defines as "standard", "plus" and "rand", with its iteration counts, restarts and target counts.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Sequence
 
 import keras
 import numpy as np
 
 from kerobust.attacks.apgd import APGD
 from kerobust.attacks.attack import Attack
+from kerobust.attacks.fab import FAB
 from kerobust.attacks.predictions import predict
 from kerobust.attacks.square import Square
 from kerobust.errors import KerobustError, unknown_name
@@ -47,14 +48,17 @@ class AttackSuite:
 
     @property
     def steps(self) -> int:
-        return sum(a.steps * max(getattr(a, "targets", 0), 1) for a in self.members)
+        return sum(a.steps * max(getattr(a, "targets", 0), 1) * getattr(a, "restarts", 1) for a in self.members)
 
     @property
     def alpha(self) -> None:
         return None
 
     def describe(self) -> str:
-        return f"{self.name} ({', '.join(a.describe().split()[0] for a in self.members)}) {self.norm} eps={self.eps:g}"
+        """`autoattack (APGD-CE-100, APGD-T-100 x9 targets, FAB-T-100 x9 targets, Square-5000) linf eps=0.1`."""
+        threat = f" {self.norm} eps={self.eps:g}"
+        members = ", ".join(a.describe().replace(threat, "") for a in self.members)
+        return f"{self.name} ({members}){threat}"
 
     def __call__(self, model: keras.Model, x: ArrayLike, y: ArrayLike, seed: Seed = 0) -> Array:
         """Per point, the first member's adversarial example that changes the decision (else the last member's);
@@ -72,36 +76,92 @@ class AttackSuite:
         return x_adv
 
 
+PADDING_STEP = 32
+
+
+def padded_size(rows: int) -> int:
+    """The batch size `rows` selected rows are padded to: the next power of two up to `PADDING_STEP`, else the next
+    multiple of it (273 rows: 288, where the next power of two, 512, would nearly double the work)."""
+    if rows <= PADDING_STEP:
+        return 1 << int(rows - 1).bit_length()
+    return -(-rows // PADDING_STEP) * PADDING_STEP
+
+
 def attack_rows(attack: Attack, model: keras.Model, x: Array, y: ArrayLike, rows: Array, seed: Seed) -> Array:
     """`attack` run on the rows of the batch selected by the boolean mask `rows` (the other rows are returned
-    unchanged). The selection is padded to a power of two (by repeating a row), so compiled attacks see few shapes."""
+    unchanged). The selection is padded (by repeating a row) to a power of two up to `PADDING_STEP` rows and to a
+    multiple of it above, so compiled attacks see few shapes and at most `PADDING_STEP - 1` wasted rows."""
     index = np.flatnonzero(rows)
     x_adv = np.array(x, dtype="float32", copy=True)
     if len(index) == 0:
         return x_adv
-    size = min(1 << int(len(index) - 1).bit_length(), len(x))
+    size = min(padded_size(len(index)), len(x))
     padded = np.concatenate([index, np.full(size - len(index), index[0])])
     result = np.asarray(attack(model, x[padded], np.asarray(y)[padded], seed=seed))
     x_adv[index] = result[: len(index)]
     return x_adv
 
 
-def autoattack(eps: float, norm: str = "linf", square_queries: int = 5000, eot_samples: int = 1,
-               targets: int = 9) -> AttackSuite:
-    """The `autoattack` suite: APGD-CE, APGD-T (`targets` classes), Square (`square_queries`; 0 leaves it out).
+def autoattack(eps: float, norm: str = "linf", square_queries: int = 5000, targets: int = 9,
+               eot_samples: int = 1) -> AttackSuite:
+    """AutoAttack's standard version (Croce & Hein 2020, sec. 5; the authors' `version="standard"`): APGD-CE,
+    APGD-T (`targets` classes), FAB-T (`targets` classes) and Square (`square_queries`; 0 leaves it out), 100
+    iterations each and one restart, each run on the points the earlier ones left robust.
 
-    For randomised models pass `eot_samples` (the reference's "rand" version uses EOT-20 and drops Square and FAB).
+    `eot_samples > 1` (a randomised model) gives the "rand" version instead (`autoattack_rand`): FAB and Square have no
+    expectation over transformation.
     """
+    if eot_samples > 1:
+        return autoattack_rand(eps, norm, eot_samples=eot_samples)
     members: list[Attack] = [
-        APGD(eps=eps, norm=norm, eot_samples=eot_samples),
-        APGD(eps=eps, norm=norm, targets=targets, eot_samples=eot_samples),
+        APGD(eps=eps, norm=norm),
+        APGD(eps=eps, norm=norm, targets=targets),
+        FAB(eps=eps, norm=norm, targets=targets),
     ]
     if square_queries:
         members.append(Square(eps=eps, norm=norm, queries=square_queries))
     return AttackSuite(name="autoattack", members=tuple(members))
 
 
-SUITES = {"autoattack": autoattack}
+def autoattack_plus(eps: float, norm: str = "linf", square_queries: int = 5000, targets: int = 9,
+                    eot_samples: int = 1) -> AttackSuite:
+    """AutoAttack's "plus" version (the authors' `version="plus"`): APGD-CE and APGD-DLR with 5 random restarts, FAB
+    (untargeted) with 5 restarts, Square (`square_queries`), APGD-T and FAB-T (`targets` classes)."""
+    if eot_samples > 1:
+        raise KerobustError("autoattack-plus has no expectation over transformation (FAB and Square do not average "
+                            "over noise); attack a randomised model with autoattack-rand.")
+    members: list[Attack] = [
+        APGD(eps=eps, norm=norm, restarts=5),
+        APGD(eps=eps, norm=norm, loss="dlr", restarts=5),
+        FAB(eps=eps, norm=norm, restarts=5),
+    ]
+    if square_queries:
+        members.append(Square(eps=eps, norm=norm, queries=square_queries))
+    members += [APGD(eps=eps, norm=norm, targets=targets), FAB(eps=eps, norm=norm, targets=targets)]
+    return AttackSuite(name="autoattack-plus", members=tuple(members))
+
+
+RAND_EOT_SAMPLES = 20
+
+
+def autoattack_rand(eps: float, norm: str = "linf", square_queries: int = 0, targets: int = 0,
+                    eot_samples: int = 1) -> AttackSuite:
+    """AutoAttack's "rand" version for randomised models (the authors' `version="rand"`): APGD-CE and APGD-DLR, each
+    averaging every gradient over 20 noise draws (EOT-20), or over `eot_samples` draws where more than one is asked.
+    `square_queries` and `targets` are accepted and unused (the version has neither)."""
+    samples = eot_samples if eot_samples > 1 else RAND_EOT_SAMPLES
+    members = (APGD(eps=eps, norm=norm, eot_samples=samples), APGD(eps=eps, norm=norm, loss="dlr", eot_samples=samples))
+    return AttackSuite(name="autoattack-rand", members=members)
+
+
+SUITES = {"autoattack": autoattack, "autoattack-plus": autoattack_plus, "autoattack-rand": autoattack_rand}
+
+
+def for_randomised_models(attacks: Sequence[Attack | AttackSuite]) -> list[Attack | AttackSuite]:
+    """`attacks` with each standard or plus AutoAttack replaced by the rand version at its threat model (for a model
+    whose outputs change from call to call)."""
+    return [autoattack_rand(a.eps, a.norm) if isinstance(a, AttackSuite) and a.name in ("autoattack", "autoattack-plus")
+            else a for a in attacks]
 
 
 def build_suite(name: str, eps: float, norm: str = "linf", **options: Any) -> AttackSuite:

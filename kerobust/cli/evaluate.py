@@ -18,7 +18,7 @@ from kerobust.attack_list import parse_attack_list
 from kerobust.box_radius import check_radius
 from kerobust.catalog import THREAT_NORMS, check_dataset_name, check_name
 from kerobust.errors import KerobustError, require
-from kerobust.experiment.config import SEED_LIMIT
+from kerobust.experiment.config import PROBE_POINTS, SEED_LIMIT
 from kerobust.output_paths import add_overwrite_argument, check_outputs
 from kerobust.values import convert, number, number_list, whole, whole_list
 
@@ -41,18 +41,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eval-eps", default=argparse.SUPPRESS,
                         help="attack radii, e.g. 0.1 or 2/255,4/255,8/255 (default: the dataset's)")
     parser.add_argument("--attacks", default=None,
-                        help="e.g. fgsm,pgd-20,apgd-ce,apgd-t,fab,fab-t,square-1000,autoattack (default: FGSM and PGD)")
+                        help="e.g. fgsm,pgd-20,apgd-ce,apgd-dlr,apgd-t,fab,fab-t,square-1000, or an AutoAttack "
+                             "version: autoattack (standard: APGD-CE, APGD-T, FAB-T, Square-5000), autoattack-plus, "
+                             "autoattack-rand (default: FGSM and PGD)")
+    parser.add_argument("--min-norm", action="store_true",
+                        help="also find each point's smallest adversarial perturbation with FAB-T (100 steps, the "
+                             "--targets classes) and print the robust accuracy over eps it gives (an upper bound)")
     parser.add_argument("--eval-steps", default=argparse.SUPPRESS,
                         help="PGD step counts of the default attacks, e.g. 10,20")
     parser.add_argument("--eval-step-size", default=argparse.SUPPRESS,
                         help="PGD step size at the first eval eps (scaled with eps)")
-    parser.add_argument("--restarts", default="1", help="PGD random restarts")
+    parser.add_argument("--restarts", default="1",
+                        help="random restarts of pgd, apgd-ce, apgd-dlr and fab (the AutoAttack versions set theirs)")
     parser.add_argument("--targets", default=None,
                         help="target classes of APGD-T and FAB-T (default: 9, or the classes - 1)")
     parser.add_argument("--eot", default="1", help="gradient samples per step for randomised models (EOT)")
     parser.add_argument("--square-queries", default="5000", help="Square queries inside the autoattack suite")
     parser.add_argument("--points", default=None, help="evaluate the first N test points (default: all)")
-    parser.add_argument("--diagnostics-points", default="256", help="points of the gradient-masking probe (0: off)")
+    parser.add_argument("--diagnostics-points", default=str(PROBE_POINTS),
+                        help="points of the gradient-masking probe (0: off)")
     parser.add_argument("--batch-size", default="256", help="evaluation batch size")
     parser.add_argument("--seed", default="0", help="attack seed")
     add_overwrite_argument(parser)
@@ -236,10 +243,35 @@ def _evaluate(args, norm, eps_list, steps, step_size, counts, points, specs, thr
         diagnose(classifier, x, y, result, norm, eps_list[0], points=counts["diagnostics_points"], seed=counts["seed"])
         results[title] = result
     print(format_table(results))
+    for title, result in results.items():
+        for eps in eps_list:
+            print(f"{title}: {result.headline(norm, eps)}")
     _report_sweep(args, results, eps_list)
+    minimal = _minimal_perturbations(args, classifiers, results, x, y, norm, eps_list, counts) if args.min_norm else {}
     if args.json:
-        _write_json(args, dataset.name, norm, eps_list[0], results, distribution)
+        _write_json(args, dataset.name, norm, eps_list[0], results, distribution, minimal, min_norm_radii(eps_list))
     return 0
+
+
+def min_norm_radii(eps_list: list[float]) -> list[float]:
+    """The radii of the min-norm curve: the eval eps and 1/4, 1/2, 3/4, 3/2 and 2 times the first."""
+    radii = {float(e) for e in eps_list} | {eps_list[0] * r for r in (0.25, 0.5, 0.75, 1.5, 2.0)}
+    return sorted({float(f"{eps:.6g}") for eps in radii})
+
+
+def _minimal_perturbations(args, classifiers, results, x, y, norm, eps_list, counts):
+    from kerobust.evaluation.min_norm import format_curve, minimal_perturbations
+
+    found = {}
+    for title, classifier in zip(results, classifiers):
+        print(f"kerobust eval: {title}: the smallest adversarial perturbation of each of {len(x)} points (FAB-T)")
+        found[title] = minimal_perturbations(classifier, x, y, norm, targets=counts["targets"],
+                                             batch_size=counts["batch_size"], seed=counts["seed"])
+    first = next(iter(found.values()))
+    print(f"Robust accuracy (%) over {norm} eps from the smallest perturbations {first.attack} found (an upper bound "
+          "at each eps; one run answers every radius):")
+    print(format_curve(found, min_norm_radii(eps_list)))
+    return found
 
 
 def _report_sweep(args, results, eps_list):
@@ -260,7 +292,7 @@ def _plot_path(args, eps_list):
     return args.plot
 
 
-def _write_json(args, dataset, norm, eps, results, distribution):
+def _write_json(args, dataset, norm, eps, results, distribution, minimal, radii):
     import json
 
     from kerobust.atomic_files import write_text
@@ -269,7 +301,8 @@ def _write_json(args, dataset, norm, eps, results, distribution):
 
     entries = [
         dict(result.to_json(), model=path, title=title, dataset=dataset, threat_norm=norm,
-             robustbench=robustbench_summary(result, dataset, norm, eps), distribution=distribution.record())
+             robustbench=robustbench_summary(result, dataset, norm, eps), distribution=distribution.record(),
+             **({"min_norm": minimal[title].to_json(radii)} if title in minimal else {}))
         for path, (title, result) in zip(args.model, results.items())
     ]
     payload = entries[0] if len(entries) == 1 else {"dataset": dataset, "threat_norm": norm, "models": entries}

@@ -36,7 +36,11 @@ def run(args: argparse.Namespace) -> int:
     if evaluation is None:  # a multi-worker task other than the chief
         return 0
     if not result.stored:  # a finished run shown again has printed its results
-        print(f"Test accuracy on {evaluation.num_points} points: clean {100 * evaluation.clean_top1:.2f} %, "
+        headline = evaluation.headline(result.config.threat_norm, result.config.eval_eps)  # type: ignore[arg-type]
+        if not result.config.autoattack:
+            headline += "; --autoattack true adds the standard AutoAttack"
+        print(f"Test accuracy on {evaluation.num_points} points: clean {100 * evaluation.clean_top1:.2f} %; "
+              f"{headline}. By attack: "
               + ", ".join(f"{a.description or a.name} {100 * a.top1:.2f} %" for a in evaluation.reported_attacks())
               + f". Details: {result.metrics_path}")
     # (the ignores: a result with an evaluation has its metrics)

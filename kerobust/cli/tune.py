@@ -17,8 +17,9 @@ from kerobust.errors import require
 from kerobust.experiment.config import FIELDS, convert_value, is_whole_number_field, resolve_fit_config
 from kerobust.values import convert, number, whole
 
-OBJECTIVE_HELP = ("val_robust_accuracy (PGD on the validation split), val_autoattack_accuracy (APGD-CE, APGD-T, "
-                  "Square-1000 there), certified_accuracy (sound bounds at --cert-eps) or robust_accuracy_per_second")
+OBJECTIVE_HELP = ("val_robust_accuracy (PGD on the validation split), val_autoattack_accuracy (the standard "
+                  "AutoAttack there, with Square-1000), certified_accuracy (sound bounds at --cert-eps) or "
+                  "robust_accuracy_per_second")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

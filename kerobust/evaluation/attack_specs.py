@@ -19,7 +19,7 @@ class AttackOptions:
     Args:
         norm: "linf" or "l2".
         step_size: PGD step size; None: 2.5 eps / steps.
-        restarts: PGD random restarts.
+        restarts: random restarts of PGD, APGD-CE, APGD-DLR and FAB (the suites set their own).
         targets: classes tried by APGD-T and FAB-T (and by PGD when > 0 is asked with `pgd_targets`).
         eot_samples: gradient samples per step for randomised models (expectation over transformation).
         square_queries: queries of Square inside the `autoattack` suite.
@@ -45,15 +45,17 @@ def build_attacks(specs: Sequence[tuple[str, int | None]], eps: float,
             built.append(PGD(eps=eps, norm=options.norm,
                              steps=steps,  # type: ignore[arg-type]  # ATTACK_STEPS counts its steps: not None
                              step_size=options.step_size, restarts=options.restarts, eot_samples=options.eot_samples))
-        elif name in ("apgd-ce", "apgd-t"):
+        elif name in ("apgd-ce", "apgd-dlr", "apgd-t"):
             targets = options.targets if name == "apgd-t" else 0
             built.append(APGD(eps=eps, norm=options.norm,
                               steps=steps,  # type: ignore[arg-type]  # ATTACK_STEPS counts its steps: not None
-                              targets=targets, eot_samples=options.eot_samples))
+                              targets=targets, loss="dlr" if name == "apgd-dlr" else "ce",
+                              restarts=options.restarts, eot_samples=options.eot_samples))
         elif name in ("fab", "fab-t"):
             built.append(FAB(eps=eps, norm=options.norm,
                              steps=steps,  # type: ignore[arg-type]  # ATTACK_STEPS counts its steps: not None
-                             targets=options.targets if name == "fab-t" else 0, eot_samples=options.eot_samples))
+                             targets=options.targets if name == "fab-t" else 0, restarts=options.restarts,
+                             eot_samples=options.eot_samples))
         elif name == "square":
             built.append(Square(eps=eps, norm=options.norm,
                                 queries=steps))  # type: ignore[arg-type]  # ATTACK_STEPS counts its queries: not None

@@ -24,9 +24,11 @@ import numpy as np
 
 from kerobust import backend
 from kerobust.attacks import FGSM, PGD, Attack, Square, losses
+from kerobust.attacks.predictions import RANDOM_OUTPUT_TOLERANCE, output_change
 from kerobust.evaluation.report import variant
 from kerobust.evaluation.result import RobustnessResult
 from kerobust.evaluation.robust_accuracy import evaluate_robustness
+from kerobust.experiment.config import PROBE_POINTS
 from kerobust.types import Array, ArrayLike
 
 TOLERANCE = 0.02  # accuracy differences (fractions) smaller than this are noise
@@ -86,19 +88,12 @@ def zero_gradient_share(model: keras.Model, x: ArrayLike, y: ArrayLike) -> float
     return float(np.mean(flat == 0.0))
 
 
-def output_change(model: keras.Model, x: ArrayLike) -> float:
-    """Largest absolute difference between two identical inference calls on `x`."""
-    from kerobust.attacks.predictions import predict
-
-    return float(np.max(np.abs(predict(model, x) - predict(model, x))))
-
-
 def probe_warnings(model: keras.Model, x: Array, y: Array, norm: str, eps: float, seed: int = 0,
-                   square_queries: int = 300) -> tuple[list[dict[str, str]], dict[str, float]]:
+                   square_queries: int = 300) -> tuple[list[dict[str, str]], dict[str, float], RobustnessResult | None]:
     """Runs the diagnostic probe (FGSM, PGD-10, PGD-50, PGD-10 at 2 eps, PGD-20 over the whole box, Square) on
-    `x, y` and returns `(warnings, accuracies)`."""
+    `x, y` and returns `(warnings, accuracies, the probe's evaluation)` (no evaluation when eps is 0)."""
     if eps <= 0:
-        return [], {}
+        return [], {}, None
     probe = ProbeAttacks(norm, float(eps), tuple(np.shape(x)[1:]), square_queries).attacks()
     result = evaluate_robustness(model, x, y, list(probe.values()), seed=seed, progress=False)
     acc = {key: entry.top1 for key, entry in zip(probe, result.attacks)}
@@ -117,11 +112,11 @@ def probe_warnings(model: keras.Model, x: Array, y: Array, norm: str, eps: float
                               f"{_pct(share)} of the probe points have an exactly zero input gradient."))
     change = output_change(model, x)
     acc["output_change"] = change
-    if change > 1e-5:
+    if change > RANDOM_OUTPUT_TOLERANCE:
         found.append(_warning("random_outputs",
                               f"two identical calls differ by up to {change:.3g}: a randomised model; attack it with "
                               f"expectation over transformation (--eot N) and report several evaluations."))
-    return found, acc
+    return found, acc, result
 
 
 def result_warnings(result: RobustnessResult) -> list[dict[str, str]]:
@@ -176,14 +171,18 @@ def result_warnings(result: RobustnessResult) -> list[dict[str, str]]:
     return found
 
 
-def diagnose(model: keras.Model, x: Array, y: Array, result: RobustnessResult, norm: str, eps: float, points: int = 256,
-             seed: int = 0, square_queries: int = 300) -> list[dict[str, str]]:
+def diagnose(model: keras.Model, x: Array, y: Array, result: RobustnessResult, norm: str, eps: float,
+             points: int = PROBE_POINTS, seed: int = 0, square_queries: int = 300) -> list[dict[str, str]]:
     """All masking warnings for an evaluation `result` of `model` at the threat model (norm, eps): the checks on
     the result's attacks plus the probe on the first `points` points (0 skips the probe). Stores them in
-    `result.warnings` and returns them."""
+    `result.warnings` and returns them. The probe's attacks inside the threat model (FGSM, PGD-10, PGD-50, Square)
+    join the result's per-point worst case on the points they ran on (`RobustnessResult.include_probe`)."""
     found = result_warnings(result)
     if points:
-        probe, _ = probe_warnings(model, x[:points], y[:points], norm, eps, seed=seed, square_queries=square_queries)
+        probe, _, evaluation = probe_warnings(model, x[:points], y[:points], norm, eps, seed=seed,
+                                              square_queries=square_queries)
         found += probe
+        if evaluation is not None:
+            result.include_probe(evaluation)
     result.warnings = found
     return found

@@ -75,6 +75,8 @@ def format_table(results: Mapping[str, RobustnessResult] | RobustnessResult) -> 
                 rows.append(["", name, f"{entry['eps']:.4g}", "-"] + cells)
     lines = [markdown(header, rows)]
     for title, result in results.items():
+        for note in result.notes:
+            lines.append(f"> note ({title}): {note}")
         for warning in result.warnings:
             lines.append(f"> warning ({title}, possible gradient masking): {warning['message']}")
     return "\n".join(lines)

@@ -7,9 +7,9 @@ from typing import Sequence
 import keras
 import numpy as np
 
-from kerobust.attacks.predictions import predict
+from kerobust.attacks.predictions import is_randomised, predict
 from kerobust.attacks.attack import Attack
-from kerobust.attacks.suite import AttackSuite, attack_rows
+from kerobust.attacks.suite import AttackSuite, attack_rows, for_randomised_models
 from kerobust.evaluation.result import AttackAccuracy, RobustnessResult
 from kerobust.evaluation.top_k import top_k_correct
 from kerobust.progress import progress_bar
@@ -36,17 +36,26 @@ def evaluate_robustness(model: keras.Model, x: ArrayLike, y: ArrayLike, attacks:
         model: a Keras classifier on [0, 1] inputs (logits or probabilities).
         x, y: test images and integer labels.
         attacks: `kerobust.attacks.Attack` and `AttackSuite` instances (run in inference mode). A suite runs its
-            members in order, each on the points still robust (top-5 correct) after the earlier ones.
+            members in order, each on the points no earlier one misclassified (top-1), as AutoAttack does; a point's
+            top-5 correctness is that of the example that first changed its decision (or of the last member's).
         batch_size: points per batch.
         seed: attack seed; batch `b` uses the seed pair `(seed, b)`, so results are reproducible.
         progress: show a progress bar.
 
     Returns:
         A `RobustnessResult` with fractions in [0, 1], including the per-point worst case at each threat model.
+        A randomised model (two identical calls differ) is attacked with the "rand" version of AutoAttack wherever
+        the standard or plus version was asked, and the result's `notes` say so.
     """
     x = np.asarray(x, dtype="float32")
     y = np.asarray(y)
     n = len(x)
+    notes = []
+    standard = [a for a in attacks if isinstance(a, AttackSuite) and a.name in ("autoattack", "autoattack-plus")]
+    if standard and n and is_randomised(model, x[:64]):
+        attacks = for_randomised_models(attacks)
+        notes.append(f"the model is randomised (two identical calls differ), so {standard[0].name} ran as AutoAttack's "
+                     f"rand version: {next(a for a in attacks if a.name == 'autoattack-rand').describe()}.")
     rows = [row for entry in attacks for row in _rows_of(entry)]
     batches = range(0, n, batch_size)
     shown = [i for i, (a, suite) in enumerate(rows) if suite is None or isinstance(a, AttackSuite)]
@@ -64,7 +73,7 @@ def evaluate_robustness(model: keras.Model, x: ArrayLike, y: ArrayLike, attacks:
             if isinstance(entry, AttackSuite):
                 still = clean[:, part].copy()
                 for member in entry.members:
-                    x_adv = attack_rows(member, model, xb, yb, still[1], seed_pair)
+                    x_adv = attack_rows(member, model, xb, yb, still[0], seed_pair)
                     still &= np.stack(_correct(model, x_adv, yb))
                     adversarial[r, :, part] = still
                     r += 1
@@ -85,15 +94,16 @@ def evaluate_robustness(model: keras.Model, x: ArrayLike, y: ArrayLike, attacks:
         )
         for i, (attack, suite) in enumerate(rows)
     ]
-    worst = []
+    worst, robust_points = [], {}
     for norm, eps in dict.fromkeys((a.norm, float(a.eps)) for a, _ in rows):
         members = [i for i, (a, _) in enumerate(rows) if a.norm == norm and float(a.eps) == eps]
         robust = np.logical_and.reduce(adversarial[members], axis=0)
+        robust_points[(norm, eps)] = robust
         worst.append({
             "norm": norm, "eps": eps, "top1": float(robust[0].mean()), "top5": float(robust[1].mean()),
             "attacks": [rows[i][0].describe() for i in members if not isinstance(rows[i][0], AttackSuite)],
         })
     return RobustnessResult(
         num_points=n, clean_top1=float(clean[0].mean()), clean_top5=float(clean[1].mean()), attacks=results,
-        worst_case=worst,
+        worst_case=worst, notes=notes, robust_points=robust_points,
     )

@@ -139,8 +139,10 @@ def run(config: FitConfig, explicit: Collection[str] | None = None, log: Callabl
             return FitResult(config, None, None, None, None, config.run_dir,  # type: ignore[arg-type]
                              stored.get("train_seconds", 0.0))
         return _run_as_worker(config, dataset, arch_options, log, distribution)
+    # The options that act only after training never make the folder another run: an unfinished run resumes and
+    # uses their new values; a finished one is shown with its stored results and says how they were computed.
     with run_folder(config.run_dir, config_yaml,  # type: ignore[arg-type]
-                    defaults=dataclasses.asdict(FitConfig()), may_differ=REEVALUATION_OPTIONS if reevaluate else ()):
+                    defaults=dataclasses.asdict(FitConfig()), may_differ=REEVALUATION_OPTIONS):
         if stored is not None:
             return _stored_result(config, stored, log)
         return _run_in_folder(config, config_yaml, dataset, arch_options, log, distribution)
@@ -155,11 +157,29 @@ def _stored_result(config, metrics, log):
 
     for line in describe_stored(metrics, config.run_dir):
         log(line)
+    changed = evaluation_changes(config)
+    if changed:
+        log(f"  These results were computed with {changed[0]}; add --reevaluate to evaluate the run with "
+            f"{changed[1]}.")
     kerobust.register_all()
     model_path = os.path.join(config.run_dir, "model.keras")
     classifier = keras.saving.load_model(model_path) if os.path.isfile(model_path) else None
     return FitResult(config, classifier, RobustnessResult.from_json(metrics), metrics.get("bounds"), metrics,
                      config.run_dir, metrics.get("train_seconds", 0.0), metrics.get("best_epoch"), stored=True)
+
+
+def evaluation_changes(config: FitConfig) -> tuple[str, str] | None:
+    """`(stored flags, current flags)` of the evaluation-only options (`REEVALUATION_OPTIONS`) whose values differ
+    between the run folder's `config.yaml` and `config`, such as `("--autoattack false", "--autoattack true")`; None
+    when they agree."""
+    from kerobust.experiment.run_folder import read_run_config, shown
+
+    stored = read_run_config(config.run_dir, "remove the run folder") or {}  # type: ignore[arg-type]
+    keys = [k for k in REEVALUATION_OPTIONS if k in stored and stored[k] != getattr(config, k)]
+    if not keys:
+        return None
+    flags = lambda values: ", ".join(f"--{k.replace('_', '-')} {shown(values[k])}" for k in keys)  # noqa: E731
+    return flags(stored), flags(dataclasses.asdict(config))
 
 
 def _run_as_worker(config, dataset, arch_options, log, distribution):
@@ -286,8 +306,8 @@ def _callbacks(config, dataset, run_dir, checkpoint, early):
 
 
 def evaluation_attacks(config: FitConfig, dataset: Dataset) -> list[Attack | AttackSuite]:
-    """FGSM and PGD at the evaluation radius; MAT runs add the same attacks in l2; `--autoattack true` adds the
-    autoattack suite (Croce & Hein 2020) at the evaluation radius."""
+    """FGSM and PGD at the evaluation radius; MAT runs add the same attacks in l2; `--autoattack true` adds
+    the standard AutoAttack (Croce & Hein 2020) at the evaluation radius."""
     from kerobust.attacks.suite import autoattack
     from kerobust.evaluation import standard_attacks
 

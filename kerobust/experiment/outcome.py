@@ -69,7 +69,13 @@ def describe_stored(metrics: Mapping[str, Any], run_dir: str) -> list[str]:
     lines = [f"kerobust fit: {run_dir} holds a finished run ({epochs}{trained}); nothing was changed. Its stored "
              "results:",
              f"  clean accuracy {100 * metrics['clean']['top1']:.2f} % on {metrics['num_points']} test points"]
-    lines += [f"  {a.get('description') or a['name']}: {100 * a['top1']:.2f} %" for a in metrics.get("attacks", [])]
+    from kerobust.evaluation.result import RobustnessResult  # here: kerobust.evaluation loads Keras
+
+    evaluation = RobustnessResult.from_json(metrics)
+    summary = metrics.get("robustbench") or {}
+    if summary.get("eps") is not None and metrics.get("threat_norm"):
+        lines.append(f"  {evaluation.headline(metrics['threat_norm'], summary['eps'])}")
+    lines += [f"  {a.description or a.name}: {100 * a.top1:.2f} %" for a in evaluation.reported_attacks()]
     certified = metrics.get("certified")
     if certified:
         lines.append(f"  certified accuracy at {certified['threat_norm']} eps {certified['eps']:g}: "

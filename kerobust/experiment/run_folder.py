@@ -65,7 +65,7 @@ def _check_config(path, config_yaml, defaults, may_differ):
     ignored = {"run_dir", "fit_epochs", *may_differ}  # fit_epochs follows from --epochs and --replays
     differing = sorted(k for k in set(old) | set(new) if k not in ignored and old.get(k, defaults.get(k)) != new.get(k))
     if differing:
-        changes = ", ".join(f"{flag(k)} {_shown(old.get(k, defaults.get(k)))} there, {_shown(new.get(k))} now"
+        changes = ", ".join(f"{flag(k)} {shown(old.get(k, defaults.get(k)))} there, {shown(new.get(k))} now"
                             for k in differing)
         from kerobust.experiment.config import REEVALUATION_OPTIONS
 
@@ -75,7 +75,7 @@ def _check_config(path, config_yaml, defaults, may_differ):
                             f"remove that folder.{hint}")
 
 
-def _shown(value):
+def shown(value: Any) -> str:
     """A configuration value as a user wrote it: `unset` for None, lists joined by commas."""
     if value is None:
         return "unset"

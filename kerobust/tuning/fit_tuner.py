@@ -1,18 +1,17 @@
 """A KerasTuner search whose trials are kerobust fit runs (`kerobust.experiment.run`), with a robust objective.
 
-Each trial is one folder, `DIRECTORY/trial_<trial_id>`: KerasTuner's `trial.json` beside the trial's kerobust run
-folder (config, checkpoints, metrics.json, TensorBoard logs, model). By default a trial does only what the objective
-needs: it trains, is evaluated on the test split and saves `model.keras`; the gradient-masking probe and the
-SavedModel export are done once, for the best trial (`every_trial="full"` does them for every trial). The objective
-is reported explicitly from `run_trial` as a dict of metrics, so KerasTuner never looks for it in Keras logs
-("objective value missing in metrics"). KerasTuner keeps its oracle state in `DIRECTORY/oracle.json`, so the same
-search resumes: completed trials are read back, and a trial killed midway resumes from its run folder's last
-checkpoint.
+Each trial is one folder, `DIRECTORY/trial_<trial_id>`: KerasTuner's `trial.json` beside the trial's kerobust run folder
+(config, checkpoints, metrics.json, TensorBoard logs, model). By default a trial does only what the objective needs: it
+trains, is evaluated on the test split and saves `model.keras`; the gradient-masking probe, AutoAttack on the test split
+and the SavedModel export are done once, for the best trial (`every_trial="full"` does them for every trial). The
+objective is reported explicitly from `run_trial` as a dict of metrics, so KerasTuner never looks for it in Keras logs
+("objective value missing in metrics"). KerasTuner keeps its oracle state in `DIRECTORY/oracle.json`, so the same search
+resumes: completed trials are read back, and a trial killed midway resumes from its run folder's last checkpoint.
 
 Objectives (maximised, all on the validation split, never the test split): `val_robust_accuracy` (PGD, the last
-epoch's), `val_autoattack_accuracy` (APGD-CE, APGD-T and Square-1000 on the robust-validation points, at the
-evaluation radius), `certified_accuracy` (at l2 `cert_eps`, per point the tightest of IBP, CROWN-IBP and the Lipschitz
-bound) and `robust_accuracy_per_second` (the cost-aware score). The search writes `trials.json`, `trials.md`,
+epoch's), `val_autoattack_accuracy` (the standard AutoAttack, with Square-1000, on the robust-validation points, at
+the evaluation radius), `certified_accuracy` (at l2 `cert_eps`, per point the tightest of IBP, CROWN-IBP and the
+Lipschitz bound) and `robust_accuracy_per_second` (the cost-aware score). The search writes `trials.json`, `trials.md`,
 `pareto.png` (PGD accuracy against parameters and training seconds) and `best/` (the best trial's `model.keras` and
 `saved_model/`).
 
@@ -206,7 +205,7 @@ def fit_search(base: FitConfig, space: Mapping[str, Sequence[Any]], directory: s
     dataset = load_dataset(base.data, base.data_dir)
     validation = (dataset.x_val, dataset.y_val)
 
-    trial_work = {} if every_trial == "full" else {"diagnostics_points": 0, "export": False}
+    trial_work = {} if every_trial == "full" else {"diagnostics_points": 0, "autoattack": False, "export": False}
     best: dict[str, Any] = {}
 
     class _Tuner(keras_tuner.engine.base_tuner.BaseTuner):
@@ -278,8 +277,10 @@ def finish_best_trial(run_dir: str, trial_id: str, base: FitConfig, explicit: se
     stored = read_run_config(run_dir, "remove the trial's folder to run it again") or {}
     stored = {k: v for k, v in stored.items() if k in FIELDS}  # less fit_epochs, which follows from the others
     config = dataclasses.replace(FitConfig(**stored), diagnostics_points=base.diagnostics_points, export=True,
+                                 autoattack=base.autoattack,
                                  export_onnx=base.export_onnx, run_dir=run_dir)
-    log(f"best trial {trial_id}: evaluating it again with the gradient-masking probe and exporting its SavedModel")
+    log(f"best trial {trial_id}: evaluating it again with the gradient-masking probe"
+        + (" and AutoAttack" if config.autoattack else "") + ", and exporting its SavedModel")
     result = run(config, explicit=explicit, log=lambda line: None, dataset=dataset, reevaluate=True)
     for warning in result.evaluation.warnings if result.evaluation is not None else []:
         log(f"> warning (trial {trial_id}, possible gradient masking): {warning['message']}")

@@ -121,10 +121,12 @@ def test_a_folder_from_an_older_kerobust_resumes_when_new_keys_hold_their_defaul
 
     defaults = dataclasses.asdict(FitConfig())
     old = {k: v for k, v in defaults.items() if k not in ("nd_beta", "svc_every", "svc_operator")}
+    old["autoattack"] = False  # as a finished run writes it, resolved
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(old))
-    prepare_run_folder(str(tmp_path), yaml.safe_dump(defaults), defaults=defaults)
+    prepare_run_folder(str(tmp_path), yaml.safe_dump({**defaults, "autoattack": False}), defaults=defaults)
     with pytest.raises(KerobustError, match=r"\(--svc-every 100 there, 7 now\)"):
-        prepare_run_folder(str(tmp_path), yaml.safe_dump({**defaults, "svc_every": 7}), defaults=defaults)
+        prepare_run_folder(str(tmp_path), yaml.safe_dump({**defaults, "svc_every": 7, "autoattack": False}),
+                           defaults=defaults)
     with pytest.raises(KerobustError, match=r"\(--autoattack false there, true now\).* add --reevaluate"):
         prepare_run_folder(str(tmp_path), yaml.safe_dump({**defaults, "autoattack": True}), defaults=defaults)
     prepare_run_folder(str(tmp_path), yaml.safe_dump({**defaults, "autoattack": True}), defaults=defaults,

@@ -103,7 +103,7 @@ def test_eval_runs_the_autoattack_suite(free_run, tmp_path):
             "--square-queries", "30", "--points", "32", "--diagnostics-points", "0", "--json", str(out)]
     assert main(argv) == 0
     payload = json.loads(out.read_text())
-    assert [a["name"] for a in payload["attacks"]] == ["APGD-CE", "APGD-T", "Square", "autoattack"]
+    assert [a["name"] for a in payload["attacks"]] == ["APGD-CE", "APGD-T", "FAB-T", "Square", "autoattack"]
     assert payload["robustbench"]["autoattack_acc"] == round(100 * payload["attacks"][-1]["top1"], 2)
     assert payload["masking_warnings"] == []
 

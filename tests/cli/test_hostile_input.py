@@ -318,6 +318,21 @@ def test_a_finished_run_is_shown_again_and_nothing_changes(finished_run, tmp_pat
     metrics = json.loads(before["metrics.json"])
     assert f"clean accuracy {100 * metrics['clean']['top1']:.2f} %" in out
     assert "Test accuracy on" not in out  # the stored results, once
+    assert "robust " in out and "worst case per point over FGSM, PGD-2" in out
+
+
+def test_an_evaluation_option_that_changed_shows_the_stored_results_and_says_how_they_were_computed(
+        finished_run, tmp_path, capsys):
+    """A finished run asked for again with another evaluation-only setting is still a result, shown as it is, and the
+    output says which settings differ and how to apply them."""
+    run_dir = _copy_run(finished_run, tmp_path)
+    before = {path: (run_dir / path).read_bytes() for path in _tree(run_dir) if (run_dir / path).is_file()}
+    assert main([*TINY_FIT, "--epochs", "2", "--run-dir", str(run_dir), "--autoattack", "true"]) == 0
+    out = capsys.readouterr().out
+    assert "holds a finished run" in out
+    assert ("These results were computed with --autoattack false; add --reevaluate to evaluate the run with "
+            "--autoattack true.") in out
+    assert {path: (run_dir / path).read_bytes() for path in _tree(run_dir) if (run_dir / path).is_file()} == before
     after = {path: (run_dir / path).read_bytes() for path in _tree(run_dir) if (run_dir / path).is_file()}
     assert after == before
 

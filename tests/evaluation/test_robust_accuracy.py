@@ -85,3 +85,43 @@ def test_worst_case_counts_points_robust_to_every_attack(linear_digits, digits):
     assert result.worst_case[0]["top1"] == pytest.approx(np.concatenate(per_point).mean())
     assert result.worst_case[0]["top1"] <= min(a.top1 for a in result.attacks[:2])
     assert result.worst_case[1]["top1"] == result.attacks[2].top1
+
+
+def test_the_probe_joins_the_worst_case_only_on_its_points_and_the_headline_is_never_above_any_attack():
+    """A hand-built case: 6 points, the main attacks leave points 0-3 robust, the probe (on the first 3 points)
+    breaks point 1: the worst case is points {0, 2, 3}, 50 %, below every attack and the probe's own share."""
+    from kerobust.evaluation.result import AttackAccuracy, RobustnessResult
+
+    main = np.array([[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 0]], bool)
+    attack = AttackAccuracy("PGD", "linf", 0.1, 20, 0.01, 4 / 6, 5 / 6, "PGD-20 linf eps=0.1")
+    result = RobustnessResult(6, 1.0, 1.0, [attack], [{"norm": "linf", "eps": 0.1, "top1": 4 / 6, "top5": 5 / 6,
+                                                       "attacks": [attack.description]}],
+                              robust_points={("linf", 0.1): main})
+    probe = RobustnessResult(3, 1.0, 1.0, [], [{"norm": "linf", "eps": 0.1, "top1": 2 / 3, "top5": 1.0,
+                                                "attacks": ["Square-300 linf eps=0.1"]}],
+                             robust_points={("linf", 0.1): np.array([[1, 0, 1], [1, 1, 1]], bool),
+                                            ("linf", 0.2): np.array([[0, 0, 0], [1, 1, 1]], bool)})
+    result.include_probe(probe)
+    entry = result.accuracy_at("linf", 0.1)
+    assert (entry["top1"], entry["top5"], entry["probe_points"]) == (3 / 6, 5 / 6, 3)
+    assert entry["probe_attacks"] == ["Square-300 linf eps=0.1"]
+    assert result.accuracy_at("linf", 0.2) is None  # no main attack ran there: nothing to join
+    assert result.headline("linf", 0.1) == ("robust 50.00 % at linf eps=0.1 (worst case per point over PGD-20 and "
+                                            "the masking probe's Square-300 on its 3 points)")
+    assert entry["top1"] <= min(a.top1 for a in result.attacks)
+
+
+@pytest.mark.slow_on_jax
+def test_fit_style_evaluation_with_the_probe_reports_a_worst_case_below_every_attack(linear_digits, digits):
+    from kerobust.attacks import FGSM, PGD
+    from kerobust.evaluation.masking import diagnose
+
+    model, _, _ = linear_digits
+    x, y = digits.x_test[:96], digits.y_test[:96]
+    result = evaluate_robustness(model, x, y, [FGSM(eps=0.05), PGD(eps=0.05, steps=5)], progress=False)
+    before = result.accuracy_at("linf", 0.05)["top1"]
+    diagnose(model, x, y, result, "linf", 0.05, points=48, square_queries=50)
+    after = result.accuracy_at("linf", 0.05)
+    assert after["top1"] <= before and after["probe_points"] == 48
+    assert after["top1"] <= min(a.top1 for a in result.attacks)
+    assert np.isclose(after["top1"], result.robust_points[("linf", 0.05)][0].mean())

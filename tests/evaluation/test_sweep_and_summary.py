@@ -51,9 +51,12 @@ def test_attack_lists_parse_and_build():
     fgsm, pgd, apgd_ce, apgd_t, square, suite = attacks
     assert fgsm == FGSM(eps=0.1, eot_samples=3)
     assert pgd == PGD(eps=0.1, steps=20, step_size=0.02, restarts=2, eot_samples=3)
-    assert apgd_ce == APGD(eps=0.1, steps=100, eot_samples=3)
+    assert apgd_ce == APGD(eps=0.1, steps=100, restarts=2, eot_samples=3)
     assert apgd_t.targets == 9 and apgd_t.steps == 50 and square == Square(eps=0.1, queries=300)
-    assert isinstance(suite, AttackSuite) and suite.members[-1].queries == 100
+    assert isinstance(suite, AttackSuite) and suite.name == "autoattack-rand"  # --eot 3: the rand version
+    assert suite.members[0].eot_samples == 3
+    (square_suite,) = build_attacks([("autoattack", None)], 0.1, AttackOptions(square_queries=100))
+    assert square_suite.members[-1].queries == 100
 
 
 @pytest.mark.parametrize("text, message", [

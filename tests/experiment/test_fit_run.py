@@ -61,3 +61,19 @@ def test_free_training_replays_with_step_eps_and_warms_up_over_whole_passes(digi
     assert trainer.method.warmup_steps == 2 * 11 * 3 and trainer.method.step == 0.2
     pgd = fill_dataset_defaults(FitConfig(train_method="pgd"), threat_model_for("digits"))
     assert pgd.step_size == pytest.approx(0.05)
+
+
+def test_autoattack_is_added_to_the_test_evaluation_when_asked():
+    from kerobust.data.registry import threat_model_for
+    from kerobust.experiment.config import fill_dataset_defaults
+    from kerobust.experiment.fit_run import evaluation_attacks
+
+    class Digits:  # what evaluation_attacks reads of a dataset
+        threat_model, num_classes = threat_model_for("digits"), 10
+
+    def names(**options):
+        config = fill_dataset_defaults(FitConfig(**options), Digits.threat_model)
+        return [a.describe().split()[0] for a in evaluation_attacks(config, Digits)]
+
+    assert names() == ["FGSM", "PGD-20"]
+    assert names(autoattack=True) == ["FGSM", "PGD-20", "autoattack"]
