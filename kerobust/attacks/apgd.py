@@ -43,8 +43,9 @@ class APGD(Attack):
     the decision). `restarts=r` reruns each from r random starts (AutoAttack's "plus" version: 5 for APGD-CE and
     APGD-DLR).
 
-    Returns, per point, the first adversarial iterate found, or else the iterate of highest loss. Costs `steps`
-    gradients and `steps + 1` forward passes per run (times `targets` for APGD-T).
+    Returns, per point, the first adversarial iterate found, or else the iterate of highest loss. Costs `steps + 1`
+    forward and backward passes per run (times `targets` for APGD-T): each pass scores an iterate and gives the
+    gradient of the next step.
     """
 
     steps: int = 100  # type: ignore[assignment]  # a field here, a property of one step in `Attack`
@@ -102,20 +103,21 @@ class APGD(Attack):
         x0 = x
         if self.random_start:
             x0 = geo.clip_to_box(x + geo.random_start(x, self.eps, self.norm, seed), self.clip_min, self.clip_max)
-        outputs0 = oracle.logits(x0)
+        outputs0, grad0 = self.logits_and_gradient(oracle, x0, y, offset * (n + 1))
         loss0 = oracle.loss(y, outputs0, per_sample=True)
         fooled0 = ops.argmax(outputs0, axis=-1) != labels
         eta = ops.full(ops.shape(loss0), self.alpha)
         zeros = ops.zeros_like(loss0)
-        state = (x0, x0, loss0, eta, loss0, x0, zeros, eta, loss0, x0, fooled0)
+        state = (x0, x0, grad0, loss0, eta, loss0, x0, grad0, zeros, eta, loss0, x0, fooled0)
 
         def step(k, state):
-            x_cur, x_prev, loss_cur, eta, f_max, x_max, increases, eta_mark, f_max_mark, best_adv, found = state
-            grad = self.gradient(oracle, x_cur, y, offset * n + k)
+            (x_cur, x_prev, grad, loss_cur, eta, f_max, x_max, grad_max, increases, eta_mark, f_max_mark, best_adv,
+             found) = state
             z = self._project(x, x_cur + geo.steepest_ascent(grad, 1.0, self.norm) * per_sample(eta, x))
             a = ops.where(k == 0, 1.0, self.momentum)
             x_next = self._project(x, x_cur + a * (z - x_cur) + (1.0 - a) * (x_cur - x_prev))
-            outputs = oracle.logits(x_next)  # one forward pass scores the loss and the decision
+            # One forward and backward pass scores the iterate (loss, decision) and gives the next step's gradient.
+            outputs, grad_next = self.logits_and_gradient(oracle, x_next, y, offset * (n + 1) + k + 1)
             loss_next = oracle.loss(y, outputs, per_sample=True)
             fooled = ops.argmax(outputs, axis=-1) != labels
             best_adv = ops.where(per_sample(ops.logical_and(fooled, ops.logical_not(found)), x), x_next, best_adv)
@@ -123,6 +125,7 @@ class APGD(Attack):
             increases = increases + ops.cast(loss_next > loss_cur, "float32")
             improved = loss_next > f_max
             x_max = ops.where(per_sample(improved, x), x_next, x_max)
+            grad_max = ops.where(per_sample(improved, x), grad_next, grad_max)
             f_max = ops.where(improved, loss_next, f_max)
             # At a checkpoint: halve the step where progress stalled, and restart those points from their best iterate.
             at_mark = ops.take(since, k + 1) > 0
@@ -134,15 +137,17 @@ class APGD(Attack):
             eta = ops.where(halve, eta / 2.0, eta)
             restart = per_sample(halve, x)
             x_next = ops.where(restart, x_max, x_next)
+            grad_next = ops.where(restart, grad_max, grad_next)
             loss_next = ops.where(halve, f_max, loss_next)
             x_cur = ops.where(restart, x_max, x_cur)  # no momentum across a restart
             eta_mark = ops.where(at_mark, eta, eta_mark)
             f_max_mark = ops.where(at_mark, f_max, f_max_mark)
             increases = ops.where(at_mark, 0.0, increases)
-            return (x_next, x_cur, loss_next, eta, f_max, x_max, increases, eta_mark, f_max_mark, best_adv, found)
+            return (x_next, x_cur, grad_next, loss_next, eta, f_max, x_max, grad_max, increases, eta_mark, f_max_mark,
+                    best_adv, found)
 
         final = ops.fori_loop(0, n, step, state)
-        x_max, best_adv, found = final[5], final[9], final[10]
+        x_max, best_adv, found = final[6], final[11], final[12]
         return ops.stop_gradient(ops.where(per_sample(found, x), best_adv, x_max))
 
 

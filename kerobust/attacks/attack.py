@@ -88,11 +88,21 @@ class Attack:
     def gradient(self, oracle: Oracle, x: Tensor, y: Tensor, step: int | Tensor = 0) -> Tensor:
         """The input gradient at iteration `step` (counted across restarts and targets, so that each sees its own
         draws), averaged over `eot_samples` fresh noise draws (EOT)."""
+        return self.logits_and_gradient(oracle, x, y, step, with_logits=False)[1]
+
+    def logits_and_gradient(self, oracle: Oracle, x: Tensor, y: Tensor, step: int | Tensor = 0,
+                            with_logits: bool = True) -> tuple[Tensor | None, Tensor]:
+        """`(outputs, gradient)` at iteration `step`: the gradient as `gradient` gives it, and the outputs of its
+        first noise draw from the same forward pass (None unless `with_logits`)."""
         samples = int(self.eot_samples)
-        total = oracle.gradient(x, y, draw=step * samples + 1)
+        first = step * samples + 1
+        if with_logits:
+            outputs, total = oracle.logits_and_gradient(x, y, draw=first)
+        else:
+            outputs, total = None, oracle.gradient(x, y, draw=first)
         for i in range(1, samples):
-            total = total + oracle.gradient(x, y, draw=step * samples + 1 + i)
-        return total if samples == 1 else total / samples
+            total = total + oracle.gradient(x, y, draw=first + i)
+        return outputs, (total if samples == 1 else total / samples)
 
     def __call__(self, model: keras.Model, x: ArrayLike, y: ArrayLike, seed: Seed = 0) -> Tensor:
         """Adversarial examples for one batch `(x, y)` against `model` (inference mode)."""

@@ -125,7 +125,8 @@ class FAB(Attack):
     against each of the k classes of highest clean logit), in l-inf, l2 or l1, with Croce & Hein's defaults.
     `restarts=r` adds r - 1 runs (per target) from random starts at half the radius eps.
 
-    Costs per step one gradient per class (untargeted) or one gradient (FAB-T, per target), plus two forward passes.
+    Costs per step one forward and backward pass per class (untargeted) or one (FAB-T, per target), plus one
+    forward pass.
     """
 
     steps: int = 100  # type: ignore[assignment]  # a field here, a property of one step in `Attack`
@@ -208,8 +209,8 @@ class FAB(Attack):
             """(g, w) of the closest linearised boundary per point: the pair minimising |g_j| / ||grad g_j||_q."""
             best_g, best_w, best_distance = None, None, None
             for pairs in pair_sets:
-                g = oracle.losses(x_cur, pairs)
-                w = oracle.gradient(x_cur, pairs)
+                outputs, w = oracle.logits_and_gradient(x_cur, pairs)  # one pass: g_j and its gradient
+                g = oracle.loss(pairs, outputs, per_sample=True)
                 distance = ops.abs(g) / ops.maximum(dual_norm_of(w, self.norm), 1e-12)
                 distance = ops.where(pairs[:, 1] == pairs[:, 0], np.inf, distance)
                 if best_g is None:

@@ -56,8 +56,17 @@ def _oracle(model, trainable, non_trainable, loss_fn):
     def gradient(x, y, draw=0):
         return jax.grad(lambda x: loss_fn(y, logits(x, drawn(draw))))(x)
 
+    def logits_and_gradient(x, y, draw=0):
+        def loss_and_outputs(x):
+            outputs = logits(x, drawn(draw))
+            return loss_fn(y, outputs), outputs
+
+        (_, outputs), grad = jax.value_and_grad(loss_and_outputs, has_aux=True)(x)
+        return outputs, grad
+
     return Oracle(
-        gradient=gradient, logits=logits, losses=lambda x, y: loss_fn(y, logits(x), per_sample=True), loss=loss_fn
+        gradient=gradient, logits=logits, losses=lambda x, y: loss_fn(y, logits(x), per_sample=True), loss=loss_fn,
+        logits_and_gradient=logits_and_gradient,
     )
 
 

@@ -2,7 +2,7 @@
 
 import collections
 
-Oracle = collections.namedtuple("Oracle", ["gradient", "logits", "losses", "loss"])
+Oracle = collections.namedtuple("Oracle", ["gradient", "logits", "losses", "loss", "logits_and_gradient"])
 Oracle.__doc__ = """Model access for attack rules inside compiled code.
 
 Fields:
@@ -12,4 +12,6 @@ Fields:
     logits: `logits(x)`, the model's outputs in inference mode.
     losses: `losses(x, y)`, the attack loss of each sample (shape [batch]) in inference mode.
     loss: the attack loss itself, `loss(y, outputs, per_sample=False)`, to score outputs already computed.
+    logits_and_gradient: `logits_and_gradient(x, y, draw=0)`, the outputs and the input gradient of one forward and
+        backward pass (an iterative attack that scores each iterate and steps from it pays one pass, not two).
 """

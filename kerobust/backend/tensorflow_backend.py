@@ -46,17 +46,19 @@ def normal(shape: Sequence[int | Tensor], seed: Tensor, dtype: str = "float32") 
 
 
 def _oracle(model, loss_fn, training=False):
-    def gradient(x, y, draw=0):
+    def logits_and_gradient(x, y, draw=0):
         # Noise layers advance their state variables on every call, so each call (any `draw`) sees fresh noise.
         with tf.GradientTape() as tape:
             tape.watch(x)
-            loss = loss_fn(y, model(x, training=training))
+            outputs = model(x, training=training)
+            loss = loss_fn(y, outputs)
         # A model that cuts the gradient path (e.g. rounding its input) has a zero gradient, not None.
-        return tape.gradient(loss, x, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        return outputs, tape.gradient(loss, x, unconnected_gradients=tf.UnconnectedGradients.ZERO)
 
     return Oracle(
-        gradient=gradient, logits=lambda x: model(x, training=training),
+        gradient=lambda x, y, draw=0: logits_and_gradient(x, y, draw)[1], logits=lambda x: model(x, training=training),
         losses=lambda x, y: loss_fn(y, model(x, training=training), per_sample=True), loss=loss_fn,
+        logits_and_gradient=logits_and_gradient,
     )
 
 

@@ -113,7 +113,7 @@ def _counting_oracle(model):
         return model(x, training=False)
 
     return Oracle(gradient=gradient, logits=logits, losses=lambda x, y: loss(y, logits(x), per_sample=True),
-                  loss=loss), calls
+                  loss=loss, logits_and_gradient=gradient), calls
 
 
 @pytest.mark.parametrize("norm", ["linf", "l2"])
