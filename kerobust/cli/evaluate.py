@@ -46,7 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "autoattack-rand (default: FGSM and PGD)")
     parser.add_argument("--min-norm", action="store_true",
                         help="also find each point's smallest adversarial perturbation with FAB-T (100 steps, the "
-                             "--targets classes) and print the robust accuracy over eps it gives (an upper bound)")
+                             "--targets classes) and print the robust accuracy over eps it gives (an upper bound); "
+                             "with --json, a PNG of that curve beside it (<json>_min_norm.png)")
     parser.add_argument("--eval-steps", default=argparse.SUPPRESS,
                         help="PGD step counts of the default attacks, e.g. 10,20")
     parser.add_argument("--eval-step-size", default=argparse.SUPPRESS,
@@ -195,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
     specs = parse_attack_list(args.attacks) if args.attacks is not None else None
     check_dataset_name(args.data)
     check_model_files(args.model)
-    check_outputs({"--json": args.json, "--plot": _plot_path(args, eps_list)},
+    check_outputs({"--json": args.json, "--plot": _plot_path(args, eps_list), "--min-norm plot": _min_norm_plot(args)},
                   {"--model": args.model, "--data": data_input(args.data)}, args.overwrite)
     from kerobust.data.registry import threat_model_for  # the first framework import: every check above is instant
 
@@ -260,7 +261,7 @@ def min_norm_radii(eps_list: list[float]) -> list[float]:
 
 
 def _minimal_perturbations(args, classifiers, results, x, y, norm, eps_list, counts):
-    from kerobust.evaluation.min_norm import format_curve, minimal_perturbations
+    from kerobust.evaluation.min_norm import format_curve, minimal_perturbations, plot_curve
 
     found = {}
     for title, classifier in zip(results, classifiers):
@@ -271,7 +272,16 @@ def _minimal_perturbations(args, classifiers, results, x, y, norm, eps_list, cou
     print(f"Robust accuracy (%) over {norm} eps from the smallest perturbations {first.attack} found (an upper bound "
           "at each eps; one run answers every radius):")
     print(format_curve(found, min_norm_radii(eps_list)))
+    plot = _min_norm_plot(args)
+    if plot:
+        plot_curve(found, plot, marks=eps_list)
+        print(f"Plot: {plot}")
     return found
+
+
+def _min_norm_plot(args):
+    """With --min-norm and --json, the PNG of the min-norm curve beside the JSON."""
+    return os.path.splitext(args.json)[0] + "_min_norm.png" if args.min_norm and args.json else None
 
 
 def _report_sweep(args, results, eps_list):

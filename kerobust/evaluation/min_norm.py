@@ -9,13 +9,14 @@ so the curve is an upper bound on the robust accuracy at each eps.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import keras
 import numpy as np
 
 from kerobust.attacks.fab import FAB
 from kerobust.evaluation.report import markdown
+from kerobust.figures import png_figure
 from kerobust.progress import progress_bar
 from kerobust.types import Array, ArrayLike
 
@@ -80,3 +81,25 @@ def format_curve(results: dict[str, MinimalPerturbations], radii: Sequence[float
     rows = [[f"{eps:g}"] + [f"{100 * results[t].robust_accuracy(eps):.2f}" for t in titles] for eps in radii]
     rows.append(["median smallest perturbation"] + [f"{results[t].summary()['median']:.4g}" for t in titles])
     return markdown(["eps"] + titles, rows)
+
+
+def plot_curve(results: Mapping[str, MinimalPerturbations], path: str, marks: Sequence[float] = ()) -> None:
+    """Writes a PNG: per model, the share of points whose smallest perturbation found exceeds eps, as a step curve
+    from eps = 0 (clean accuracy) to past the largest finite perturbation, with the radii `marks` as dotted lines."""
+    finite = [v for found in results.values() for v in found.norms if np.isfinite(v)]
+    largest = max(finite + [max(marks, default=0.0)]) or 1.0
+    first = next(iter(results.values()), None)
+    with png_figure(path, figsize=(7, 4.5)) as (figure, axes):
+        for index, (title, found) in enumerate(results.items()):
+            steps = np.unique(np.concatenate([[0.0], found.norms[np.isfinite(found.norms)], [1.05 * largest]]))
+            accuracy = [100 * found.robust_accuracy(eps) for eps in steps]
+            axes.step(steps, accuracy, where="post", color=f"C{index % 10}", label=title)
+        for eps in marks:
+            axes.axvline(eps, color="grey", linestyle=":", linewidth=1)
+        axes.set_xlabel(f"{first.norm if first else ''} eps")
+        axes.set_ylabel("robust accuracy (%), an upper bound")
+        axes.set_ylim(0, 100)
+        axes.set_xlim(0, 1.05 * largest)
+        axes.set_title(f"Smallest perturbations found by {first.attack if first else 'FAB-T'}")
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize=7)

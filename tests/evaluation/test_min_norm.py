@@ -56,3 +56,41 @@ def test_eval_min_norm_prints_the_curve_and_writes_it(linear_digits, tmp_path, c
     assert len(payload["norms"]) == 24
     norms = np.array([np.inf if v is None else v for v in payload["norms"]])
     assert payload["curve"][3]["robust_accuracy"] == np.mean(norms > 0.05)
+    plot = tmp_path / "m_min_norm.png"
+    assert f"Plot: {plot}" in printed and plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_eval_min_norm_refuses_to_replace_a_foreign_file_at_its_plot_path(linear_digits, tmp_path, capsys):
+    import keras
+
+    from kerobust.cli.main import main
+
+    model, _, _ = linear_digits
+    path = tmp_path / "linear.keras"
+    keras.saving.save_model(model, path)
+    mine = tmp_path / "m_min_norm.png"
+    mine.write_bytes(b"a user's picture")
+    argv = ["eval", "--model", str(path), "--data", "digits", "--points", "8", "--min-norm", "--json",
+            str(tmp_path / "m.json")]
+    assert main(argv) == 2
+    assert "--min-norm plot" in capsys.readouterr().err
+    assert mine.read_bytes() == b"a user's picture" and not (tmp_path / "m.json").exists()
+
+
+def test_the_plot_draws_each_models_curve_down_to_its_largest_perturbation(tmp_path, monkeypatch):
+    import matplotlib.axes
+
+    from kerobust.evaluation.min_norm import plot_curve
+
+    drawn, step = [], matplotlib.axes.Axes.step
+
+    def recorded(self, x, y, **options):
+        drawn.append((list(x), list(y)))
+        return step(self, x, y, **options)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "step", recorded)
+    found = MinimalPerturbations("FAB-T-100 x9 targets", "linf", np.array([0.0, 0.05, 0.1, 0.3, np.inf]))
+    plot_curve({"m": found}, str(tmp_path / "c.png"), marks=[0.1])
+    (eps, accuracy), = drawn
+    assert eps == pytest.approx([0.0, 0.05, 0.1, 0.3, 0.315])
+    assert accuracy == pytest.approx([80.0, 60.0, 40.0, 20.0, 20.0])  # the point with none found stays robust
