@@ -39,7 +39,8 @@ class Attack:
 
     `eot_samples > 1` averages every input gradient over that many noise draws of a randomised model (expectation over
     transformation, Athalye, Carlini & Wagner 2018, "Obfuscated Gradients Give a False Sense of Security", sec. 4.1);
-    every gradient sees a fresh draw either way.
+    every gradient sees a fresh draw either way (APGD reuses the gradient of its best iterate when a checkpoint
+    restarts a point from it).
     """
 
     eps: float

@@ -10,7 +10,7 @@ keeps it so.
   pair, usable inside compiled functions on every backend.
 * `compile_attack(model, perturb, loss_fn, per_point=True)`: compiles `perturb(oracle, x, y, seed)` for `model`, where
   the `Oracle`'s `gradient(x, y)` is the input gradient of `loss_fn(y, model(x, training=False))` (summed over the
-  batch) and `logits(x)` is `model(x, training=False)`.
+  batch), `logits(x)` is `model(x, training=False)` and `logits_and_gradient(x, y)` gives both from one pass.
 * the three primitives of the adversarial training step (`kerobust.training.adversarial_step`, written once):
   `training_oracle(model, loss_fn)`, the `Oracle` of the model's current weights in inference mode,
   `loss_and_gradients(model, x_of, extra, y, sample_weight)`, the training loss and its gradients, and

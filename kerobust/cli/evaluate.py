@@ -251,6 +251,12 @@ def _evaluate(args, norm, eps_list, steps, step_size, counts, points, specs, thr
     minimal = _minimal_perturbations(args, classifiers, results, x, y, norm, eps_list, counts) if args.min_norm else {}
     if args.json:
         _write_json(args, dataset.name, norm, eps_list[0], results, distribution, minimal, min_norm_radii(eps_list))
+    plot = _min_norm_plot(args)
+    if plot:  # after the JSON: a failed drawing loses no result
+        from kerobust.evaluation.min_norm import plot_curve
+
+        plot_curve(minimal, plot, marks=eps_list)
+        print(f"Plot: {plot}")
     return 0
 
 
@@ -261,7 +267,7 @@ def min_norm_radii(eps_list: list[float]) -> list[float]:
 
 
 def _minimal_perturbations(args, classifiers, results, x, y, norm, eps_list, counts):
-    from kerobust.evaluation.min_norm import format_curve, minimal_perturbations, plot_curve
+    from kerobust.evaluation.min_norm import format_curve, minimal_perturbations
 
     found = {}
     for title, classifier in zip(results, classifiers):
@@ -272,10 +278,6 @@ def _minimal_perturbations(args, classifiers, results, x, y, norm, eps_list, cou
     print(f"Robust accuracy (%) over {norm} eps from the smallest perturbations {first.attack} found (an upper bound "
           "at each eps; one run answers every radius):")
     print(format_curve(found, min_norm_radii(eps_list)))
-    plot = _min_norm_plot(args)
-    if plot:
-        plot_curve(found, plot, marks=eps_list)
-        print(f"Plot: {plot}")
     return found
 
 

@@ -140,7 +140,8 @@ class FitConfig:
     autoattack: bool = option(
         False, boolean, "true: also attack the test split with the standard AutoAttack at the evaluation radius "
         "(APGD-CE, APGD-T, FAB-T, Square-5000; the rand version for a randomised model); its points join the reported "
-        "worst-case robust accuracy (costly: about 2 min more for a 3-epoch basicnet on digits' 360 test points, 2 CPU cores)",
+        "worst-case robust accuracy (costly: about 2 min more for a 3-epoch basicnet on digits' 360 test points, "
+        "2 CPU cores)",
         "evaluation")
     diagnostics_points: int = option(PROBE_POINTS, whole, "points of the gradient-masking probe at evaluation (0: off)",
                                      "evaluation", valid=AT_LEAST_0)
