@@ -12,8 +12,8 @@ ARCHITECTURES = ("basicnet", "certcnn", "cifar_nin", "lenet5", "lenet5_lrn1", "l
                  "noisenet20", "regnetx_200mf", "resnet18", "resnet20", "senet18", "vgg11", "wrn")
 TFDS_DATASETS = ("cifar10", "cifar100", "svhn", "mnist", "fashion_mnist")
 DATASETS = ("digits",) + TFDS_DATASETS + ("npz:PATH",)
-TRAINING_METHODS = ("natural", "fgsm", "pgd", "free", "pni", "mat-rand", "mat-max", "ibp", "crown-ibp",
-                    "lipschitz-margin")
+TRAINING_METHODS = ("natural", "fgsm", "pgd", "trades", "alp", "mart", "free", "pni", "mat-rand", "mat-max", "ibp",
+                    "crown-ibp", "lipschitz-margin")
 # Methods that train against a bound (Gowal et al. 2018, Zhang et al. 2020, Tsuzuku et al. 2018).
 CERTIFIED = ("ibp", "crown-ibp", "lipschitz-margin")
 THREAT_NORMS = ("linf", "l2")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from kerobust.types import LossFn
+from kerobust.types import LossFn, Tensor
 
 
 def outputs_are_logits(model: keras.layers.Layer) -> bool:
@@ -76,6 +76,28 @@ def dlr(from_logits: bool = True) -> LossFn:
         return values if per_sample else ops.sum(values)
 
     return loss
+
+
+def kl_divergence(from_logits: bool = True) -> LossFn:
+    """Summed Kullback-Leibler divergence `KL(q || p) = sum_k q_k (log q_k - log p_k)` of the model's distribution p
+    from reference probabilities `q` (passed as the labels, shape [batch, classes]).
+
+    Reference: Zhang et al. 2019, "Theoretically Principled Trade-off between Robustness and Accuracy" (TRADES),
+    eq. (5): the inner maximisation of KL(f(x) || f(x')) over x' in the ball, with q = f(x).
+    """
+
+    def loss(reference, outputs, per_sample=False):
+        values = kl_per_example(reference, _logits(outputs, from_logits))
+        return values if per_sample else ops.sum(values)
+
+    return loss
+
+
+def kl_per_example(reference: Tensor, logits: Tensor) -> Tensor:
+    """KL(q || softmax(logits)) for each row, q the reference probabilities (TRADES's and MART's term)."""
+    q = ops.cast(reference, "float32")
+    log_p = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
+    return ops.sum(q * (ops.log(ops.maximum(q, 1e-30)) - log_p), axis=-1)
 
 
 LOSSES = {"ce": cross_entropy, "margin": margin, "dlr": dlr}

@@ -10,6 +10,7 @@ from keras import ops
 
 import kerobust.attacks.losses as losses
 import kerobust.attacks.lp_geometry as geo
+from kerobust import backend
 from kerobust.attacks.attack import Attack
 from kerobust.attacks.restarts import restarted
 from kerobust.backend.oracle import Oracle
@@ -28,7 +29,9 @@ class PGD(Attack):
     in the ball. `restarts=r` reruns each attack from r random starts, keeping per point the first that succeeds.
     With `targeted=True` the labels passed in are target classes and PGD descends `loss` towards them (Kurakin et
     al. 2017, "Adversarial Machine Learning at Scale", sec. 2); success then means reaching the target.
-    `step_size` defaults to `2.5 * eps / steps`.
+    `step_size` defaults to `2.5 * eps / steps`. `gaussian_start=s > 0` starts from x + N(0, s^2 I) (kept in the ball
+    and the box) instead of a uniform point of the ball: TRADES and MART start at s = 0.001, where the KL divergence
+    from the clean output, flat at x, has a gradient.
 
     Reference: Madry et al. 2018, "Towards Deep Learning Models Resistant to Adversarial Attacks", eq. (2);
     targeted restarts as in Croce & Hein 2020 (APGD-T) and Gowal et al. 2019 (MultiTargeted).
@@ -40,6 +43,7 @@ class PGD(Attack):
     targets: int = 0
     restarts: int = 1
     targeted: bool = False
+    gaussian_start: float = 0.0
     num_steps: dataclasses.InitVar[int | None] = None  # deprecated: `steps`
 
     name = "PGD"
@@ -56,6 +60,8 @@ class PGD(Attack):
             raise KerobustError(f"PGD targets must be >= 0, got {self.targets!r}.")
         if int(self.restarts) < 1:
             raise KerobustError(f"PGD restarts must be >= 1, got {self.restarts!r}.")
+        if not self.gaussian_start >= 0:
+            raise KerobustError(f"PGD's Gaussian start scale must be >= 0, got {self.gaussian_start!r}.")
         if self.targeted and self.targets:
             raise KerobustError("PGD takes either targeted=True (given target labels) or targets=k (top-k classes).")
 
@@ -79,7 +85,10 @@ class PGD(Attack):
 
     def _ascend(self, oracle, x, y, seed, offset=0):
         x_adv = x
-        if self.random_start:
+        if self.gaussian_start:
+            start = geo.project(self.gaussian_start * backend.normal(ops.shape(x), seed), self.eps, self.norm)
+            x_adv = geo.clip_to_box(x + start, self.clip_min, self.clip_max)
+        elif self.random_start:
             x_adv = geo.clip_to_box(x + geo.random_start(x, self.eps, self.norm, seed), self.clip_min, self.clip_max)
         alpha = self.alpha
 

@@ -17,6 +17,7 @@ from kerobust.catalog import (
     OPTIMIZERS, STRATEGIES, SVC_OPERATORS, THREAT_NORMS, TRAINING_METHODS,
 )
 from kerobust.errors import KerobustError, require, unknown_name
+from kerobust.training.method_rules import ALP_WEIGHT, AWP_GAMMA, MART_BETA, TRADES_BETA
 from kerobust.experiment.options import Range, declarations, flag, option, path, text, type_problem, value_problem
 from kerobust.values import boolean, convert, number, whole, whole_list
 
@@ -65,9 +66,23 @@ class FitConfig:
                          valid=AT_LEAST_1)
     batch_size: int = option(128, whole, "batch size", "training", valid=AT_LEAST_1)
     train_method: str = option(
-        "pgd", text, "natural, fgsm, pgd, free, pni (0.5 clean + 0.5 PGD loss, Rakin et al.), mat-rand or mat-max "
-        "(l-inf and l2 PGD, Araujo et al.); certified training: ibp (Gowal et al.), crown-ibp (Zhang et al.) or "
-        "lipschitz-margin (Tsuzuku et al.; l2)", "training", names=("training method", TRAINING_METHODS))
+        "pgd", text, "natural, fgsm, pgd, trades (Zhang et al.), alp (adversarial logit pairing, Kannan et al.), mart "
+        "(Wang et al.), free, pni (0.5 clean + 0.5 PGD loss, Rakin et al.), mat-rand or mat-max (l-inf and l2 PGD, "
+        "Araujo et al.); certified training: ibp (Gowal et al.), crown-ibp (Zhang et al.) or lipschitz-margin (Tsuzuku "
+        "et al.; l2)", "training", names=("training method", TRAINING_METHODS))
+    trades_beta: float = option(TRADES_BETA, number, "TRADES: weight beta of KL(f(x) || f(x')) beside the clean "
+                                "cross-entropy (Zhang et al. 2019)", "training", valid=AT_LEAST_0,
+                                label="--trades-beta", methods="trades")
+    alp_weight: float = option(ALP_WEIGHT, number, "ALP: weight lambda of the mean squared difference of clean and "
+                               "adversarial logits (Kannan et al. 2018)", "training", valid=AT_LEAST_0,
+                               label="--alp-weight", methods="alp")
+    mart_beta: float = option(MART_BETA, number, "MART: weight beta of the misclassification-weighted KL term "
+                              "(Wang et al. 2020)", "training", valid=AT_LEAST_0, label="--mart-beta",
+                              methods="mart")
+    awp: float = option(0.0, number, "adversarial weight perturbation gamma: each step's gradient is taken at weights "
+                        "moved up the loss by gamma times each layer's norm (Wu et al. 2020, who used "
+                        f"{AWP_GAMMA:g}; 0: off); with fgsm, pgd, trades, alp, mart, pni, mat-*", "training",
+                        valid=AT_LEAST_0, label="--awp (gamma)", methods="awp")
     replays: int = option(4, whole, "minibatch replays m for free training", "training", valid=AT_LEAST_1)
     eps_warmup_epochs: int = option(0, whole, "free training: epochs (passes) over which eps and the step grow "
                                     "linearly from 0", "training", valid=AT_LEAST_0, label="eps warm-up epochs",

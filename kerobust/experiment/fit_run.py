@@ -222,7 +222,7 @@ def _build_in_scope(config, dataset, arch_options, distribution):
     from kerobust.data.batches import batches_per_epoch
     from kerobust.models import build_model
     from kerobust.regularizers import NormDecay
-    from kerobust.training import AdversarialModel, build_training_method
+    from kerobust.training import AdversarialModel, AdversarialWeightPerturbation, build_training_method
     from kerobust.training.registry import CERTIFIED
     from kerobust.training.optimizers import build_optimizer
     from kerobust.training.schedules import build_schedule
@@ -247,6 +247,7 @@ def _build_in_scope(config, dataset, arch_options, distribution):
         warmup_steps=(config.cert_warmup_epochs if config.train_method in CERTIFIED else config.eps_warmup_epochs)
         * steps_per_epoch * replays, free_box=config.free_box,
         ramp_steps=(config.cert_ramp_epochs or 0) * steps_per_epoch, kappa_end=config.kappa_end,
+        trades_beta=config.trades_beta, alp_weight=config.alp_weight, mart_beta=config.mart_beta,
     )
     schedule = build_schedule(
         config.lr_schedule, config.lr, config.fit_epochs * replays, steps_per_epoch,
@@ -256,8 +257,9 @@ def _build_in_scope(config, dataset, arch_options, distribution):
     if config.norm_decay is not None:
         norm_decay = NormDecay(config.norm_decay, config.nd_beta, config.nd_gamma)
     # Free training's perturbation has one row per row of the batch a step sees (a shard under tf.distribute).
+    weight_perturbation = AdversarialWeightPerturbation(config.awp) if config.awp else None
     trainer = AdversarialModel(classifier, method, batch_size=distribution.shard_batch(config.batch_size),
-                               norm_decay=norm_decay)
+                               norm_decay=norm_decay, weight_perturbation=weight_perturbation)
     trainer.compile(
         optimizer=build_optimizer(config.optimizer, schedule, config.weight_decay),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -268,8 +270,13 @@ def _build_in_scope(config, dataset, arch_options, distribution):
 
 
 def regulariser_descriptions(config: FitConfig) -> list[str]:
-    """One line per regulariser the run applies (norm decay, singular value clipping)."""
+    """One line per regulariser the run applies (adversarial weight perturbation, norm decay, singular value
+    clipping)."""
     lines = []
+    if config.awp:
+        from kerobust.training import AdversarialWeightPerturbation
+
+        lines.append(AdversarialWeightPerturbation(config.awp).describe())
     if config.norm_decay is not None:
         from kerobust.regularizers import NormDecay
 

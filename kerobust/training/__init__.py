@@ -12,7 +12,8 @@ _HOMES = {
     "AdversarialModel": "adversarial_model", "AttackTraining": "attack_training", "CertifiedTraining": "certified",
     "CleanAndAdversarialTraining": "clean_and_adversarial", "FreeTraining": "free", "TrainingMethod": "method",
     "MixedBatches": "mixed_batches", "MixedNormTraining": "mixed_norm", "NaturalTraining": "natural",
-    "TRAINING_METHODS": "registry", "build_training_method": "registry",
+    "TRAINING_METHODS": "registry", "build_training_method": "registry", "TradesTraining": "trades",
+    "LogitPairingTraining": "alp", "MartTraining": "mart", "AdversarialWeightPerturbation": "weight_perturbation",
 }
 
 __all__ = sorted(_HOMES)

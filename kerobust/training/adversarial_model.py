@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 import keras
 from keras import ops
 
+from kerobust.training.clean_and_adversarial import CleanAndAdversarialTraining
+from kerobust.training.method import replica_share
 from kerobust.training.train_step import AdversarialTrainStep
 from kerobust.types import Tensor
 from kerobust.untracked import Untracked
@@ -17,6 +19,7 @@ if TYPE_CHECKING:
 
     from kerobust.regularizers.norm_decay import NormDecay
     from kerobust.training.method import TrainingMethod
+    from kerobust.training.weight_perturbation import AdversarialWeightPerturbation
 
 
 class AdversarialModel(AdversarialTrainStep, keras.Model):  # type: ignore[valid-type, misc]  # chosen by backend
@@ -36,10 +39,13 @@ class AdversarialModel(AdversarialTrainStep, keras.Model):  # type: ignore[valid
             are weights of the wrapper. It enters as an extra loss term of value 0 whose gradient is beta / N h
             (`norm_decay_term`), so every training method, both backends and loss scaling apply it without a line of
             their own.
+        weight_perturbation: an optional `kerobust.training.AdversarialWeightPerturbation` (Wu et al. 2020): each
+            step's gradient is taken at weights perturbed up the loss (not with replay methods).
     """
 
     def __init__(self, classifier: keras.Model, method: TrainingMethod, batch_size: int | None = None,
-                 norm_decay: NormDecay | None = None, **kwargs: Any):
+                 norm_decay: NormDecay | None = None,
+                 weight_perturbation: AdversarialWeightPerturbation | None = None, **kwargs: Any):
         super().__init__(name=kwargs.pop("name", f"{method.name}_trainer"), **kwargs)
         self.classifier = classifier
         self.method = method
@@ -50,6 +56,10 @@ class AdversarialModel(AdversarialTrainStep, keras.Model):  # type: ignore[valid
                 shape=(int(batch_size),) + tuple(classifier.input_shape[1:]),
                 initializer="zeros", trainable=False, name="free_perturbation",
             )
+        if weight_perturbation is not None and method.kind == "replay":
+            raise ValueError("adversarial weight perturbation needs a method that builds one training batch per "
+                             f"step, not the replays of {method.name!r}")
+        self.weight_perturbation = weight_perturbation
         self.norm_decay = norm_decay
         self.norm_decay_momenta: list[keras.Variable] = []
         if norm_decay is not None:
@@ -105,13 +115,16 @@ class AdversarialModel(AdversarialTrainStep, keras.Model):  # type: ignore[valid
 
     def compute_loss(self, x: Tensor | None = None, y: Tensor | None = None, y_pred: Tensor | None = None,
                      sample_weight: Tensor | None = None, training: bool = True) -> Tensor:
-        """Keras's loss, plus certified training's verified term while training."""
+        """Keras's loss, plus certified training's verified term while training; a paired method's loss (TRADES,
+        ALP, MART, PNI) on its batch of clean and adversarial halves."""
+        if training and isinstance(self.method, CleanAndAdversarialTraining):
+            return self.method.paired_loss(super().compute_loss, x, y, y_pred, sample_weight)
         loss = super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
         if training and self.certified_bound is not None:
             step = self.optimizer.iterations if self.loss_step.value is None else self.loss_step.value
             # A certified bound exists for certified methods only, which have `certified_loss`.
-            loss = loss + self.method.certified_loss(  # type: ignore[attr-defined]
-                self.certified_bound, x, y, y_pred, sample_weight, step)
+            loss = loss + replica_share(self.method.certified_loss(  # type: ignore[attr-defined]
+                self.certified_bound, x, y, y_pred, sample_weight, step))
         return loss
 
     def norm_decay_term(self) -> Tensor:

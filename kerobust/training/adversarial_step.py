@@ -10,11 +10,13 @@ Two shapes of step, chosen by the training method:
   backward pass gives both the weight gradients and the gradient for the persistent perturbation.
 
 Norm decay (Algorithm 1 of Liang & Huang (2021), "Large Norms of CNN Layers Do Not Hurt Adversarial Robustness")
-needs no line here: it is a loss term of `AdversarialModel.call`.
+needs no line here: it is a loss term of `AdversarialModel.call`. Adversarial weight perturbation (Wu et al. 2020)
+wraps the loss's gradient in `AdversarialWeightPerturbation.applied`, which holds the perturbed weights.
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 from keras import ops
@@ -45,7 +47,10 @@ def adversarial_train_step(model: keras.Model, data: Tensor | tuple[Tensor, ...]
     # Read here, where every backend's step sees the optimizer's state: Keras's JAX loss function maps only the
     # weights, so `compute_loss` would read a stale counter there (`AdversarialModel.loss_step`).
     model.loss_step = Untracked(ops.convert_to_tensor(model.optimizer.iterations))
-    loss, y_pred, grads, _ = backend.loss_and_gradients(model, lambda _: x_train, None, y_train, sample_weight)
+    perturbation = model.weight_perturbation
+    with (contextlib.nullcontext() if perturbation is None
+          else perturbation.applied(model, x_train, y_train, sample_weight)):
+        loss, y_pred, grads, _ = backend.loss_and_gradients(model, lambda _: x_train, None, y_train, sample_weight)
     model.loss_step = Untracked(None)
     backend.apply_gradients(model, grads)
     return _record(model, loss, x_train, y_train, y_pred, sample_weight)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
+from kerobust import backend
 from kerobust.attacks.losses import cross_entropy
 from kerobust.types import LossFn, Seed, Tensor
 
@@ -41,3 +42,10 @@ class TrainingMethod:
 
     def describe(self) -> str:
         return self.name
+
+
+def replica_share(term: Tensor) -> Tensor:
+    """A loss term a method adds to Keras's compiled loss, divided as Keras divides that loss under `tf.distribute`
+    (by the replica count, so that the replicas' summed gradients average); unchanged elsewhere."""
+    replicas = backend.replicas_in_sync()
+    return term if replicas == 1 else term / replicas

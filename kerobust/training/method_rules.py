@@ -10,6 +10,11 @@ from kerobust.catalog import CERTIFIED
 from kerobust.errors import KerobustError
 
 MIXABLE = ("fgsm", "pgd", "mat-rand", "mat-max")  # methods whose batches can be mixed with natural ones
+# The paired methods' weights as their papers set them: TRADES's beta (Zhang et al. 2019), ALP's lambda (Kannan et
+# al. 2018, ImageNet), MART's beta (Wang et al. 2020); AWP's gamma (Wu et al. 2020, PGD-AT and TRADES).
+TRADES_BETA, ALP_WEIGHT, MART_BETA, AWP_GAMMA = 6.0, 0.5, 6.0, 5e-3
+# Methods whose step trains on one adversarial batch: adversarial weight perturbation (Wu et al. 2020) suits them.
+WEIGHT_PERTURBABLE = ("fgsm", "pgd", "trades", "alp", "mart", "pni", "mat-rand", "mat-max")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,6 +28,10 @@ class Family:
 FAMILIES = {
     "free": Family(("free",), "implemented for free training only"),
     "certified": Family(CERTIFIED, "for certified training"),
+    "trades": Family(("trades",), "TRADES's KL weight"),
+    "alp": Family(("alp",), "adversarial logit pairing's weight"),
+    "mart": Family(("mart",), "MART's KL weight"),
+    "awp": Family(WEIGHT_PERTURBABLE, "for adversarial training on one batch per step"),
 }
 
 

@@ -5,24 +5,27 @@ from __future__ import annotations
 from kerobust.attacks import FGSM, PGD
 from kerobust.catalog import CERTIFIED, MIXES, TRAINING_METHODS
 from kerobust.errors import KerobustError, unknown_name
+from kerobust.training.alp import LogitPairingTraining
 from kerobust.training.attack_training import AttackTraining
 from kerobust.training.certified import CertifiedTraining
 from kerobust.training.clean_and_adversarial import CleanAndAdversarialTraining
 from kerobust.training.free import FreeTraining
 from kerobust.training.lipschitz_margin import LipschitzMarginTraining
+from kerobust.training.mart import MartTraining
 from kerobust.training.method import TrainingMethod
-from kerobust.training.method_rules import check_method_settings
+from kerobust.training.method_rules import ALP_WEIGHT, MART_BETA, TRADES_BETA, check_method_settings
 from kerobust.training.mixed_batches import MixedBatches
 from kerobust.training.mixed_norm import MixedNormTraining
 from kerobust.training.natural import NaturalTraining
-
+from kerobust.training.trades import TradesTraining
 
 
 def build_training_method(name: str, eps: float, steps: int = 10, step_size: float | None = None, replays: int = 4,
                           norm: str = "linf", seed: int = 0, l2_eps: float | None = None,
                           adversarial_share: float = 1.0, mix: str = "batch", warmup_steps: int = 0,
                           free_box: bool = False, ramp_steps: int | None = None,
-                          kappa_end: float | None = None) -> TrainingMethod:
+                          kappa_end: float | None = None, trades_beta: float = TRADES_BETA,
+                          alp_weight: float = ALP_WEIGHT, mart_beta: float = MART_BETA) -> TrainingMethod:
     """Builds a training method.
 
     Args:
@@ -45,6 +48,8 @@ def build_training_method(name: str, eps: float, steps: int = 10, step_size: flo
         adversarial_share: share of adversarial training (below 1 wraps the method in `MixedBatches`).
         mix: "batch" (whole natural batches, as in Bigaud, Papereux & Rolland (2021), "Adversarial training for
             image classification") or "example".
+        trades_beta, alp_weight, mart_beta: the weight of the KL term of `trades`, of the logit-pairing term of `alp`,
+            of the KL term of `mart` (defaults: the papers' values, `kerobust.training.method_rules`).
     """
     if mix not in MIXES:
         raise unknown_name("mix", mix, MIXES)
@@ -53,6 +58,12 @@ def build_training_method(name: str, eps: float, steps: int = 10, step_size: flo
         family_options.append(("ramp_steps / kappa_end", "certified"))
     if warmup_steps and name not in CERTIFIED:  # the certified methods' warm-up is their natural phase
         family_options.append(("warmup_steps", "free"))
+    for option, value, default in (("trades_beta", trades_beta, TRADES_BETA), ("alp_weight", alp_weight, ALP_WEIGHT),
+                                   ("mart_beta", mart_beta, MART_BETA)):
+        if value != default:
+            family_options.append((option, option.split("_")[0]))
+        if not value >= 0:
+            raise KerobustError(f"{option} must be >= 0, got {value!r}.")
     check_method_settings(name, norm, adversarial_share, family_options)
     if name == "lipschitz-margin":
         return LipschitzMarginTraining(seed=seed, eps=eps, warmup_steps=warmup_steps,
@@ -60,10 +71,22 @@ def build_training_method(name: str, eps: float, steps: int = 10, step_size: flo
     if name in CERTIFIED:
         return CertifiedTraining(seed=seed, bound=name, eps=eps, norm=norm, warmup_steps=warmup_steps,
                                  ramp_steps=max(1, ramp_steps or 1), kappa_end=kappa_end)
+    if name in ("trades", "alp", "mart"):
+        return _paired(name, eps, steps, step_size, norm, seed, trades_beta, alp_weight, mart_beta)
     method = _build(name, eps, steps, step_size, replays, norm, seed, l2_eps, warmup_steps, free_box)
     if adversarial_share < 1.0:
         method = MixedBatches(seed=seed, inner=method, adversarial_share=adversarial_share, mix=mix)
     return method
+
+
+def _paired(name, eps, steps, step_size, norm, seed, trades_beta, alp_weight, mart_beta):
+    """TRADES and MART attack from their authors' Gaussian start (0.001), ALP from Madry et al.'s uniform one."""
+    attack = PGD(eps=eps, norm=norm, steps=steps, step_size=step_size, gaussian_start=0.0 if name == "alp" else 1e-3)
+    if name == "trades":
+        return TradesTraining(seed=seed, attack=attack, beta=trades_beta)
+    if name == "alp":
+        return LogitPairingTraining(seed=seed, attack=attack, weight=alp_weight)
+    return MartTraining(seed=seed, attack=attack, beta=mart_beta)
 
 
 def _build(name, eps, steps, step_size, replays, norm, seed, l2_eps, warmup_steps=0, free_box=False):

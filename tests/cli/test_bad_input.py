@@ -50,6 +50,11 @@ def _run(capsys, argv):
         (["fit", "--train-method", "lipschitz-margin"],
          "lipschitz-margin training certifies l2 balls: pass --threat-norm l2"),
         (["fit", "--train-method", "pgd", "--kappa-end", "0.5"], "--kappa-end is for certified training"),
+        (["fit", "--trades-beta", "3"], "--trades-beta is TRADES's KL weight (--train-method trades), not 'pgd'"),
+        (["fit", "--train-method", "trades", "--mart-beta", "3"], "--mart-beta is MART's KL weight"),
+        (["fit", "--train-method", "free", "--awp", "0.01"],
+         "--awp is for adversarial training on one batch per step (--train-method fgsm / pgd / trades"),
+        (["fit", "--train-method", "alp", "--alp-weight=-1"], "--alp-weight must be >= 0"),
     ],
 )
 def test_one_line_errors(capsys, argv, message):

@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+import yaml
 import tensorflow as tf
 
 from kerobust.cli.main import main
@@ -219,6 +220,20 @@ def test_noise_network_with_the_pni_recipe_trains_exports_and_reloads(tmp_path, 
     model = keras.saving.load_model(str(run_dir / "model.keras"))
     scales = [float(np.asarray(layer.noise_scale)) for layer in model.layers if hasattr(layer, "noise_scale")]
     assert len(scales) == 20 and any(abs(s - 0.25) > 1e-4 for s in scales)  # the noise scales trained
+
+
+def test_trades_with_adversarial_weight_perturbation_trains_from_the_command_line(tmp_path, capsys):
+    run_dir = tmp_path / "trades_awp"
+    argv = ["fit", "--arch", "basicnet", "--width", "4", "--data", "digits", "--train-method", "trades",
+            "--trades-beta", "3", "--awp", "0.01", "--epochs", "1", "--steps", "2", "--val-points", "0",
+            "--diagnostics-points", "0", "--eval-steps", "5", "--run-dir", str(run_dir)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "TRADES training, beta 3 (PGD-2 linf eps=0.2" in out
+    assert "adversarial weight perturbation, gamma 0.01" in out
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert config["train_method"] == "trades" and config["trades_beta"] == 3 and config["awp"] == 0.01
+    assert json.loads((run_dir / "metrics.json").read_text())["train_method"] == "trades"
 
 
 def test_crown_ibp_training_reports_certified_accuracy(tmp_path, capsys):

@@ -30,7 +30,7 @@ def _input_gradient_sign(classifier, x, y):
                                                  np.zeros(2, "int32"))))
 
 
-@pytest.mark.parametrize("name", ["natural", "fgsm", "pgd", "free", "pni"])
+@pytest.mark.parametrize("name", ["natural", "fgsm", "pgd", "trades", "alp", "mart", "free", "pni"])
 def test_each_method_lowers_its_training_loss(digits, tiny_digits, name):
     x, y, _, _ = tiny_digits
     method = build_training_method(name, eps=0.1, steps=3, step_size=0.05, replays=2)
