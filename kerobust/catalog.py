@@ -13,9 +13,10 @@ ARCHITECTURES = ("basicnet", "certcnn", "cifar_nin", "lenet5", "lenet5_lrn1", "l
 TFDS_DATASETS = ("cifar10", "cifar100", "svhn", "mnist", "fashion_mnist")
 DATASETS = ("digits",) + TFDS_DATASETS + ("npz:PATH",)
 TRAINING_METHODS = ("natural", "fgsm", "pgd", "trades", "alp", "mart", "free", "pni", "mat-rand", "mat-max", "ibp",
-                    "crown-ibp", "lipschitz-margin")
-# Methods that train against a bound (Gowal et al. 2018, Zhang et al. 2020, Tsuzuku et al. 2018).
-CERTIFIED = ("ibp", "crown-ibp", "lipschitz-margin")
+                    "crown-ibp", "sabr", "mtl-ibp", "lipschitz-margin")
+# Methods that train against a bound (Gowal et al. 2018, Zhang et al. 2020, Mueller et al. 2023, De Palma et al. 2024,
+# Tsuzuku et al. 2018).
+CERTIFIED = ("ibp", "crown-ibp", "sabr", "mtl-ibp", "lipschitz-margin")
 THREAT_NORMS = ("linf", "l2")
 OPTIMIZERS = ("adamw", "adam", "sgd")
 LR_SCHEDULES = ("constant", "multistep", "cosine")

@@ -83,19 +83,24 @@ class PGD(Attack):
         return restarted(oracle, x, y, run, restarts=int(self.restarts), targets=int(self.targets),
                          targeted=self.targeted)
 
-    def _ascend(self, oracle, x, y, seed, offset=0):
+    def perturb_scaled(self, oracle: Oracle, x: Tensor, y: Tensor, seed: Tensor, scale: float | Tensor) -> Tensor:
+        """`perturb` (untargeted, one restart) with the radius and the step multiplied by `scale`, which may be a
+        tensor: certified training's eps ramp (SABR, MTL-IBP) attacks at the ramp's radius."""
+        return self._ascend(oracle, x, y, seed, scale=scale)
+
+    def _ascend(self, oracle, x, y, seed, offset=0, scale=1.0):
+        eps, alpha = self.eps * scale, self.alpha * scale
         x_adv = x
         if self.gaussian_start:
-            start = geo.project(self.gaussian_start * backend.normal(ops.shape(x), seed), self.eps, self.norm)
+            start = geo.project(self.gaussian_start * backend.normal(ops.shape(x), seed), eps, self.norm)
             x_adv = geo.clip_to_box(x + start, self.clip_min, self.clip_max)
         elif self.random_start:
-            x_adv = geo.clip_to_box(x + geo.random_start(x, self.eps, self.norm, seed), self.clip_min, self.clip_max)
-        alpha = self.alpha
+            x_adv = geo.clip_to_box(x + geo.random_start(x, eps, self.norm, seed), self.clip_min, self.clip_max)
 
         def step(k, x_adv):
             x_next = x_adv + geo.steepest_ascent(self.gradient(oracle, x_adv, y, offset * self.steps + k), alpha,
                                                  self.norm)
-            x_next = x + geo.project(x_next - x, self.eps, self.norm)
+            x_next = x + geo.project(x_next - x, eps, self.norm)
             return geo.clip_to_box(x_next, self.clip_min, self.clip_max)
 
         return ops.stop_gradient(ops.fori_loop(0, self.steps, step, x_adv))

@@ -17,7 +17,7 @@ from kerobust.catalog import (
     OPTIMIZERS, STRATEGIES, SVC_OPERATORS, THREAT_NORMS, TRAINING_METHODS,
 )
 from kerobust.errors import KerobustError, require, unknown_name
-from kerobust.training.method_rules import ALP_WEIGHT, AWP_GAMMA, MART_BETA, TRADES_BETA
+from kerobust.training.method_rules import ALP_WEIGHT, AWP_GAMMA, MART_BETA, MTL_ALPHA, SABR_LAMBDA, TRADES_BETA
 from kerobust.experiment.options import Range, declarations, flag, option, path, text, type_problem, value_problem
 from kerobust.values import boolean, convert, number, whole, whole_list
 
@@ -68,8 +68,9 @@ class FitConfig:
     train_method: str = option(
         "pgd", text, "natural, fgsm, pgd, trades (Zhang et al.), alp (adversarial logit pairing, Kannan et al.), mart "
         "(Wang et al.), free, pni (0.5 clean + 0.5 PGD loss, Rakin et al.), mat-rand or mat-max (l-inf and l2 PGD, "
-        "Araujo et al.); certified training: ibp (Gowal et al.), crown-ibp (Zhang et al.) or lipschitz-margin (Tsuzuku "
-        "et al.; l2)", "training", names=("training method", TRAINING_METHODS))
+        "Araujo et al.); certified training: ibp (Gowal et al.), crown-ibp (Zhang et al.), sabr (Mueller et al.), "
+        "mtl-ibp (De Palma et al.) or lipschitz-margin (Tsuzuku et al.; l2)", "training",
+        names=("training method", TRAINING_METHODS))
     trades_beta: float = option(TRADES_BETA, number, "TRADES: weight beta of KL(f(x) || f(x')) beside the clean "
                                 "cross-entropy (Zhang et al. 2019)", "training", valid=AT_LEAST_0,
                                 label="--trades-beta", methods="trades")
@@ -96,6 +97,12 @@ class FitConfig:
     cert_ramp_epochs: int | None = option(None, whole, "certified training: epochs over which eps grows from 0 and "
                                           "kappa (and beta) fall (default: half the epochs)", "training",
                                           valid=AT_LEAST_0, label="--cert-ramp-epochs", methods="certified")
+    sabr_lambda: float = option(SABR_LAMBDA, number, "SABR: the small box's radius as a share lambda of eps "
+                                "(Mueller et al. 2023; 1 is IBP)", "training", valid=Range(0, 1, open_low=True),
+                                label="--sabr-lambda", methods="sabr")
+    mtl_alpha: float = option(MTL_ALPHA, number, "MTL-IBP: weight alpha of the IBP loss against the adversarial loss "
+                              "(De Palma et al. 2024)", "training", valid=Range(0, 1), label="--mtl-alpha",
+                              methods="mtl-ibp")
     kappa_end: float | None = option(None, number, "certified training: final weight of the natural loss (default "
                                      "0.5 for ibp, else 0)", "training", valid=Range(0, 1), label="--kappa-end",
                                      methods="certified")

@@ -248,6 +248,7 @@ def _build_in_scope(config, dataset, arch_options, distribution):
         * steps_per_epoch * replays, free_box=config.free_box,
         ramp_steps=(config.cert_ramp_epochs or 0) * steps_per_epoch, kappa_end=config.kappa_end,
         trades_beta=config.trades_beta, alp_weight=config.alp_weight, mart_beta=config.mart_beta,
+        sabr_lambda=config.sabr_lambda, mtl_alpha=config.mtl_alpha,
     )
     schedule = build_schedule(
         config.lr_schedule, config.lr, config.fit_epochs * replays, steps_per_epoch,

@@ -14,6 +14,7 @@ _HOMES = {
     "MixedBatches": "mixed_batches", "MixedNormTraining": "mixed_norm", "NaturalTraining": "natural",
     "TRAINING_METHODS": "registry", "build_training_method": "registry", "TradesTraining": "trades",
     "LogitPairingTraining": "alp", "MartTraining": "mart", "AdversarialWeightPerturbation": "weight_perturbation",
+    "SabrTraining": "sabr", "MtlIbpTraining": "mtl_ibp",
 }
 
 __all__ = sorted(_HOMES)

@@ -9,7 +9,6 @@ import keras
 from keras import ops
 
 from kerobust.training.clean_and_adversarial import CleanAndAdversarialTraining
-from kerobust.training.method import replica_share
 from kerobust.training.train_step import AdversarialTrainStep
 from kerobust.types import Tensor
 from kerobust.untracked import Untracked
@@ -115,17 +114,16 @@ class AdversarialModel(AdversarialTrainStep, keras.Model):  # type: ignore[valid
 
     def compute_loss(self, x: Tensor | None = None, y: Tensor | None = None, y_pred: Tensor | None = None,
                      sample_weight: Tensor | None = None, training: bool = True) -> Tensor:
-        """Keras's loss, plus certified training's verified term while training; a paired method's loss (TRADES,
-        ALP, MART, PNI) on its batch of clean and adversarial halves."""
+        """Keras's loss; while training, a paired method's loss (TRADES, ALP, MART, PNI) on its batch of clean and
+        adversarial halves, or a certified method's (Keras's loss and the verified term)."""
         if training and isinstance(self.method, CleanAndAdversarialTraining):
             return self.method.paired_loss(super().compute_loss, x, y, y_pred, sample_weight)
-        loss = super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
         if training and self.certified_bound is not None:
             step = self.optimizer.iterations if self.loss_step.value is None else self.loss_step.value
-            # A certified bound exists for certified methods only, which have `certified_loss`.
-            loss = loss + replica_share(self.method.certified_loss(  # type: ignore[attr-defined]
-                self.certified_bound, x, y, y_pred, sample_weight, step))
-        return loss
+            # A certified bound exists for certified methods only, which have `training_loss`.
+            return self.method.training_loss(  # type: ignore[attr-defined]
+                super().compute_loss, self.certified_bound, x, y, y_pred, sample_weight, step)
+        return super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
 
     def norm_decay_term(self) -> Tensor:
         """Liang & Huang (2021) Algorithm 1 lines 4-6 as a loss term: updates each moving average

@@ -43,7 +43,8 @@ def adversarial_train_step(model: keras.Model, data: Tensor | tuple[Tensor, ...]
     if model.method.kind == "replay":
         return _replay_step(model, x, y, sample_weight)
     oracle = backend.training_oracle(model, model.method.loss_fn)
-    x_train, y_train, sample_weight = model.method.training_batch(oracle, x, y, sample_weight, training_seed(model))
+    x_train, y_train, sample_weight = model.method.training_batch(oracle, x, y, sample_weight, training_seed(model),
+                                                                  model.optimizer.iterations)
     # Read here, where every backend's step sees the optimizer's state: Keras's JAX loss function maps only the
     # weights, so `compute_loss` would read a stale counter there (`AdversarialModel.loss_step`).
     model.loss_step = Untracked(ops.convert_to_tensor(model.optimizer.iterations))

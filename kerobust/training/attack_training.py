@@ -33,7 +33,7 @@ class AttackTraining(TrainingMethod):
         return self.attack.loss_fn(from_logits=True)
 
     def training_batch(self, oracle: Oracle, x: Tensor, y: Tensor, sample_weight: Tensor | None,
-                       seed: Seed) -> tuple[Tensor, Tensor, Tensor | None]:
+                       seed: Seed, step: int | Tensor = 0) -> tuple[Tensor, Tensor, Tensor | None]:
         return self.attack.perturb(oracle, x, y, seed), y, sample_weight
 
     def describe(self) -> str:

@@ -15,12 +15,12 @@ will be certified; the natural term trains in training mode as usual.
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import keras
 from keras import ops
 
-from kerobust.training.method import TrainingMethod
+from kerobust.training.method import TrainingMethod, replica_share
 from kerobust.types import Seed, Tensor
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ class CertifiedTraining(TrainingMethod):
         return self.bound
 
     def training_batch(self, oracle: Oracle, x: Tensor, y: Tensor, sample_weight: Tensor | None,
-                       seed: Seed) -> tuple[Tensor, Tensor, Tensor | None]:
+                       seed: Seed, step: int | Tensor = 0) -> tuple[Tensor, Tensor, Tensor | None]:
         return x, y, sample_weight
 
     @property
@@ -96,6 +96,13 @@ class CertifiedTraining(TrainingMethod):
             beta = 1.0 - done
             margins = beta * crown + (1.0 - beta) * bounds.interval_margins(boxes, labels)  # type: ignore[union-attr]
         return verified_term(-margins, labels, y_pred, sample_weight, kappa)
+
+    def training_loss(self, keras_loss: Callable[..., Tensor], bounds: IntervalBounds | CrownBounds, x: Tensor,
+                      y: Tensor, y_pred: Tensor, sample_weight: Tensor | None, step: int | Tensor) -> Tensor:
+        """The whole training loss of a batch from `training_batch`: `keras_loss` (Keras's compiled loss plus the
+        model's added losses) plus `certified_loss`, divided as Keras's loss is under `tf.distribute`."""
+        loss = keras_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
+        return loss + replica_share(self.certified_loss(bounds, x, y, y_pred, sample_weight, step))
 
     def describe(self) -> str:
         return (f"{self.bound} training at {self.norm} eps {self.eps:g} (warm-up {self.warmup_steps} steps, ramp "

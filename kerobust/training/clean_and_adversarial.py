@@ -52,7 +52,7 @@ class CleanAndAdversarialTraining(AttackTraining):
         return self.attack.perturb(oracle, x, predicted, seed)
 
     def training_batch(self, oracle: Oracle, x: Tensor, y: Tensor, sample_weight: Tensor | None,
-                       seed: Seed) -> tuple[Tensor, Tensor, Tensor | None]:
+                       seed: Seed, step: int | Tensor = 0) -> tuple[Tensor, Tensor, Tensor | None]:
         x_adv = self.adversarial_examples(oracle, x, y, seed)
         if sample_weight is not None:
             sample_weight = ops.concatenate([sample_weight, sample_weight], axis=0)

@@ -17,8 +17,9 @@ if TYPE_CHECKING:
 class TrainingMethod:
     """A rule that turns a clean batch into the batch the optimizer trains on.
 
-    `kind == "attack"`: `training_batch(oracle, x, y, sample_weight, seed)` returns the training batch, built with
-    input gradients of the model in inference mode; one optimizer step follows. Methods that return a batch of the
+    `kind == "attack"`: `training_batch(oracle, x, y, sample_weight, seed, step)` returns the training batch, built
+    with input gradients of the model in inference mode, at optimizer step `step` (the certified methods' eps ramp
+    reads it); one optimizer step follows. Methods that return a batch of the
     same size keep its row order (so `MixedBatches` can mix it with the clean batch).
     `kind == "replay"`: the batch is replayed with a persistent perturbation (free training); see `FreeTraining`.
 
@@ -37,7 +38,7 @@ class TrainingMethod:
         return cross_entropy(from_logits=True)
 
     def training_batch(self, oracle: Oracle, x: Tensor, y: Tensor, sample_weight: Tensor | None,
-                       seed: Seed) -> tuple[Tensor, Tensor, Tensor | None]:
+                       seed: Seed, step: int | Tensor = 0) -> tuple[Tensor, Tensor, Tensor | None]:
         raise NotImplementedError
 
     def describe(self) -> str:

@@ -13,6 +13,9 @@ MIXABLE = ("fgsm", "pgd", "mat-rand", "mat-max")  # methods whose batches can be
 # The paired methods' weights as their papers set them: TRADES's beta (Zhang et al. 2019), ALP's lambda (Kannan et
 # al. 2018, ImageNet), MART's beta (Wang et al. 2020); AWP's gamma (Wu et al. 2020, PGD-AT and TRADES).
 TRADES_BETA, ALP_WEIGHT, MART_BETA, AWP_GAMMA = 6.0, 0.5, 6.0, 5e-3
+# SABR's box share lambda (Mueller et al. 2023's MNIST setting at eps 0.1) and MTL-IBP's IBP weight alpha (De Palma et
+# al. 2024 tune it per setting; 0.5 weighs the two losses equally).
+SABR_LAMBDA, MTL_ALPHA = 0.4, 0.5
 # Methods whose step trains on one adversarial batch: adversarial weight perturbation (Wu et al. 2020) suits them.
 WEIGHT_PERTURBABLE = ("fgsm", "pgd", "trades", "alp", "mart", "pni", "mat-rand", "mat-max")
 
@@ -31,6 +34,8 @@ FAMILIES = {
     "trades": Family(("trades",), "TRADES's KL weight"),
     "alp": Family(("alp",), "adversarial logit pairing's weight"),
     "mart": Family(("mart",), "MART's KL weight"),
+    "sabr": Family(("sabr",), "SABR's box share"),
+    "mtl-ibp": Family(("mtl-ibp",), "MTL-IBP's IBP weight"),
     "awp": Family(WEIGHT_PERTURBABLE, "for adversarial training on one batch per step"),
 }
 

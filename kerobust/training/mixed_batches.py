@@ -47,16 +47,16 @@ class MixedBatches(TrainingMethod):
         return self.inner.loss_fn
 
     def training_batch(self, oracle: Oracle, x: Tensor, y: Tensor, sample_weight: Tensor | None,
-                       seed: Seed) -> tuple[Tensor, Tensor, Tensor | None]:
+                       seed: Seed, step: int | Tensor = 0) -> tuple[Tensor, Tensor, Tensor | None]:
         share = float(self.adversarial_share)
         coin_seed = seed + _MIX_SALT
         if self.mix == "batch":
             adversarial = backend.uniform((), coin_seed) < share
-            x_train = ops.cond(adversarial, lambda: self.inner.training_batch(oracle, x, y, sample_weight, seed)[0],
-                               lambda: x)
+            x_train = ops.cond(adversarial,
+                               lambda: self.inner.training_batch(oracle, x, y, sample_weight, seed, step)[0], lambda: x)
             return x_train, y, sample_weight
         chosen = backend.uniform((ops.shape(x)[0],), coin_seed) < share
-        x_adv = self.inner.training_batch(oracle, x, y, sample_weight, seed)[0]
+        x_adv = self.inner.training_batch(oracle, x, y, sample_weight, seed, step)[0]
         return ops.where(per_sample(chosen, x), x_adv, x), y, sample_weight
 
     def describe(self) -> str:

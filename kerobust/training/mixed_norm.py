@@ -52,7 +52,7 @@ class MixedNormTraining(TrainingMethod):
         return self.linf_attack.loss_fn(from_logits=True)
 
     def training_batch(self, oracle: Oracle, x: Tensor, y: Tensor, sample_weight: Tensor | None,
-                       seed: Seed) -> tuple[Tensor, Tensor, Tensor | None]:
+                       seed: Seed, step: int | Tensor = 0) -> tuple[Tensor, Tensor, Tensor | None]:
         if self.selection == "max":
             x_linf = self.linf_attack.perturb(oracle, x, y, seed)
             x_l2 = self.l2_attack.perturb(oracle, x, y, seed + 1)

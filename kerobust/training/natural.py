@@ -19,5 +19,5 @@ class NaturalTraining(TrainingMethod):
     name = "natural"
 
     def training_batch(self, oracle: Oracle, x: Tensor, y: Tensor, sample_weight: Tensor | None,
-                       seed: Seed) -> tuple[Tensor, Tensor, Tensor | None]:
+                       seed: Seed, step: int | Tensor = 0) -> tuple[Tensor, Tensor, Tensor | None]:
         return x, y, sample_weight

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from kerobust.attacks import FGSM, PGD
 from kerobust.catalog import CERTIFIED, MIXES, TRAINING_METHODS
 from kerobust.errors import KerobustError, unknown_name
@@ -13,10 +15,14 @@ from kerobust.training.free import FreeTraining
 from kerobust.training.lipschitz_margin import LipschitzMarginTraining
 from kerobust.training.mart import MartTraining
 from kerobust.training.method import TrainingMethod
-from kerobust.training.method_rules import ALP_WEIGHT, MART_BETA, TRADES_BETA, check_method_settings
+from kerobust.training.method_rules import (
+    ALP_WEIGHT, MART_BETA, MTL_ALPHA, SABR_LAMBDA, TRADES_BETA, check_method_settings,
+)
 from kerobust.training.mixed_batches import MixedBatches
 from kerobust.training.mixed_norm import MixedNormTraining
+from kerobust.training.mtl_ibp import MtlIbpTraining
 from kerobust.training.natural import NaturalTraining
+from kerobust.training.sabr import SabrTraining
 from kerobust.training.trades import TradesTraining
 
 
@@ -25,19 +31,22 @@ def build_training_method(name: str, eps: float, steps: int = 10, step_size: flo
                           adversarial_share: float = 1.0, mix: str = "batch", warmup_steps: int = 0,
                           free_box: bool = False, ramp_steps: int | None = None,
                           kappa_end: float | None = None, trades_beta: float = TRADES_BETA,
-                          alp_weight: float = ALP_WEIGHT, mart_beta: float = MART_BETA) -> TrainingMethod:
+                          alp_weight: float = ALP_WEIGHT, mart_beta: float = MART_BETA,
+                          sabr_lambda: float = SABR_LAMBDA, mtl_alpha: float = MTL_ALPHA) -> TrainingMethod:
     """Builds a training method.
 
     Args:
         name: one of `TRAINING_METHODS`.
         eps: training perturbation radius (pixel units); for MAT the l-inf radius.
-        steps, step_size: PGD steps and step size (`pgd`, `pni`, `mat-*`; Rakin et al. used PGD-7, step 0.01, eps
+        steps, step_size: PGD steps and step size (`pgd`, `trades`, `alp`, `mart`, `pni`, `mat-*`; `sabr` and
+            `mtl-ibp` scale both with the eps ramp; Rakin et al. used PGD-7, step 0.01, eps
             0.031 on CIFAR-10: pass them to reproduce); `step_size` is also FGSM's step (default 1.25 eps with a
             random start, as in Wong et al. 2020); for MAT it is the l-inf step (the l2 step is 2.5 l2_eps / steps);
             for `free` the replay step (default eps).
         replays: minibatch replays m (`free`).
         warmup_steps: optimizer steps over which free training ramps eps and its step from 0 (`free`); for the
-            certified methods (`ibp`, `crown-ibp`, `lipschitz-margin`) the natural steps before their eps ramp.
+            certified methods (`ibp`, `crown-ibp`, `sabr`, `mtl-ibp`, `lipschitz-margin`) the natural steps before
+            their eps ramp.
         ramp_steps: optimizer steps of the certified methods' eps (and kappa, beta) ramp.
         kappa_end: the natural loss's final weight in certified training (default 0.5 for `ibp`, else 0).
         free_box: free training as Wong et al. 2020: the input is x + delta unclipped and delta is projected after each
@@ -50,6 +59,8 @@ def build_training_method(name: str, eps: float, steps: int = 10, step_size: flo
             image classification") or "example".
         trades_beta, alp_weight, mart_beta: the weight of the KL term of `trades`, of the logit-pairing term of `alp`,
             of the KL term of `mart` (defaults: the papers' values, `kerobust.training.method_rules`).
+        sabr_lambda: `sabr`'s box share lambda (the box's radius over eps), in (0, 1].
+        mtl_alpha: `mtl-ibp`'s weight alpha of the IBP loss against the adversarial loss, in [0, 1].
     """
     if mix not in MIXES:
         raise unknown_name("mix", mix, MIXES)
@@ -58,19 +69,31 @@ def build_training_method(name: str, eps: float, steps: int = 10, step_size: flo
         family_options.append(("ramp_steps / kappa_end", "certified"))
     if warmup_steps and name not in CERTIFIED:  # the certified methods' warm-up is their natural phase
         family_options.append(("warmup_steps", "free"))
-    for option, value, default in (("trades_beta", trades_beta, TRADES_BETA), ("alp_weight", alp_weight, ALP_WEIGHT),
-                                   ("mart_beta", mart_beta, MART_BETA)):
+    for option, value, default, family, valid in (
+            ("trades_beta", trades_beta, TRADES_BETA, "trades", ">= 0"),
+            ("alp_weight", alp_weight, ALP_WEIGHT, "alp", ">= 0"),
+            ("mart_beta", mart_beta, MART_BETA, "mart", ">= 0"),
+            ("sabr_lambda", sabr_lambda, SABR_LAMBDA, "sabr", "in (0, 1]"),
+            ("mtl_alpha", mtl_alpha, MTL_ALPHA, "mtl-ibp", "in [0, 1]")):
         if value != default:
-            family_options.append((option, option.split("_")[0]))
-        if not value >= 0:
-            raise KerobustError(f"{option} must be >= 0, got {value!r}.")
+            family_options.append((option, family))
+        inside = {">= 0": value >= 0, "in (0, 1]": 0 < value <= 1, "in [0, 1]": 0 <= value <= 1}[valid]
+        if not inside:
+            raise KerobustError(f"{option} must be {valid}, got {value!r}.")
     check_method_settings(name, norm, adversarial_share, family_options)
     if name == "lipschitz-margin":
         return LipschitzMarginTraining(seed=seed, eps=eps, warmup_steps=warmup_steps,
                                        ramp_steps=max(1, ramp_steps or 1), kappa_end=kappa_end)
+    schedule: dict[str, Any] = dict(seed=seed, eps=eps, norm=norm, warmup_steps=warmup_steps,
+                                    ramp_steps=max(1, ramp_steps or 1), kappa_end=kappa_end)
+    if name == "sabr":
+        return SabrTraining(box_share=sabr_lambda, attack=PGD(eps=eps, norm=norm, steps=steps, step_size=step_size),
+                            **schedule)
+    if name == "mtl-ibp":
+        return MtlIbpTraining(alpha=mtl_alpha, attack=PGD(eps=eps, norm=norm, steps=steps, step_size=step_size),
+                              **schedule)
     if name in CERTIFIED:
-        return CertifiedTraining(seed=seed, bound=name, eps=eps, norm=norm, warmup_steps=warmup_steps,
-                                 ramp_steps=max(1, ramp_steps or 1), kappa_end=kappa_end)
+        return CertifiedTraining(bound=name, **schedule)
     if name in ("trades", "alp", "mart"):
         return _paired(name, eps, steps, step_size, norm, seed, trades_beta, alp_weight, mart_beta)
     method = _build(name, eps, steps, step_size, replays, norm, seed, l2_eps, warmup_steps, free_box)

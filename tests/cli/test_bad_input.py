@@ -55,6 +55,8 @@ def _run(capsys, argv):
         (["fit", "--train-method", "free", "--awp", "0.01"],
          "--awp is for adversarial training on one batch per step (--train-method fgsm / pgd / trades"),
         (["fit", "--train-method", "alp", "--alp-weight=-1"], "--alp-weight must be >= 0"),
+        (["fit", "--train-method", "sabr", "--sabr-lambda", "0"], "--sabr-lambda must be in (0, 1]"),
+        (["fit", "--train-method", "ibp", "--mtl-alpha", "0.2"], "--mtl-alpha is MTL-IBP's IBP weight"),
     ],
 )
 def test_one_line_errors(capsys, argv, message):
