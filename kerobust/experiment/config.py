@@ -17,7 +17,9 @@ from kerobust.catalog import (
     OPTIMIZERS, STRATEGIES, SVC_OPERATORS, THREAT_NORMS, TRAINING_METHODS,
 )
 from kerobust.errors import KerobustError, require, unknown_name
-from kerobust.training.method_rules import ALP_WEIGHT, AWP_GAMMA, MART_BETA, MTL_ALPHA, SABR_LAMBDA, TRADES_BETA
+from kerobust.training.method_rules import (
+    ALP_WEIGHT, AWP_GAMMA, FAST_IBP_LAMBDA, MART_BETA, MTL_ALPHA, SABR_LAMBDA, TRADES_BETA,
+)
 from kerobust.experiment.options import Range, declarations, flag, option, path, text, type_problem, value_problem
 from kerobust.values import boolean, convert, number, whole, whole_list
 
@@ -103,6 +105,10 @@ class FitConfig:
     mtl_alpha: float = option(MTL_ALPHA, number, "MTL-IBP: weight alpha of the IBP loss against the adversarial loss "
                               "(De Palma et al. 2024)", "training", valid=Range(0, 1), label="--mtl-alpha",
                               methods="mtl-ibp")
+    ibp_init: bool = option(False, boolean, "true: Shi et al.'s (2021) fast IBP training: every kernel but the last "
+                            "drawn from N(0, 2 pi / fan_in^2), and their warm-up regularisers (bound tightness, "
+                            f"balanced ReLU states; weight {FAST_IBP_LAMBDA:g}, fading over the eps ramp)", "training",
+                            label="--ibp-init", methods="ibp-init")
     kappa_end: float | None = option(None, number, "certified training: final weight of the natural loss (default "
                                      "0.5 for ibp, else 0)", "training", valid=Range(0, 1), label="--kappa-end",
                                      methods="certified")

@@ -223,6 +223,7 @@ def _build_in_scope(config, dataset, arch_options, distribution):
     from kerobust.models import build_model
     from kerobust.regularizers import NormDecay
     from kerobust.training import AdversarialModel, AdversarialWeightPerturbation, build_training_method
+    from kerobust.training.method_rules import FAST_IBP_LAMBDA
     from kerobust.training.registry import CERTIFIED
     from kerobust.training.optimizers import build_optimizer
     from kerobust.training.schedules import build_schedule
@@ -232,6 +233,10 @@ def _build_in_scope(config, dataset, arch_options, distribution):
                                  **arch_options)
     if config.svc is not None:
         clip_plan(classifier, config.svc_operator)  # refuses unsupported convolutions before any other setup
+    if config.ibp_init:  # a resumed run's checkpoint then restores its trained weights over these
+        from kerobust.training.fast_ibp import ibp_initialize
+
+        ibp_initialize(classifier, seed=config.seed)
     if config.export_onnx:
         from kerobust.export.onnx import onnx_refusal
 
@@ -249,6 +254,7 @@ def _build_in_scope(config, dataset, arch_options, distribution):
         ramp_steps=(config.cert_ramp_epochs or 0) * steps_per_epoch, kappa_end=config.kappa_end,
         trades_beta=config.trades_beta, alp_weight=config.alp_weight, mart_beta=config.mart_beta,
         sabr_lambda=config.sabr_lambda, mtl_alpha=config.mtl_alpha,
+        warmup_regularizer=FAST_IBP_LAMBDA if config.ibp_init else 0.0,
     )
     schedule = build_schedule(
         config.lr_schedule, config.lr, config.fit_epochs * replays, steps_per_epoch,

@@ -15,6 +15,7 @@ will be certified; the natural term trains in training mode as usual.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Callable
 
 import keras
@@ -52,6 +53,8 @@ class CertifiedTraining(TrainingMethod):
     warmup_steps: int = 0
     ramp_steps: int = 1
     kappa_end: float | None = None  # None: 0.5 for IBP (Gowal et al.), 0 for CROWN-IBP (Zhang et al.)
+    # lambda of Shi et al.'s (2021) warm-up regularisers (`kerobust.training.fast_ibp`); 0: off.
+    warmup_regularizer_weight: float = 0.0
 
     @property
     def name(self) -> str:  # type: ignore[override]  # the base's class attribute, derived here
@@ -89,13 +92,33 @@ class CertifiedTraining(TrainingMethod):
         kappa = 1.0 + (self.final_kappa - 1.0) * done
         labels = ops.cast(ops.reshape(y, (-1,)), "int32")
         if self.bound == "ibp":
-            margins = bounds.margin_bounds(x, labels, eps)
+            margins, regularization = self.interval_terms(bounds, x, labels, eps, done)
         else:
             # crown-ibp: `bounds_for` built CrownBounds.
             crown, boxes = bounds.margin_bounds_and_boxes(x, labels, eps)  # type: ignore[union-attr]
             beta = 1.0 - done
             margins = beta * crown + (1.0 - beta) * bounds.interval_margins(boxes, labels)  # type: ignore[union-attr]
-        return verified_term(-margins, labels, y_pred, sample_weight, kappa)
+            regularization = self.regularization(bounds, boxes, done)
+        return verified_term(-margins, labels, y_pred, sample_weight, kappa) + regularization
+
+    def interval_terms(self, bounds: IntervalBounds | CrownBounds, centre: Tensor, labels: Tensor,
+                       radius: float | Tensor, done: Tensor) -> tuple[Tensor, Tensor | float]:
+        """IBP's (N, C) margin bounds over the ball of `radius` around `centre`, and the warm-up regularisation of
+        the boxes they come from."""
+        from kerobust.bounds.linear.interval import interval_boxes, interval_margins
+
+        boxes = interval_boxes(bounds.graph, centre, radius, self.norm)
+        return interval_margins(bounds.graph, boxes, labels), self.regularization(bounds, boxes, done)
+
+    def regularization(self, bounds: IntervalBounds | CrownBounds, boxes: Mapping[str, tuple[Tensor, Tensor]],
+                       done: Tensor) -> Tensor | float:
+        """Shi et al.'s (2021) warm-up regularisers of IBP's `boxes`, weighted lambda (1 - eps_t / eps); 0 when
+        off."""
+        if not self.warmup_regularizer_weight:
+            return 0.0
+        from kerobust.training.fast_ibp import warmup_regularizer
+
+        return self.warmup_regularizer_weight * (1.0 - done) * warmup_regularizer(bounds.graph, boxes)
 
     def training_loss(self, keras_loss: Callable[..., Tensor], bounds: IntervalBounds | CrownBounds, x: Tensor,
                       y: Tensor, y_pred: Tensor, sample_weight: Tensor | None, step: int | Tensor) -> Tensor:
@@ -106,4 +129,10 @@ class CertifiedTraining(TrainingMethod):
 
     def describe(self) -> str:
         return (f"{self.bound} training at {self.norm} eps {self.eps:g} (warm-up {self.warmup_steps} steps, ramp "
-                f"{self.ramp_steps} steps, kappa 1 -> {self.final_kappa:g})")
+                f"{self.ramp_steps} steps, kappa 1 -> {self.final_kappa:g}{self.fast_ibp_words()})")
+
+    def fast_ibp_words(self) -> str:
+        """`describe`'s mention of Shi et al.'s regularisers, when on."""
+        if not self.warmup_regularizer_weight:
+            return ""
+        return f"; Shi et al.'s warm-up regularisers, lambda {self.warmup_regularizer_weight:g}"

@@ -16,6 +16,9 @@ TRADES_BETA, ALP_WEIGHT, MART_BETA, AWP_GAMMA = 6.0, 0.5, 6.0, 5e-3
 # SABR's box share lambda (Mueller et al. 2023's MNIST setting at eps 0.1) and MTL-IBP's IBP weight alpha (De Palma et
 # al. 2024 tune it per setting; 0.5 weighs the two losses equally).
 SABR_LAMBDA, MTL_ALPHA = 0.4, 0.5
+# The weight lambda of Shi et al.'s (2021) warm-up regularisers in their MNIST and CIFAR-10 runs.
+FAST_IBP_LAMBDA = 0.5
+INTERVAL_CERTIFIED = ("ibp", "crown-ibp", "sabr", "mtl-ibp")  # certified training on interval bounds
 # Methods whose step trains on one adversarial batch: adversarial weight perturbation (Wu et al. 2020) suits them.
 WEIGHT_PERTURBABLE = ("fgsm", "pgd", "trades", "alp", "mart", "pni", "mat-rand", "mat-max")
 
@@ -36,6 +39,7 @@ FAMILIES = {
     "mart": Family(("mart",), "MART's KL weight"),
     "sabr": Family(("sabr",), "SABR's box share"),
     "mtl-ibp": Family(("mtl-ibp",), "MTL-IBP's IBP weight"),
+    "ibp-init": Family(INTERVAL_CERTIFIED, "for certified training on interval bounds"),
     "awp": Family(WEIGHT_PERTURBABLE, "for adversarial training on one batch per step"),
 }
 

@@ -65,7 +65,7 @@ class MtlIbpTraining(CertifiedTraining):
         done = self.progress(step)
         kappa = 1.0 + (self.final_kappa - 1.0) * done
         labels = ops.cast(ops.reshape(y[:n], (-1,)), "int32")
-        margins = bounds.margin_bounds(x[:n], labels, self.eps * done)
+        margins, regularization = self.interval_terms(bounds, x[:n], labels, self.eps * done, done)
 
         def ce(logits):
             return keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
@@ -73,9 +73,9 @@ class MtlIbpTraining(CertifiedTraining):
         values = (1.0 - self.alpha) * ce(y_pred[n:]) + self.alpha * ce(-margins) - ce(y_pred[:n])
         weight = ops.ones_like(values) if weights is None else ops.cast(ops.reshape(weights, (-1,)), values.dtype)
         term = (1.0 - kappa) * ops.sum(values * weight) / ops.maximum(ops.sum(weight), 1.0)
-        return loss + replica_share(term)
+        return loss + replica_share(term + regularization)
 
     def describe(self) -> str:
         return (f"MTL-IBP training at {self.norm} eps {self.eps:g}, alpha {self.alpha:g} with "
                 f"{self.attack.describe().split()[0]} (warm-up {self.warmup_steps} steps, ramp {self.ramp_steps} "
-                f"steps, kappa 1 -> {self.final_kappa:g})")
+                f"steps, kappa 1 -> {self.final_kappa:g}{self.fast_ibp_words()})")

@@ -32,7 +32,8 @@ def build_training_method(name: str, eps: float, steps: int = 10, step_size: flo
                           free_box: bool = False, ramp_steps: int | None = None,
                           kappa_end: float | None = None, trades_beta: float = TRADES_BETA,
                           alp_weight: float = ALP_WEIGHT, mart_beta: float = MART_BETA,
-                          sabr_lambda: float = SABR_LAMBDA, mtl_alpha: float = MTL_ALPHA) -> TrainingMethod:
+                          sabr_lambda: float = SABR_LAMBDA, mtl_alpha: float = MTL_ALPHA,
+                          warmup_regularizer: float = 0.0) -> TrainingMethod:
     """Builds a training method.
 
     Args:
@@ -61,6 +62,8 @@ def build_training_method(name: str, eps: float, steps: int = 10, step_size: flo
             of the KL term of `mart` (defaults: the papers' values, `kerobust.training.method_rules`).
         sabr_lambda: `sabr`'s box share lambda (the box's radius over eps), in (0, 1].
         mtl_alpha: `mtl-ibp`'s weight alpha of the IBP loss against the adversarial loss, in [0, 1].
+        warmup_regularizer: lambda of Shi et al.'s (2021) warm-up regularisers for `ibp`, `crown-ibp`, `sabr`,
+            `mtl-ibp` (0: off; they used 0.5, with `kerobust.training.fast_ibp.ibp_initialize` on the model).
     """
     if mix not in MIXES:
         raise unknown_name("mix", mix, MIXES)
@@ -74,18 +77,19 @@ def build_training_method(name: str, eps: float, steps: int = 10, step_size: flo
             ("alp_weight", alp_weight, ALP_WEIGHT, "alp", ">= 0"),
             ("mart_beta", mart_beta, MART_BETA, "mart", ">= 0"),
             ("sabr_lambda", sabr_lambda, SABR_LAMBDA, "sabr", "in (0, 1]"),
-            ("mtl_alpha", mtl_alpha, MTL_ALPHA, "mtl-ibp", "in [0, 1]")):
+            ("mtl_alpha", mtl_alpha, MTL_ALPHA, "mtl-ibp", "in [0, 1]"),
+            ("warmup_regularizer", warmup_regularizer, 0.0, "ibp-init", ">= 0")):
         if value != default:
             family_options.append((option, family))
         inside = {">= 0": value >= 0, "in (0, 1]": 0 < value <= 1, "in [0, 1]": 0 <= value <= 1}[valid]
         if not inside:
             raise KerobustError(f"{option} must be {valid}, got {value!r}.")
     check_method_settings(name, norm, adversarial_share, family_options)
-    if name == "lipschitz-margin":
-        return LipschitzMarginTraining(seed=seed, eps=eps, warmup_steps=warmup_steps,
-                                       ramp_steps=max(1, ramp_steps or 1), kappa_end=kappa_end)
     schedule: dict[str, Any] = dict(seed=seed, eps=eps, norm=norm, warmup_steps=warmup_steps,
-                                    ramp_steps=max(1, ramp_steps or 1), kappa_end=kappa_end)
+                                    ramp_steps=max(1, ramp_steps or 1), kappa_end=kappa_end,
+                                    warmup_regularizer_weight=warmup_regularizer)
+    if name == "lipschitz-margin":
+        return LipschitzMarginTraining(**schedule)
     if name == "sabr":
         return SabrTraining(box_share=sabr_lambda, attack=PGD(eps=eps, norm=norm, steps=steps, step_size=step_size),
                             **schedule)

@@ -59,10 +59,10 @@ class SabrTraining(CertifiedTraining):
         done = self.progress(step)
         kappa = 1.0 + (self.final_kappa - 1.0) * done
         labels = ops.cast(ops.reshape(y, (-1,)), "int32")
-        margins = bounds.margin_bounds(x, labels, self.box_share * self.eps * done)
-        return verified_term(-margins, labels, y_pred, sample_weight, kappa)
+        margins, regularization = self.interval_terms(bounds, x, labels, self.box_share * self.eps * done, done)
+        return verified_term(-margins, labels, y_pred, sample_weight, kappa) + regularization
 
     def describe(self) -> str:
         return (f"SABR training at {self.norm} eps {self.eps:g}, boxes of lambda {self.box_share:g} eps around "
                 f"{self.attack.describe().split()[0]} points (warm-up {self.warmup_steps} steps, ramp "
-                f"{self.ramp_steps} steps, kappa 1 -> {self.final_kappa:g})")
+                f"{self.ramp_steps} steps, kappa 1 -> {self.final_kappa:g}{self.fast_ibp_words()})")

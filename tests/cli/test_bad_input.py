@@ -57,6 +57,8 @@ def _run(capsys, argv):
         (["fit", "--train-method", "alp", "--alp-weight=-1"], "--alp-weight must be >= 0"),
         (["fit", "--train-method", "sabr", "--sabr-lambda", "0"], "--sabr-lambda must be in (0, 1]"),
         (["fit", "--train-method", "ibp", "--mtl-alpha", "0.2"], "--mtl-alpha is MTL-IBP's IBP weight"),
+        (["fit", "--train-method", "lipschitz-margin", "--threat-norm", "l2", "--ibp-init", "true"],
+         "--ibp-init is for certified training on interval bounds"),
     ],
 )
 def test_one_line_errors(capsys, argv, message):

@@ -236,15 +236,16 @@ def test_trades_with_adversarial_weight_perturbation_trains_from_the_command_lin
     assert json.loads((run_dir / "metrics.json").read_text())["train_method"] == "trades"
 
 
-def test_sabr_training_runs_from_the_command_line_and_reports_certified_accuracy(tmp_path, capsys):
+def test_sabr_training_with_the_fast_ibp_init_runs_from_the_command_line(tmp_path, capsys):
     run_dir = tmp_path / "sabr"
     argv = ["fit", "--arch", "certcnn", "--width", "1", "--data", "digits", "--train-method", "sabr", "--eps", "0.1",
-            "--sabr-lambda", "0.5", "--epochs", "2", "--cert-warmup-epochs", "1", "--cert-ramp-epochs", "1",
-            "--steps", "2", "--val-points", "0", "--diagnostics-points", "0", "--eval-steps", "5", "--run-dir",
-            str(run_dir)]
+            "--sabr-lambda", "0.5", "--ibp-init", "true", "--epochs", "2", "--cert-warmup-epochs", "1",
+            "--cert-ramp-epochs", "1", "--steps", "2", "--val-points", "0", "--diagnostics-points", "0",
+            "--eval-steps", "5", "--run-dir", str(run_dir)]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "SABR training at linf eps 0.1, boxes of lambda 0.5 eps around PGD-2 points" in out
+    assert "Shi et al.'s warm-up regularisers, lambda 0.5" in out
     assert "Certified accuracy at linf eps 0.1" in out
     assert json.loads((run_dir / "metrics.json").read_text())["certified"]["eps"] == 0.1
 
