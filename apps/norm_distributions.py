@@ -1,21 +1,24 @@
 """Liang & Huang (2021), "Large Norms of CNN Layers Do Not Hurt Adversarial Robustness", Figure 2: the distribution
 of the layers' norms of VGG-11, ResNet-18, SENet-18 and RegNetX-200MF trained naturally and adversarially (PGD-AT,
-Madry et al. 2018), with each training's clean and robust accuracy beside it. The paper's finding: adversarially
+Madry et al. 2018; ALP, Kannan et al. 2018; TRADES, Zhang et al. 2019), with each training's clean and robust
+accuracy beside it. The paper's finding: adversarially
 robust networks have layer norms comparable to or larger than their natural counterparts, so large norms do not hurt
 robustness.
 
-Each cell is one library fit run (`kerobust.experiment.run`, AdamW, PGD-10 at the dataset's l-inf radius for PGD-AT);
+Each cell is one library fit run (`kerobust.experiment.run`, AdamW; PGD-10 at the dataset's l-inf radius for PGD-AT
+and ALP, PGD-10 on the KL term for TRADES; the papers' weights: ALP 0.5, TRADES beta 6);
 its layers' exact l1 and l-inf norms and l2 bounds come from `kerobust.norms.layer_norms` (what `kerobust norms`
 prints), and the densities are drawn by `kerobust.norms.distribution_plot` (what `kerobust norms --plot` draws),
 one PNG per architecture (`figure2_<arch>.png`: l1, l-inf and l2 panels) plus `figure2.png`, the paper's layout:
 one l-inf panel per architecture. Robust accuracy: PGD-20 at the dataset's radius on `digits` (AutoAttack on the
 PGD-trained 11M-parameter networks would take longer than the whole study), the AutoAttack suite on `cifar` as in
-the paper (which also trained ALP and TRADES, not in kerobust).
+the paper.
 
 Profiles: `digits` (default; 8x8 digits, l-inf 0.2, 10 epochs each), `cifar` (CIFAR-10 from tfds, 8/255, 120
 epochs, SGD lr 0.1 with x0.1 at 75, 90 and 100, as in the paper). Finished cells are kept in `OUT/cells/`.
 
     python -m apps.norm_distributions [--profile digits|cifar] [--quick] [--archs vgg11,resnet18]
+                                      [--trainings natural,pgd,alp,trades]
 """
 
 import dataclasses
@@ -28,8 +31,8 @@ from apps.study_options import add_study_arguments, chosen, load_test_subset, ru
 
 ARCHS = ("vgg11", "resnet18", "senet18", "regnetx_200mf")
 TITLES = {"vgg11": "VGG-11", "resnet18": "ResNet-18", "senet18": "SENet-18", "regnetx_200mf": "RegNetX-200MF"}
-TRAININGS = ("natural", "pgd")
-LABELS = {"natural": "plain", "pgd": "PGD-AT"}
+TRAININGS = ("natural", "pgd", "alp", "trades")
+LABELS = {"natural": "plain", "pgd": "PGD-AT", "alp": "ALP", "trades": "TRADES"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,20 +118,24 @@ def markdown_report(cells, profile, initial):
                      f"{l1['median']:.3g}", f"{l1['mean']:.3g}", f"{start['median']:.3g} / {start['mean']:.3g}"])
     verdicts = []
     for arch in dict.fromkeys(cell["arch"] for cell in cells):
-        pair = {cell["training"]: cell for cell in cells if cell["arch"] == arch}
-        if set(pair) == set(TRAININGS):
-            ratio = _summary(pair["pgd"], "linf")["mean"] / _summary(pair["natural"], "linf")["mean"]
-            verdicts.append(f"{TITLES[arch]} {ratio:.2f}x")
+        trained = {cell["training"]: cell for cell in cells if cell["arch"] == arch}
+        if "natural" in trained:
+            plain = _summary(trained["natural"], "linf")["mean"]
+            ratios = [f"{LABELS[t]} {_summary(trained[t], 'linf')['mean'] / plain:.2f}x"
+                      for t in TRAININGS[1:] if t in trained]
+            verdicts.append(f"{TITLES[arch]}: {', '.join(ratios)}")
     first = cells[0]
     return "\n".join([
         "# Liang & Huang (2021), Figure 2: layer norms of naturally and adversarially trained networks", "",
         f"{profile.data}, {first['points']} test points; robust accuracy under {first['attack']} at l-inf "
-        f"{first['eps']:.4g}; PGD-AT trains with PGD-10 at the same radius; {profile.epochs} epochs each. Norms: "
+        f"{first['eps']:.4g}; PGD-AT and ALP train with PGD-10 at the same radius, TRADES with PGD-10 on its KL "
+        f"term; {profile.epochs} epochs each. Norms: "
         "each conv, dense and batch-norm layer's exact operator norm (kerobust.norms.layer_norms).", "",
         markdown(["model", "training", "clean %", "robust %", "layers", "median l-inf", "mean l-inf", "max l-inf",
                   "median l1", "mean l1", "l-inf at init (median / mean)"], rows), "",
-        "Mean l-inf layer norm of PGD-AT over plain training: " + (", ".join(verdicts) or "-") + ". Both trainings "
-        "of an architecture start from the same weights (the fit's seed), whose norms are in the last column.",
+        "Mean l-inf layer norm of each adversarial training over plain training: " + ("; ".join(verdicts) or "-")
+        + ". Every training of an architecture starts from the same weights (the fit's seed), whose norms are in "
+        "the last column.",
         "Densities: figure2.png (l-inf, the paper's layout) and figure2_<arch>.png (l1, l-inf, l2)."])
 
 
@@ -169,12 +176,16 @@ def plot_papers_layout(cells, path):
 def main(argv=None):
     parser = study_parser(__doc__)
     parser.add_argument("--archs", default=",".join(ARCHS), help="comma list of " + ", ".join(ARCHS))
+    parser.add_argument("--trainings", default=",".join(TRAININGS), help="comma list of " + ", ".join(TRAININGS))
     add_study_arguments(parser, PROFILES, "default apps/results/liang2021_figure2 (+ _cifar or _quick)",
                         "run folders (default runs/liang2021_figure2, suffixed likewise)")
     args = parser.parse_args(argv)
     archs = [a for a in args.archs.split(",") if a]
     if not archs or any(a not in ARCHS for a in archs):
         parser.error(f"--archs must list some of {', '.join(ARCHS)}")
+    trainings = [t for t in args.trainings.split(",") if t]
+    if not trainings or any(t not in TRAININGS for t in trainings):
+        parser.error(f"--trainings must list some of {', '.join(TRAININGS)}")
     profile, suffix = chosen(args, PROFILES)
     out = args.out or f"apps/results/liang2021_figure2{suffix}"
     runs = args.runs or f"runs/liang2021_figure2{suffix}"
@@ -188,8 +199,8 @@ def main(argv=None):
     try:
         dataset = load_test_subset(profile.data, args.data_dir, profile.points)
         cells = []
-        for i, (arch, training) in enumerate((a, t) for a in archs for t in TRAININGS):
-            print(f"[{i + 1}/{len(archs) * len(TRAININGS)}] {TITLES[arch]}, {LABELS[training]}", flush=True)
+        for i, (arch, training) in enumerate((a, t) for a in archs for t in trainings):
+            print(f"[{i + 1}/{len(archs) * len(trainings)}] {TITLES[arch]}, {LABELS[training]}", flush=True)
             name = f"{arch}_{training}"
             cells.append(cached_cell(os.path.join(out, "cells", f"{name}.json"), dataclasses.asdict(profile),
                                      lambda: measure(profile, arch, training, os.path.join(runs, name), dataset)))
