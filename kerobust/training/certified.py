@@ -80,9 +80,9 @@ class CertifiedTraining(TrainingMethod):
         from kerobust.bounds.linear.crown import CrownBounds
         from kerobust.bounds.linear.interval import IntervalBounds
 
-        if self.bound == "ibp":
-            return IntervalBounds(classifier, self.norm, jit=False)
-        return CrownBounds(classifier, self.norm, intermediate="ibp", jit=False)
+        if self.bound == "crown-ibp":
+            return CrownBounds(classifier, self.norm, intermediate="ibp", jit=False)
+        return IntervalBounds(classifier, self.norm, jit=False)
 
     def certified_loss(self, bounds: IntervalBounds | CrownBounds, x: Tensor, y: Tensor, y_pred: Tensor,
                        sample_weight: Tensor | None, step: int | Tensor) -> Tensor:

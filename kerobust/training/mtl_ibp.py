@@ -40,11 +40,6 @@ class MtlIbpTraining(CertifiedTraining):
     # Required: None is only the default that a field after `seed` needs.
     attack: PGD = None  # type: ignore[assignment]
 
-    def bounds_for(self, classifier: keras.Model) -> IntervalBounds:  # type: ignore[override]  # IBP only
-        from kerobust.bounds.linear.interval import IntervalBounds
-
-        return IntervalBounds(classifier, self.norm, jit=False)
-
     def training_batch(self, oracle: Oracle, x: Tensor, y: Tensor, sample_weight: Tensor | None,
                        seed: Seed, step: int | Tensor = 0) -> tuple[Tensor, Tensor, Tensor | None]:
         """x and its PGD copy at the ramp's radius eps_t (x itself during the warm-up), concatenated."""

@@ -24,8 +24,6 @@ from kerobust.training.method_rules import SABR_LAMBDA
 from kerobust.types import Seed, Tensor
 
 if TYPE_CHECKING:
-    import keras
-
     from kerobust.backend.oracle import Oracle
     from kerobust.bounds.linear.interval import IntervalBounds
 
@@ -39,11 +37,6 @@ class SabrTraining(CertifiedTraining):
     box_share: float = SABR_LAMBDA
     # Required: None is only the default that a field after `seed` needs.
     attack: PGD = None  # type: ignore[assignment]
-
-    def bounds_for(self, classifier: keras.Model) -> IntervalBounds:  # type: ignore[override]  # IBP only
-        from kerobust.bounds.linear.interval import IntervalBounds
-
-        return IntervalBounds(classifier, self.norm, jit=False)
 
     def training_batch(self, oracle: Oracle, x: Tensor, y: Tensor, sample_weight: Tensor | None,
                        seed: Seed, step: int | Tensor = 0) -> tuple[Tensor, Tensor, Tensor | None]:
