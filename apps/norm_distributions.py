@@ -63,7 +63,7 @@ def fit_config(profile, arch, training, run_dir):
                      batch_size=profile.batch_size, optimizer=profile.optimizer, lr=profile.lr,
                      lr_schedule="multistep" if profile.milestones else "constant",
                      milestones=list(profile.milestones) or None, eval_steps=[20], val_points=0,
-                     diagnostics_points=0, dashboard_every=0, seed=profile.seed, run_dir=run_dir)
+                     diagnostics_points=0, dashboard_every=0, export=False, seed=profile.seed, run_dir=run_dir)
 
 
 def measure(profile, arch, training, run_dir, dataset):
