@@ -20,9 +20,6 @@ from kerobust.types import Seed, Tensor
 if TYPE_CHECKING:
     from kerobust.backend.oracle import Oracle
 
-HALVES = ("clean", "adversarial", "both")
-
-
 def batch_mean(values: Tensor, sample_weight: Tensor | None) -> Tensor:
     """The per-example `values` averaged over the batch, weighted as Keras's losses weigh (sum of w v over the batch
     size)."""
@@ -44,7 +41,7 @@ class CleanAndAdversarialTraining(AttackTraining):
     """
 
     name = "pni"
-    natural_loss_on = "both"  # the half Keras's compiled loss covers: one of HALVES
+    natural_loss_on = "both"  # the half Keras's compiled loss covers: "clean", "adversarial" or "both"
 
     def adversarial_examples(self, oracle: Oracle, x: Tensor, y: Tensor, seed: Seed) -> Tensor:
         """The adversarial copy of `x` (PNI: the attack on the model's predicted labels)."""

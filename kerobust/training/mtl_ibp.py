@@ -16,11 +16,10 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Callable
 
-import keras
 from keras import ops
 
 from kerobust.attacks.pgd import PGD
-from kerobust.training.certified import CertifiedTraining
+from kerobust.training.certified import CertifiedTraining, verified_term
 from kerobust.training.method import replica_share
 from kerobust.training.method_rules import MTL_ALPHA
 from kerobust.types import Seed, Tensor
@@ -62,12 +61,10 @@ class MtlIbpTraining(CertifiedTraining):
         labels = ops.cast(ops.reshape(y[:n], (-1,)), "int32")
         margins, regularization = self.interval_terms(bounds, x[:n], labels, self.eps * done, done)
 
-        def ce(logits):
-            return keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
-
-        values = (1.0 - self.alpha) * ce(y_pred[n:]) + self.alpha * ce(-margins) - ce(y_pred[:n])
-        weight = ops.ones_like(values) if weights is None else ops.cast(ops.reshape(weights, (-1,)), values.dtype)
-        term = (1.0 - kappa) * ops.sum(values * weight) / ops.maximum(ops.sum(weight), 1.0)
+        # verified_term is linear in its worst-case cross-entropy: the alpha mix of two terms is the term of the mix.
+        clean = y_pred[:n]
+        term = ((1.0 - self.alpha) * verified_term(y_pred[n:], labels, clean, weights, kappa)
+                + self.alpha * verified_term(-margins, labels, clean, weights, kappa))
         return loss + replica_share(term + regularization)
 
     def describe(self) -> str:
