@@ -56,8 +56,10 @@ def names(parser, flag, text, valid):
 
 def run_study(main):
     """Runs a study's `main`, answering a user error (`KerobustError`) in one line with exit status 2."""
+    from kerobust.allocator import keep_freed_memory
     from kerobust.errors import KerobustError
 
+    keep_freed_memory()
     try:
         return main()
     except KerobustError as error:

@@ -2,6 +2,10 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from kerobust.allocator import keep_freed_memory  # noqa: E402
+
+keep_freed_memory()  # the suite's steps fault their buffers back in after every free otherwise (kerobust/allocator.py)
+
 import keras  # noqa: E402
 import pytest  # noqa: E402
 

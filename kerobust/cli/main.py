@@ -62,6 +62,9 @@ def main(argv: Sequence[str] | None = None, quiet: bool = False) -> int:
         print(f"kerobust {args.command}: error: KERAS_BACKEND is {backend!r}; kerobust runs on "
               f"{' or '.join(SUPPORTED_BACKENDS)} (e.g. KERAS_BACKEND=tensorflow).", file=sys.stderr)
         return 2
+    from kerobust.allocator import keep_freed_memory
+
+    keep_freed_memory()
     if quiet and not getattr(args, "verbose", False):
         from kerobust.cli.quiet import quiet_frameworks
 
