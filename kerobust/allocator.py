@@ -6,6 +6,8 @@ the pages back one page fault at a time. On a virtual machine a page fault is co
 kerobust's CI, an IBP step of the width-8 certcnn on digits (batch 32) spent more time in the kernel than in
 arithmetic and took 0.36-0.46 s; with the heap kept (trim threshold 1 GiB, top pad 256 MiB, mallopt(3)) it took
 0.18-0.25 s. The memory kept is the process's own peak heap, which it would fault back in at the next step anyway.
+TensorFlow's generator dataset sets the trim threshold back to 128 KiB at a fit's first epoch ("Memory patch
+applied"); the top pad, which glibc keeps at every trim, holds the heap regardless.
 
 `keep_freed_memory` is called by the `kerobust` command, the study scripts and the test suite; a library user may
 call it once at the start of a training script. It does nothing off glibc (macOS, musl, Windows).

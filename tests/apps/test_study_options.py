@@ -16,7 +16,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
     ("norm_regularisation_table", ["--points", "-5"], "argument --points: must be >= 1, got -5"),
     ("norm_regularisation_table", ["--archs", "basicnet", "--data", "digitz"], "unknown dataset 'digitz'"),
     ("width_normalisation_study", ["--ks", "0"], "whole numbers from 1 to 64"),
-    ("certified_training", ["--trainings", "foo"], "--trainings must list some of"),
+    ("certified_training", ["--trainings", "pgd,trade"], "--trainings: unknown name 'trade'. Did you mean 'trades'?"),
 ])
 def test_bad_study_arguments_are_one_line(script, argv, message, tmp_path):
     result = subprocess.run([sys.executable, "-m", f"apps.{script}", *argv, "--out", str(tmp_path / "out")],

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from kerobust.errors import KerobustError
-from kerobust.evaluation.certification import SmoothingSettings, certify, lipschitz_margins
+from kerobust.evaluation.certification import (TIGHTEST_ORDER, SmoothingSettings, certify, lipschitz_margins,
+                                               tightest_margins)
 
 pytestmark = pytest.mark.smoke
 
@@ -42,6 +43,24 @@ def test_results_follow_the_schema_and_certify_where_the_bound_is_positive(natur
     assert smoothing["probabilistic"] and len(smoothing["certified_radius"]) == 24
     crown, ibp = (np.array(r["margin_lower_bound"]) for r in (results[5], results[1]))
     assert crown.mean() > ibp.mean()
+
+
+@pytest.mark.slow_on_jax
+def test_the_tightest_verifier_certifies_the_union_of_every_bound(natural_digits_net, digits):
+    """Ground truth: each bound run on every point. The tightest verifier, which runs each bound after the first only on
+    the points the cheaper ones left, certifies exactly the points some bound certifies, credits each to the first
+    bound in the order that certifies it, and never reports a margin below the first bound's."""
+    x, y = digits.x_test[:24], digits.y_test[:24]
+    eps = 0.01  # IBP and CROWN-IBP certify nothing on this naturally trained network, Lipschitz some points, CROWN more
+    every = {r["method"]: np.array(r["margin_lower_bound"])
+             for r in certify(natural_digits_net, x, y, list(TIGHTEST_ORDER), "l2", [eps])}
+    margins, decided_by = tightest_margins(natural_digits_net, x, y, "l2", eps)
+    union = np.any([every[m] > 0 for m in TIGHTEST_ORDER], axis=0)
+    assert 0 < np.sum(every["lipschitz"] > 0) < np.sum(union) < len(x)  # CROWN adds points, some stay uncertified
+    np.testing.assert_array_equal(margins > 0, union)
+    assert np.all(margins >= every["ibp"] - 1e-6)
+    assert {"lipschitz", "crown", None} <= set(decided_by)
+    assert decided_by == [next((m for m in TIGHTEST_ORDER if every[m][i] > 0), None) for i in range(len(x))]
 
 
 @pytest.mark.parametrize("methods, norm, eps, message", [
