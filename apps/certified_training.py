@@ -280,7 +280,7 @@ def main(argv=None):
     rows, missing = [], []
     for name in TRAININGS:  # the chosen rows, and the other rows' finished cells, in the study's order
         if name in trainings:
-            print(f"[{trainings.index(name) + 1}/{len(trainings)}] {name} training", flush=True)
+            print(f"[{trainings.index(name) + 1}/{len(trainings)}] {name}", flush=True)
         elif not os.path.exists(os.path.join(out, "cells", f"{name}.json")):
             missing.append(name)
             continue
