@@ -21,7 +21,7 @@ from kerobust.attacks.lp_geometry import NORMS
 from kerobust.attacks.predictions import predict_batches
 from kerobust.catalog import CERTIFY_METHODS as METHODS
 from kerobust.errors import KerobustError, unknown_name
-from kerobust.evaluation.certifiers import LipschitzCertifier, SmoothingSettings, build_certifier
+from kerobust.evaluation.certifiers import Certifier, LipschitzCertifier, SmoothingSettings, build_certifier
 from kerobust.types import Array, ArrayLike
 
 if TYPE_CHECKING:
@@ -85,29 +85,34 @@ def certify(model: keras.Model, x: ArrayLike, y: ArrayLike, methods: Sequence[st
 TIGHTEST_ORDER = ("ibp", "crown-ibp", "lipschitz", "crown")  # cheapest first; full CROWN costs a pass per neuron
 
 
-def tightest_margins(model: keras.Model, x: ArrayLike, y: ArrayLike, threat_norm: str, eps: float,
-                     methods: Sequence[str] = TIGHTEST_ORDER) -> tuple[np.ndarray, list[str | None]]:
-    """Per point, the largest margin lower bound of the sound `methods` at radius `eps` (a maximum of lower bounds is a
-    lower bound), and the first method whose bound certified it (None: none did).
+def tightest_margins(model: keras.Model, x: ArrayLike, y: ArrayLike, threat_norm: str, eps_values: Sequence[float],
+                     methods: Sequence[str] = TIGHTEST_ORDER) -> list[tuple[np.ndarray, list[str | None]]]:
+    """Per radius of `eps_values`: per point the largest margin lower bound of the sound `methods` (a maximum of lower
+    bounds is a lower bound), and the first method whose bound certified it (None: none did).
 
     The first method bounds every point; each later one only the points still uncertified that the model classifies
     correctly (no sound bound certifies a misclassified point), so that an expensive bound last in the order (full
-    CROWN) runs on few points of a certifiably trained network.
+    CROWN) runs on few points of a certifiably trained network. Each method's certifier is built once for all radii.
     """
-    check_request(methods, threat_norm, [eps])
+    check_request(methods, threat_norm, eps_values)
     if "smoothing" in methods:
         raise KerobustError("tightest_margins takes sound bounds only; smoothing's certificate is probabilistic.")
     x, y = np.asarray(x, "float32"), np.asarray(y, "int64")
     correct = np.argmax(predict_batches(model, x), axis=1) == y
-    margins = np.full(len(x), -np.inf)
-    decided_by: list[str | None] = [None] * len(x)
-    for position, method in enumerate(methods):
-        todo = np.arange(len(x)) if position == 0 else np.flatnonzero(correct & (margins <= 0))
-        if not len(todo):
-            break
-        found = np.asarray(build_certifier(model, method, threat_norm).margins(x[todo], y[todo], eps), "float64")
-        for index, margin in zip(todo, found):
-            if margin > 0 and margins[index] <= 0:
+    certifiers: dict[str, Certifier] = {}
+    results = []
+    for eps in eps_values:
+        margins = np.full(len(x), -np.inf)
+        decided_by: list[str | None] = [None] * len(x)
+        for position, method in enumerate(methods):
+            todo = np.arange(len(x)) if position == 0 else np.flatnonzero(correct & (margins <= 0))
+            if not len(todo):
+                break
+            if method not in certifiers:
+                certifiers[method] = build_certifier(model, method, threat_norm)
+            found = np.asarray(certifiers[method].margins(x[todo], y[todo], eps), "float64")
+            for index in todo[found > 0]:  # every point in `todo` was uncertified until now
                 decided_by[index] = method
-        margins[todo] = np.maximum(margins[todo], found)
-    return margins, decided_by
+            margins[todo] = np.maximum(margins[todo], found)
+        results.append((margins, decided_by))
+    return results
